@@ -1,0 +1,286 @@
+// Reads and writes `.safetensors` files: 8-byte little-endian header length, JSON header, raw data.
+import Foundation
+
+/// Element types a safetensors file may hold that Ladon can read.
+public enum SafeTensorsDType: String, Sendable, CaseIterable {
+    case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
+    case i8 = "I8", u8 = "U8", i16 = "I16", i32 = "I32", i64 = "I64", bool = "BOOL"
+
+    /// Bytes per element.
+    public var size: Int {
+        switch self {
+        case .i8, .u8, .bool: return 1
+        case .f16, .bf16, .i16: return 2
+        case .f32, .i32: return 4
+        case .f64, .i64: return 8
+        }
+    }
+}
+
+/// Where one tensor lives in a safetensors file.
+public struct SafeTensorsEntry: Sendable, Equatable {
+    public let name: String
+    public let dtype: SafeTensorsDType
+    public let shape: [Int]
+    /// Byte range inside the data section (after the header).
+    public let dataRange: Range<Int>
+    public var elementCount: Int { shape.reduce(1, *) }
+}
+
+/// A memory-mapped `.safetensors` file.
+///
+/// The header is validated completely on open (length, JSON, dtypes, shapes, offsets inside the file, byte
+/// counts matching shapes), so later reads cannot go out of bounds. Tensors are converted to `Float` on read.
+public final class SafeTensorsFile: @unchecked Sendable {
+    /// Largest header accepted (the format's own limit is 100 MB).
+    public static let maxHeaderBytes = 100_000_000
+
+    /// A label for messages (the file path, or what the caller passed).
+    public let source: String
+    /// The `__metadata__` string map (empty if absent).
+    public let metadata: [String: String]
+    /// Tensor entries by name.
+    public let entries: [String: SafeTensorsEntry]
+    private let data: Data
+    private let dataStart: Int
+
+    /// Memory-maps and validates the file at `path`.
+    public convenience init(path: String) throws(LadonError) {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw .weights("cannot read \(path): \(error.localizedDescription)")
+        }
+        try self.init(data: data, source: path)
+    }
+
+    /// Validates an in-memory safetensors image.
+    public init(data: Data, source: String = "<memory>") throws(LadonError) {
+        self.source = source
+        self.data = data
+        guard data.count >= 8 else {
+            throw .weights("\(source) is \(data.count) bytes, too short for a safetensors header (need at least 8)")
+        }
+        var headerLength: UInt64 = 0
+        for i in 0..<8 { headerLength |= UInt64(data[data.startIndex + i]) << (8 * UInt64(i)) }
+        guard headerLength >= 2, headerLength <= UInt64(Self.maxHeaderBytes),
+              headerLength <= UInt64(data.count - 8) else {
+            throw .weights("\(source): header length \(headerLength) is impossible for a \(data.count)-byte file; the file is damaged or not safetensors")
+        }
+        let headerData = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + Int(headerLength)))
+        guard let object = try? JSONSerialization.jsonObject(with: headerData),
+              let header = object as? [String: Any] else {
+            throw .weights("\(source): the header is not a JSON object; the file is damaged or not safetensors")
+        }
+        dataStart = 8 + Int(headerLength)
+        let dataSize = data.count - dataStart
+        var meta: [String: String] = [:]
+        var entries: [String: SafeTensorsEntry] = [:]
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let m = value as? [String: Any] else {
+                    throw .weights("\(source): __metadata__ is not an object")
+                }
+                for (k, v) in m {
+                    guard let s = v as? String else { throw .weights("\(source): metadata '\(k)' is not a string") }
+                    meta[k] = s
+                }
+                continue
+            }
+            guard let info = value as? [String: Any],
+                  let dtypeName = info["dtype"] as? String,
+                  let shapeAny = info["shape"] as? [Any],
+                  let offsetsAny = info["data_offsets"] as? [Any], offsetsAny.count == 2 else {
+                throw .weights("\(source): tensor '\(name)' has a malformed header entry")
+            }
+            guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
+                throw .weights("\(source): tensor '\(name)' has unsupported dtype \(dtypeName)")
+            }
+            var shape: [Int] = []
+            var count = 1
+            for d in shapeAny {
+                guard let n = (d as? NSNumber)?.intValue, n >= 0, n <= Int(Int32.max) else {
+                    throw .weights("\(source): tensor '\(name)' has an invalid shape \(shapeAny)")
+                }
+                shape.append(n)
+                let (product, overflow) = count.multipliedReportingOverflow(by: n)
+                guard !overflow, product <= dataSize else {
+                    throw .weights("\(source): tensor '\(name)' shape \(shape) is larger than the file")
+                }
+                count = product
+            }
+            guard let begin = (offsetsAny[0] as? NSNumber)?.intValue,
+                  let end = (offsetsAny[1] as? NSNumber)?.intValue,
+                  begin >= 0, end >= begin, end <= dataSize else {
+                throw .weights("\(source): tensor '\(name)' data offsets \(offsetsAny) lie outside the \(dataSize)-byte data section")
+            }
+            guard end - begin == count * dtype.size else {
+                throw .weights("\(source): tensor '\(name)' has \(end - begin) bytes but shape \(shape) of \(dtypeName) needs \(count * dtype.size)")
+            }
+            entries[name] = SafeTensorsEntry(name: name, dtype: dtype, shape: shape, dataRange: begin..<end)
+        }
+        self.metadata = meta
+        self.entries = entries
+    }
+
+    /// All tensor names, sorted.
+    public var names: [String] { entries.keys.sorted() }
+
+    /// The entry for `name`, or a `.missingTensor` error.
+    public func entry(_ name: String) throws(LadonError) -> SafeTensorsEntry {
+        guard let e = entries[name] else { throw .missingTensor(name: name, file: source) }
+        return e
+    }
+
+    /// Reads a tensor as `Float`, converting from any floating or integer dtype.
+    public func tensor(_ name: String) throws(LadonError) -> Tensor {
+        let e = try entry(name)
+        return Tensor(shape: e.shape, scalars: floats(e))
+    }
+
+    /// Reads a tensor and checks its shape.
+    public func tensor(_ name: String, shape expected: [Int]) throws(LadonError) -> Tensor {
+        let e = try entry(name)
+        guard e.shape == expected else { throw .shapeMismatch(name: name, expected: expected, actual: e.shape) }
+        return Tensor(shape: e.shape, scalars: floats(e))
+    }
+
+    /// Reads an integer tensor (I8…I64, U8, BOOL) as `Int`. Floating tensors are an error.
+    public func integers(_ name: String) throws(LadonError) -> [Int] {
+        let e = try entry(name)
+        let n = e.elementCount
+        return withBytes(e) { raw in
+            switch e.dtype {
+            case .i8: return (0..<n).map { Int(raw.load(fromByteOffset: $0, as: Int8.self)) }
+            case .u8, .bool: return (0..<n).map { Int(raw.load(fromByteOffset: $0, as: UInt8.self)) }
+            case .i16: return (0..<n).map { Int(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self))) }
+            case .i32: return (0..<n).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+            case .i64: return (0..<n).map { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
+            case .f16, .bf16, .f32, .f64: return []
+            }
+        } ?? []
+    }
+
+    /// Checks that an integer read is possible before calling ``integers(_:)``.
+    public func integerTensor(_ name: String) throws(LadonError) -> (shape: [Int], values: [Int]) {
+        let e = try entry(name)
+        switch e.dtype {
+        case .f16, .bf16, .f32, .f64:
+            throw .weights("\(source): tensor '\(name)' is \(e.dtype.rawValue), expected an integer dtype")
+        default:
+            return (e.shape, try integers(name))
+        }
+    }
+
+    /// The raw little-endian bytes of a tensor.
+    public func rawBytes(_ name: String) throws(LadonError) -> [UInt8] {
+        let e = try entry(name)
+        return withBytes(e) { [UInt8]($0) } ?? []
+    }
+
+    private func withBytes<R>(_ e: SafeTensorsEntry, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        data.withUnsafeBytes { all -> R? in
+            let slice = UnsafeRawBufferPointer(rebasing: all[(dataStart + e.dataRange.lowerBound)..<(dataStart + e.dataRange.upperBound)])
+            return body(slice)
+        }
+    }
+
+    private func floats(_ e: SafeTensorsEntry) -> [Float] {
+        let n = e.elementCount
+        return withBytes(e) { raw -> [Float] in
+            switch e.dtype {
+            case .f32:
+                return [Float](unsafeUninitializedCapacity: n) { buf, count in
+                    if n > 0 { memcpy(buf.baseAddress!, raw.baseAddress!, n * 4) }
+                    count = n
+                }
+            case .f16: return (0..<n).map { Float(float16Bits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
+            case .bf16: return (0..<n).map { Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) << 16) }
+            case .f64: return (0..<n).map { Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))) }
+            case .i8: return (0..<n).map { Float(raw.load(fromByteOffset: $0, as: Int8.self)) }
+            case .u8, .bool: return (0..<n).map { Float(raw.load(fromByteOffset: $0, as: UInt8.self)) }
+            case .i16: return (0..<n).map { Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self))) }
+            case .i32: return (0..<n).map { Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+            case .i64: return (0..<n).map { Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
+            }
+        } ?? []
+    }
+}
+
+extension Float {
+    /// Converts IEEE half-precision bits (portable: no dependency on `Float16` availability).
+    init(float16Bits h: UInt16) {
+        let sign = UInt32(h >> 15) << 31
+        let exponent = Int((h >> 10) & 0x1F)
+        let mantissa = UInt32(h & 0x3FF)
+        if exponent == 0 {
+            // Zero or subnormal: mantissa * 2^-24.
+            let magnitude = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
+            self = sign != 0 ? -magnitude : magnitude
+        } else if exponent == 31 {
+            self = Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13))
+        } else {
+            self = Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
+        }
+    }
+}
+
+/// Builds a `.safetensors` file in memory: tensors are laid out in insertion order, 8-byte aligned.
+public struct SafeTensorsWriter {
+    private var header: [(String, SafeTensorsDType, [Int], Int)] = []
+    private var payload: [UInt8] = []
+    /// String metadata stored under `__metadata__`.
+    public var metadata: [String: String] = [:]
+
+    public init() {}
+
+    /// Appends a Float32 tensor.
+    public mutating func add(_ name: String, _ tensor: Tensor) {
+        add(name, dtype: .f32, shape: tensor.shape, bytes: tensor.scalars.withUnsafeBytes { [UInt8]($0) })
+    }
+
+    /// Appends an Int32 tensor.
+    public mutating func add(_ name: String, int32 values: [Int32], shape: [Int]) {
+        precondition(shape.reduce(1, *) == values.count)
+        add(name, dtype: .i32, shape: shape, bytes: values.map { $0.littleEndian }.withUnsafeBytes { [UInt8]($0) })
+    }
+
+    /// Appends raw little-endian bytes of the given dtype.
+    public mutating func add(_ name: String, dtype: SafeTensorsDType, shape: [Int], bytes: [UInt8]) {
+        precondition(shape.reduce(1, *) * dtype.size == bytes.count, "byte count does not match shape for \(name)")
+        precondition(!header.contains { $0.0 == name }, "duplicate tensor \(name)")
+        while payload.count % 8 != 0 { payload.append(0) }
+        header.append((name, dtype, shape, payload.count))
+        payload.append(contentsOf: bytes)
+    }
+
+    /// The complete file image.
+    public func serialized() -> Data {
+        var json = "{"
+        var parts: [String] = []
+        if !metadata.isEmpty {
+            let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            parts.append("\"__metadata__\":{\(items.joined(separator: ","))}")
+        }
+        for (name, dtype, shape, start) in header {
+            let end = start + shape.reduce(1, *) * dtype.size
+            parts.append("\(jsonString(name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(start),\(end)]}")
+        }
+        json += parts.joined(separator: ",") + "}"
+        var headerBytes = Array(json.utf8)
+        while (headerBytes.count + 8) % 8 != 0 { headerBytes.append(0x20) }
+        var out = Data()
+        var length = UInt64(headerBytes.count).littleEndian
+        withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
+        out.append(contentsOf: headerBytes)
+        out.append(contentsOf: payload)
+        return out
+    }
+
+    private func jsonString(_ s: String) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: [s], options: [.fragmentsAllowed])
+        let text = String(decoding: data, as: UTF8.self)
+        return String(text.dropFirst().dropLast())
+    }
+}

@@ -1,0 +1,35 @@
+// The error type of the library: every failure names what was wrong and, where it helps, what to do.
+
+/// Errors thrown by LadonCore. Each case carries enough context to say what went wrong and where.
+public enum LadonError: Error, Equatable, Sendable {
+    /// A weights file or a tensor in it is unusable (bad header, offsets out of range, wrong dtype...).
+    case weights(String)
+    /// A named tensor is missing from a weights file.
+    case missingTensor(name: String, file: String)
+    /// A named tensor has the wrong shape.
+    case shapeMismatch(name: String, expected: [Int], actual: [Int])
+    /// An entropy-coded stream or latent is invalid.
+    case entropy(String)
+    /// A model configuration is invalid.
+    case config(String)
+    /// An input (image, tensor) is unusable.
+    case invalidInput(String)
+    /// A PyTorch checkpoint cannot be read or mapped.
+    case checkpoint(String)
+}
+
+extension LadonError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .weights(let m): return "weights: \(m)"
+        case .missingTensor(let name, let file):
+            return "weights: tensor '\(name)' is missing from \(file); convert the checkpoints again with `ladon convert`"
+        case .shapeMismatch(let name, let expected, let actual):
+            return "weights: tensor '\(name)' has shape \(actual), expected \(expected)"
+        case .entropy(let m): return "entropy coding: \(m)"
+        case .config(let m): return "config: \(m)"
+        case .invalidInput(let m): return "input: \(m)"
+        case .checkpoint(let m): return "checkpoint: \(m)"
+        }
+    }
+}
