@@ -1,0 +1,60 @@
+// Convolution hyper-parameters and their shape arithmetic (kept apart from the algorithms).
+
+/// Hyper-parameters of a 2-D convolution (PyTorch `Conv2d` semantics: symmetric zero padding,
+/// `out = floor((in + 2·pad − dilation·(k − 1) − 1) / stride) + 1`). Weights are `[outC, inC/groups, kH, kW]`.
+public struct Conv2dParameters: Sendable, Equatable, Hashable {
+    public var inChannels: Int
+    public var outChannels: Int
+    public var kernelHeight: Int
+    public var kernelWidth: Int
+    public var strideHeight: Int
+    public var strideWidth: Int
+    public var paddingHeight: Int
+    public var paddingWidth: Int
+    public var dilationHeight: Int
+    public var dilationWidth: Int
+    public var groups: Int
+
+    /// Square kernel, stride, padding and dilation.
+    public init(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                dilation: Int = 1, groups: Int = 1) {
+        self.init(inChannels: inChannels, outChannels: outChannels, kernelHeight: kernelSize,
+                  kernelWidth: kernelSize, strideHeight: stride, strideWidth: stride,
+                  paddingHeight: padding, paddingWidth: padding, dilationHeight: dilation,
+                  dilationWidth: dilation, groups: groups)
+    }
+
+    public init(inChannels: Int, outChannels: Int, kernelHeight: Int, kernelWidth: Int,
+                strideHeight: Int, strideWidth: Int, paddingHeight: Int, paddingWidth: Int,
+                dilationHeight: Int = 1, dilationWidth: Int = 1, groups: Int = 1) {
+        precondition(inChannels > 0 && outChannels > 0 && kernelHeight > 0 && kernelWidth > 0
+                     && strideHeight > 0 && strideWidth > 0 && paddingHeight >= 0 && paddingWidth >= 0
+                     && dilationHeight > 0 && dilationWidth > 0 && groups > 0
+                     && inChannels % groups == 0 && outChannels % groups == 0,
+                     "invalid convolution parameters")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.strideHeight = strideHeight
+        self.strideWidth = strideWidth
+        self.paddingHeight = paddingHeight
+        self.paddingWidth = paddingWidth
+        self.dilationHeight = dilationHeight
+        self.dilationWidth = dilationWidth
+        self.groups = groups
+    }
+
+    /// Output height for an input of height `h` (may be ≤ 0 for inputs smaller than the kernel).
+    public func outputHeight(_ h: Int) -> Int {
+        (h + 2 * paddingHeight - dilationHeight * (kernelHeight - 1) - 1) / strideHeight + 1
+    }
+
+    /// Output width for an input of width `w`.
+    public func outputWidth(_ w: Int) -> Int {
+        (w + 2 * paddingWidth - dilationWidth * (kernelWidth - 1) - 1) / strideWidth + 1
+    }
+
+    /// The weight tensor shape `[outC, inC/groups, kH, kW]`.
+    public var weightShape: [Int] { [outChannels, inChannels / groups, kernelHeight, kernelWidth] }
+}
