@@ -1,10 +1,10 @@
+// The `ladon` command: a thin front end over LadonCore, LadonImage and EdgeSplit.
 import ArgumentParser
-import LadonCore
 
 @main
-struct Ladon: AsyncParsableCommand {
+struct Ladon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ladon",
-        abstract: "Ladon split-computing inference: classification, detection and segmentation from one encoder.",
-        subcommands: [])
+        abstract: "Ladon split-computing inference: ImageNet classification, COCO detection and VOC segmentation from one encoder.",
+        subcommands: [Infer.self])
 }

@@ -1,0 +1,95 @@
+// torchvision GeneralizedRCNNTransform at test time: normalise, resize, zero-pad to a multiple of 32.
+
+/// How the resize scale factor is computed from the image size.
+public enum ResizeRule: String, Codable, Sendable, CaseIterable {
+    /// torchvision 0.13 (the released Ladon models): float32 reciprocal, `scale = min(Float(1)/min·size, …)`.
+    /// The long side becomes 415 for many sizes.
+    case torchvision013 = "torchvision-0.13"
+    /// torchvision ≥ 0.15: the scale in double precision (`min_size / float(min)`).
+    case torchvision015 = "torchvision-0.15"
+}
+
+/// The network input after preprocessing.
+public struct PreprocessedImage: Sendable {
+    /// `[1, 3, paddedHeight, paddedWidth]`, normalised, zero-padded bottom/right.
+    public var tensor: Tensor
+    /// Size of the original image.
+    public var originalHeight: Int, originalWidth: Int
+    /// Size after resizing, before padding (torchvision's `image_sizes`).
+    public var resizedHeight: Int, resizedWidth: Int
+    public var paddedHeight: Int { tensor.h }
+    public var paddedWidth: Int { tensor.w }
+}
+
+/// Preprocessing exactly as torchvision's `GeneralizedRCNNTransform` (eval mode, one image).
+public struct Preprocessor: Sendable {
+    public let settings: LadonModelConfig.Preprocessing
+
+    public init(_ settings: LadonModelConfig.Preprocessing) { self.settings = settings }
+
+    /// The resized (unpadded) size for an `height × width` image under `rule`.
+    public static func resizedSize(height: Int, width: Int, minSize: Int, maxSize: Int,
+                                   rule: ResizeRule) -> (height: Int, width: Int, scale: Double) {
+        let mn = min(height, width), mx = max(height, width)
+        let scale: Double
+        switch rule {
+        case .torchvision013:
+            // torch evaluates `python_scalar / tensor` as reciprocal(tensor) * scalar, all in float32.
+            let s1 = (Float(1) / Float(mn)) * Float(minSize)
+            let s2 = (Float(1) / Float(mx)) * Float(maxSize)
+            scale = Double(min(s1, s2))
+        case .torchvision015:
+            scale = min(Double(minSize) / Double(mn), Double(maxSize) / Double(mx))
+        }
+        // F.interpolate(recompute_scale_factor=True): output = floor(in * scale) in double precision.
+        return (Int((Double(height) * scale).rounded(.down)), Int((Double(width) * scale).rounded(.down)), scale)
+    }
+
+    /// Normalises, resizes (bilinear, `align_corners=False`, no antialias) and pads an image tensor in [0, 1].
+    ///
+    /// - Parameter image: `[1, 3, H, W]` RGB in [0, 1] (`uint8 / 255`).
+    public func callAsFunction(_ image: Tensor) throws(LadonError) -> PreprocessedImage {
+        guard image.rank == 4, image.n == 1, image.c == 3, image.h > 0, image.w > 0 else {
+            throw .invalidInput("expected a [1, 3, H, W] image tensor, got \(image.shape)")
+        }
+        let (h, w) = (image.h, image.w)
+        // 1. Normalise: (x - mean) / std, true division in float32.
+        var x = image
+        let plane = h * w
+        for ch in 0..<3 {
+            let m = settings.mean[ch], s = settings.std[ch]
+            x.withUnsafeMutableBufferPointer { p in
+                for i in (ch * plane)..<((ch + 1) * plane) { p[i] = (p[i] - m) / s }
+            }
+        }
+        // 2. Resize.
+        let size = Self.resizedSize(height: h, width: w, minSize: settings.minSize, maxSize: settings.maxSize,
+                                    rule: settings.resizeRule)
+        guard size.height > 0, size.width > 0 else {
+            throw .invalidInput("image \(w)x\(h) is too thin to resize to \(settings.minSize) (would be \(size.width)x\(size.height))")
+        }
+        if size.height != h || size.width != w {
+            x = Kernels.resizeBilinear(x, outputHeight: size.height, outputWidth: size.width)
+        }
+        // 3. Zero-pad bottom/right to a multiple of sizeDivisible.
+        let d = settings.sizeDivisible
+        let ph = (size.height + d - 1) / d * d, pw = (size.width + d - 1) / d * d
+        var padded = x
+        if ph != size.height || pw != size.width {
+            padded = Tensor(shape: [1, 3, ph, pw])
+            padded.withUnsafeMutableBufferPointer { dst in
+                x.withUnsafeBufferPointer { src in
+                    for ch in 0..<3 {
+                        for y in 0..<size.height {
+                            let s = (ch * size.height + y) * size.width
+                            let t = (ch * ph + y) * pw
+                            for i in 0..<size.width { dst[t + i] = src[s + i] }
+                        }
+                    }
+                }
+            }
+        }
+        return PreprocessedImage(tensor: padded, originalHeight: h, originalWidth: w,
+                                 resizedHeight: size.height, resizedWidth: size.width)
+    }
+}

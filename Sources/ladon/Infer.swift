@@ -1,0 +1,93 @@
+// `ladon infer`: runs images through both halves of the model and prints all three tasks.
+import ArgumentParser
+import Foundation
+import LadonCore
+import LadonImage
+
+enum MaskSize: String, ExpressibleByArgument, CaseIterable {
+    case original, padded
+}
+
+struct Infer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify, detect and segment images with a Ladon model (device and server halves in one process).")
+
+    @Argument(help: "JPEG or PNG images.")
+    var images: [String]
+
+    @Option(help: "Model file (.safetensors from `ladon convert`). Default: $LADON_MODEL, then \(ModelLocator.defaultPath).")
+    var model: String?
+
+    @Flag(help: "Print one JSON object per image (one per line) instead of text.")
+    var json = false
+
+    @Option(name: .customLong("top-k"), help: "Number of classes to show.")
+    var topK = 5
+
+    @Flag(help: "Include all classification logits in the JSON output.")
+    var logits = false
+
+    @Option(help: "Write the segmentation class-id mask as an 8-bit PNG (one image only).")
+    var mask: String?
+
+    @Option(name: .customLong("mask-size"), help: "Size of --mask and of the class-pixel counts: original or padded.")
+    var maskSize: MaskSize = .original
+
+    @Option(help: "Write the image with the segmentation drawn over it as a PNG (one image only).")
+    var overlay: String?
+
+    @Option(name: .customLong("bin"), help: "Write the entropy-coded latent (CompressAI's exact byte string) to a file (one image only).")
+    var binPath: String?
+
+    func validate() throws {
+        guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+        if images.count > 1 && (mask != nil || overlay != nil || binPath != nil) {
+            throw ValidationError("--mask, --overlay and --bin take one image")
+        }
+    }
+
+    func run() throws {
+        let path = try ModelLocator.resolve(model)
+        let model: LadonModel
+        do { model = try LadonModel(path: path) } catch { throw CLIError("cannot load model \(path): \(error)") }
+        var failed = 0
+        for imagePath in images {
+            do {
+                try run(model: model, imagePath: imagePath)
+            } catch {
+                failed += 1
+                FileHandle.standardError.write(Data("ladon: \(imagePath): \(error)\n".utf8))
+            }
+        }
+        if failed > 0 { throw ExitCode(1) }
+    }
+
+    private func run(model: LadonModel, imagePath: String) throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let rgb = try ImageDecoder.decode(path: imagePath)
+        let decodeTime = (clock.now - start).seconds
+        var result = try model.infer(rgb.toTensor())
+        result.timings.insert(("decode", decodeTime), at: 0)
+        let report = InferenceReport(file: imagePath, result: result, model: model, topK: topK,
+                                     includeLogits: logits, maskSize: maskSize)
+        if let binPath {
+            try Data(result.compressed).write(to: URL(fileURLWithPath: binPath))
+        }
+        if let maskPath = mask, let seg = result.segmentation {
+            let (w, h, ids) = report.maskPixels(seg, geometry: result.geometry)
+            try PNGEncoder.writeGray(width: w, height: h, pixels: ids.map { UInt8(clamping: $0) }, to: maskPath)
+        }
+        if let overlayPath = overlay, let seg = result.segmentation {
+            let ids = seg.mask(resampledFrom: result.geometry.resizedHeight, result.geometry.resizedWidth,
+                               toHeight: rgb.height, width: rgb.width)
+            let drawn = Overlay.segmentation(on: rgb, classIDs: ids)
+            try PNGEncoder.write(drawn, to: overlayPath)
+        }
+        print(json ? report.json() : report.text())
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

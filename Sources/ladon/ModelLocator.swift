@@ -1,0 +1,50 @@
+// Finds the model file: --model, then $LADON_MODEL, then the default location.
+import Foundation
+import LadonCore
+
+enum ModelLocator {
+    /// `$XDG_DATA_HOME/ladon/ladon-resnet50.safetensors`, else `~/.local/share/ladon/ladon-resnet50.safetensors`.
+    static var defaultPath: String {
+        let env = ProcessInfo.processInfo.environment
+        let base = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".local/share")
+        return (base as NSString).appendingPathComponent("ladon/ladon-resnet50.safetensors")
+    }
+
+    static let howToGetWeights = """
+        No Ladon model file was found. To get one:
+          1. Download the official checkpoints (release `wacv2025` of the GitHub repository
+             yoshitomo-matsubara/ladon-multi-task-sc2), e.g. for beta = 1.28:
+               ilsvrc2012-splittable_resnet50-fp-beta1.28_from_resnet50.pt
+               coco2017-faster_rcnn_splittable_resnet50-fp-beta1.28_fpn.pt
+               pascal_voc2012-deeplabv3_splittable_resnet50-fp-beta1.28_two_stages.pt
+          2. Convert them (no Python needed):
+               ladon convert --classification ilsvrc2012-…pt --detection coco2017-…pt \\
+                   --segmentation pascal_voc2012-…pt --output \(defaultPath)
+          3. Run again, or point to the file with --model PATH or LADON_MODEL=PATH.
+        """
+
+    /// Resolves the path or throws a message that says how to get a model.
+    static func resolve(_ explicit: String?) throws -> String {
+        if let p = explicit {
+            guard FileManager.default.fileExists(atPath: p) else {
+                throw CLIError("model file \(p) does not exist.\n\n" + howToGetWeights)
+            }
+            return p
+        }
+        if let p = ProcessInfo.processInfo.environment["LADON_MODEL"], !p.isEmpty {
+            guard FileManager.default.fileExists(atPath: p) else {
+                throw CLIError("LADON_MODEL points to \(p), which does not exist.\n\n" + howToGetWeights)
+            }
+            return p
+        }
+        guard FileManager.default.fileExists(atPath: defaultPath) else { throw CLIError(howToGetWeights) }
+        return defaultPath
+    }
+}
+
+/// An error whose message is printed as is.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
