@@ -1,0 +1,116 @@
+// PNG decoding through libpng's simplified API (errors come back in `png_image.message`: no setjmp).
+import CPNG
+
+/// Decodes every PNG colour type (gray, gray+alpha, RGB, RGBA, palette, 1...16 bits, interlaced) to RGB
+/// the way Pillow's `Image.open(f).convert("RGB")` does: alpha (and `tRNS`) is dropped, never composited,
+/// and colour-management chunks (gAMA, cHRM, sRGB, iCCP, cICP) are ignored. 16-bit samples keep their
+/// high byte (`v >> 8`, Pillow's rule), except 16-bit images *with alpha*, which libpng scales with
+/// rounding (`(v * 255 + 32767) / 65535`): at most 1 off Pillow. (Pillow clips 16-bit grayscale to 255;
+/// LadonImage takes the high byte instead.) Each call owns its `png_image`: thread-safe.
+enum PNGDecoder {
+    // libpng's format flags (the composite macros are not imported into Swift).
+    static let alphaFlag = UInt32(PNG_FORMAT_FLAG_ALPHA)
+    static let colorFlag = UInt32(PNG_FORMAT_FLAG_COLOR)
+    static let linearFlag = UInt32(PNG_FORMAT_FLAG_LINEAR)
+
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, pixelLimit: Int) throws(ImageError) -> RGBImage {
+        if let stripped = withoutColourManagement(bytes) {
+            return try stripped.withUnsafeBufferPointer { (b) throws(ImageError) in try decodeRaw(b, pixelLimit: pixelLimit) }
+        }
+        return try decodeRaw(bytes, pixelLimit: pixelLimit)
+    }
+
+    private static func decodeRaw(_ bytes: UnsafeBufferPointer<UInt8>, pixelLimit: Int) throws(ImageError) -> RGBImage {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        defer { png_image_free(&image) }
+        guard png_image_begin_read_from_memory(&image, bytes.baseAddress, bytes.count) != 0 else {
+            throw failure(&image)
+        }
+        let w = Int(image.width), h = Int(image.height)
+        guard w > 0, h > 0 else { throw .corrupt(format: .png, message: "the header declares a \(w)x\(h) image") }
+        guard w * h <= pixelLimit else { throw .tooLarge(width: w, height: h, limit: pixelLimit) }
+
+        let fileFormat = image.format
+        let pixelCount = w * h
+        if fileFormat & linearFlag != 0 && fileFormat & alphaFlag == 0 {
+            // 16-bit without alpha: read the samples untouched (no gAMA, so libpng assumes linear in and
+            // out: no conversion) and keep the high byte.
+            image.format = linearFlag | colorFlag
+            var ok: Int32 = 0
+            let wide = [UInt16](unsafeUninitializedCapacity: pixelCount * 3) { out, initialized in
+                ok = png_image_finish_read(&image, nil, out.baseAddress, 0, nil)
+                if ok == 0 { out.initialize(repeating: 0) }
+                initialized = pixelCount * 3
+            }
+            guard ok != 0 else { throw failure(&image) }
+            return RGBImage(width: w, height: h, pixels: wide.map { UInt8(truncatingIfNeeded: $0 >> 8) })
+        }
+        // 8-bit (any colour type) or 16-bit with alpha: read 8-bit sRGB, with alpha if the file has any,
+        // so nothing is composited onto the output buffer; then drop the alpha channel.
+        image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
+        let hasAlpha = fileFormat & alphaFlag != 0
+        image.format = colorFlag | (hasAlpha ? alphaFlag : 0)
+        let channels = hasAlpha ? 4 : 3
+        var ok: Int32 = 0
+        let decoded = [UInt8](unsafeUninitializedCapacity: pixelCount * channels) { out, initialized in
+            ok = png_image_finish_read(&image, nil, out.baseAddress, 0, nil)
+            if ok == 0 { out.initialize(repeating: 0) }
+            initialized = pixelCount * channels
+        }
+        guard ok != 0 else { throw failure(&image) }
+        guard hasAlpha else { return RGBImage(width: w, height: h, pixels: decoded) }
+        let rgb = [UInt8](unsafeUninitializedCapacity: pixelCount * 3) { out, initialized in
+            decoded.withUnsafeBufferPointer { src in
+                for i in 0..<pixelCount {
+                    out[3 * i] = src[4 * i]
+                    out[3 * i + 1] = src[4 * i + 1]
+                    out[3 * i + 2] = src[4 * i + 2]
+                }
+            }
+            initialized = pixelCount * 3
+        }
+        return RGBImage(width: w, height: h, pixels: rgb)
+    }
+
+    /// The message libpng left in `image`, as a typed error.
+    private static func failure(_ image: inout png_image) -> ImageError {
+        let message = withUnsafeBytes(of: &image.message) { raw -> String in
+            let text = raw.prefix { $0 != 0 }
+            return String(decoding: text, as: UTF8.self)
+        }
+        let endOfData = ["beyond end of data", "Not enough image data", "unexpected end", "Truncated"]
+        if endOfData.contains(where: { message.contains($0) }) {
+            return .truncated(format: .png, message: message)
+        }
+        return .corrupt(format: .png, message: message.isEmpty ? "libpng reported an unknown error" : message)
+    }
+
+    /// Chunk types that make libpng convert colours; Pillow ignores them.
+    private static let colourManagementChunks: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP", "cICP", "mDCv", "cLLi"]
+
+    /// A copy of the PNG without colour-management chunks, or `nil` if it has none (or its chunk layout is
+    /// damaged: libpng then reports the damage on the original bytes). They all precede the first IDAT.
+    static func withoutColourManagement(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var position = 8
+        var drop: [Range<Int>] = []
+        while position + 8 <= bytes.count {
+            let length = (0..<4).reduce(0) { $0 << 8 | Int(bytes[position + $1]) }
+            let type = String(decoding: bytes[(position + 4)..<(position + 8)], as: UTF8.self)
+            let end = position + 12 + length
+            if type == "IDAT" || type == "IEND" || length > Int(Int32.max) || end > bytes.count { break }
+            if colourManagementChunks.contains(type) { drop.append(position..<end) }
+            position = end
+        }
+        guard !drop.isEmpty else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var start = 0
+        for range in drop {
+            out.append(contentsOf: bytes[start..<range.lowerBound])
+            start = range.upperBound
+        }
+        out.append(contentsOf: bytes[start...])
+        return out
+    }
+}
