@@ -16,10 +16,11 @@ enum JPEGDecoder {
         var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
         guard tjDecompressHeader3(handle, bytes.baseAddress, UInt(bytes.count),
                                   &width, &height, &subsampling, &colorspace) == 0 else {
-            throw failure(handle)
+            throw failure(handle, bytes)
         }
         guard width > 0, height > 0 else {
-            throw .corrupt(format: .jpeg, message: "the header declares a \(width)x\(height) image")
+            let message = "the header declares a \(width)x\(height) image"
+            throw endsEarly(bytes) ? .truncated(format: .jpeg, message: message) : .corrupt(format: .jpeg, message: message)
         }
         let w = Int(width), h = Int(height)
         guard w * h <= pixelLimit else { throw .tooLarge(width: w, height: h, limit: pixelLimit) }
@@ -35,7 +36,7 @@ enum JPEGDecoder {
             if status != 0 { out.initialize(repeating: 0) }
             initialized = w * h * channels
         }
-        guard status == 0 else { throw failure(handle) }
+        guard status == 0 else { throw failure(handle, bytes) }
         return RGBImage(width: w, height: h, pixels: isCMYK ? cmykToRGB(decoded) : decoded)
     }
 
@@ -58,14 +59,46 @@ enum JPEGDecoder {
         }
     }
 
-    /// Turns TurboJPEG's last error into a typed error, recognising libjpeg's end-of-data messages.
-    static func failure(_ handle: tjhandle) -> ImageError {
+    /// Turns TurboJPEG's last error into a typed error: `.truncated` if the data ends before its EOI
+    /// marker (libjpeg's own messages for that vary: "Premature end", "missing SOS marker", ...).
+    static func failure(_ handle: tjhandle, _ bytes: UnsafeBufferPointer<UInt8>) -> ImageError {
         let message = String(cString: tjGetErrorStr2(handle))
-        let endOfData = ["Premature end", "insufficient data", "JPEG datastream contains no image"]
-        if endOfData.contains(where: { message.contains($0) }) {
-            return .truncated(format: .jpeg, message: message)
+        return endsEarly(bytes) ? .truncated(format: .jpeg, message: message) : .corrupt(format: .jpeg, message: message)
+    }
+
+    /// Whether the JPEG's marker structure is intact but runs out of data before the EOI marker: a
+    /// segment longer than the data, or entropy-coded data with no marker after it. A broken structure
+    /// (no 0xFF where a marker belongs) is damage, not truncation.
+    static func endsEarly(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = b.count
+        var pos = 2                                          // after SOI
+        while true {
+            guard pos < n else { return true }
+            guard b[pos] == 0xFF else { return false }
+            while pos < n && b[pos] == 0xFF { pos += 1 }     // fill bytes
+            guard pos < n else { return true }
+            let marker = b[pos]
+            pos += 1
+            switch marker {
+            case 0xD9: return false                          // EOI: complete
+            case 0xD0...0xD7, 0x01: continue                 // standalone markers
+            case 0x00: return false
+            default:
+                guard pos + 2 <= n else { return true }
+                let length = Int(b[pos]) << 8 | Int(b[pos + 1])
+                guard length >= 2 else { return false }
+                guard pos + length <= n else { return true }
+                pos += length
+                guard marker == 0xDA else { continue }
+                // Entropy-coded data: runs to the next marker other than stuffing (FF 00) and RSTn.
+                while true {
+                    guard pos + 1 < n else { return true }
+                    if b[pos] != 0xFF { pos += 1; continue }
+                    let next = b[pos + 1]
+                    if next == 0x00 || (0xD0...0xD7).contains(next) { pos += 2 } else if next == 0xFF { pos += 1 } else { break }
+                }
+            }
         }
-        return .corrupt(format: .jpeg, message: message)
     }
 }
 

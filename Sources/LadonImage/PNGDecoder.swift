@@ -14,7 +14,13 @@ enum PNGDecoder {
     static let linearFlag = UInt32(PNG_FORMAT_FLAG_LINEAR)
 
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, pixelLimit: Int) throws(ImageError) -> RGBImage {
-        if let stripped = withoutColourManagement(bytes) {
+        let chunks = scanChunks(bytes)
+        // libpng stops reading once it has every row, so it never checks the last IDAT chunk's CRC (nor
+        // zlib's Adler-32): a flipped bit there would decode silently. Check that CRC here.
+        if let last = chunks.lastIDAT, !hasValidCRC(bytes, chunk: last) {
+            throw .corrupt(format: .png, message: "IDAT: CRC error")
+        }
+        if let stripped = withoutChunks(bytes, chunks.colourManagement) {
             return try stripped.withUnsafeBufferPointer { (b) throws(ImageError) in try decodeRaw(b, pixelLimit: pixelLimit) }
         }
         return try decodeRaw(bytes, pixelLimit: pixelLimit)
@@ -89,19 +95,27 @@ enum PNGDecoder {
     /// Chunk types that make libpng convert colours; Pillow ignores them.
     private static let colourManagementChunks: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP", "cICP", "mDCv", "cLLi"]
 
-    /// A copy of the PNG without colour-management chunks, or `nil` if it has none (or its chunk layout is
-    /// damaged: libpng then reports the damage on the original bytes). They all precede the first IDAT.
-    static func withoutColourManagement(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+    /// Walks the chunk list: colour-management chunks to drop, and the last complete IDAT chunk (whole
+    /// chunk range, length field to CRC). Stops quietly at damage: libpng reports it on the bytes.
+    static func scanChunks(_ bytes: UnsafeBufferPointer<UInt8>) -> (colourManagement: [Range<Int>], lastIDAT: Range<Int>?) {
         var position = 8
         var drop: [Range<Int>] = []
+        var lastIDAT: Range<Int>? = nil
         while position + 8 <= bytes.count {
             let length = (0..<4).reduce(0) { $0 << 8 | Int(bytes[position + $1]) }
             let type = String(decoding: bytes[(position + 4)..<(position + 8)], as: UTF8.self)
             let end = position + 12 + length
-            if type == "IDAT" || type == "IEND" || length > Int(Int32.max) || end > bytes.count { break }
-            if colourManagementChunks.contains(type) { drop.append(position..<end) }
+            if length > Int(Int32.max) || end > bytes.count { break }
+            if type == "IDAT" { lastIDAT = position..<end }
+            if type == "IEND" { break }
+            if lastIDAT == nil && colourManagementChunks.contains(type) { drop.append(position..<end) }
             position = end
         }
+        return (drop, lastIDAT)
+    }
+
+    /// A copy of the PNG without the given chunks, or `nil` if there are none to drop.
+    static func withoutChunks(_ bytes: UnsafeBufferPointer<UInt8>, _ drop: [Range<Int>]) -> [UInt8]? {
         guard !drop.isEmpty else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
@@ -112,5 +126,44 @@ enum PNGDecoder {
         }
         out.append(contentsOf: bytes[start...])
         return out
+    }
+
+    /// Whether a chunk's stored CRC-32 matches its type and data.
+    static func hasValidCRC(_ bytes: UnsafeBufferPointer<UInt8>, chunk: Range<Int>) -> Bool {
+        let stored = (0..<4).reduce(UInt32(0)) { $0 << 8 | UInt32(bytes[chunk.upperBound - 4 + $1]) }
+        return CRC32.checksum(UnsafeBufferPointer(rebasing: bytes[(chunk.lowerBound + 4)..<(chunk.upperBound - 4)])) == stored
+    }
+}
+
+/// CRC-32 (ISO 3309, the PNG/zlib polynomial), table driven, four bytes per step ("slicing by 4").
+enum CRC32 {
+    static let tables: [[UInt32]] = {
+        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 4)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            t[0][i] = c
+        }
+        for i in 0..<256 {
+            for k in 1..<4 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xFF)] }
+        }
+        return t
+    }()
+
+    static func checksum(_ data: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        let t0 = tables[0], t1 = tables[1], t2 = tables[2], t3 = tables[3]
+        var i = 0
+        let n = data.count
+        while i + 4 <= n {
+            crc ^= UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24
+            crc = t3[Int(crc & 0xFF)] ^ t2[Int((crc >> 8) & 0xFF)] ^ t1[Int((crc >> 16) & 0xFF)] ^ t0[Int(crc >> 24)]
+            i += 4
+        }
+        while i < n {
+            crc = t0[Int((crc ^ UInt32(data[i])) & 0xFF)] ^ (crc >> 8)
+            i += 1
+        }
+        return ~crc
     }
 }
