@@ -1,0 +1,169 @@
+// PNG decoding through libpng's simplified API (errors come back in `png_image.message`: no setjmp).
+import CPNG
+
+/// Decodes every PNG colour type (gray, gray+alpha, RGB, RGBA, palette, 1...16 bits, interlaced) to RGB
+/// the way Pillow's `Image.open(f).convert("RGB")` does: alpha (and `tRNS`) is dropped, never composited,
+/// and colour-management chunks (gAMA, cHRM, sRGB, iCCP, cICP) are ignored. 16-bit samples keep their
+/// high byte (`v >> 8`, Pillow's rule), except 16-bit images *with alpha*, which libpng scales with
+/// rounding (`(v * 255 + 32767) / 65535`): at most 1 off Pillow. (Pillow clips 16-bit grayscale to 255;
+/// LadonImage takes the high byte instead.) Each call owns its `png_image`: thread-safe.
+enum PNGDecoder {
+    // libpng's format flags (the composite macros are not imported into Swift).
+    static let alphaFlag = UInt32(PNG_FORMAT_FLAG_ALPHA)
+    static let colorFlag = UInt32(PNG_FORMAT_FLAG_COLOR)
+    static let linearFlag = UInt32(PNG_FORMAT_FLAG_LINEAR)
+
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, pixelLimit: Int) throws(ImageError) -> RGBImage {
+        let chunks = scanChunks(bytes)
+        // libpng stops reading once it has every row, so it never checks the last IDAT chunk's CRC (nor
+        // zlib's Adler-32): a flipped bit there would decode silently. Check that CRC here.
+        if let last = chunks.lastIDAT, !hasValidCRC(bytes, chunk: last) {
+            throw .corrupt(format: .png, message: "IDAT: CRC error")
+        }
+        if let stripped = withoutChunks(bytes, chunks.colourManagement) {
+            return try stripped.withUnsafeBufferPointer { (b) throws(ImageError) in try decodeRaw(b, pixelLimit: pixelLimit) }
+        }
+        return try decodeRaw(bytes, pixelLimit: pixelLimit)
+    }
+
+    private static func decodeRaw(_ bytes: UnsafeBufferPointer<UInt8>, pixelLimit: Int) throws(ImageError) -> RGBImage {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        defer { png_image_free(&image) }
+        guard png_image_begin_read_from_memory(&image, bytes.baseAddress, bytes.count) != 0 else {
+            throw failure(&image)
+        }
+        let w = Int(image.width), h = Int(image.height)
+        guard w > 0, h > 0 else { throw .corrupt(format: .png, message: "the header declares a \(w)x\(h) image") }
+        guard w * h <= pixelLimit else { throw .tooLarge(width: w, height: h, limit: pixelLimit) }
+
+        let fileFormat = image.format
+        let pixelCount = w * h
+        if fileFormat & linearFlag != 0 && fileFormat & alphaFlag == 0 {
+            // 16-bit without alpha: read the samples untouched (no gAMA, so libpng assumes linear in and
+            // out: no conversion) and keep the high byte.
+            image.format = linearFlag | colorFlag
+            var ok: Int32 = 0
+            let wide = [UInt16](unsafeUninitializedCapacity: pixelCount * 3) { out, initialized in
+                ok = png_image_finish_read(&image, nil, out.baseAddress, 0, nil)
+                if ok == 0 { out.initialize(repeating: 0) }
+                initialized = pixelCount * 3
+            }
+            guard ok != 0 else { throw failure(&image) }
+            return RGBImage(width: w, height: h, pixels: wide.map { UInt8(truncatingIfNeeded: $0 >> 8) })
+        }
+        // 8-bit (any colour type) or 16-bit with alpha: read 8-bit sRGB, with alpha if the file has any,
+        // so nothing is composited onto the output buffer; then drop the alpha channel.
+        image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
+        let hasAlpha = fileFormat & alphaFlag != 0
+        image.format = colorFlag | (hasAlpha ? alphaFlag : 0)
+        let channels = hasAlpha ? 4 : 3
+        var ok: Int32 = 0
+        let decoded = [UInt8](unsafeUninitializedCapacity: pixelCount * channels) { out, initialized in
+            ok = png_image_finish_read(&image, nil, out.baseAddress, 0, nil)
+            if ok == 0 { out.initialize(repeating: 0) }
+            initialized = pixelCount * channels
+        }
+        guard ok != 0 else { throw failure(&image) }
+        guard hasAlpha else { return RGBImage(width: w, height: h, pixels: decoded) }
+        let rgb = [UInt8](unsafeUninitializedCapacity: pixelCount * 3) { out, initialized in
+            decoded.withUnsafeBufferPointer { src in
+                for i in 0..<pixelCount {
+                    out[3 * i] = src[4 * i]
+                    out[3 * i + 1] = src[4 * i + 1]
+                    out[3 * i + 2] = src[4 * i + 2]
+                }
+            }
+            initialized = pixelCount * 3
+        }
+        return RGBImage(width: w, height: h, pixels: rgb)
+    }
+
+    /// The message libpng left in `image`, as a typed error.
+    private static func failure(_ image: inout png_image) -> ImageError {
+        let message = withUnsafeBytes(of: &image.message) { raw -> String in
+            let text = raw.prefix { $0 != 0 }
+            return String(decoding: text, as: UTF8.self)
+        }
+        let endOfData = ["beyond end of data", "Not enough image data", "unexpected end", "Truncated"]
+        if endOfData.contains(where: { message.contains($0) }) {
+            return .truncated(format: .png, message: message)
+        }
+        return .corrupt(format: .png, message: message.isEmpty ? "libpng reported an unknown error" : message)
+    }
+
+    /// Chunk types that make libpng convert colours; Pillow ignores them.
+    private static let colourManagementChunks: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP", "cICP", "mDCv", "cLLi"]
+
+    /// Walks the chunk list: colour-management chunks to drop, and the last complete IDAT chunk (whole
+    /// chunk range, length field to CRC). Stops quietly at damage: libpng reports it on the bytes.
+    static func scanChunks(_ bytes: UnsafeBufferPointer<UInt8>) -> (colourManagement: [Range<Int>], lastIDAT: Range<Int>?) {
+        var position = 8
+        var drop: [Range<Int>] = []
+        var lastIDAT: Range<Int>? = nil
+        while position + 8 <= bytes.count {
+            let length = (0..<4).reduce(0) { $0 << 8 | Int(bytes[position + $1]) }
+            let type = String(decoding: bytes[(position + 4)..<(position + 8)], as: UTF8.self)
+            let end = position + 12 + length
+            if length > Int(Int32.max) || end > bytes.count { break }
+            if type == "IDAT" { lastIDAT = position..<end }
+            if type == "IEND" { break }
+            if lastIDAT == nil && colourManagementChunks.contains(type) { drop.append(position..<end) }
+            position = end
+        }
+        return (drop, lastIDAT)
+    }
+
+    /// A copy of the PNG without the given chunks, or `nil` if there are none to drop.
+    static func withoutChunks(_ bytes: UnsafeBufferPointer<UInt8>, _ drop: [Range<Int>]) -> [UInt8]? {
+        guard !drop.isEmpty else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var start = 0
+        for range in drop {
+            out.append(contentsOf: bytes[start..<range.lowerBound])
+            start = range.upperBound
+        }
+        out.append(contentsOf: bytes[start...])
+        return out
+    }
+
+    /// Whether a chunk's stored CRC-32 matches its type and data.
+    static func hasValidCRC(_ bytes: UnsafeBufferPointer<UInt8>, chunk: Range<Int>) -> Bool {
+        let stored = (0..<4).reduce(UInt32(0)) { $0 << 8 | UInt32(bytes[chunk.upperBound - 4 + $1]) }
+        return CRC32.checksum(UnsafeBufferPointer(rebasing: bytes[(chunk.lowerBound + 4)..<(chunk.upperBound - 4)])) == stored
+    }
+}
+
+/// CRC-32 (ISO 3309, the PNG/zlib polynomial), table driven, four bytes per step ("slicing by 4").
+enum CRC32 {
+    static let tables: [[UInt32]] = {
+        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 4)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            t[0][i] = c
+        }
+        for i in 0..<256 {
+            for k in 1..<4 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xFF)] }
+        }
+        return t
+    }()
+
+    static func checksum(_ data: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        let t0 = tables[0], t1 = tables[1], t2 = tables[2], t3 = tables[3]
+        var i = 0
+        let n = data.count
+        while i + 4 <= n {
+            crc ^= UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24
+            crc = t3[Int(crc & 0xFF)] ^ t2[Int((crc >> 8) & 0xFF)] ^ t1[Int((crc >> 16) & 0xFF)] ^ t0[Int(crc >> 24)]
+            i += 4
+        }
+        while i < n {
+            crc = t0[Int((crc ^ UInt32(data[i])) & 0xFF)] ^ (crc >> 8)
+            i += 1
+        }
+        return ~crc
+    }
+}
