@@ -1,0 +1,204 @@
+// The fast rANS coder: reciprocal encoder tables, bucketed decoder lookup, words written backwards into one buffer.
+
+extension EntropyTables {
+    /// Encodes one sample of symbols laid out channel-major (`planeSize` symbols per channel, `channels` planes),
+    /// producing exactly CompressAI's bytes. Symbols outside ``codableSymbols(_:)`` are an error.
+    public func encode(_ symbols: [Int32], planeSize: Int) throws(LadonError) -> [UInt8] {
+        guard planeSize >= 0, symbols.count == channels * planeSize else {
+            throw .entropy("\(symbols.count) symbols do not form \(channels) planes of \(planeSize)")
+        }
+        var values = [Int32](repeating: 0, count: symbols.count)
+        var escapes = 0
+        for c in 0..<channels {
+            let codable = codableSymbols(c)
+            let offset = offsets[c], escape = UInt32(escapeIndex(c))
+            for i in (c * planeSize)..<((c + 1) * planeSize) {
+                let s = symbols[i]
+                guard codable.contains(s) else {
+                    throw .entropy("symbol \(s) at \(i) is outside channel \(c)'s codable range \(codable)")
+                }
+                let v = s - offset
+                values[i] = v
+                if UInt32(bitPattern: v) >= escape { escapes += 1 }
+            }
+        }
+        return values.withUnsafeBufferPointer { fast.encode(values: $0.baseAddress, planeSize: planeSize, escapes: escapes) }
+    }
+
+    /// Decodes one sample of `channels * planeSize` symbols (channel-major), the inverse of ``encode(_:planeSize:)``.
+    /// Any byte string gives either the encoded symbols or a typed error.
+    public func decode(_ bytes: [UInt8], planeSize: Int) throws(LadonError) -> [Int32] {
+        let (count, overflow) = channels.multipliedReportingOverflow(by: planeSize)
+        guard planeSize >= 0, !overflow else { throw .entropy("plane size \(planeSize) is invalid") }
+        var out = [Int32](repeating: 0, count: count)
+        let result = out.withUnsafeMutableBufferPointer { buffer in
+            bytes.withUnsafeBytes { raw in
+                Result { () throws(RANSDecodeFailure) in
+                    try fast.decode(raw, planeSize: planeSize, into: buffer.baseAddress)
+                }
+            }
+        }
+        if case .failure(let failure) = result { throw failure.error }
+        return out
+    }
+}
+
+extension FastRANSTables {
+    var channels: Int { offsets.count }
+
+    /// Encodes `values[c * planeSize + i] = symbol - offset[c]`, each already inside the codable range.
+    /// `escapes` counts the values outside `0 ..< escape[c]` (it sizes the output buffer).
+    func encode(values: UnsafePointer<Int32>?, planeSize: Int, escapes: Int) -> [UInt8] {
+        let symbolCount = channels * planeSize
+        // At most one word per put: one put per symbol, at most 1 + 1 + 7 more per escape, plus the final state.
+        let capacity = 2 + symbolCount + 8 * escapes
+        let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
+        defer { buffer.deallocate() }
+        var ptr = buffer + capacity
+        var x = RANSConstants.stateLowerBound
+        if symbolCount > 0, let values {
+            for c in stride(from: channels - 1, through: 0, by: -1) {
+                let table = UnsafePointer(encSymbols.baseAddress! + (cdfBase[c] - c))
+                let escape = escape[c]
+                let row = values + c * planeSize
+                var i = planeSize
+                while i > 0 {
+                    i -= 1
+                    let v = row[i]
+                    if UInt32(bitPattern: v) < UInt32(escape) {
+                        Self.put(&x, &ptr, table + Int(v))
+                    } else {
+                        Self.putEscape(v, escape: escape, table: table, &x, &ptr)
+                    }
+                }
+            }
+        }
+        ptr -= 2
+        ptr[0] = UInt32(truncatingIfNeeded: x).littleEndian
+        ptr[1] = UInt32(truncatingIfNeeded: x >> 32).littleEndian
+        let wordCount = buffer + capacity - ptr
+        return [UInt8](unsafeUninitializedCapacity: 4 * wordCount) { bytes, initialized in
+            UnsafeMutableRawPointer(bytes.baseAddress!).copyMemory(from: ptr, byteCount: 4 * wordCount)
+            initialized = 4 * wordCount
+        }
+    }
+
+    /// `Rans64EncPutSymbol` with scale 16.
+    @inline(__always)
+    static func put(_ x: inout UInt64, _ ptr: inout UnsafeMutablePointer<UInt32>, _ symbol: UnsafePointer<RANSEncSymbol>) {
+        var state = x
+        if state >= symbol.pointee.xMax {
+            ptr -= 1
+            ptr.pointee = UInt32(truncatingIfNeeded: state).littleEndian
+            state >>= 32
+        }
+        let q = state.multipliedFullWidth(by: symbol.pointee.rcpFreq).high >> UInt64(symbol.pointee.rcpShift)
+        x = state &+ UInt64(symbol.pointee.bias) &+ q &* UInt64(symbol.pointee.cmplFreq)
+    }
+
+    /// `Rans64EncPutBits(x, nibble, 4)`.
+    @inline(__always)
+    static func putNibble(_ x: inout UInt64, _ ptr: inout UnsafeMutablePointer<UInt32>, _ nibble: UInt32) {
+        if x >= 1 << 59 {
+            ptr -= 1
+            ptr.pointee = UInt32(truncatingIfNeeded: x).littleEndian
+            x >>= 32
+        }
+        x = (x << 4) | UInt64(nibble)
+    }
+
+    /// An escaped value, in reverse: payload nibbles (most significant first), nibble count, escape symbol.
+    @inline(never)
+    static func putEscape(_ v: Int32, escape: Int32, table: UnsafePointer<RANSEncSymbol>,
+                          _ x: inout UInt64, _ ptr: inout UnsafeMutablePointer<UInt32>) {
+        let raw: UInt32 = v < 0 ? UInt32(-2 * v - 1) : UInt32(2 * (v - escape))
+        var nibbles: UInt32 = 0
+        while nibbles < 8 && (raw >> (4 * nibbles)) != 0 { nibbles += 1 }
+        var j = nibbles
+        while j > 0 {
+            j -= 1
+            putNibble(&x, &ptr, (raw >> (4 * j)) & 15)
+        }
+        putNibble(&x, &ptr, nibbles)   // nibbles <= 7 < 15: one count chunk
+        put(&x, &ptr, table + Int(escape))
+    }
+
+    /// Decodes `channels * planeSize` symbols from `raw` into `out`, checking every read and the final state.
+    func decode(_ raw: UnsafeRawBufferPointer, planeSize: Int, into out: UnsafeMutablePointer<Int32>?) throws(RANSDecodeFailure) {
+        let byteCount = raw.count
+        guard byteCount % 4 == 0, byteCount >= 8, let base = raw.baseAddress else {
+            throw .badLength(byteCount)
+        }
+        let wordCount = byteCount / 4
+        let symbolCount = channels * planeSize
+        if Double(symbolCount) * minBitsPerSymbol > 32 * Double(wordCount) + 64 {
+            throw .tooManySymbols(symbols: symbolCount, bytes: byteCount)
+        }
+        @inline(__always) func word(_ p: Int) -> UInt64 {
+            UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * p, as: UInt32.self)))
+        }
+        let lowerBound = RANSConstants.stateLowerBound
+        var x = word(0) | word(1) << 32
+        guard x >= lowerBound, x < 1 << 63 else { throw .badInitialState(x) }
+        var p = 2
+        if symbolCount > 0, let out {
+            for c in 0..<channels {
+                let cdf = UnsafePointer(self.cdf.baseAddress! + cdfBase[c])
+                let bucket = UnsafePointer(buckets.baseAddress! + c * Self.bucketsPerChannel)
+                let escape = Int(escape[c])
+                let offset = offsets[c]
+                let row = out + c * planeSize
+                for i in 0..<planeSize {
+                    let cum = UInt32(truncatingIfNeeded: x) & 0xFFFF
+                    var s = Int(bucket[Int(cum >> Self.bucketShift)])
+                    var next = cdf[s + 1]
+                    while next <= cum {   // bounded: cdf ends at 65536 > cum
+                        s += 1
+                        next = cdf[s + 1]
+                    }
+                    let start = cdf[s]
+                    x = UInt64(next &- start) &* (x >> 16) &+ UInt64(cum &- start)
+                    if x < lowerBound {
+                        guard p < wordCount else { throw .truncated(symbol: c * planeSize + i) }
+                        x = (x << 32) | word(p)
+                        p += 1
+                    }
+                    if s == escape {
+                        row[i] = try Self.decodeEscape(&x, &p, base, wordCount, escape: Int32(escape),
+                                                       symbol: c * planeSize + i) &+ offset
+                    } else {
+                        row[i] = Int32(truncatingIfNeeded: s) &+ offset
+                    }
+                }
+            }
+        }
+        guard x == lowerBound, p == wordCount else { throw .trailingData(state: x, unreadWords: wordCount - p) }
+    }
+
+    /// The bypass payload after an escape symbol: nibble count (at most 7), then nibbles, least significant first.
+    @inline(never)
+    static func decodeEscape(_ x: inout UInt64, _ p: inout Int, _ base: UnsafeRawPointer, _ wordCount: Int,
+                             escape: Int32, symbol: Int) throws(RANSDecodeFailure) -> Int32 {
+        func nibble() throws(RANSDecodeFailure) -> UInt32 {
+            let v = UInt32(truncatingIfNeeded: x) & 15
+            x >>= 4
+            if x < RANSConstants.stateLowerBound {
+                guard p < wordCount else { throw .truncated(symbol: symbol) }
+                x = (x << 32) | UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * p, as: UInt32.self)))
+                p += 1
+            }
+            return v
+        }
+        let count = try nibble()
+        guard count <= RANSConstants.maxBypassNibbles else { throw .bypassTooLong(symbol: symbol, nibbles: count) }
+        var raw: UInt32 = 0
+        var last: UInt32 = 0
+        for j in 0..<count {
+            last = try nibble()
+            raw |= last << (4 * j)
+        }
+        guard count == 0 || last != 0 else { throw .nonCanonicalBypass(symbol: symbol) }
+        let half = Int32(raw >> 1)
+        return raw & 1 != 0 ? -half - 1 : half + escape
+    }
+}
