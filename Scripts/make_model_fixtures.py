@@ -45,13 +45,16 @@ MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 
 config = {
-    "name": "ladon-tiny-test",
-    "bottleneck": {"encoderChannels": ENC, "decoderChannels": DEC},
-    "body": {"kind": "resnet", "inChannels": DEC[3], "blocks": BLOCKS, "planes": PLANES, "expansion": 4},
-    "classification": {"numClasses": CLS},
-    "segmentation": {"numClasses": SEG, "atrousRates": RATES, "channels": ASPP_CH},
+    "architecture": "ladon-tiny-test",
+    "bottleneckChannels": ENC[3],
+    "encoderChannels": ENC,
+    "decoderChannels": DEC,
+    "entropyBottleneck": {"filters": [3, 3, 3, 3], "tailMass": 1e-9, "likelihoodBound": 1e-9},
+    "body": {"name": "resnet50", "blocks": BLOCKS, "planes": PLANES, "expansion": 4, "batchNormEpsilon": 1e-5},
+    "classification": {"numClasses": CLS, "classList": "imagenet"},
+    "segmentation": {"numClasses": SEG, "classList": "voc", "asppChannels": ASPP_CH, "asppRates": RATES},
     "preprocessing": {"minSize": SIZE, "maxSize": SIZE, "sizeDivisible": 32, "mean": MEAN, "std": STD,
-                      "resizeRule": "torchvision-0.13"},
+                      "resizeRule": "torchvision-0.13-float32"},
 }
 
 
@@ -132,7 +135,7 @@ for k, v in seg_head.state_dict().items():
         weights["segmentation_head.classifier." + k] = v
 weights = {k: v.contiguous() for k, v in weights.items()}
 save_file(weights, os.path.join(OUT, "tiny_model.safetensors"), metadata={
-    "format": "ladon-swift-weights", "format_version": "1", "architecture": config["name"],
+    "format": "ladon-swift-weights", "format_version": "1", "architecture": config["architecture"],
     "config": json.dumps(config),
     "classes.imagenet": json.dumps([f"class{i}" for i in range(CLS)]),
     "classes.voc": json.dumps([f"seg{i}" for i in range(SEG)]),
@@ -154,14 +157,14 @@ def image_tensor(path, w, h):
 
 
 here = os.path.join(ROOT, "Tests", "LadonCoreTests", "Fixtures", "model")
-images = [("chelsea", 75, 50, "torchvision-0.13"), ("coffee", 50, 61, "torchvision-0.15")]
+images = [("chelsea", 75, 50, "torchvision-0.13-float32"), ("coffee", 50, 61, "torchvision-0.15-double")]
 src_dir = os.path.join(ROOT, "Scripts", "data")
 for i, (name, w, h, rule) in enumerate(images):
     img = image_tensor(os.path.join(src_dir, name + "_small.png"), w, h)
     transform = GeneralizedRCNNTransform(SIZE, SIZE, MEAN, STD)
     transform.eval()
     with torch.no_grad():
-        if rule == "torchvision-0.13":
+        if rule == "torchvision-0.13-float32":
             norm = transform.normalize(img)
             rh, rw = legacy_size(h, w)
             resized = F.interpolate(norm[None], size=(rh, rw), mode="bilinear", align_corners=False)[0]

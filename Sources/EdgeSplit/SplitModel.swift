@@ -1,4 +1,5 @@
 // The two halves of a Ladon model: what runs on the device and what runs on the edge server.
+import Foundation
 import LadonCore
 
 /// 16 bytes identifying a model file: the first half of its `fingerprint` metadata (hex sha256), or zeros.
@@ -33,11 +34,11 @@ public struct DeviceHalf: Sendable {
         guard let json = file.metadata["config"] else {
             throw .weights("\(path) has no 'config' metadata; convert the checkpoints with `ladon convert`")
         }
-        let config = try LadonModelConfig.decode(json: json)
+        let config = try LadonModelConfig.decode(json: Data(json.utf8), source: "\(path) metadata 'config'")
         let root = WeightScope(file: file)
         self.config = config
-        self.preprocessor = Preprocessor(config.preprocessing)
-        self.encoder = try LadonEncoder(weights: root.scope("encoder.encoder"), channels: config.bottleneck.encoderChannels)
+        self.preprocessor = try Preprocessor(config.preprocessing)
+        self.encoder = try LadonEncoder(weights: root.scope("encoder.encoder"), channels: config.encoderChannels)
         self.entropyBottleneck = try EntropyBottleneck(weights: root.scope("encoder.entropy_bottleneck"))
         self.modelID = EdgeSplit.modelID(fingerprint: file.metadata["fingerprint"])
     }
@@ -76,8 +77,8 @@ public struct ServerHalf: Sendable {
             throw PacketError.wrongModel(expected: hex(modelID), actual: hex(packet.modelID))
         }
         let config = model.config
-        guard packet.latentChannels == config.bottleneck.latentChannels else {
-            throw PacketError.invalidField("latent has \(packet.latentChannels) channels, this model codes \(config.bottleneck.latentChannels)")
+        guard packet.latentChannels == config.bottleneckChannels else {
+            throw PacketError.invalidField("latent has \(packet.latentChannels) channels, this model codes \(config.bottleneckChannels)")
         }
         // The latent size follows from the padded size: encoder = (P/4 − 1) per side.
         guard packet.paddedHeight % config.preprocessing.sizeDivisible == 0, packet.paddedWidth % config.preprocessing.sizeDivisible == 0,

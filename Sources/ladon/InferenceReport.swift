@@ -70,7 +70,7 @@ struct InferenceReport {
             "input": ["width": g.resizedWidth, "height": g.resizedHeight, "paddedWidth": g.paddedWidth, "paddedHeight": g.paddedHeight],
             "latent": ["channels": result.latentShape[0], "height": result.latentShape[1], "width": result.latentShape[2]],
             "compressedBytes": result.compressed.count,
-            "compressedSha256": SHA256.hexDigest(result.compressed),
+            "compressedSha256": SHA256.hash(result.compressed).hexString,
             "detection": [Any](),
             "timings": Dictionary(uniqueKeysWithValues: result.timings.map { ($0.stage + "Ms", $0.seconds * 1000) }),
         ]

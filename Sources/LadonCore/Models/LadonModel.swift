@@ -13,16 +13,19 @@ public struct ClassLabels: Sendable, Equatable {
         self.voc = voc
     }
 
-    /// Reads `classes.imagenet`, `classes.coco`, `classes.voc` (JSON arrays) from weights-file metadata.
-    public init(metadata: [String: String]) throws(LadonError) {
-        func list(_ key: String) throws(LadonError) -> [String] {
-            guard let text = metadata[key] else { return [] }
+    /// Reads the `classes.<list>` JSON arrays named by the config's heads from weights-file metadata, falling
+    /// back to the built-in torchvision lists (``LadonLabels``) when a key is absent.
+    public init(metadata: [String: String], config: LadonModelConfig) throws(LadonError) {
+        func list(_ key: String?) throws(LadonError) -> [String] {
+            guard let key else { return [] }
+            guard let text = metadata["classes." + key] else { return LadonLabels.list(key) ?? [] }
             guard let array = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String] else {
                 throw .weights("metadata '\(key)' is not a JSON array of strings")
             }
             return array
         }
-        self.init(imagenet: try list("classes.imagenet"), coco: try list("classes.coco"), voc: try list("classes.voc"))
+        self.init(imagenet: try list(config.classification?.classList), coco: try list(config.detection?.classList),
+                  voc: try list(config.segmentation?.classList))
     }
 }
 
@@ -125,26 +128,26 @@ public struct LadonModel: Sendable {
             try c.validate()
             config = c
         } else if let json = file.metadata["config"] {
-            config = try LadonModelConfig.decode(json: json)
+            config = try LadonModelConfig.decode(json: Data(json.utf8), source: "\(file.source) metadata 'config'")
         } else {
             throw .weights("\(file.source) has no 'config' metadata; pass a config (Configs/ladon-resnet50.json) or convert the checkpoints with `ladon convert`")
         }
-        if let format = file.metadata["format"], format != "ladon-swift-weights" {
-            throw .weights("\(file.source) has format '\(format)', expected 'ladon-swift-weights'")
+        if let format = file.metadata["format"], format != LadonWeightsFormat.format {
+            throw .weights("\(file.source) has format '\(format)', expected '\(LadonWeightsFormat.format)'")
         }
         let root = WeightScope(file: file)
         self.config = config
-        self.labels = try ClassLabels(metadata: file.metadata)
+        self.labels = try ClassLabels(metadata: file.metadata, config: config)
         self.fingerprint = file.metadata["fingerprint"]
-        self.preprocessor = Preprocessor(config.preprocessing)
-        self.encoder = try LadonEncoder(weights: root.scope("encoder.encoder"), channels: config.bottleneck.encoderChannels)
+        self.preprocessor = try Preprocessor(config.preprocessing)
+        self.encoder = try LadonEncoder(weights: root.scope("encoder.encoder"), channels: config.encoderChannels)
         self.entropyBottleneck = try EntropyBottleneck(weights: root.scope("encoder.entropy_bottleneck"))
-        guard entropyBottleneck.channels == config.bottleneck.latentChannels else {
-            throw .weights("entropy bottleneck has \(entropyBottleneck.channels) channels, config says \(config.bottleneck.latentChannels)")
+        guard entropyBottleneck.channels == config.bottleneckChannels else {
+            throw .weights("entropy bottleneck has \(entropyBottleneck.channels) channels, config says \(config.bottleneckChannels)")
         }
-        self.decoder = try LadonDecoder(weights: root.scope("shared_body.decoder"), channels: config.bottleneck.decoderChannels)
-        self.body = try ResNetBody(weights: root.scope("shared_body"), config: config.body)
-        let bodyOut = config.body.outChannels[2]
+        self.decoder = try LadonDecoder(weights: root.scope("shared_body.decoder"), channels: config.decoderChannels)
+        self.body = try ResNetBody(weights: root.scope("shared_body"), inChannels: config.decoderChannels[3], config: config.body)
+        let bodyOut = config.stageChannels[2]
         self.classificationHead = try config.classification.map { c throws(LadonError) in
             try ClassificationHead(weights: root.scope("classification_head"), inFeatures: bodyOut, numClasses: c.numClasses)
         }

@@ -1,139 +1,183 @@
-// The architecture description a Ladon model is built from (Configs/*.json, also embedded in weight files).
+// The Codable description of a Ladon model: channel widths, body, heads, preprocessing (Configs/*.json).
 import Foundation
 
-/// Everything needed to build a Ladon model besides its weights: channel widths, the body, the heads and the
-/// preprocessing. Decoded from JSON (`Configs/ladon-resnet50.json`) or from a weights file's `config` metadata.
+/// Everything needed to build a Ladon model and to check a weights file against it.
+///
+/// The defaults (``resnet50``) are the ResNet-50 Ladon of the WACV 2025 paper; `Configs/ladon-resnet50.json`
+/// holds the same values. A head that is `nil` is absent (a weights file converted from fewer checkpoints).
+/// The converter embeds this JSON in the weights file's `config` metadata; the model builder reads it back.
 public struct LadonModelConfig: Codable, Sendable, Equatable {
-    /// A name for messages and metadata, e.g. `ladon-resnet50`.
-    public var name: String
-    public var bottleneck: Bottleneck
+    /// Name of the architecture, e.g. `ladon-resnet50`.
+    public var architecture: String
+    /// Latent channels of the bottleneck (24 for ResNet-50 Ladon, 32 for ResNeSt-269e Ladon).
+    public var bottleneckChannels: Int
+    /// Encoder conv widths `[input, conv0 out, conv2 out, conv4 out]` = `[3, 4B, 2B, B]`.
+    public var encoderChannels: [Int]
+    /// Decoder conv widths `[B, conv0 out, conv2 out, conv4 out]` = `[B, 512, 256, 256]`.
+    public var decoderChannels: [Int]
+    /// The factorized-prior entropy bottleneck (CompressAI `EntropyBottleneck`).
+    public var entropyBottleneck: EntropyBottleneck
+    /// The server-side ResNet stages after the decoder.
     public var body: Body
     public var classification: Classification?
-    public var segmentation: Segmentation?
     public var detection: Detection?
+    public var segmentation: Segmentation?
     public var preprocessing: Preprocessing
 
-    /// The learned encoder/decoder around the entropy bottleneck (sc2bench `FPBasedResNetBottleneck`).
-    public struct Bottleneck: Codable, Sendable, Equatable {
-        /// `[input, conv1 out, conv2 out, latent]`, e.g. `[3, 96, 48, 24]`.
-        public var encoderChannels: [Int]
-        /// `[latent, conv1 out, conv2 out, output]`, e.g. `[24, 512, 256, 256]`.
-        public var decoderChannels: [Int]
-        public var latentChannels: Int { encoderChannels[3] }
+    /// CompressAI `EntropyBottleneck(channels, filters=(3,3,3,3))`.
+    public struct EntropyBottleneck: Codable, Sendable, Equatable {
+        /// Hidden widths of the per-channel density MLP.
+        public var filters: [Int]
+        public var tailMass: Double
+        public var likelihoodBound: Double
     }
 
-    /// The shared body after the decoder: ResNet `layer2`…`layer4` of torchvision Bottleneck blocks.
+    /// torchvision Bottleneck stages `layer2`, `layer3`, `layer4` (stride 2 on the 3x3, v1.5).
     public struct Body: Codable, Sendable, Equatable {
-        /// `resnet` (torchvision Bottleneck v1.5: stride on the 3×3).
-        public var kind: String
-        /// Channels entering `layer2` (the decoder's output).
-        public var inChannels: Int
-        /// Blocks per stage, e.g. `[4, 6, 3]` for ResNet-50 layer2…4.
+        /// `resnet50` is the only body the converter validates.
+        public var name: String
+        /// Blocks per stage, `[4, 6, 3]` for ResNet-50.
         public var blocks: [Int]
-        /// Bottleneck width per stage, e.g. `[128, 256, 512]`.
+        /// Bottleneck widths per stage, `[128, 256, 512]`; each stage outputs `expansion * planes` channels.
         public var planes: [Int]
-        /// Output channels = planes × expansion (4).
         public var expansion: Int
-        public var outChannels: [Int] { planes.map { $0 * expansion } }
+        public var batchNormEpsilon: Double
     }
 
-    /// Average pool + fully connected layer over `layer4`.
+    /// Average pool + `fc` over layer4.
     public struct Classification: Codable, Sendable, Equatable {
         public var numClasses: Int
+        /// Key of the label list in the weights file metadata (`classes.<key>`).
+        public var classList: String
     }
 
-    /// DeepLabv3 head over `layer4` (ASPP with image pooling, projection, 3×3 conv, classifier).
-    public struct Segmentation: Codable, Sendable, Equatable {
-        public var numClasses: Int
-        public var atrousRates: [Int]
-        /// ASPP/projection/3×3 conv width (256 in torchvision's DeepLabHead).
-        public var channels: Int
-    }
-
-    /// Faster R-CNN + FPN head (see DetectionHeadConfig).
+    /// Faster R-CNN + FPN (torchvision defaults, `min_size = max_size = 416`).
     public struct Detection: Codable, Sendable, Equatable {
         public var numClasses: Int
+        public var classList: String
         public var fpnChannels: Int
+        /// Anchor size per FPN level (P2..P6).
+        public var anchorSizes: [Int]
+        public var aspectRatios: [Double]
+        /// Feature names MultiScaleRoIAlign pools from: `["0","1","2"]` = P2–P4, as the per-task models were
+        /// trained and evaluated (the runtime module's `["0","1","2","3"]` adds P5; see the reference §1.2).
+        public var roiLevels: [String]
+        public var roiOutputSize: Int
+        public var roiSamplingRatio: Int
+        /// Width of `fc6`/`fc7` in the box head.
         public var representationSize: Int
-        /// FPN levels RoIAlign pools from, by index into (decoder, layer2, layer3, layer4): `[0, 1, 2]` = P2–P4.
-        public var roiLevels: [Int]
+        public var rpnPreNmsTopN: Int
+        public var rpnPostNmsTopN: Int
+        public var rpnNmsThreshold: Double
+        public var rpnScoreThreshold: Double
+        public var rpnMinSize: Double
+        public var boxScoreThreshold: Double
+        public var boxNmsThreshold: Double
+        public var boxMinSize: Double
+        public var detectionsPerImage: Int
+        public var boxCoderWeights: [Double]
     }
 
-    /// torchvision `GeneralizedRCNNTransform` settings.
+    /// DeepLabV3 head on layer4 (stride 32; the aux FCN head is not used).
+    public struct Segmentation: Codable, Sendable, Equatable {
+        public var numClasses: Int
+        public var classList: String
+        public var asppChannels: Int
+        public var asppRates: [Int]
+    }
+
+    /// torchvision `GeneralizedRCNNTransform`: normalise, resize, pad to a multiple of `sizeDivisible`.
     public struct Preprocessing: Codable, Sendable, Equatable {
         public var minSize: Int
         public var maxSize: Int
         public var sizeDivisible: Int
-        public var mean: [Float]
-        public var std: [Float]
-        /// How the resize scale is computed; see ``ResizeRule``.
-        public var resizeRule: ResizeRule
+        public var mean: [Double]
+        public var std: [Double]
+        /// `torchvision-0.13-float32` (the legacy pin: float32 scale factor) or `torchvision-0.15-double`.
+        public var resizeRule: String
     }
 
-    /// Decodes a config from JSON text, validating it.
-    public static func decode(json: String) throws(LadonError) -> LadonModelConfig {
+    /// The ResNet-50 Ladon model with all three heads.
+    public static let resnet50 = LadonModelConfig(
+        architecture: "ladon-resnet50",
+        bottleneckChannels: 24,
+        encoderChannels: [3, 96, 48, 24],
+        decoderChannels: [24, 512, 256, 256],
+        entropyBottleneck: EntropyBottleneck(filters: [3, 3, 3, 3], tailMass: 1e-9, likelihoodBound: 1e-9),
+        body: Body(name: "resnet50", blocks: [4, 6, 3], planes: [128, 256, 512], expansion: 4, batchNormEpsilon: 1e-5),
+        classification: Classification(numClasses: 1000, classList: "imagenet"),
+        detection: Detection(
+            numClasses: 91, classList: "coco", fpnChannels: 256, anchorSizes: [32, 64, 128, 256, 512],
+            aspectRatios: [0.5, 1.0, 2.0], roiLevels: ["0", "1", "2"], roiOutputSize: 7, roiSamplingRatio: 2,
+            representationSize: 1024, rpnPreNmsTopN: 1000, rpnPostNmsTopN: 1000, rpnNmsThreshold: 0.7,
+            rpnScoreThreshold: 0.0, rpnMinSize: 1e-3, boxScoreThreshold: 0.05, boxNmsThreshold: 0.5,
+            boxMinSize: 1e-2, detectionsPerImage: 100, boxCoderWeights: [10, 10, 5, 5]),
+        segmentation: Segmentation(numClasses: 21, classList: "voc", asppChannels: 256, asppRates: [12, 24, 36]),
+        preprocessing: Preprocessing(minSize: 416, maxSize: 416, sizeDivisible: 32, mean: [0.485, 0.456, 0.406],
+                                     std: [0.229, 0.224, 0.225], resizeRule: "torchvision-0.13-float32"))
+
+    /// Names of the heads present, in the reference load order.
+    public var heads: [String] {
+        [classification.map { _ in "classification" }, detection.map { _ in "detection" },
+         segmentation.map { _ in "segmentation" }].compactMap { $0 }
+    }
+
+    /// Output channels of each body stage (`expansion * planes`).
+    public var stageChannels: [Int] { body.planes.map { $0 * body.expansion } }
+
+    /// Checks internal consistency; throws `.config` naming the first problem.
+    public func validate() throws(LadonError) {
+        func check(_ ok: Bool, _ message: String) throws(LadonError) { if !ok { throw .config("\(architecture): \(message)") } }
+        try check(encoderChannels.count == 4 && encoderChannels.last == bottleneckChannels,
+                  "encoderChannels must be [input, c1, c2, bottleneckChannels], got \(encoderChannels)")
+        try check(decoderChannels.count == 4 && decoderChannels.first == bottleneckChannels,
+                  "decoderChannels must be [bottleneckChannels, c1, c2, c3], got \(decoderChannels)")
+        try check(body.name == "resnet50", "body '\(body.name)' is not supported (only 'resnet50'; ResNeSt-269e bodies are not implemented)")
+        try check(body.blocks.count == 3 && body.planes.count == 3 && body.blocks.allSatisfy { $0 >= 1 },
+                  "body needs 3 stages (layer2-4) with at least one block each, got blocks \(body.blocks), planes \(body.planes)")
+        try check(([encoderChannels, decoderChannels, body.planes, entropyBottleneck.filters].joined()).allSatisfy { $0 > 0 }
+                  && body.expansion > 0, "channel counts must be positive")
+        if let c = classification { try check(c.numClasses > 0, "classification.numClasses must be positive") }
+        if let d = detection {
+            try check(d.numClasses > 0 && d.fpnChannels > 0 && d.representationSize > 0 && d.roiOutputSize > 0
+                      && !d.aspectRatios.isEmpty && d.anchorSizes.count == 5 && d.boxCoderWeights.count == 4,
+                      "detection sizes are invalid")
+        }
+        if let s = segmentation {
+            try check(s.numClasses > 0 && s.asppChannels > 0 && !s.asppRates.isEmpty, "segmentation sizes are invalid")
+        }
+        try check(preprocessing.mean.count == 3 && preprocessing.std.count == 3 && preprocessing.sizeDivisible > 0,
+                  "preprocessing needs 3 means, 3 stds and a positive sizeDivisible")
+        try check(["torchvision-0.13-float32", "torchvision-0.15-double"].contains(preprocessing.resizeRule),
+                  "preprocessing.resizeRule '\(preprocessing.resizeRule)' is not one of torchvision-0.13-float32, torchvision-0.15-double")
+    }
+
+    /// Decodes and validates a config from JSON.
+    public static func decode(json: Data, source: String = "config") throws(LadonError) -> LadonModelConfig {
         let config: LadonModelConfig
         do {
-            config = try JSONDecoder().decode(LadonModelConfig.self, from: Data(json.utf8))
+            config = try JSONDecoder().decode(LadonModelConfig.self, from: json)
         } catch {
-            throw .config("cannot parse model config: \(error)")
+            throw .config("\(source) is not a valid Ladon model config: \(error)")
         }
         try config.validate()
         return config
     }
 
-    /// Loads and validates a JSON config file.
+    /// Loads and validates a config file.
     public static func load(path: String) throws(LadonError) -> LadonModelConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw .config("cannot read config file \(path)")
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw .config("cannot read \(path): \(error.localizedDescription)")
         }
-        return try decode(json: String(decoding: data, as: UTF8.self))
+        return try decode(json: data, source: path)
     }
 
-    /// The config as pretty JSON (for metadata and `Configs/`).
-    public func jsonString() -> String {
+    /// Compact JSON with sorted keys (what goes into the weights file's `config` metadata).
+    public func jsonString(pretty: Bool = false) -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding plain structs of numbers and strings cannot fail.
         return String(decoding: try! encoder.encode(self), as: UTF8.self)
     }
-
-    /// Checks that the widths fit together.
-    public func validate() throws(LadonError) {
-        guard bottleneck.encoderChannels.count == 4, bottleneck.decoderChannels.count == 4,
-              bottleneck.encoderChannels.allSatisfy({ $0 > 0 }), bottleneck.decoderChannels.allSatisfy({ $0 > 0 }) else {
-            throw .config("\(name): bottleneck needs 4 positive encoder and 4 decoder channel counts")
-        }
-        guard bottleneck.encoderChannels[0] == 3 else { throw .config("\(name): the encoder must take 3 (RGB) channels") }
-        guard bottleneck.decoderChannels[0] == bottleneck.encoderChannels[3] else {
-            throw .config("\(name): decoder input \(bottleneck.decoderChannels[0]) != latent channels \(bottleneck.encoderChannels[3])")
-        }
-        guard body.kind == "resnet" else { throw .config("\(name): unsupported body '\(body.kind)' (supported: resnet)") }
-        guard body.inChannels == bottleneck.decoderChannels[3] else {
-            throw .config("\(name): body input \(body.inChannels) != decoder output \(bottleneck.decoderChannels[3])")
-        }
-        guard body.blocks.count == 3, body.planes.count == 3, body.blocks.allSatisfy({ $0 > 0 }),
-              body.planes.allSatisfy({ $0 > 0 }), body.expansion > 0 else {
-            throw .config("\(name): body needs 3 stages (layer2…layer4) with positive blocks and planes")
-        }
-        guard preprocessing.mean.count == 3, preprocessing.std.count == 3, preprocessing.std.allSatisfy({ $0 > 0 }),
-              preprocessing.minSize > 0, preprocessing.maxSize >= preprocessing.minSize, preprocessing.sizeDivisible > 0 else {
-            throw .config("\(name): invalid preprocessing settings")
-        }
-        if let s = segmentation, s.numClasses < 1 || s.atrousRates.isEmpty || s.channels < 1 {
-            throw .config("\(name): invalid segmentation head settings")
-        }
-        if let c = classification, c.numClasses < 1 { throw .config("\(name): invalid classification head settings") }
-    }
-
-    /// The ResNet-50 Ladon model of the paper (24 bottleneck channels, 416×416 input).
-    public static let resnet50 = LadonModelConfig(
-        name: "ladon-resnet50",
-        bottleneck: .init(encoderChannels: [3, 96, 48, 24], decoderChannels: [24, 512, 256, 256]),
-        body: .init(kind: "resnet", inChannels: 256, blocks: [4, 6, 3], planes: [128, 256, 512], expansion: 4),
-        classification: .init(numClasses: 1000),
-        segmentation: .init(numClasses: 21, atrousRates: [12, 24, 36], channels: 256),
-        detection: .init(numClasses: 91, fpnChannels: 256, representationSize: 1024, roiLevels: [0, 1, 2]),
-        preprocessing: .init(minSize: 416, maxSize: 416, sizeDivisible: 32,
-                             mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
-                             resizeRule: .torchvision013))
 }

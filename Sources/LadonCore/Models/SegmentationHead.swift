@@ -16,17 +16,17 @@ public struct SegmentationHead: Sendable {
     public init(weights scope: WeightScope, inChannels: Int, config: LadonModelConfig.Segmentation) throws(LadonError) {
         let head = scope.scope("classifier")
         let aspp = head.scope("0")
-        let c = config.channels
+        let c = config.asppChannels
         branch1x1 = try Conv2d(weights: aspp.scope("convs.0.0"), parameters: .init(inChannels: inChannels, outChannels: c, kernelSize: 1),
                                hasBias: false, batchNorm: aspp.scope("convs.0.1"), activation: .relu)
         var atrous: [Conv2d] = []
-        for (i, rate) in config.atrousRates.enumerated() {
+        for (i, rate) in config.asppRates.enumerated() {
             atrous.append(try Conv2d(weights: aspp.scope("convs.\(i + 1).0"),
                                      parameters: .init(inChannels: inChannels, outChannels: c, kernelSize: 3, padding: rate, dilation: rate),
                                      hasBias: false, batchNorm: aspp.scope("convs.\(i + 1).1"), activation: .relu))
         }
         atrousBranches = atrous
-        let poolIndex = config.atrousRates.count + 1
+        let poolIndex = config.asppRates.count + 1
         poolingBranch = try Conv2d(weights: aspp.scope("convs.\(poolIndex).1"), parameters: .init(inChannels: inChannels, outChannels: c, kernelSize: 1),
                                    hasBias: false, batchNorm: aspp.scope("convs.\(poolIndex).2"), activation: .relu)
         project = try Conv2d(weights: aspp.scope("project.0"), parameters: .init(inChannels: c * (poolIndex + 1), outChannels: c, kernelSize: 1),

@@ -4,9 +4,9 @@
 public enum ResizeRule: String, Codable, Sendable, CaseIterable {
     /// torchvision 0.13 (the released Ladon models): float32 reciprocal, `scale = min(Float(1)/min·size, …)`.
     /// The long side becomes 415 for many sizes.
-    case torchvision013 = "torchvision-0.13"
+    case torchvision013 = "torchvision-0.13-float32"
     /// torchvision ≥ 0.15: the scale in double precision (`min_size / float(min)`).
-    case torchvision015 = "torchvision-0.15"
+    case torchvision015 = "torchvision-0.15-double"
 }
 
 /// The network input after preprocessing.
@@ -24,8 +24,18 @@ public struct PreprocessedImage: Sendable {
 /// Preprocessing exactly as torchvision's `GeneralizedRCNNTransform` (eval mode, one image).
 public struct Preprocessor: Sendable {
     public let settings: LadonModelConfig.Preprocessing
+    public let rule: ResizeRule
+    private let mean: [Float], std: [Float]
 
-    public init(_ settings: LadonModelConfig.Preprocessing) { self.settings = settings }
+    public init(_ settings: LadonModelConfig.Preprocessing) throws(LadonError) {
+        guard let rule = ResizeRule(rawValue: settings.resizeRule) else {
+            throw .config("unknown resize rule '\(settings.resizeRule)' (expected one of \(ResizeRule.allCases.map(\.rawValue)))")
+        }
+        self.settings = settings
+        self.rule = rule
+        self.mean = settings.mean.map { Float($0) }
+        self.std = settings.std.map { Float($0) }
+    }
 
     /// The resized (unpadded) size for an `height × width` image under `rule`.
     public static func resizedSize(height: Int, width: Int, minSize: Int, maxSize: Int,
@@ -57,14 +67,14 @@ public struct Preprocessor: Sendable {
         var x = image
         let plane = h * w
         for ch in 0..<3 {
-            let m = settings.mean[ch], s = settings.std[ch]
+            let m = mean[ch], s = std[ch]
             x.withUnsafeMutableBufferPointer { p in
                 for i in (ch * plane)..<((ch + 1) * plane) { p[i] = (p[i] - m) / s }
             }
         }
         // 2. Resize.
         let size = Self.resizedSize(height: h, width: w, minSize: settings.minSize, maxSize: settings.maxSize,
-                                    rule: settings.resizeRule)
+                                    rule: rule)
         guard size.height > 0, size.width > 0 else {
             throw .invalidInput("image \(w)x\(h) is too thin to resize to \(settings.minSize) (would be \(size.width)x\(size.height))")
         }

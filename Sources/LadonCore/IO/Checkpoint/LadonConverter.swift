@@ -1,0 +1,256 @@
+// Assembles the three per-task Ladon checkpoints into one validated set of runtime tensors.
+import Foundation
+
+/// One tensor of a converted model: Float32 or Int32 little-endian bytes.
+public struct ConvertedTensor: Sendable, Equatable {
+    public let name: String
+    public let shape: [Int]
+    /// `.f32` or `.i32`.
+    public let dtype: SafeTensorsDType
+    public let bytes: [UInt8]
+    /// Summary group (see ``LadonTensorSpec/group``).
+    public let group: String
+}
+
+/// How far one checkpoint's copy of a shared-body group differs from the copy that was kept.
+public struct SharedBodyDifference: Sendable, Equatable {
+    /// What kind of tensors a row covers.
+    public enum Kind: String, Sendable {
+        /// Learned parameters (conv weights, GDN, BN affine, entropy model parameters).
+        case parameters
+        /// BatchNorm `running_mean` / `running_var`.
+        case runningStatistics = "running-stats"
+        /// The entropy coder's integer tables `_offset`, `_quantized_cdf`, `_cdf_length`.
+        case entropyTables = "entropy-tables"
+    }
+    /// The checkpoint compared.
+    public let slot: CheckpointSlot
+    /// The checkpoint the shared body was taken from.
+    public let reference: CheckpointSlot
+    public let group: String
+    public let kind: Kind
+    /// Tensors compared (same name and shape in both).
+    public var compared = 0
+    /// Of those, how many differ at all.
+    public var differing = 0
+    /// Largest |a - b| over all compared elements.
+    public var maxAbsDifference = 0.0
+    /// Names missing from the compared checkpoint or of another shape there.
+    public var incomparable: [String] = []
+}
+
+/// The result of ``LadonConverter/convert(_:sharedBodyFrom:)``.
+public struct LadonConversion: Sendable {
+    /// The config, restricted to the heads that were converted.
+    public let config: LadonModelConfig
+    /// Tensors in ``LadonWeightLayout`` order.
+    public let tensors: [ConvertedTensor]
+    /// Checkpoints given, in load order.
+    public let slots: [CheckpointSlot]
+    /// Where the encoder, entropy bottleneck, decoder and layer2–4 come from.
+    public let sharedBodyFrom: CheckpointSlot
+    /// Shared-body comparison of every other checkpoint against `sharedBodyFrom`.
+    public let differences: [SharedBodyDifference]
+    /// Source keys deliberately left out, per checkpoint (`num_batches_tracked`, `aux_classifier.*`).
+    public let dropped: [CheckpointSlot: [String]]
+    /// Things worth telling the user (unknown keys, empty CDF tables).
+    public let warnings: [String]
+
+    /// Tensor count per group, in layout order.
+    public var groupCounts: [(group: String, count: Int)] {
+        var out: [(String, Int)] = []
+        for t in tensors {
+            if let i = out.firstIndex(where: { $0.0 == t.group }) { out[i].1 += 1 } else { out.append((t.group, 1)) }
+        }
+        return out.map { (group: $0.0, count: $0.1) }
+    }
+
+    /// SHA-256 over the tensors sorted by name: for each, `name 0x00 dtype 0x00 shape(comma-joined) 0x00`,
+    /// the byte count as 8-byte little-endian, then the bytes. Metadata does not enter it.
+    public var fingerprint: String { Self.fingerprint(tensors.map { ($0.name, $0.dtype.rawValue, $0.shape, $0.bytes) }) }
+
+    /// The fingerprint rule over raw `(name, dtype, shape, bytes)` records (also used to verify a written file).
+    public static func fingerprint(_ records: [(String, String, [Int], [UInt8])]) -> String {
+        var h = SHA256()
+        for (name, dtype, shape, bytes) in records.sorted(by: { $0.0 < $1.0 }) {
+            h.update(Array(name.utf8) + [0] + Array(dtype.utf8) + [0]
+                     + Array(shape.map(String.init).joined(separator: ",").utf8) + [0])
+            h.update((0..<8).map { UInt8(truncatingIfNeeded: UInt64(bytes.count) >> (8 * UInt64($0))) })
+            h.update(bytes)
+        }
+        return h.finalize().hexString
+    }
+}
+
+/// Builds Ladon runtime weights from per-task checkpoints, as the reference runtime assembles them
+/// (reference §1.2-2, §8.5): the shared body from the last checkpoint in the load order classification →
+/// detection → segmentation (so segmentation wins) unless chosen explicitly, `fc` from classification,
+/// FPN/RPN/RoI heads from detection, the DeepLab head from segmentation. Every tensor is checked against
+/// ``LadonWeightLayout`` for the config, so a missing tensor, a wrong shape or a checkpoint given for the
+/// wrong task is an error that names it.
+public struct LadonConverter: Sendable {
+    public let config: LadonModelConfig
+
+    public init(config: LadonModelConfig = .resnet50) throws(LadonError) {
+        try config.validate()
+        self.config = config
+    }
+
+    /// Converts the given checkpoints (at least one). Each must be of the task its key says.
+    public func convert(_ checkpoints: [CheckpointSlot: TorchCheckpoint],
+                        sharedBodyFrom: CheckpointSlot? = nil) throws(LadonError) -> LadonConversion {
+        let slots = checkpoints.keys.sorted()
+        guard let last = slots.last else { throw .checkpoint("no checkpoint given: the shared body must come from one of the three files") }
+        let bodySlot = sharedBodyFrom ?? last
+        guard checkpoints[bodySlot] != nil else {
+            throw .checkpoint("the shared body was requested from the \(bodySlot.rawValue) checkpoint, but none was given")
+        }
+        var outputConfig = config
+        if checkpoints[.classification] == nil { outputConfig.classification = nil }
+        if checkpoints[.detection] == nil { outputConfig.detection = nil }
+        if checkpoints[.segmentation] == nil { outputConfig.segmentation = nil }
+        for slot in slots where !outputConfig.heads.contains(slot.rawValue) {
+            throw .config("\(config.architecture) has no \(slot.rawValue) head, but a \(slot.rawValue) checkpoint was given")
+        }
+
+        // Map every checkpoint's keys; check each file is the task it was given for.
+        var maps: [CheckpointSlot: [String: String]] = [:]  // output name -> source key
+        var dropped: [CheckpointSlot: [String]] = [:]
+        var warnings: [String] = []
+        for slot in slots {
+            let ckpt = checkpoints[slot]!
+            let keys = ckpt.names
+            if let detected = LadonKeyMapping.detectSlot(keys), detected != slot {
+                throw .checkpoint("\(ckpt.source) was given as the \(slot.rawValue) checkpoint but looks like a \(detected.rawValue) checkpoint (keys \(LadonKeyMapping.describe(keys)))")
+            }
+            var map: [String: String] = [:], unknown: [String] = []
+            for key in keys {
+                switch LadonKeyMapping.role(of: key, in: slot) {
+                case .sharedBody(let out), .head(let out):
+                    guard map[out] == nil else { throw .checkpoint("\(ckpt.source): keys '\(map[out]!)' and '\(key)' both map to '\(out)'") }
+                    map[out] = key
+                case .dropped: dropped[slot, default: []].append(key)
+                case .unknown: unknown.append(key)
+                }
+            }
+            guard !map.isEmpty else {
+                throw .checkpoint("\(ckpt.source) has no Ladon \(slot.rawValue) tensors (keys \(LadonKeyMapping.describe(keys)))")
+            }
+            if !unknown.isEmpty {
+                warnings.append("\(ckpt.source): \(unknown.count) unknown keys ignored (\(unknown.prefix(4).joined(separator: ", "))\(unknown.count > 4 ? ", …" : ""))")
+            }
+            maps[slot] = map
+        }
+
+        let bodyCkpt = checkpoints[bodySlot]!
+        try checkBodyKind(bodyCkpt, map: maps[bodySlot]!)
+        let sharedSpecs = LadonWeightLayout.sharedSpecs(for: outputConfig)
+        let headSpecs = LadonWeightLayout.headSpecs(for: outputConfig)
+        var tensors: [ConvertedTensor] = []
+        for spec in sharedSpecs {
+            tensors.append(try read(spec, from: bodyCkpt, map: maps[bodySlot]!, warnings: &warnings))
+        }
+        for spec in headSpecs {
+            let slot = spec.group == "classification_head" ? CheckpointSlot.classification
+                : spec.group == "detection_head" ? .detection : .segmentation
+            tensors.append(try read(spec, from: checkpoints[slot]!, map: maps[slot]!, warnings: &warnings))
+        }
+        // Anything mapped into a used part but not in the layout means the config does not describe the file.
+        let expected = Set((sharedSpecs + headSpecs).map(\.name))
+        for slot in slots {
+            for (out, key) in maps[slot]!.sorted(by: { $0.key < $1.key }) where !expected.contains(out) {
+                let isBody = out.hasPrefix("encoder.") || out.hasPrefix("shared_body.")
+                if isBody && slot != bodySlot { continue }
+                throw .checkpoint("\(checkpoints[slot]!.source): tensor '\(key)' (→ '\(out)') is not part of \(config.architecture); the checkpoint does not match the config")
+            }
+        }
+        let differences = try compare(sharedSpecs, kept: tensors, bodySlot: bodySlot, checkpoints: checkpoints, maps: maps)
+        return LadonConversion(config: outputConfig, tensors: tensors, slots: slots, sharedBodyFrom: bodySlot,
+                               differences: differences, dropped: dropped, warnings: warnings)
+    }
+
+    /// Rejects bodies other than the configured one early, with a message that says what the file is.
+    private func checkBodyKind(_ ckpt: TorchCheckpoint, map: [String: String]) throws(LadonError) {
+        if let key = map["encoder.encoder.4.weight"], let ref = try? ckpt.tensorRef(key), let latent = ref.shape.first,
+           latent != config.bottleneckChannels {
+            let hint = latent == 32 ? " (a ResNeSt-269e Ladon checkpoint?)" : ""
+            throw .checkpoint("\(ckpt.source): the bottleneck has \(latent) channels\(hint), but \(config.architecture) expects \(config.bottleneckChannels); only the ResNet-50 body is supported")
+        }
+        if let key = map.values.sorted().first(where: { $0.contains(".conv2.conv.") || $0.contains(".conv2.fc1.") }) {
+            throw .checkpoint("\(ckpt.source): key '\(key)' is a ResNeSt split-attention block; only the ResNet-50 body is supported")
+        }
+    }
+
+    private func read(_ spec: LadonTensorSpec, from ckpt: TorchCheckpoint, map: [String: String],
+                      warnings: inout [String]) throws(LadonError) -> ConvertedTensor {
+        guard let key = map[spec.name] else {
+            throw .missingTensor(name: "\(spec.name) (source key for '\(spec.name)' not found)", file: ckpt.source)
+        }
+        let ref = try ckpt.tensorRef(key)
+        let isEntropyTable = spec.isInteger
+        if isEntropyTable && ref.elementCount == 0 {
+            warnings.append("\(ckpt.source): '\(key)' is empty (entropy model saved before update()); the runtime must rebuild the CDF tables")
+        } else if !spec.matches(ref.shape) {
+            throw .shapeMismatch(name: "\(spec.name) (from \(ckpt.source): \(key))",
+                                 expected: spec.shape.map { $0 == -1 ? 0 : $0 }, actual: ref.shape)
+        }
+        if spec.isInteger {
+            guard !ref.dtype.isFloatingPoint else {
+                throw .checkpoint("\(ckpt.source): '\(key)' is \(ref.dtype.rawValue), expected an integer tensor")
+            }
+            let values = try ckpt.int32Values(key)
+            return ConvertedTensor(name: spec.name, shape: ref.shape, dtype: .i32,
+                                   bytes: values.map(\.littleEndian).withUnsafeBytes { [UInt8]($0) }, group: spec.group)
+        }
+        guard ref.dtype.isFloatingPoint else {
+            throw .checkpoint("\(ckpt.source): '\(key)' is \(ref.dtype.rawValue), expected a floating-point tensor")
+        }
+        let values = try ckpt.floats(ref)
+        return ConvertedTensor(name: spec.name, shape: ref.shape, dtype: .f32,
+                               bytes: values.withUnsafeBytes { [UInt8]($0) }, group: spec.group)
+    }
+
+    private func compare(_ specs: [LadonTensorSpec], kept: [ConvertedTensor], bodySlot: CheckpointSlot,
+                         checkpoints: [CheckpointSlot: TorchCheckpoint],
+                         maps: [CheckpointSlot: [String: String]]) throws(LadonError) -> [SharedBodyDifference] {
+        let keptByName = Dictionary(uniqueKeysWithValues: kept.map { ($0.name, $0) })
+        var rows: [SharedBodyDifference] = []
+        var rowIndex: [String: Int] = [:]
+        for slot in checkpoints.keys.sorted() where slot != bodySlot {
+            let ckpt = checkpoints[slot]!
+            for spec in specs {
+                let kind: SharedBodyDifference.Kind = spec.isInteger ? .entropyTables
+                    : spec.name.hasSuffix(".running_mean") || spec.name.hasSuffix(".running_var") ? .runningStatistics : .parameters
+                let rowKey = "\(slot.rawValue)/\(spec.group)/\(kind.rawValue)"
+                let i: Int
+                if let existing = rowIndex[rowKey] { i = existing } else {
+                    i = rows.count
+                    rowIndex[rowKey] = i
+                    rows.append(SharedBodyDifference(slot: slot, reference: bodySlot, group: spec.group, kind: kind))
+                }
+                let mine = keptByName[spec.name]!
+                if let key = maps[slot]![spec.name], let ref = try? ckpt.tensorRef(key), ref.shape == mine.shape,
+                   ref.dtype.isFloatingPoint != spec.isInteger {
+                    let theirs: [Double] = spec.isInteger ? try ckpt.int64s(ref).map(Double.init) : try ckpt.floats(ref).map(Double.init)
+                    var worst = 0.0
+                    for (a, b) in zip(Self.values(of: mine), theirs) { worst = max(worst, abs(a - b)) }
+                    rows[i].compared += 1
+                    if worst > 0 { rows[i].differing += 1 }
+                    rows[i].maxAbsDifference = max(rows[i].maxAbsDifference, worst)
+                } else {
+                    rows[i].incomparable.append(spec.name)
+                }
+            }
+        }
+        return rows
+    }
+
+    private static func values(of t: ConvertedTensor) -> [Double] {
+        t.bytes.withUnsafeBytes { raw in
+            let n = raw.count / 4
+            return t.dtype == .i32
+                ? (0..<n).map { Double(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+                : (0..<n).map { Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))) }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+// The values the restricted unpickler produces, and the torch storage/tensor references inside them.
+
+/// Element types of torch storages that a checkpoint may hold.
+public enum TorchDType: String, Sendable, CaseIterable {
+    case float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8, bool
+
+    /// Bytes per element.
+    public var size: Int {
+        switch self {
+        case .float64, .int64: return 8
+        case .float32, .int32: return 4
+        case .float16, .bfloat16, .int16: return 2
+        case .int8, .uint8, .bool: return 1
+        }
+    }
+
+    /// Whether the type is a floating-point type.
+    public var isFloatingPoint: Bool { [.float32, .float16, .bfloat16, .float64].contains(self) }
+
+    /// The storage class name torch pickles for this type (`FloatStorage`, ...).
+    public var storageClassName: String {
+        switch self {
+        case .float32: return "FloatStorage"
+        case .float16: return "HalfStorage"
+        case .bfloat16: return "BFloat16Storage"
+        case .float64: return "DoubleStorage"
+        case .int64: return "LongStorage"
+        case .int32: return "IntStorage"
+        case .int16: return "ShortStorage"
+        case .int8: return "CharStorage"
+        case .uint8: return "ByteStorage"
+        case .bool: return "BoolStorage"
+        }
+    }
+
+    /// Maps a pickled storage class or dtype global (`torch.FloatStorage`, `torch.cuda.HalfStorage`,
+    /// `torch.float32`, `torch.UntypedStorage`) to a dtype; nil if unknown.
+    public init?(global module: String, name: String) {
+        guard module == "torch" || module == "torch.cuda" || module == "torch.storage" else { return nil }
+        if name == "UntypedStorage" || name == "_UntypedStorage" || name == "uint8" {
+            self = .uint8
+            return
+        }
+        if let t = TorchDType.allCases.first(where: { $0.storageClassName == name || $0.rawValue == name }) {
+            self = t
+            return
+        }
+        switch name {
+        case "float", "float32": self = .float32
+        case "half": self = .float16
+        case "double": self = .float64
+        case "long": self = .int64
+        case "int": self = .int32
+        case "short": self = .int16
+        default: return nil
+        }
+    }
+}
+
+/// A torch storage referenced by a checkpoint's pickle (a record `<archive>/data/<key>` in the zip).
+public struct TorchStorageRef: Sendable, Equatable, Hashable {
+    /// The record key (the file name under `data/`).
+    public let key: String
+    public let dtype: TorchDType
+    /// Number of elements the storage holds.
+    public let elementCount: Int
+    /// Device the storage was saved from (`cpu`, `cuda:0`); informational.
+    public let location: String
+
+    public init(key: String, dtype: TorchDType, elementCount: Int, location: String) {
+        self.key = key
+        self.dtype = dtype
+        self.elementCount = elementCount
+        self.location = location
+    }
+}
+
+/// A strided view of a storage, as `torch._utils._rebuild_tensor_v2` describes it.
+public struct TorchTensorRef: Sendable, Equatable {
+    public let storage: TorchStorageRef
+    /// Offset of element [0, 0, ...] in the storage, in elements.
+    public let storageOffset: Int
+    public let shape: [Int]
+    /// Element strides per dimension.
+    public let strides: [Int]
+
+    public var dtype: TorchDType { storage.dtype }
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// Whether the view is row-major contiguous.
+    public var isContiguous: Bool {
+        var expected = 1
+        for (size, stride) in zip(shape, strides).reversed() {
+            if size != 1 && stride != expected { return false }
+            expected *= size
+        }
+        return true
+    }
+
+    /// Validates the view against its storage: non-negative sizes/strides, no overflow, every addressed
+    /// element inside the storage.
+    public init(storage: TorchStorageRef, storageOffset: Int, shape: [Int], strides: [Int]) throws(LadonError) {
+        guard shape.count == strides.count else {
+            throw .checkpoint("tensor on storage '\(storage.key)' has size \(shape) but stride \(strides) of another rank")
+        }
+        guard storageOffset >= 0, shape.allSatisfy({ $0 >= 0 }), strides.allSatisfy({ $0 >= 0 }) else {
+            throw .checkpoint("tensor on storage '\(storage.key)' has a negative offset, size or stride (offset \(storageOffset), size \(shape), stride \(strides))")
+        }
+        var count = 1
+        var last = storageOffset
+        for (size, stride) in zip(shape, strides) {
+            let (c, o1) = count.multipliedReportingOverflow(by: size)
+            guard !o1 else { throw .checkpoint("tensor size \(shape) on storage '\(storage.key)' overflows") }
+            count = c
+            if size > 0 {
+                let (step, o2) = (size - 1).multipliedReportingOverflow(by: stride)
+                let (sum, o3) = last.addingReportingOverflow(step)
+                guard !o2, !o3 else { throw .checkpoint("tensor size \(shape) stride \(strides) on storage '\(storage.key)' overflows") }
+                last = sum
+            }
+        }
+        if count > 0 && last >= storage.elementCount {
+            throw .checkpoint("tensor of size \(shape), stride \(strides), offset \(storageOffset) reaches element \(last), but storage '\(storage.key)' holds \(storage.elementCount) elements")
+        }
+        self.storage = storage
+        self.storageOffset = storageOffset
+        self.shape = shape
+        self.strides = strides
+    }
+}
+
+/// One key/value pair of a pickled dict (order preserved).
+public struct PickleDictItem: Sendable, Equatable {
+    public let key: PickleValue
+    public let value: PickleValue
+    public init(key: PickleValue, value: PickleValue) { self.key = key; self.value = value }
+}
+
+/// An instance of a class the unpickler does not know (e.g. `argparse.Namespace`). It is recorded, never
+/// constructed: no code from the pickle ever runs.
+public struct PickleObject: Sendable, Equatable {
+    /// `module.name` of the class or callable.
+    public let className: String
+    /// Constructor / reduce arguments.
+    public let args: [PickleValue]
+    /// The state passed to BUILD (usually a dict of attributes), if any.
+    public let state: PickleValue?
+}
+
+/// A value decoded from a pickle stream by ``PickleMachine``.
+public indirect enum PickleValue: Sendable, Equatable {
+    case none
+    case bool(Bool)
+    case int(Int)
+    /// An integer wider than 64 bits: little-endian two's-complement bytes.
+    case bigInt([UInt8])
+    case float(Double)
+    case string(String)
+    case bytes([UInt8])
+    case tuple([PickleValue])
+    case list([PickleValue])
+    case set([PickleValue])
+    /// A dict or `collections.OrderedDict`, in insertion order.
+    case dict([PickleDictItem])
+    /// A reference to a module-level name that was not called (a class or function).
+    case global(module: String, name: String)
+    case object(PickleObject)
+    case storage(TorchStorageRef)
+    case tensor(TorchTensorRef)
+
+    /// The value for a string key if this is a dict.
+    public subscript(key: String) -> PickleValue? {
+        guard case .dict(let items) = self else { return nil }
+        return items.last(where: { $0.key == .string(key) })?.value
+    }
+
+    /// The items if this is a dict.
+    public var dictItems: [PickleDictItem]? {
+        if case .dict(let items) = self { return items }
+        return nil
+    }
+
+    /// The integer if this is an int (or a bool).
+    public var intValue: Int? {
+        switch self {
+        case .int(let v): return v
+        case .bool(let b): return b ? 1 : 0
+        default: return nil
+        }
+    }
+
+    /// The string if this is a str.
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    /// The elements if this is a tuple or a list.
+    public var elements: [PickleValue]? {
+        switch self {
+        case .tuple(let v), .list(let v): return v
+        default: return nil
+        }
+    }
+
+    /// A short name of the value's kind, for messages.
+    public var kindName: String {
+        switch self {
+        case .none: return "None"
+        case .bool: return "bool"
+        case .int, .bigInt: return "int"
+        case .float: return "float"
+        case .string: return "str"
+        case .bytes: return "bytes"
+        case .tuple: return "tuple"
+        case .list: return "list"
+        case .set: return "set"
+        case .dict: return "dict"
+        case .global(let m, let n): return "global \(m).\(n)"
+        case .object(let o): return "object \(o.className)"
+        case .storage: return "storage"
+        case .tensor: return "tensor"
+        }
+    }
+}

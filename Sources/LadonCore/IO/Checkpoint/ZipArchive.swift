@@ -1,0 +1,272 @@
+// A bounds-checked reader of the zip container `torch.save` writes (stored entries, zip64 records).
+import Foundation
+
+/// One file inside a ``ZipArchive``.
+public struct ZipEntry: Sendable, Equatable {
+    /// The entry's path inside the archive (e.g. `archive/data/0`).
+    public let name: String
+    /// 0 = stored, 8 = deflate, others are unsupported.
+    public let method: UInt16
+    /// CRC-32 recorded in the central directory.
+    public let crc32: UInt32
+    public let compressedSize: Int
+    public let uncompressedSize: Int
+    /// Byte range of the entry's (stored) data inside the archive.
+    public let dataRange: Range<Int>
+}
+
+/// A read-only zip archive over an in-memory or memory-mapped byte image.
+///
+/// Every offset and size read from the file is checked against the file's extent before use, so a damaged or
+/// hostile archive gives a `LadonError.checkpoint` error, never an out-of-bounds read. Only STORED entries can
+/// be read (that is all `torch.save` writes); a DEFLATE entry gives a clear error.
+public final class ZipArchive: @unchecked Sendable {
+    /// Most entries accepted (a Ladon checkpoint has a few hundred).
+    public static let maxEntries = 1_000_000
+
+    /// A label for messages (usually the file path).
+    public let source: String
+    /// Entries in central-directory order.
+    public let entries: [ZipEntry]
+    private let index: [String: Int]
+    private let data: Data
+
+    /// Memory-maps the archive at `path`.
+    public convenience init(path: String) throws(LadonError) {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw .checkpoint("cannot read \(path): \(error.localizedDescription)")
+        }
+        try self.init(data: data, source: path)
+    }
+
+    /// Parses the central directory of an archive image.
+    public init(data: Data, source: String = "<memory>") throws(LadonError) {
+        self.source = source
+        self.data = data
+        let parsed = try withRawBytes(data) { (raw: UnsafeRawBufferPointer) throws(LadonError) -> [ZipEntry] in
+            try ZipParser(bytes: raw, source: source).parse()
+        }
+        var index: [String: Int] = [:]
+        for (i, e) in parsed.enumerated() {
+            guard index[e.name] == nil else { throw .checkpoint("\(source): duplicate zip entry '\(e.name)'") }
+            index[e.name] = i
+        }
+        self.entries = parsed
+        self.index = index
+    }
+
+    /// Whether the archive holds an entry with this exact name.
+    public func contains(_ name: String) -> Bool { index[name] != nil }
+
+    /// The entry called `name`, or an error naming it.
+    public func entry(_ name: String) throws(LadonError) -> ZipEntry {
+        guard let i = index[name] else { throw .checkpoint("\(source): zip entry '\(name)' is missing") }
+        return entries[i]
+    }
+
+    /// Calls `body` with the stored bytes of `entry`; optionally checks the CRC-32 first.
+    public func withBytes<R>(of entry: ZipEntry, verifyCRC: Bool = false,
+                             _ body: (UnsafeRawBufferPointer) throws(LadonError) -> R) throws(LadonError) -> R {
+        guard entry.method == 0 else {
+            throw .checkpoint("\(source): zip entry '\(entry.name)' is \(entry.method == 8 ? "DEFLATE-compressed" : "compressed with method \(entry.method)"); "
+                + "only stored entries are supported (torch.save writes them uncompressed: re-save the checkpoint with torch.save instead of re-zipping it)")
+        }
+        return try withRawBytes(data) { (all: UnsafeRawBufferPointer) throws(LadonError) -> R in
+            let bytes = UnsafeRawBufferPointer(rebasing: all[entry.dataRange])
+            if verifyCRC {
+                let actual = CRC32.checksum(bytes)
+                guard actual == entry.crc32 else {
+                    throw .checkpoint("\(source): zip entry '\(entry.name)' fails its CRC-32 check (stored \(String(entry.crc32, radix: 16)), computed \(String(actual, radix: 16))); the file is damaged")
+                }
+            }
+            return try body(bytes)
+        }
+    }
+
+    /// A copy of the stored bytes of the entry called `name`.
+    public func bytes(_ name: String, verifyCRC: Bool = true) throws(LadonError) -> [UInt8] {
+        try withBytes(of: entry(name), verifyCRC: verifyCRC) { (b: UnsafeRawBufferPointer) throws(LadonError) -> [UInt8] in [UInt8](b) }
+    }
+}
+
+/// `Data.withUnsafeBytes` with a typed error.
+func withRawBytes<R>(_ data: Data, _ body: (UnsafeRawBufferPointer) throws(LadonError) -> R) throws(LadonError) -> R {
+    let result: Result<R, LadonError> = data.withUnsafeBytes { raw in
+        Result { () throws(LadonError) -> R in try body(raw) }
+    }
+    return try result.get()
+}
+
+/// The central-directory walk, over raw bytes.
+private struct ZipParser {
+    let bytes: UnsafeRawBufferPointer
+    let source: String
+
+    func fail(_ message: String) -> LadonError { .checkpoint("\(source): \(message); the file is damaged or not a zip archive") }
+
+    func u16(_ at: Int) throws(LadonError) -> Int {
+        guard at >= 0, at <= bytes.count - 2 else { throw fail("read past the end at offset \(at)") }
+        return Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
+    }
+
+    func u32(_ at: Int) throws(LadonError) -> UInt32 {
+        guard at >= 0, at <= bytes.count - 4 else { throw fail("read past the end at offset \(at)") }
+        return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+    }
+
+    func u64(_ at: Int) throws(LadonError) -> Int {
+        guard at >= 0, at <= bytes.count - 8 else { throw fail("read past the end at offset \(at)") }
+        let v = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+        guard v <= UInt64(Int.max) else { throw fail("64-bit field \(v) at offset \(at) is out of range") }
+        return Int(v)
+    }
+
+    /// Finds the end-of-central-directory record: the last signature whose comment length reaches the end.
+    func findEndRecord() throws(LadonError) -> Int {
+        guard bytes.count >= 22 else { throw fail("\(bytes.count) bytes is too short for a zip end record") }
+        let lowest = max(0, bytes.count - 22 - 0xFFFF)
+        var p = bytes.count - 22
+        while p >= lowest {
+            if try u32(p) == 0x0605_4b50, try p + 22 + u16(p + 20) == bytes.count { return p }
+            p -= 1
+        }
+        // Accept a record followed by trailing bytes only if nothing better exists.
+        p = bytes.count - 22
+        while p >= lowest {
+            if try u32(p) == 0x0605_4b50 { return p }
+            p -= 1
+        }
+        throw fail("no end-of-central-directory record (the file is truncated or not a zip/torch.save file)")
+    }
+
+    func parse() throws(LadonError) -> [ZipEntry] {
+        let end = try findEndRecord()
+        guard try u16(end + 4) == 0, try u16(end + 6) == 0 else { throw fail("multi-disk archives are not supported") }
+        var count = try u16(end + 10)
+        var directorySize = Int(try u32(end + 12))
+        var directoryOffset = Int(try u32(end + 16))
+        // zip64: a locator sits 20 bytes before the end record and points at the zip64 end record.
+        if end >= 20, try u32(end - 20) == 0x0706_4b50 {
+            let record = try u64(end - 12)
+            guard record < end - 20, try u32(record) == 0x0606_4b50 else {
+                throw fail("zip64 locator points at offset \(record), which holds no zip64 end record")
+            }
+            count = try u64(record + 32)
+            directorySize = try u64(record + 40)
+            directoryOffset = try u64(record + 48)
+        } else if count == 0xFFFF || directorySize == 0xFFFF_FFFF || directoryOffset == 0xFFFF_FFFF {
+            throw fail("the end record needs zip64 values but there is no zip64 locator")
+        }
+        guard count <= ZipArchive.maxEntries else { throw fail("\(count) entries declared, more than the \(ZipArchive.maxEntries) allowed") }
+        guard directoryOffset <= bytes.count, directorySize <= bytes.count - directoryOffset,
+              directoryOffset + directorySize <= end else {
+            throw fail("central directory (offset \(directoryOffset), \(directorySize) bytes) lies outside the file")
+        }
+        var entries: [ZipEntry] = []
+        entries.reserveCapacity(count)
+        var p = directoryOffset
+        let directoryEnd = directoryOffset + directorySize
+        for i in 0..<count {
+            guard p + 46 <= directoryEnd, try u32(p) == 0x0201_4b50 else {
+                throw fail("central directory entry \(i) at offset \(p) has no valid signature")
+            }
+            let flags = try u16(p + 8)
+            let method = UInt16(try u16(p + 10))
+            let crc = try u32(p + 16)
+            var compressed = Int(try u32(p + 20))
+            var uncompressed = Int(try u32(p + 24))
+            let nameLength = try u16(p + 28), extraLength = try u16(p + 30), commentLength = try u16(p + 32)
+            var localOffset = Int(try u32(p + 42))
+            let nameStart = p + 46
+            let next = nameStart + nameLength + extraLength + commentLength
+            guard next <= directoryEnd else { throw fail("central directory entry \(i) runs past the directory") }
+            guard let name = String(bytes: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<(nameStart + nameLength)]), encoding: .utf8) else {
+                throw fail("central directory entry \(i) has a name that is not UTF-8")
+            }
+            guard flags & 1 == 0 else { throw .checkpoint("\(source): zip entry '\(name)' is encrypted, which is not supported") }
+            // zip64 extended information: only the fields saturated in the fixed header, in this order.
+            var e = nameStart + nameLength
+            let extraEnd = e + extraLength
+            while e + 4 <= extraEnd {
+                let tag = try u16(e), size = try u16(e + 2)
+                guard e + 4 + size <= extraEnd else { throw fail("entry '\(name)' has a malformed extra field") }
+                if tag == 0x0001 {
+                    var q = e + 4
+                    func take() throws(LadonError) -> Int {
+                        guard q + 8 <= e + 4 + size else { throw fail("entry '\(name)' has a short zip64 extra field") }
+                        defer { q += 8 }
+                        return try u64(q)
+                    }
+                    if uncompressed == 0xFFFF_FFFF { uncompressed = try take() }
+                    if compressed == 0xFFFF_FFFF { compressed = try take() }
+                    if localOffset == 0xFFFF_FFFF { localOffset = try take() }
+                }
+                e += 4 + size
+            }
+            guard uncompressed != 0xFFFF_FFFF, compressed != 0xFFFF_FFFF, localOffset != 0xFFFF_FFFF else {
+                throw fail("entry '\(name)' needs zip64 sizes but has no zip64 extra field")
+            }
+            // The local header repeats the name and has its own extra field (torch pads it for alignment).
+            guard localOffset <= directoryOffset - 30, try u32(localOffset) == 0x0403_4b50 else {
+                throw fail("entry '\(name)' points at offset \(localOffset), which holds no local file header")
+            }
+            let dataStart = localOffset + 30 + (try u16(localOffset + 26)) + (try u16(localOffset + 28))
+            guard dataStart <= directoryOffset, compressed <= directoryOffset - dataStart else {
+                throw fail("entry '\(name)' data (offset \(dataStart), \(compressed) bytes) runs past the file's data area")
+            }
+            if method == 0, compressed != uncompressed {
+                throw fail("stored entry '\(name)' has compressed size \(compressed) != uncompressed size \(uncompressed)")
+            }
+            entries.append(ZipEntry(name: name, method: method, crc32: crc, compressedSize: compressed,
+                                    uncompressedSize: uncompressed, dataRange: dataStart..<(dataStart + compressed)))
+            p = next
+        }
+        return entries
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as used by zip), slicing-by-8.
+public enum CRC32 {
+    /// Eight 256-entry tables, flattened: table k at `k * 256`.
+    private static let tables: [UInt32] = {
+        var t = [UInt32](repeating: 0, count: 8 * 256)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            t[i] = c
+        }
+        for i in 0..<256 {
+            for k in 1..<8 { t[k * 256 + i] = (t[(k - 1) * 256 + i] >> 8) ^ t[Int(t[(k - 1) * 256 + i] & 0xFF)] }
+        }
+        return t
+    }()
+
+    /// The CRC-32 of `bytes`.
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        tables.withUnsafeBufferPointer { t in
+            var crc: UInt32 = 0xFFFF_FFFF
+            var i = 0
+            let n = bytes.count
+            while i + 8 <= n {
+                let lo = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)) ^ crc
+                let hi = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self))
+                crc = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
+                    ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
+                    ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
+                i += 8
+            }
+            while i < n {
+                crc = t[Int((crc ^ UInt32(bytes[i])) & 0xFF)] ^ (crc >> 8)
+                i += 1
+            }
+            return ~crc
+        }
+    }
+
+    /// The CRC-32 of a byte array.
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { checksum($0) } }
+}

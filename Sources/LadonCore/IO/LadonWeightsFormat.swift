@@ -1,0 +1,112 @@
+// The Ladon weights file: a safetensors file with documented names and `__metadata__` (docs/weights-format.md).
+import Foundation
+
+/// Metadata keys and helpers of the `ladon-swift-weights` file format.
+public enum LadonWeightsFormat {
+    /// Value of the `format` metadata key.
+    public static let format = "ladon-swift-weights"
+    /// Value of the `format_version` metadata key.
+    public static let version = "1"
+
+    /// A checkpoint a weights file was converted from.
+    public struct Source: Sendable, Equatable {
+        public let slot: CheckpointSlot
+        /// File name (no directories).
+        public let fileName: String
+        /// SHA-256 of the whole checkpoint file, lower-case hex.
+        public let sha256: String
+        public init(slot: CheckpointSlot, fileName: String, sha256: String) {
+            self.slot = slot
+            self.fileName = fileName
+            self.sha256 = sha256
+        }
+    }
+
+    /// The `__metadata__` map for a conversion.
+    ///
+    /// Keys: `format`, `format_version`, `architecture`, `config` (JSON), `classes.<list>` (JSON array of labels for
+    /// every head present), `source.<slot>.file`, `source.<slot>.sha256`, `shared_body_from`, `fingerprint`.
+    public static func metadata(for conversion: LadonConversion, sources: [Source]) -> [String: String] {
+        var m: [String: String] = [
+            "format": format,
+            "format_version": version,
+            "architecture": conversion.config.architecture,
+            "config": conversion.config.jsonString(),
+            "shared_body_from": conversion.sharedBodyFrom.rawValue,
+            "fingerprint": conversion.fingerprint,
+        ]
+        let lists = [conversion.config.classification?.classList, conversion.config.detection?.classList,
+                     conversion.config.segmentation?.classList].compactMap { $0 }
+        for key in lists {
+            if let labels = LadonLabels.list(key) { m["classes.\(key)"] = jsonArray(labels) }
+        }
+        for s in sources {
+            m["source.\(s.slot.rawValue).file"] = s.fileName
+            m["source.\(s.slot.rawValue).sha256"] = s.sha256
+        }
+        return m
+    }
+
+    /// The complete safetensors image of a conversion.
+    public static func serialize(_ conversion: LadonConversion, sources: [Source]) -> Data {
+        var writer = SafeTensorsWriter()
+        writer.metadata = metadata(for: conversion, sources: sources)
+        for t in conversion.tensors { writer.add(t.name, dtype: t.dtype, shape: t.shape, bytes: t.bytes) }
+        return writer.serialized()
+    }
+
+    /// SHA-256 of a file's bytes (memory-mapped), lower-case hex.
+    public static func sha256(ofFile path: String) throws(LadonError) -> String {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+            throw .weights("cannot read \(path): \(error.localizedDescription)")
+        }
+        return data.withUnsafeBytes { SHA256.hash($0) }.hexString
+    }
+
+    /// Reads back what a weights file says about itself, checking the format markers.
+    public struct Info: Sendable {
+        public let config: LadonModelConfig
+        public let sharedBodyFrom: String?
+        public let fingerprint: String?
+        /// Label lists by key (`imagenet`, `coco`, `voc`).
+        public let classes: [String: [String]]
+
+        public init(_ file: SafeTensorsFile) throws(LadonError) {
+            let m = file.metadata
+            guard m["format"] == LadonWeightsFormat.format else {
+                throw .weights("\(file.source) is not a Ladon weights file (metadata format = \(m["format"] ?? "absent")); convert the checkpoints with `ladon convert`")
+            }
+            guard m["format_version"] == LadonWeightsFormat.version else {
+                throw .weights("\(file.source) has format_version \(m["format_version"] ?? "absent"); this build reads version \(LadonWeightsFormat.version)")
+            }
+            guard let json = m["config"] else { throw .weights("\(file.source) has no config metadata") }
+            config = try LadonModelConfig.decode(json: Data(json.utf8), source: "\(file.source) config metadata")
+            sharedBodyFrom = m["shared_body_from"]
+            fingerprint = m["fingerprint"]
+            var classes: [String: [String]] = [:]
+            for (k, v) in m where k.hasPrefix("classes.") {
+                guard let list = try? JSONSerialization.jsonObject(with: Data(v.utf8)) as? [String] else {
+                    throw .weights("\(file.source): metadata \(k) is not a JSON array of strings")
+                }
+                classes[String(k.dropFirst("classes.".count))] = list
+            }
+            self.classes = classes
+        }
+    }
+
+    /// Recomputes the fingerprint of a weights file from its tensors (see ``LadonConversion/fingerprint``).
+    public static func fingerprint(of file: SafeTensorsFile) throws(LadonError) -> String {
+        var records: [(String, String, [Int], [UInt8])] = []
+        for name in file.names {
+            let e = try file.entry(name)
+            records.append((name, e.dtype.rawValue, e.shape, try file.rawBytes(name)))
+        }
+        return LadonConversion.fingerprint(records)
+    }
+
+    private static func jsonArray(_ strings: [String]) -> String {
+        // Arrays of strings always serialise.
+        String(decoding: try! JSONSerialization.data(withJSONObject: strings, options: [.withoutEscapingSlashes]), as: UTF8.self)
+    }
+}
