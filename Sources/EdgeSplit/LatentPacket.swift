@@ -1,4 +1,5 @@
 // The device → server message: one image's entropy-coded latent plus what the server needs to decode it.
+import LadonCore
 
 /// What the device sends to the server for one image (docs/wire-format.md).
 ///
@@ -65,7 +66,7 @@ public struct LatentPacket: Sendable, Equatable {
         guard bytes.count >= total else { throw .truncated(expected: total, actual: bytes.count) }
         guard bytes.count == total else { throw .invalidField("\(bytes.count - total) trailing bytes after the packet") }
         let stored = UInt32(u32(total - 4))
-        guard CRC32.checksum(bytes[0..<(total - 4)]) == stored else { throw .checksumMismatch }
+        guard CRC32.checksum(Array(bytes[0..<(total - 4)])) == stored else { throw .checksumMismatch }
         let sizes = Array(fields[0..<9])
         guard sizes.allSatisfy({ $0 <= 1 << 16 }) else { throw .invalidField("image or latent size out of range: \(sizes)") }
         guard sizes[6] > 0 else { throw .invalidField("latent has no channels") }

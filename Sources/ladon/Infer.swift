@@ -65,7 +65,7 @@ struct Infer: ParsableCommand {
     private func run(model: LadonModel, imagePath: String) throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let rgb = try ImageDecoder.decode(path: imagePath)
+        let rgb = try ImageDecoder.decode(contentsOf: imagePath)
         let decodeTime = (clock.now - start).seconds
         var result = try model.infer(rgb.toTensor())
         result.timings.insert(("decode", decodeTime), at: 0)
@@ -82,7 +82,7 @@ struct Infer: ParsableCommand {
             let ids = seg.mask(resampledFrom: result.geometry.resizedHeight, result.geometry.resizedWidth,
                                toHeight: rgb.height, width: rgb.width)
             let drawn = Overlay.segmentation(on: rgb, classIDs: ids)
-            try PNGEncoder.write(drawn, to: overlayPath)
+            try PNGEncoder.write(rgb: drawn, to: overlayPath)
         }
         print(json ? report.json() : report.text())
     }
