@@ -2,36 +2,111 @@
 
 extension Kernels {
     /// GDN1 over the channels of an NCHW tensor, with *effective* parameters (already reparametrised):
-    /// `norm[i] = beta[i] + Σ_j gamma[i, j]·|x[j]|`; forward `y = x · (1 / norm)`, inverse `y = x · norm`.
+    /// `norm[i] = beta[i] + Σ_j gamma[i, j]·|x[j]|` (CompressAI's `F.conv2d(|x|, gamma, beta)`);
+    /// forward `y = x · (1 / norm)` (reciprocal first, as PyTorch), inverse `y = x · norm`.
+    ///
+    /// The pixels of each image are processed in tiles (bounded scratch memory): `|x|` of the tile is
+    /// formed once, `gamma·|x|` is one ``gemm(m:n:k:a:lda:transposeA:b:ldb:transposeB:c:ldc:accumulate:)``,
+    /// and the bias, reciprocal and product are one fused SIMD pass. Tiles are shared by two threads.
     ///
     /// - Parameters:
     ///   - beta: `C` effective offsets.
     ///   - gamma: `[C, C]` effective weights, row `i` = output channel.
     public static func gdn(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool) -> Tensor {
+        checkGDN(x, beta: beta, gamma: gamma)
         let (n, c, hw) = (x.n, x.c, x.h * x.w)
-        precondition(beta.count == c && gamma.shape == [c, c], "gdn: parameters do not match \(c) channels")
-        var out = Tensor(shape: x.shape)
-        var absx = [Float](repeating: 0, count: c * hw)
-        var norm = [Float](repeating: 0, count: c * hw)
-        for b in 0..<n {
-            let base = b * c * hw
-            for i in 0..<(c * hw) { absx[i] = abs(x.scalars[base + i]) }
-            gamma.withUnsafeBufferPointer { g in
-                absx.withUnsafeBufferPointer { a in
-                    norm.withUnsafeMutableBufferPointer { nm in
-                        gemm(m: c, n: hw, k: c, a: g.baseAddress!, lda: c, b: a.baseAddress!, ldb: hw,
-                             c: nm.baseAddress!, ldc: hw)
+        guard n * c * hw > 0 else { return x }
+        let tile = gdnTileWidth(channels: c, pixels: hw)
+        let tilesPerImage = (hw + tile - 1) / tile
+        return Tensor(shape: x.shape, unsafeUninitialized: { out in
+            x.withUnsafeBufferPointer { xp in
+                gamma.withUnsafeBufferPointer { gp in
+                    beta.withUnsafeBufferPointer { bp in
+                        guard let src = xp.baseAddress, let g = gp.baseAddress, let bias = bp.baseAddress,
+                              let dst = out.baseAddress else { return }
+                        KernelThreads.forEachRange(n * tilesPerImage, work: n * c * c * hw, minimumWork: 1 << 21) { range in
+                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c * tile)
+                            defer { scratch.deallocate() }
+                            for t in range {
+                                let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
+                                let image = b * c * hw
+                                gdnTile(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
+                                        channels: c, gamma: g, beta: bias, inverse: inverse,
+                                        absolute: scratch, norm: scratch + c * tile)
+                            }
+                        }
                     }
                 }
             }
-            for ch in 0..<c {
-                for i in 0..<hw {
-                    let v = norm[ch * hw + i] + beta[ch]
-                    let xv = x.scalars[base + ch * hw + i]
-                    out.scalars[base + ch * hw + i] = inverse ? xv * v : xv * (1 / v)
+        })
+    }
+
+    /// Pixels per tile: about 256 KB of `|x|` per tile (so `|x|` and `norm` stay in L2), at least 128
+    /// pixels (GEMM efficiency), a multiple of 16 (SIMD).
+    static func gdnTileWidth(channels: Int, pixels: Int) -> Int {
+        let target = max(128, min(1024, (65_536 / max(channels, 1) + 15) / 16 * 16))
+        return min(target, pixels)
+    }
+
+    /// One tile of `width` pixels; `x` and `y` point at channel 0 of the tile, channel planes `stride` apart.
+    private static func gdnTile(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, stride: Int, width: Int,
+                                channels c: Int, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+                                inverse: Bool, absolute: UnsafeMutablePointer<Float>, norm: UnsafeMutablePointer<Float>) {
+        let lanes = Lanes.scalarCount, blocks = width / lanes
+        // |x|, packed [C, width].
+        for ch in 0..<c {
+            let s = UnsafeRawPointer(x + ch * stride), d = UnsafeMutableRawPointer(absolute + ch * width)
+            for blk in 0..<blocks {
+                let o = blk * lanes * 4
+                let v = s.loadUnaligned(fromByteOffset: o, as: Lanes.self)
+                d.storeBytes(of: v.replacing(with: -v, where: v .< 0), toByteOffset: o, as: Lanes.self)
+            }
+            for i in (blocks * lanes)..<width { absolute[ch * width + i] = abs(x[ch * stride + i]) }
+        }
+        // norm = gamma · |x|
+        gemm(m: c, n: width, k: c, a: gamma, lda: c, b: absolute, ldb: width, c: norm, ldc: width)
+        // y = x · (1 / (norm + beta))  or  x · (norm + beta)
+        for ch in 0..<c {
+            let bias = beta[ch], biasLanes = Lanes(repeating: beta[ch])
+            let s = UnsafeRawPointer(x + ch * stride), nr = UnsafeRawPointer(norm + ch * width)
+            let d = UnsafeMutableRawPointer(y + ch * stride)
+            for blk in 0..<blocks {
+                let o = blk * lanes * 4
+                let v = s.loadUnaligned(fromByteOffset: o, as: Lanes.self)
+                let m = nr.loadUnaligned(fromByteOffset: o, as: Lanes.self) + biasLanes
+                d.storeBytes(of: inverse ? v * m : v * (1 / m), toByteOffset: o, as: Lanes.self)
+            }
+            for i in (blocks * lanes)..<width {
+                let v = x[ch * stride + i], m = norm[ch * width + i] + bias
+                y[ch * stride + i] = inverse ? v * m : v * (1 / m)
+            }
+        }
+    }
+
+    /// Plain reference for ``gdn(_:beta:gamma:inverse:)``: the sum `beta + Σ gamma·|x|` and the final
+    /// product in Double, rounded once to Float.
+    public static func gdnReference(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool) -> Tensor {
+        checkGDN(x, beta: beta, gamma: gamma)
+        let (n, c, hw) = (x.n, x.c, x.h * x.w)
+        var out = Tensor(shape: x.shape)
+        for b in 0..<n {
+            for i in 0..<c {
+                for p in 0..<hw {
+                    var norm = Double(beta[i])
+                    for j in 0..<c {
+                        norm += Double(gamma.scalars[i * c + j]) * Double(abs(x.scalars[(b * c + j) * hw + p]))
+                    }
+                    let v = Double(x.scalars[(b * c + i) * hw + p])
+                    out.scalars[(b * c + i) * hw + p] = Float(inverse ? v * norm : v * (1 / norm))
                 }
             }
         }
         return out
+    }
+
+    private static func checkGDN(_ x: Tensor, beta: [Float], gamma: Tensor) {
+        precondition(x.rank == 4, "gdn: expected NCHW, got \(x.shape)")
+        precondition(beta.count == x.c && gamma.shape == [x.c, x.c],
+                     "gdn: parameters (beta \(beta.count), gamma \(gamma.shape)) do not match \(x.c) channels")
     }
 }

@@ -1,0 +1,210 @@
+// Spatial pooling over NCHW tensors: max pooling, adaptive average pooling, global average pooling.
+
+extension Kernels {
+    // MARK: - Max pooling
+
+    /// The output extent of a pooling window sweep, PyTorch floor mode: `⌊(in + 2p − k) / s⌋ + 1`.
+    public static func pooledExtent(_ input: Int, kernelSize: Int, stride: Int, padding: Int) -> Int {
+        (input + 2 * padding - kernelSize) / stride + 1
+    }
+
+    /// 2-D max pooling with a square window, PyTorch `F.max_pool2d(x, k, s, p)` semantics (floor mode,
+    /// dilation 1). Padding never wins (it acts as −∞). A NaN in a window makes that output NaN.
+    ///
+    /// - Precondition: `kernelSize ≥ 1`, `stride ≥ 1`, `0 ≤ padding ≤ kernelSize / 2` (as PyTorch requires),
+    ///   and every spatial extent at least `kernelSize − 2·padding`.
+    public static func maxPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 0) -> Tensor {
+        let (n, c, h, w) = checkMaxPool(x, kernelSize: kernelSize, stride: stride, padding: padding)
+        let oh = pooledExtent(h, kernelSize: kernelSize, stride: stride, padding: padding)
+        let ow = pooledExtent(w, kernelSize: kernelSize, stride: stride, padding: padding)
+        let planes = n * c
+        return Tensor(shape: [n, c, oh, ow], unsafeUninitialized: { out in
+            x.withUnsafeBufferPointer { xp in
+                guard let src = xp.baseAddress, let dst = out.baseAddress else { return }
+                KernelThreads.forEachRange(planes, work: planes * oh * ow * kernelSize * kernelSize) { range in
+                    // Vertical maxima of the window's rows, one input row wide.
+                    let column = UnsafeMutablePointer<Float>.allocate(capacity: w)
+                    defer { column.deallocate() }
+                    for plane in range {
+                        maxPoolPlane(src + plane * h * w, h: h, w: w, into: dst + plane * oh * ow, oh: oh, ow: ow,
+                                     kernelSize: kernelSize, stride: stride, padding: padding, column: column)
+                    }
+                }
+            }
+        })
+    }
+
+    /// One channel plane: per output row, the vertical max over the window rows (SIMD over the row), then
+    /// the horizontal max over each window of that row.
+    private static func maxPoolPlane(_ src: UnsafePointer<Float>, h: Int, w: Int,
+                                     into dst: UnsafeMutablePointer<Float>, oh: Int, ow: Int,
+                                     kernelSize k: Int, stride s: Int, padding p: Int,
+                                     column: UnsafeMutablePointer<Float>) {
+        let lanes = Lanes.scalarCount
+        let blocks = w / lanes
+        for y in 0..<oh {
+            let y0 = max(y * s - p, 0), y1 = min(y * s - p + k, h)
+            let raw = UnsafeMutableRawPointer(column)
+            let first = UnsafeRawPointer(src + y0 * w)
+            for b in 0..<blocks {
+                let o = b * lanes * 4
+                var m = first.loadUnaligned(fromByteOffset: o, as: Lanes.self)
+                for r in (y0 + 1)..<y1 {
+                    let v = UnsafeRawPointer(src + r * w).loadUnaligned(fromByteOffset: o, as: Lanes.self)
+                    m = m.replacing(with: v, where: (v .> m) .| (v .!= v))
+                }
+                raw.storeBytes(of: m, toByteOffset: o, as: Lanes.self)
+            }
+            for i in (blocks * lanes)..<w {
+                var m = src[y0 * w + i]
+                for r in (y0 + 1)..<y1 {
+                    let v = src[r * w + i]
+                    if v > m || v.isNaN { m = v }
+                }
+                column[i] = m
+            }
+            let row = dst + y * ow
+            for xo in 0..<ow {
+                let x0 = max(xo * s - p, 0), x1 = min(xo * s - p + k, w)
+                var m = column[x0]
+                for i in (x0 + 1)..<x1 {
+                    let v = column[i]
+                    if v > m || v.isNaN { m = v }
+                }
+                row[xo] = m
+            }
+        }
+    }
+
+    /// Plain reference for ``maxPool2d(_:kernelSize:stride:padding:)``: the loop nest of ATen's CPU kernel.
+    public static func maxPool2dReference(_ x: Tensor, kernelSize k: Int, stride s: Int, padding p: Int = 0) -> Tensor {
+        let (n, c, h, w) = checkMaxPool(x, kernelSize: k, stride: s, padding: p)
+        let oh = pooledExtent(h, kernelSize: k, stride: s, padding: p)
+        let ow = pooledExtent(w, kernelSize: k, stride: s, padding: p)
+        var out = Tensor(shape: [n, c, oh, ow])
+        for plane in 0..<(n * c) {
+            for y in 0..<oh {
+                for xo in 0..<ow {
+                    var m = -Float.infinity
+                    for iy in max(y * s - p, 0)..<min(y * s - p + k, h) {
+                        for ix in max(xo * s - p, 0)..<min(xo * s - p + k, w) {
+                            let v = x.scalars[(plane * h + iy) * w + ix]
+                            if v > m || v.isNaN { m = v }
+                        }
+                    }
+                    out.scalars[(plane * oh + y) * ow + xo] = m
+                }
+            }
+        }
+        return out
+    }
+
+    private static func checkMaxPool(_ x: Tensor, kernelSize k: Int, stride s: Int, padding p: Int)
+        -> (Int, Int, Int, Int) {
+        precondition(x.rank == 4, "maxPool2d: expected NCHW, got \(x.shape)")
+        precondition(k >= 1 && s >= 1 && p >= 0 && p <= k / 2,
+                     "maxPool2d: kernelSize \(k), stride \(s), padding \(p) (need k ≥ 1, s ≥ 1, 0 ≤ p ≤ k/2)")
+        precondition(x.h + 2 * p >= k && x.w + 2 * p >= k, "maxPool2d: input \(x.shape) smaller than window \(k)")
+        return (x.n, x.c, x.h, x.w)
+    }
+
+    // MARK: - Adaptive average pooling
+
+    /// First input index of adaptive-pooling bin `i` of `output` bins over `input`: `⌊i·in / out⌋`.
+    @inline(__always) static func adaptiveStart(_ i: Int, output: Int, input: Int) -> Int {
+        (i / output) * input + ((i % output) * input) / output
+    }
+
+    /// One past the last input index of adaptive-pooling bin `i`: `⌈(i+1)·in / out⌉`.
+    @inline(__always) static func adaptiveEnd(_ i: Int, output: Int, input: Int) -> Int {
+        1 + ((i + 1) * input - 1) / output
+    }
+
+    /// PyTorch `F.adaptive_avg_pool2d(x, (outputHeight, outputWidth))`: bin `i` averages input rows
+    /// `⌊i·H/oh⌋ ..< ⌈(i+1)·H/oh⌉` (bins overlap when the sizes do not divide). A 1×1 output takes the
+    /// ``globalAveragePool(_:)`` path, as PyTorch routes it to `mean`; other sizes reproduce ATen's CPU
+    /// kernel exactly (sequential float sum, then `/ kh / kw`).
+    public static func adaptiveAvgPool2d(_ x: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
+        precondition(x.rank == 4 && outputHeight >= 1 && outputWidth >= 1,
+                     "adaptiveAvgPool2d: input \(x.shape), output \(outputHeight)×\(outputWidth)")
+        if outputHeight == 1 && outputWidth == 1 && x.h * x.w > 0 { return globalAveragePool(x) }
+        return adaptiveAvgPool2dReference(x, outputHeight: outputHeight, outputWidth: outputWidth)
+    }
+
+    /// Plain reference for ``adaptiveAvgPool2d(_:outputHeight:outputWidth:)``, a line-for-line port of
+    /// ATen's `cpu_adaptive_avg_pool` (contiguous NCHW), including for 1×1 outputs.
+    public static func adaptiveAvgPool2dReference(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
+        precondition(x.rank == 4 && oh >= 1 && ow >= 1, "adaptiveAvgPool2d: input \(x.shape), output \(oh)×\(ow)")
+        precondition(x.h >= 1 && x.w >= 1, "adaptiveAvgPool2d: empty spatial extent in \(x.shape)")
+        let (n, c, h, w) = (x.n, x.c, x.h, x.w)
+        var out = Tensor(shape: [n, c, oh, ow])
+        for plane in 0..<(n * c) {
+            let base = plane * h * w
+            for y in 0..<oh {
+                let y0 = adaptiveStart(y, output: oh, input: h), y1 = adaptiveEnd(y, output: oh, input: h)
+                for xo in 0..<ow {
+                    let x0 = adaptiveStart(xo, output: ow, input: w), x1 = adaptiveEnd(xo, output: ow, input: w)
+                    var sum: Float = 0
+                    for iy in y0..<y1 {
+                        for ix in x0..<x1 { sum += x.scalars[base + iy * w + ix] }
+                    }
+                    out.scalars[(plane * oh + y) * ow + xo] = sum / Float(y1 - y0) / Float(x1 - x0)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Global average pooling, `x.mean((-2, -1), keepdim=True)`: `[N, C, H, W] → [N, C, 1, 1]`.
+    ///
+    /// Each plane is summed in sixteen float lanes of four-way unrolled partial sums (a blocked,
+    /// pairwise-like order whose error grows far slower than a sequential sum), then divided by `H·W`.
+    /// PyTorch uses its own cascade sum, so results agree to a few ulps, not bit for bit.
+    public static func globalAveragePool(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4 && x.h * x.w > 0, "globalAveragePool: expected non-empty NCHW, got \(x.shape)")
+        let planes = x.n * x.c, hw = x.h * x.w
+        return Tensor(shape: [x.n, x.c, 1, 1], unsafeUninitialized: { out in
+            x.withUnsafeBufferPointer { xp in
+                guard let src = xp.baseAddress else { return }
+                for plane in 0..<planes {
+                    out[plane] = planeSum(src + plane * hw, count: hw) / Float(hw)
+                }
+            }
+        })
+    }
+
+    /// Plain reference for ``globalAveragePool(_:)``: a sequential sum in Double.
+    public static func globalAveragePoolReference(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4 && x.h * x.w > 0, "globalAveragePool: expected non-empty NCHW, got \(x.shape)")
+        let hw = x.h * x.w
+        var out = Tensor(shape: [x.n, x.c, 1, 1])
+        for plane in 0..<(x.n * x.c) {
+            var sum = 0.0
+            for i in 0..<hw { sum += Double(x.scalars[plane * hw + i]) }
+            out.scalars[plane] = Float(sum / Double(hw))
+        }
+        return out
+    }
+
+    /// Sum of `count` floats with 4×16 independent accumulators.
+    static func planeSum(_ p: UnsafePointer<Float>, count: Int) -> Float {
+        let raw = UnsafeRawPointer(p)
+        let lanes = Lanes.scalarCount, step = 4 * lanes
+        var a0 = Lanes(), a1 = Lanes(), a2 = Lanes(), a3 = Lanes()
+        var i = 0
+        while i + step <= count {
+            a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
+            a1 += raw.loadUnaligned(fromByteOffset: (i + lanes) * 4, as: Lanes.self)
+            a2 += raw.loadUnaligned(fromByteOffset: (i + 2 * lanes) * 4, as: Lanes.self)
+            a3 += raw.loadUnaligned(fromByteOffset: (i + 3 * lanes) * 4, as: Lanes.self)
+            i += step
+        }
+        while i + lanes <= count {
+            a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
+            i += lanes
+        }
+        var tail: Float = 0
+        while i < count { tail += p[i]; i += 1 }
+        return ((a0 + a1) + (a2 + a3)).sum() + tail
+    }
+}
