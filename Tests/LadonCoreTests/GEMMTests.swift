@@ -5,7 +5,7 @@ import Testing
 /// One GEMM case with padded leading dimensions; checks the optimised kernel against the reference,
 /// including that the padding columns of C are left untouched.
 private func checkGEMM(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, accumulate: Bool,
-                       threads: Int, pad: Int, seed: UInt64,
+                       threads: Int, pad: Int, seed: UInt64, blocking: GEMMBlocking? = nil,
                        sourceLocation: SourceLocation = #_sourceLocation) {
     var rng = SplitMix64(seed: seed)
     let lda = (transposeA ? m : k) + pad, ldb = (transposeB ? k : n) + pad, ldc = n + pad
@@ -24,9 +24,17 @@ private func checkGEMM(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Boo
                                       c: cp.baseAddress!, ldc: ldc, accumulate: accumulate)
             }
             actual.withUnsafeMutableBufferPointer { cp in
-                Kernels.gemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, transposeA: transposeA,
-                             b: bp.baseAddress!, ldb: ldb, transposeB: transposeB,
-                             c: cp.baseAddress!, ldc: ldc, accumulate: accumulate, threads: threads)
+                if let blocking {
+                    // A forced micro-kernel, and threads even for tiny products.
+                    let op = GEMMOperands(m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, transposeA: transposeA,
+                                          b: bp.baseAddress!, ldb: ldb, transposeB: transposeB,
+                                          c: cp.baseAddress!, ldc: ldc, accumulate: accumulate, epilogue: .none)
+                    Kernels.gemmBlocked(op, threads: threads, blocking: blocking, parallelFlops: 0)
+                } else {
+                    Kernels.gemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, transposeA: transposeA,
+                                 b: bp.baseAddress!, ldb: ldb, transposeB: transposeB,
+                                 c: cp.baseAddress!, ldc: ldc, accumulate: accumulate, threads: threads)
+                }
             }
         }
     }
@@ -42,48 +50,52 @@ private func checkGEMM(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Boo
         }
     }
     #expect(firstBad.isEmpty,
-            "m \(m) n \(n) k \(k) tA \(transposeA) tB \(transposeB) acc \(accumulate) threads \(threads): max diff \(worst), first \(firstBad)",
+            "\(blocking.map { "\($0.mr)x\($0.nr)" } ?? "public") m \(m) n \(n) k \(k) tA \(transposeA) tB \(transposeB) acc \(accumulate) threads \(threads): max diff \(worst), first \(firstBad)",
             sourceLocation: sourceLocation)
 }
 
 @Suite struct GEMMTests {
     static let sizes = [1, 2, 3, 5, 7, 11, 12, 13, 17, 31, 32, 33, 47, 61, 64, 67]
+    static let kernels: [GEMMBlocking] = [.wide, .narrow]
 
-    @Test(arguments: [1, 2], [false, true])
-    func randomOddShapes(threads: Int, transposeA: Bool) {
-        var rng = SplitMix64(seed: 0x6E33 + UInt64(threads) * 2 + (transposeA ? 1 : 0))
-        for trial in 0..<40 {
+    @Test(arguments: [1, 2], kernels)
+    func randomOddShapes(threads: Int, blocking: GEMMBlocking) {
+        var rng = SplitMix64(seed: 0x6E33 + UInt64(threads) * 2 + (blocking.wide ? 1 : 0))
+        for trial in 0..<60 {
             let m = Self.sizes.randomElement(using: &rng)!
             let n = Self.sizes.randomElement(using: &rng)!
             let k = Self.sizes.randomElement(using: &rng)!
-            checkGEMM(m: m, n: n, k: k, transposeA: transposeA, transposeB: trial % 2 == 1,
+            checkGEMM(m: m, n: n, k: k, transposeA: trial % 4 >= 2, transposeB: trial % 2 == 1,
                       accumulate: trial % 3 == 0, threads: threads, pad: trial % 4 == 0 ? 0 : trial % 5 + 1,
-                      seed: rng.next())
+                      seed: rng.next(), blocking: blocking)
         }
     }
 
-    @Test(arguments: [1, 2])
-    func everySizeOnEachAxis(threads: Int) {
+    @Test(arguments: [1, 2], kernels)
+    func everySizeOnEachAxis(threads: Int, blocking: GEMMBlocking) {
         // Each axis walks 1…67 while the others stay odd, so every edge-tile width and height is hit.
         for s in 1...67 {
             checkGEMM(m: s, n: 37, k: 19, transposeA: false, transposeB: false, accumulate: false,
-                      threads: threads, pad: 1, seed: UInt64(s))
+                      threads: threads, pad: 1, seed: UInt64(s), blocking: blocking)
             checkGEMM(m: 29, n: s, k: 23, transposeA: true, transposeB: false, accumulate: true,
-                      threads: threads, pad: 0, seed: UInt64(100 + s))
+                      threads: threads, pad: 0, seed: UInt64(100 + s), blocking: blocking)
             checkGEMM(m: 14, n: 41, k: s, transposeA: false, transposeB: true, accumulate: false,
-                      threads: threads, pad: 3, seed: UInt64(200 + s))
+                      threads: threads, pad: 3, seed: UInt64(200 + s), blocking: blocking)
         }
     }
 
-    /// Shapes that cross the cache-block boundaries (KC 256, MC 144, NC 2048) and both thread splits.
+    /// Shapes that cross the cache-block boundaries (KC 256, MC 144/168, NC 2048/4080) and both thread
+    /// splits, through the public entry point (default kernel) and both forced kernels.
     @Test(arguments: [1, 2])
     func multipleBlocks(threads: Int) {
-        let cases: [(Int, Int, Int)] = [(150, 40, 300), (301, 97, 257), (13, 2100, 5), (40, 2177, 70),
-                                        (7, 9, 600), (145, 33, 513)]
+        let cases: [(Int, Int, Int)] = [(150, 40, 300), (301, 97, 257), (13, 4100, 5), (40, 2177, 70),
+                                        (7, 9, 600), (175, 33, 513)]
         for (i, (m, n, k)) in cases.enumerated() {
             for (tA, tB) in [(false, false), (true, true), (true, false), (false, true)] {
-                checkGEMM(m: m, n: n, k: k, transposeA: tA, transposeB: tB, accumulate: i % 2 == 0,
-                          threads: threads, pad: 2, seed: UInt64(1000 + i))
+                for blocking in [nil] + Self.kernels {
+                    checkGEMM(m: m, n: n, k: k, transposeA: tA, transposeB: tB, accumulate: i % 2 == 0,
+                              threads: threads, pad: 2, seed: UInt64(1000 + i), blocking: blocking)
+                }
             }
         }
     }

@@ -1,4 +1,4 @@
-// GEMM packing routines and the register-blocked 12×32 SIMD micro-kernel.
+// GEMM packing routines and the register-blocked SIMD micro-kernels (12×32 for AVX-512, 6×16 otherwise).
 
 /// The SIMD vector the kernels are written with (one zmm register with AVX-512).
 typealias GEMMVector = SIMD16<Float>
@@ -16,8 +16,8 @@ func fusedMultiplyAdd(_ acc: inout GEMMVector, _ a: GEMMVector, _ b: GEMMVector)
 extension Kernels {
     /// Packs rows `i0..<i0+mc`, depths `k0..<k0+kc` of `op(A)` into `MR`-row panels: panel `r` holds
     /// `kc` groups of `MR` values (`dst[(r·kc + p)·MR + i]`), rows past `mc` zero-filled.
-    static func packA(_ op: GEMMOperands, i0: Int, mc: Int, k0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
-        let mr = GEMMBlocking.mr
+    static func packA(_ op: GEMMOperands, i0: Int, mc: Int, k0: Int, kc: Int, mr: Int,
+                      into dst: UnsafeMutablePointer<Float>) {
         var r = 0
         while r * mr < mc {
             let rows = min(mr, mc - r * mr)
@@ -47,8 +47,9 @@ extension Kernels {
 
     /// Packs depths `k0..<k0+kc`, columns `j0..<j0+nc` of `op(B)` into `NR`-column panels: panel `q` holds
     /// `kc` rows of `NR` values (`dst[(q·kc + p)·NR + j]`), columns past `nc` zero-filled.
-    static func packB(_ op: GEMMOperands, k0: Int, kc: Int, j0: Int, nc: Int, into dst: UnsafeMutablePointer<Float>) {
-        let nr = GEMMBlocking.nr, width = GEMMVector.scalarCount
+    static func packB(_ op: GEMMOperands, k0: Int, kc: Int, j0: Int, nc: Int, nr: Int,
+                      into dst: UnsafeMutablePointer<Float>) {
+        let vectorBytes = GEMMVector.scalarCount * 4
         var q = 0
         while q * nr < nc {
             let cols = min(nr, nc - q * nr)
@@ -60,9 +61,12 @@ extension Kernels {
                     let out = panel + p * nr
                     if cols == nr {
                         let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(out)
-                        d.storeBytes(of: s.loadUnaligned(as: GEMMVector.self), as: GEMMVector.self)
-                        d.storeBytes(of: s.loadUnaligned(fromByteOffset: width * 4, as: GEMMVector.self),
-                                     toByteOffset: width * 4, as: GEMMVector.self)
+                        var offset = 0
+                        while offset < nr * 4 {
+                            d.storeBytes(of: s.loadUnaligned(fromByteOffset: offset, as: GEMMVector.self),
+                                         toByteOffset: offset, as: GEMMVector.self)
+                            offset += vectorBytes
+                        }
                     } else {
                         for j in 0..<cols { out[j] = src[j] }
                         for j in cols..<nr { out[j] = 0 }
@@ -83,12 +87,12 @@ extension Kernels {
         }
     }
 
-    /// Computes one `MR×NR` tile from packed panels and writes its `rows×cols` valid part to `c`
-    /// (adding the old `C` when `loadC`, then applying `epilogue` when given). `tile` is `MR·NR` scratch.
+    /// Computes one 12×32 tile from packed panels and writes its `rows×cols` valid part to `c`
+    /// (adding the old `C` when `loadC`, then applying `epilogue` when given). `tile` is 12·32 scratch.
     @inline(never)
-    static func gemmMicroKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                                c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, cols: Int,
-                                loadC: Bool, epilogue: GEMMEpilogue?, tile: UnsafeMutablePointer<Float>) {
+    static func gemmMicroKernel12x32(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ cols: Int,
+                                     _ loadC: Bool, _ epilogue: GEMMEpilogue?, _ tile: UnsafeMutablePointer<Float>) {
         typealias V = GEMMVector
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
@@ -115,10 +119,10 @@ extension Kernels {
             ap += 12
             bp += 2 * vectorBytes
         }
-        let full = rows == GEMMBlocking.mr && cols == GEMMBlocking.nr
+        let full = rows == 12 && cols == 2 * V.scalarCount
         // A full tile goes straight to C; an edge tile goes through `tile` and is copied element-wise.
         let dst = full ? c : tile
-        let ld = full ? ldc : GEMMBlocking.nr
+        let ld = full ? ldc : 2 * V.scalarCount
         let vectorEpilogue = full ? epilogue : nil
         let fromC = full && loadC
         storeRow(c00, c01, dst, 0, fromC, vectorEpilogue)
@@ -133,9 +137,48 @@ extension Kernels {
         storeRow(c90, c91, dst + 9 * ld, 9, fromC, vectorEpilogue)
         storeRow(cA0, cA1, dst + 10 * ld, 10, fromC, vectorEpilogue)
         storeRow(cB0, cB1, dst + 11 * ld, 11, fromC, vectorEpilogue)
-        if full { return }
+        if !full { copyEdgeTile(tile, 2 * V.scalarCount, c, ldc, rows, cols, loadC, epilogue) }
+    }
+
+    /// Computes one 6×16 tile (one vector per row); same contract as ``gemmMicroKernel12x32``.
+    @inline(never)
+    static func gemmMicroKernel6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ cols: Int,
+                                    _ loadC: Bool, _ epilogue: GEMMEpilogue?, _ tile: UnsafeMutablePointer<Float>) {
+        typealias V = GEMMVector
+        var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
+        var ap = a
+        var bp = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            let bv = bp.loadUnaligned(as: V.self)
+            fusedMultiplyAdd(&c0, V(repeating: ap[0]), bv)
+            fusedMultiplyAdd(&c1, V(repeating: ap[1]), bv)
+            fusedMultiplyAdd(&c2, V(repeating: ap[2]), bv)
+            fusedMultiplyAdd(&c3, V(repeating: ap[3]), bv)
+            fusedMultiplyAdd(&c4, V(repeating: ap[4]), bv)
+            fusedMultiplyAdd(&c5, V(repeating: ap[5]), bv)
+            ap += 6
+            bp += V.scalarCount * 4
+        }
+        let full = rows == 6 && cols == V.scalarCount
+        let dst = full ? c : tile
+        let ld = full ? ldc : V.scalarCount
+        let vectorEpilogue = full ? epilogue : nil
+        let fromC = full && loadC
+        storeVector(c0, dst, 0, fromC, vectorEpilogue)
+        storeVector(c1, dst + ld, 1, fromC, vectorEpilogue)
+        storeVector(c2, dst + 2 * ld, 2, fromC, vectorEpilogue)
+        storeVector(c3, dst + 3 * ld, 3, fromC, vectorEpilogue)
+        storeVector(c4, dst + 4 * ld, 4, fromC, vectorEpilogue)
+        storeVector(c5, dst + 5 * ld, 5, fromC, vectorEpilogue)
+        if !full { copyEdgeTile(tile, V.scalarCount, c, ldc, rows, cols, loadC, epilogue) }
+    }
+
+    /// Writes the valid `rows×cols` corner of a computed tile (leading dimension `ldt`) to `c`.
+    static func copyEdgeTile(_ tile: UnsafeMutablePointer<Float>, _ ldt: Int, _ c: UnsafeMutablePointer<Float>,
+                             _ ldc: Int, _ rows: Int, _ cols: Int, _ loadC: Bool, _ epilogue: GEMMEpilogue?) {
         for i in 0..<rows {
-            let crow = c + i * ldc, trow = tile + i * GEMMBlocking.nr
+            let crow = c + i * ldc, trow = tile + i * ldt
             for j in 0..<cols {
                 var v = trow[j]
                 if loadC { v += crow[j] }
@@ -149,35 +192,29 @@ extension Kernels {
         }
     }
 
-    /// Stores one tile row of two vectors, optionally adding the old values and applying the epilogue.
+    /// Stores one tile row of two vectors.
     @inline(__always)
     static func storeRow(_ v0: GEMMVector, _ v1: GEMMVector, _ dst: UnsafeMutablePointer<Float>, _ row: Int,
                          _ loadC: Bool, _ epilogue: GEMMEpilogue?) {
+        storeVector(v0, dst, row, loadC, epilogue)
+        storeVector(v1, dst + GEMMVector.scalarCount, row, loadC, epilogue.map { $0.offset(row: 0, column: GEMMVector.scalarCount) })
+    }
+
+    /// Stores one vector of a tile row, optionally adding the old values and applying the epilogue
+    /// (`epilogue` is relative to the row's first element of the tile: `bias[row]`, `residual + row·ldr`).
+    @inline(__always)
+    static func storeVector(_ v: GEMMVector, _ dst: UnsafeMutablePointer<Float>, _ row: Int,
+                            _ loadC: Bool, _ epilogue: GEMMEpilogue?) {
         typealias V = GEMMVector
-        let d = UnsafeMutableRawPointer(dst), second = V.scalarCount * 4
-        var x0 = v0, x1 = v1
-        if loadC {
-            x0 += d.loadUnaligned(as: V.self)
-            x1 += d.loadUnaligned(fromByteOffset: second, as: V.self)
-        }
+        let d = UnsafeMutableRawPointer(dst)
+        var x = v
+        if loadC { x += d.loadUnaligned(as: V.self) }
         if let e = epilogue {
-            if let bias = e.bias {
-                let s = V(repeating: bias[row])
-                x0 += s
-                x1 += s
-            }
-            if let r = e.residual {
-                let rr = UnsafeRawPointer(r + row * e.ldr)
-                x0 += rr.loadUnaligned(as: V.self)
-                x1 += rr.loadUnaligned(fromByteOffset: second, as: V.self)
-            }
-            if e.relu {
-                // Matches the scalar `v > 0 ? v : 0` (NaN and −0 become 0).
-                x0.replace(with: 0, where: .!(x0 .> 0))
-                x1.replace(with: 0, where: .!(x1 .> 0))
-            }
+            if let bias = e.bias { x += V(repeating: bias[row]) }
+            if let r = e.residual { x += UnsafeRawPointer(r + row * e.ldr).loadUnaligned(as: V.self) }
+            // Matches the scalar `v > 0 ? v : 0` (NaN and −0 become 0).
+            if e.relu { x.replace(with: 0, where: .!(x .> 0)) }
         }
-        d.storeBytes(of: x0, as: V.self)
-        d.storeBytes(of: x1, toByteOffset: second, as: V.self)
+        d.storeBytes(of: x, as: V.self)
     }
 }

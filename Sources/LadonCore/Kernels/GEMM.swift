@@ -1,4 +1,5 @@
 // Single-precision matrix multiplication, the workhorse behind 1x1 and im2col convolutions and linear layers.
+import Foundation
 
 extension Kernels {
     /// `C[M×N] = op(A)·op(B) (+ C if accumulate)`, row-major with leading dimensions; same contract as
@@ -29,18 +30,19 @@ extension Kernels {
         gemmBlocked(op, threads: resolvedThreads(threads))
     }
 
-    /// Splits `op` across threads and runs the blocked algorithm on each part.
-    static func gemmBlocked(_ op: GEMMOperands, threads: Int) {
-        let (mr, nr) = (GEMMBlocking.mr, GEMMBlocking.nr)
+    /// Splits `op` across threads and runs the blocked algorithm on each part. Below `parallelFlops`
+    /// (~4 MFLOP, where waking a second thread costs more than it saves) it stays on the calling thread.
+    static func gemmBlocked(_ op: GEMMOperands, threads: Int, blocking: GEMMBlocking = .preferred,
+                            parallelFlops: Int = 4_000_000) {
+        let (mr, nr) = (blocking.mr, blocking.nr)
         let tilesM = (op.m + mr - 1) / mr, tilesN = (op.n + nr - 1) / nr
         var parts = threads
-        // Below ~4 MFLOP a second thread costs more to wake than it saves.
-        if 2 * op.m * op.n * op.k < 4_000_000 { parts = 1 }
+        if 2 * op.m * op.n * op.k < parallelFlops { parts = 1 }
         // Splitting N makes every thread pack all of A (m·k); splitting M makes each pack all of B (k·n).
         let splitN = op.n >= op.m ? tilesN >= 2 : tilesM < 2
         parts = min(parts, splitN ? tilesN : tilesM)
         if parts <= 1 {
-            gemmSerial(op)
+            gemmSerial(op, blocking)
             return
         }
         let tiles = splitN ? tilesN : tilesM, count = parts
@@ -50,19 +52,20 @@ extension Kernels {
             let lo = min(extent, tiles * part / count * unit)
             let hi = min(extent, tiles * (part + 1) / count * unit)
             guard lo < hi else { return }
-            gemmSerial(splitN ? op.columns(lo..<hi) : op.rows(lo..<hi))
+            gemmSerial(splitN ? op.columns(lo..<hi) : op.rows(lo..<hi), blocking)
         }
     }
 
     /// The single-threaded blocked loop nest (BLIS order: jc → pc [pack B] → ic [pack A] → jr → ir).
-    static func gemmSerial(_ op: GEMMOperands) {
-        let (mr, nr) = (GEMMBlocking.mr, GEMMBlocking.nr)
+    static func gemmSerial(_ op: GEMMOperands, _ blocking: GEMMBlocking) {
+        let (mr, nr) = (blocking.mr, blocking.nr)
         // Even block sizes avoid a thin remainder block (e.g. k = 300 → 2×150, not 256 + 44).
-        let kBlocks = (op.k + GEMMBlocking.kc - 1) / GEMMBlocking.kc
+        let kBlocks = (op.k + blocking.kc - 1) / blocking.kc
         let kc = (op.k + kBlocks - 1) / kBlocks
-        let mcMax = min(GEMMBlocking.mc, roundUp(op.m, mr))
-        let ncMax = min(GEMMBlocking.nc, roundUp(op.n, nr))
+        let mcMax = min(blocking.mc, roundUp(op.m, mr))
+        let ncMax = min(blocking.nc, roundUp(op.n, nr))
         let aCount = mcMax * kc, bCount = kc * ncMax, tileCount = mr * nr
+        let kernel = blocking.wide ? gemmMicroKernel12x32 : gemmMicroKernel6x16
         KernelScratch.shared.withBuffer(count: aCount + bCount + tileCount + 64) { scratch in
             let packedA = scratch
             let packedB = scratch + roundUp(aCount, 16)
@@ -73,13 +76,13 @@ extension Kernels {
                 var pc = 0
                 while pc < op.k {
                     let kcNow = min(kc, op.k - pc)
-                    packB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, into: packedB)
+                    packB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
                     let loadC = op.accumulate || pc > 0
                     let last = pc + kcNow == op.k
                     var ic = 0
                     while ic < op.m {
                         let mc = min(mcMax, op.m - ic)
-                        packA(op, i0: ic, mc: mc, k0: pc, kc: kcNow, into: packedA)
+                        packA(op, i0: ic, mc: mc, k0: pc, kc: kcNow, mr: mr, into: packedA)
                         var jr = 0
                         while jr < nc {
                             let cols = min(nr, nc - jr)
@@ -87,12 +90,11 @@ extension Kernels {
                             while ir < mc {
                                 let rows = min(mr, mc - ir)
                                 let i = ic + ir, j = jc + jr
-                                gemmMicroKernel(
-                                    kc: kcNow, a: packedA + ir * kcNow, b: packedB + jr * kcNow,
-                                    c: op.c + i * op.ldc + j, ldc: op.ldc, rows: rows, cols: cols,
-                                    loadC: loadC,
-                                    epilogue: last && !op.epilogue.isNone ? op.epilogue.offset(row: i, column: j) : nil,
-                                    tile: tile)
+                                kernel(
+                                    kcNow, packedA + ir * kcNow, packedB + jr * kcNow,
+                                    op.c + i * op.ldc + j, op.ldc, rows, cols, loadC,
+                                    last && !op.epilogue.isNone ? op.epilogue.offset(row: i, column: j) : nil,
+                                    tile)
                                 ir += mr
                             }
                             jr += nr
@@ -110,18 +112,37 @@ extension Kernels {
     static func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
 }
 
-/// Register and cache blocking of the GEMM.
-enum GEMMBlocking {
-    /// Micro-tile rows (broadcast `A` values).
-    static let mr = 12
-    /// Micro-tile columns: two vectors.
-    static let nr = 2 * GEMMVector.scalarCount
-    /// Depth of a packed block (`KC×NR` of `B` stays in L1).
-    static let kc = 256
-    /// Rows of a packed `A` block (`MC×KC` stays in L2).
-    static let mc = 144
-    /// Columns of a packed `B` block.
-    static let nc = 2048
+/// Register and cache blocking of the GEMM: a micro-kernel shape plus cache block sizes.
+struct GEMMBlocking: Sendable, Equatable {
+    /// The 12×32 kernel (24 vector accumulators) rather than the 6×16 one (6 accumulators).
+    var wide: Bool
+    /// Micro-tile rows (broadcast `A` values) and columns (one or two vectors).
+    var mr: Int, nr: Int
+    /// Depth of a packed block (`KC×NR` of `B` stays in L1), rows of a packed `A` block (`MC×KC`, L2),
+    /// columns of a packed `B` block (`KC×NC`, L3).
+    var kc: Int, mc: Int, nc: Int
+
+    /// 12×32 with 24 accumulators: needs 32 vector registers of `GEMMVector` width (AVX-512 zmm).
+    static let wide = GEMMBlocking(wide: true, mr: 12, nr: 2 * GEMMVector.scalarCount, kc: 256, mc: 144, nc: 2048)
+    /// 6×16 with 6 accumulators (12 ymm on AVX2, 24 q-registers on NEON); the BLIS Haswell shape.
+    static let narrow = GEMMBlocking(wide: false, mr: 6, nr: GEMMVector.scalarCount, kc: 256, mc: 168, nc: 4080)
+
+    /// `wide` when the build targets the host CPU (`LADON_FMA`) and the host has AVX-512; otherwise `narrow`.
+    static let preferred: GEMMBlocking = hostHasAVX512() ? .wide : .narrow
+
+    private static func hostHasAVX512() -> Bool {
+        #if LADON_FMA && arch(x86_64) && os(Linux)
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+        return flags.split(separator: " ").contains("avx512f")
+        #elseif LADON_FMA && arch(x86_64) && os(macOS)
+        var value: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        return sysctlbyname("hw.optional.avx512f", &value, &size, nil, 0) == 0 && value != 0
+        #else
+        return false
+        #endif
+    }
 }
 
 /// What to apply to `C` after the last `K` block: `C = relu?(C + bias[row] + residual)`.
