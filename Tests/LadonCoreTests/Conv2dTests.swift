@@ -169,3 +169,47 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
                                                               padding: 1)) == .im2col)
     }
 }
+
+/// Golden outputs from PyTorch (`Scripts/make_conv_fixtures.py`): `F.conv2d` on the Ladon layer shapes at
+/// tiny channel counts, and `Conv2d` + eval `BatchNorm2d` for the layer's BatchNorm folding.
+@Suite struct Conv2dGoldenTests {
+    static let caseNames = [
+        "encoder_stem_5x5_s2", "encoder_5x5_s2", "encoder_2x2_p0", "decoder_2x2_p1", "decoder_2x2_p0",
+        "decoder_2x2_p1b", "resnet_stem_7x7_s2", "resnet_3x3_s1", "resnet_3x3_s2", "resnet_1x1_s2_downsample",
+        "fpn_1x1", "aspp_3x3_d12", "aspp_3x3_d24", "aspp_3x3_d36", "grouped_3x3_g2",
+    ]
+
+    @Test(arguments: Conv2dTests.forced + [.reference])
+    func torchConv2d(algorithm: Conv2dAlgorithm) throws {
+        let file = try Fixtures.safetensors("conv/conv_cases.safetensors")
+        #expect(Set(file.names.filter { $0.hasSuffix(".params") }.map { String($0.dropLast(7)) }) == Set(Self.caseNames))
+        for name in Self.caseNames {
+            let q = try file.integers("\(name).params")
+            let p = Conv2dParameters(inChannels: q[0], outChannels: q[1], kernelSize: q[2], stride: q[3],
+                                     padding: q[4], dilation: q[5], groups: q[6])
+            let x = try file.tensor("\(name).input")
+            let weight = try file.tensor("\(name).weight", shape: p.weightShape)
+            let bias = q[7] == 1 ? try file.tensor("\(name).bias", shape: [p.outChannels]).scalars : nil
+            let expected = try file.tensor("\(name).output")
+            for threads in [1, 2] {
+                let y = Kernels.conv2d(x, weight: weight, bias: bias, p, activation: q[8] == 1 ? .relu : .none,
+                                       algorithm: algorithm, threads: threads)
+                expectClose(y, expected, rtol: 1e-5, atol: 1e-6, "\(name) \(algorithm) threads \(threads)")
+            }
+        }
+    }
+
+    @Test(arguments: ["nobias", "bias"])
+    func batchNormFolding(name: String) throws {
+        let file = try Fixtures.safetensors("conv/conv_bn.safetensors")
+        let root = WeightScope(file: file, prefix: name)
+        let p = Conv2dParameters(inChannels: 6, outChannels: 10, kernelSize: 3, stride: name == "bias" ? 2 : 1, padding: 1)
+        let layer = try Conv2d(weights: root.scope("conv"), parameters: p, hasBias: name == "bias",
+                               batchNorm: root.scope("bn"), activation: .relu)
+        let x = try file.tensor("\(name).input")
+        let expected = try file.tensor("\(name).output")
+        for algorithm in Conv2dTests.forced {
+            expectClose(layer(x, algorithm: algorithm), expected, rtol: 1e-5, atol: 1e-6, "\(name) \(algorithm)")
+        }
+    }
+}
