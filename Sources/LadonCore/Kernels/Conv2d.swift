@@ -2,15 +2,17 @@
 
 /// The convolution algorithms, selectable for tests and benchmarks.
 public enum Conv2dAlgorithm: String, Sendable, CaseIterable {
-    /// Choose per shape.
+    /// Choose per shape (see ``Kernels/conv2dAlgorithm(for:)``).
     case automatic
     /// ``Kernels/conv2dReference(_:weight:bias:_:activation:residual:)``.
     case reference
-    /// 1×1, stride 1, no padding: a single GEMM over the channel dimension.
+    /// 1×1, no padding, one group: a GEMM over the channel dimension (the input is subsampled first
+    /// when strided). Other shapes fall back to ``im2col``.
     case pointwise
-    /// im2col + GEMM.
+    /// im2col + GEMM, tiled over output rows to bound the buffer; handles every shape.
     case im2col
-    /// Direct convolution (no im2col buffer).
+    /// Direct convolution (no im2col buffer): a register-blocked 6-channel × 16-column kernel over a
+    /// padded, stride-phase-split copy of the input; handles every shape.
     case direct
 }
 
@@ -23,10 +25,119 @@ extension Kernels {
     ///   - bias: `outC` values or `nil`.
     ///   - residual: optional `[N, outC, P, Q]` tensor added before the activation (ResNet shortcut).
     ///   - algorithm: `.automatic` picks per shape.
+    ///   - threads: worker threads (default ``threadCount``).
     public static func conv2d(_ input: Tensor, weight: Tensor, bias: [Float]?, _ p: Conv2dParameters,
                               activation: Activation = .none, residual: Tensor? = nil,
-                              algorithm: Conv2dAlgorithm = .automatic) -> Tensor {
-        // Until the optimised paths land, every algorithm runs the reference.
-        conv2dReference(input, weight: weight, bias: bias, p, activation: activation, residual: residual)
+                              algorithm: Conv2dAlgorithm = .automatic, threads: Int? = nil) -> Tensor {
+        conv2d(input, weight: weight, bias: bias, p, activation: activation, residual: residual,
+               algorithm: algorithm, threads: threads, im2colBudget: im2colBudget)
+    }
+
+    /// ``conv2d(_:weight:bias:_:activation:residual:algorithm:threads:)`` with an explicit im2col buffer
+    /// bound in floats (tests lower it to exercise the row tiling).
+    static func conv2d(_ input: Tensor, weight: Tensor, bias: [Float]?, _ p: Conv2dParameters,
+                       activation: Activation, residual: Tensor?, algorithm: Conv2dAlgorithm, threads: Int?,
+                       im2colBudget: Int) -> Tensor {
+        precondition(input.rank == 4 && input.c == p.inChannels, "conv2d: input \(input.shape) does not match \(p)")
+        precondition(weight.shape == p.weightShape, "conv2d: weight \(weight.shape) != \(p.weightShape)")
+        precondition(bias == nil || bias!.count == p.outChannels, "conv2d: bias count != \(p.outChannels)")
+        let (n, h, w) = (input.n, input.h, input.w)
+        let (oh, ow) = (max(p.outputHeight(h), 0), max(p.outputWidth(w), 0))
+        let outShape = [n, p.outChannels, oh, ow]
+        if let r = residual { precondition(r.shape == outShape, "conv2d: residual \(r.shape) != \(outShape)") }
+        var chosen = algorithm == .automatic ? conv2dAlgorithm(for: p) : algorithm
+        if chosen == .reference {
+            return conv2dReference(input, weight: weight, bias: bias, p, activation: activation, residual: residual)
+        }
+        if chosen == .pointwise && !isPointwise(p) { chosen = .im2col }
+        if n == 0 || oh == 0 || ow == 0 || h == 0 || w == 0 {
+            // No output, or an empty input: the output is the epilogue applied to zero sums.
+            return Tensor(shape: outShape, unsafeUninitialized: { out in
+                for i in 0..<out.count {
+                    let oc = (i / max(oh * ow, 1)) % p.outChannels
+                    out[i] = activation.apply((bias?[oc] ?? 0) + (residual?.scalars[i] ?? 0))
+                }
+            })
+        }
+        let workers = resolvedThreads(threads)
+        let biasValues = bias ?? []
+        return Tensor(shape: outShape, unsafeUninitialized: { out in
+            input.withUnsafeBufferPointer { x in
+                weight.withUnsafeBufferPointer { wt in
+                    biasValues.withUnsafeBufferPointer { bv in
+                        (residual ?? Tensor(shape: [0])).withUnsafeBufferPointer { rv in
+                            let job = ConvJob(
+                                p: p, batch: n, h: h, w: w, oh: oh, ow: ow,
+                                input: x.baseAddress!, weight: wt.baseAddress!,
+                                bias: bias == nil ? nil : bv.baseAddress, residual: residual == nil ? nil : rv.baseAddress,
+                                relu: activation == .relu, output: out.baseAddress!, threads: workers,
+                                im2colBudget: im2colBudget)
+                            switch chosen {
+                            case .pointwise: conv2dPointwise(job)
+                            case .direct: conv2dDirect(job)
+                            default: conv2dIm2col(job)
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// The algorithm `.automatic` runs for `p`:
+    /// - 1×1, no padding, one group → `.pointwise` (one GEMM per image; strided ones subsample first);
+    /// - at most 4 input channels per group (e.g. the RGB 5×5 stride-2 encoder stem) → `.direct`, whose
+    ///   register tiles beat a GEMM with a reduction this short;
+    /// - everything else → `.im2col` (GEMM efficiency wins once the reduction `inC/groups·kH·kW` is long).
+    public static func conv2dAlgorithm(for p: Conv2dParameters) -> Conv2dAlgorithm {
+        if isPointwise(p) { return .pointwise }
+        if p.inChannels / p.groups <= 4 { return .direct }
+        return .im2col
+    }
+
+    static func isPointwise(_ p: Conv2dParameters) -> Bool {
+        p.kernelHeight == 1 && p.kernelWidth == 1 && p.paddingHeight == 0 && p.paddingWidth == 0 && p.groups == 1
+    }
+
+    /// 1×1 convolution as `out[b] = W[outC×inC] · x[b][inC×HW]`, bias/residual/ReLU fused into the GEMM.
+    static func conv2dPointwise(_ job: ConvJob) {
+        let p = job.p
+        if p.strideHeight != 1 || p.strideWidth != 1 {
+            // The subsampled input is exactly the 1×1 im2col matrix.
+            conv2dIm2col(job)
+            return
+        }
+        let hw = job.h * job.w
+        for b in 0..<job.batch {
+            let op = GEMMOperands(
+                m: p.outChannels, n: hw, k: p.inChannels, a: job.weight, lda: p.inChannels, transposeA: false,
+                b: job.input + b * p.inChannels * hw, ldb: hw, transposeB: false,
+                c: job.output + b * p.outChannels * hw, ldc: hw, accumulate: false,
+                epilogue: job.epilogue(batch: b, channel: 0, row: 0))
+            gemmBlocked(op, threads: job.threads)
+        }
+    }
+}
+
+/// One convolution call's operands as raw pointers (valid for the duration of the call).
+struct ConvJob: @unchecked Sendable {
+    let p: Conv2dParameters
+    let batch: Int, h: Int, w: Int, oh: Int, ow: Int
+    let input: UnsafePointer<Float>
+    let weight: UnsafePointer<Float>
+    let bias: UnsafePointer<Float>?
+    let residual: UnsafePointer<Float>?
+    let relu: Bool
+    let output: UnsafeMutablePointer<Float>
+    let threads: Int
+    /// Most floats the im2col buffer may hold.
+    let im2colBudget: Int
+
+    /// The GEMM epilogue for the output block starting at (`batch`, `channel`, output row `row`).
+    func epilogue(batch b: Int, channel: Int, row: Int) -> GEMMEpilogue {
+        let plane = oh * ow
+        return GEMMEpilogue(bias: bias.map { $0 + channel },
+                            residual: residual.map { $0 + (b * p.outChannels + channel) * plane + row * ow },
+                            ldr: plane, relu: relu)
     }
 }

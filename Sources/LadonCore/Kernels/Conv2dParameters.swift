@@ -46,13 +46,14 @@ public struct Conv2dParameters: Sendable, Equatable, Hashable {
     }
 
     /// Output height for an input of height `h` (may be ≤ 0 for inputs smaller than the kernel).
+    /// Floor division, as PyTorch: a padded input one row short of the dilated kernel gives 0, not 1.
     public func outputHeight(_ h: Int) -> Int {
-        (h + 2 * paddingHeight - dilationHeight * (kernelHeight - 1) - 1) / strideHeight + 1
+        floorDivide(h + 2 * paddingHeight - dilationHeight * (kernelHeight - 1) - 1, strideHeight) + 1
     }
 
     /// Output width for an input of width `w`.
     public func outputWidth(_ w: Int) -> Int {
-        (w + 2 * paddingWidth - dilationWidth * (kernelWidth - 1) - 1) / strideWidth + 1
+        floorDivide(w + 2 * paddingWidth - dilationWidth * (kernelWidth - 1) - 1, strideWidth) + 1
     }
 
     /// The weight tensor shape `[outC, inC/groups, kH, kW]`.

@@ -1,27 +1,197 @@
 // Single-precision matrix multiplication, the workhorse behind 1x1 and im2col convolutions and linear layers.
+import Foundation
 
 extension Kernels {
     /// `C[M×N] = op(A)·op(B) (+ C if accumulate)`, row-major with leading dimensions; same contract as
     /// ``gemmReference(m:n:k:a:lda:transposeA:b:ldb:transposeB:c:ldc:accumulate:)``.
+    ///
+    /// Goto-style blocked GEMM: `A` is packed into `MR`-row panels and `B` into `NR`-column panels (both
+    /// transposes are handled by the packing), and a register-blocked SIMD micro-kernel computes each
+    /// `MR×NR` tile. Work is split over `threads` (default ``threadCount``) along `N` or `M`, whichever
+    /// duplicates less packing. With `k == 0` the product is zero: `C` is zeroed unless `accumulate`.
     public static func gemm(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
         b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false,
+        threads: Int? = nil
     ) {
-        // Placeholder-free simple kernel: i-p-j loop order (vectorises over j); replaced by the packed kernel.
-        for i in 0..<m {
-            let crow = c + i * ldc
-            if !accumulate { for j in 0..<n { crow[j] = 0 } }
-            for p in 0..<k {
-                let av = transposeA ? a[p * lda + i] : a[i * lda + p]
-                if transposeB {
-                    for j in 0..<n { crow[j] += av * b[j * ldb + p] }
-                } else {
-                    let brow = b + p * ldb
-                    for j in 0..<n { crow[j] += av * brow[j] }
+        precondition(m >= 0 && n >= 0 && k >= 0, "gemm: negative size m \(m) n \(n) k \(k)")
+        guard m > 0, n > 0 else { return }
+        precondition(ldc >= n, "gemm: ldc \(ldc) < n \(n)")
+        if k == 0 {
+            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        precondition(lda >= (transposeA ? m : k) && ldb >= (transposeB ? k : n), "gemm: leading dimension too small")
+        let op = GEMMOperands(m: m, n: n, k: k, a: a, lda: lda, transposeA: transposeA,
+                              b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc,
+                              accumulate: accumulate, epilogue: .none)
+        gemmBlocked(op, threads: resolvedThreads(threads))
+    }
+
+    /// Splits `op` across threads and runs the blocked algorithm on each part. Below `parallelFlops`
+    /// (~4 MFLOP, where waking a second thread costs more than it saves) it stays on the calling thread.
+    static func gemmBlocked(_ op: GEMMOperands, threads: Int, blocking: GEMMBlocking = .preferred,
+                            parallelFlops: Int = 4_000_000) {
+        let (mr, nr) = (blocking.mr, blocking.nr)
+        let tilesM = (op.m + mr - 1) / mr, tilesN = (op.n + nr - 1) / nr
+        var parts = threads
+        if 2 * op.m * op.n * op.k < parallelFlops { parts = 1 }
+        // Splitting N makes every thread pack all of A (m·k); splitting M makes each pack all of B (k·n).
+        let splitN = op.n >= op.m ? tilesN >= 2 : tilesM < 2
+        parts = min(parts, splitN ? tilesN : tilesM)
+        if parts <= 1 {
+            gemmSerial(op, blocking)
+            return
+        }
+        let tiles = splitN ? tilesN : tilesM, count = parts
+        let unit = splitN ? nr : mr
+        let extent = splitN ? op.n : op.m
+        parallelFor(count) { part in
+            let lo = min(extent, tiles * part / count * unit)
+            let hi = min(extent, tiles * (part + 1) / count * unit)
+            guard lo < hi else { return }
+            gemmSerial(splitN ? op.columns(lo..<hi) : op.rows(lo..<hi), blocking)
+        }
+    }
+
+    /// The single-threaded blocked loop nest (BLIS order: jc → pc [pack B] → ic [pack A] → jr → ir).
+    static func gemmSerial(_ op: GEMMOperands, _ blocking: GEMMBlocking) {
+        let (mr, nr) = (blocking.mr, blocking.nr)
+        // Even block sizes avoid a thin remainder block (e.g. k = 300 → 2×150, not 256 + 44).
+        let kBlocks = (op.k + blocking.kc - 1) / blocking.kc
+        let kc = (op.k + kBlocks - 1) / kBlocks
+        let mcMax = min(blocking.mc, roundUp(op.m, mr))
+        let ncMax = min(blocking.nc, roundUp(op.n, nr))
+        let aCount = mcMax * kc, bCount = kc * ncMax, tileCount = mr * nr
+        let kernel = blocking.wide ? gemmMicroKernel12x32 : gemmMicroKernel6x16
+        KernelScratch.shared.withBuffer(count: aCount + bCount + tileCount + 64) { scratch in
+            let packedA = scratch
+            let packedB = scratch + roundUp(aCount, 16)
+            let tile = packedB + roundUp(bCount, 16)
+            var jc = 0
+            while jc < op.n {
+                let nc = min(ncMax, op.n - jc)
+                var pc = 0
+                while pc < op.k {
+                    let kcNow = min(kc, op.k - pc)
+                    packB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                    let loadC = op.accumulate || pc > 0
+                    let last = pc + kcNow == op.k
+                    var ic = 0
+                    while ic < op.m {
+                        let mc = min(mcMax, op.m - ic)
+                        packA(op, i0: ic, mc: mc, k0: pc, kc: kcNow, mr: mr, into: packedA)
+                        var jr = 0
+                        while jr < nc {
+                            let cols = min(nr, nc - jr)
+                            var ir = 0
+                            while ir < mc {
+                                let rows = min(mr, mc - ir)
+                                let i = ic + ir, j = jc + jr
+                                kernel(
+                                    kcNow, packedA + ir * kcNow, packedB + jr * kcNow,
+                                    op.c + i * op.ldc + j, op.ldc, rows, cols, loadC,
+                                    last && !op.epilogue.isNone ? op.epilogue.offset(row: i, column: j) : nil,
+                                    tile)
+                                ir += mr
+                            }
+                            jr += nr
+                        }
+                        ic += mc
+                    }
+                    pc += kcNow
                 }
+                jc += nc
             }
         }
+    }
+
+    @inline(__always)
+    static func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
+}
+
+/// Register and cache blocking of the GEMM: a micro-kernel shape plus cache block sizes.
+struct GEMMBlocking: Sendable, Equatable {
+    /// The 12×32 kernel (24 vector accumulators) rather than the 6×16 one (6 accumulators).
+    var wide: Bool
+    /// Micro-tile rows (broadcast `A` values) and columns (one or two vectors).
+    var mr: Int, nr: Int
+    /// Depth of a packed block (`KC×NR` of `B` stays in L1), rows of a packed `A` block (`MC×KC`, L2),
+    /// columns of a packed `B` block (`KC×NC`, L3).
+    var kc: Int, mc: Int, nc: Int
+
+    /// 12×32 with 24 accumulators: needs 32 vector registers of `GEMMVector` width (AVX-512 zmm).
+    static let wide = GEMMBlocking(wide: true, mr: 12, nr: 2 * GEMMVector.scalarCount, kc: 256, mc: 144, nc: 2048)
+    /// 6×16 with 6 accumulators (12 ymm on AVX2, 24 q-registers on NEON); the BLIS Haswell shape.
+    static let narrow = GEMMBlocking(wide: false, mr: 6, nr: GEMMVector.scalarCount, kc: 256, mc: 168, nc: 4080)
+
+    /// `wide` when the build targets the host CPU (`LADON_FMA`) and the host has AVX-512; otherwise `narrow`.
+    static let preferred: GEMMBlocking = hostHasAVX512() ? .wide : .narrow
+
+    private static func hostHasAVX512() -> Bool {
+        #if LADON_FMA && arch(x86_64) && os(Linux)
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+        return flags.split(separator: " ").contains("avx512f")
+        #elseif LADON_FMA && arch(x86_64) && os(macOS)
+        var value: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        return sysctlbyname("hw.optional.avx512f", &value, &size, nil, 0) == 0 && value != 0
+        #else
+        return false
+        #endif
+    }
+}
+
+/// What to apply to `C` after the last `K` block: `C = relu?(C + bias[row] + residual)`.
+/// Pointers are relative to the first element of the `C` they come with.
+struct GEMMEpilogue: @unchecked Sendable {
+    /// One value per row of `C`.
+    var bias: UnsafePointer<Float>?
+    /// Same shape as `C`, leading dimension `ldr`.
+    var residual: UnsafePointer<Float>?
+    var ldr: Int
+    var relu: Bool
+
+    static let none = GEMMEpilogue(bias: nil, residual: nil, ldr: 0, relu: false)
+
+    var isNone: Bool { bias == nil && residual == nil && !relu }
+
+    /// The epilogue for the sub-matrix of `C` starting at (`row`, `column`).
+    func offset(row: Int, column: Int) -> GEMMEpilogue {
+        GEMMEpilogue(bias: bias.map { $0 + row }, residual: residual.map { $0 + row * ldr + column },
+                     ldr: ldr, relu: relu)
+    }
+}
+
+/// One GEMM problem (or a part of one), with raw operand pointers.
+struct GEMMOperands: @unchecked Sendable {
+    var m: Int, n: Int, k: Int
+    var a: UnsafePointer<Float>, lda: Int, transposeA: Bool
+    var b: UnsafePointer<Float>, ldb: Int, transposeB: Bool
+    var c: UnsafeMutablePointer<Float>, ldc: Int
+    var accumulate: Bool
+    var epilogue: GEMMEpilogue
+
+    /// The sub-problem computing rows `range` of `C`.
+    func rows(_ range: Range<Int>) -> GEMMOperands {
+        var sub = self
+        sub.m = range.count
+        sub.a = transposeA ? a + range.lowerBound : a + range.lowerBound * lda
+        sub.c = c + range.lowerBound * ldc
+        sub.epilogue = epilogue.offset(row: range.lowerBound, column: 0)
+        return sub
+    }
+
+    /// The sub-problem computing columns `range` of `C`.
+    func columns(_ range: Range<Int>) -> GEMMOperands {
+        var sub = self
+        sub.n = range.count
+        sub.b = transposeB ? b + range.lowerBound * ldb : b + range.lowerBound
+        sub.c = c + range.lowerBound
+        sub.epilogue = epilogue.offset(row: 0, column: range.lowerBound)
+        return sub
     }
 }

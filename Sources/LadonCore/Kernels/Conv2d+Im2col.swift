@@ -1,0 +1,139 @@
+// im2col + GEMM convolution for any kernel, stride, padding, dilation and group count.
+
+extension Kernels {
+    /// The im2col buffer is tiled over output rows so it holds at most this many floats (8 MiB).
+    static let im2colBudget = 1 << 21
+
+    /// im2col + GEMM per image, group and tile of output rows. Kernel taps that fall entirely in the
+    /// padding for every output position (e.g. dilation 24/36 on a 13×13 map) are dropped from the
+    /// reduction, with the matching weight columns.
+    static func conv2dIm2col(_ job: ConvJob) {
+        let p = job.p
+        let cinG = p.inChannels / p.groups, coutG = p.outChannels / p.groups
+        let taps = Im2colTaps(p, h: job.h, w: job.w, oh: job.oh, ow: job.ow)
+        let fullK = cinG * p.kernelHeight * p.kernelWidth
+        let k = cinG * taps.ky.count * taps.kx.count
+        let plane = job.oh * job.ow
+        if k == 0 {
+            // Every tap reads padding: the sums are zero.
+            for b in 0..<job.batch {
+                for oc in 0..<p.outChannels {
+                    let e = job.epilogue(batch: b, channel: oc, row: 0)
+                    let out = job.output + (b * p.outChannels + oc) * plane
+                    for i in 0..<plane {
+                        var v = e.bias?[0] ?? 0
+                        if let r = e.residual { v += r[i] }
+                        out[i] = e.relu ? (v > 0 ? v : 0) : v
+                    }
+                }
+            }
+            return
+        }
+        let rowsPerTile = max(1, min(job.oh, job.im2colBudget / max(k * job.ow, 1)))
+        let weightCount = k < fullK ? p.outChannels * k : 0
+        KernelScratch.shared.withBuffer(count: weightCount + k * rowsPerTile * job.ow) { scratch in
+            // Weights as [outC × k]: the original layout when no tap was dropped, else a compacted copy.
+            var weights = job.weight
+            if k < fullK {
+                taps.compactWeights(job.weight, p, into: scratch)
+                weights = UnsafePointer(scratch)
+            }
+            let col = scratch + weightCount
+            for b in 0..<job.batch {
+                for g in 0..<p.groups {
+                    let input = job.input + (b * p.inChannels + g * cinG) * job.h * job.w
+                    var y0 = 0
+                    while y0 < job.oh {
+                        let y1 = min(job.oh, y0 + rowsPerTile)
+                        let n = (y1 - y0) * job.ow
+                        let fill = Im2colFill(p: p, taps: taps, input: input, h: job.h, w: job.w, ow: job.ow,
+                                              y0: y0, y1: y1, col: col)
+                        let parts = k * n >= 1 << 16 ? min(job.threads, k) : 1
+                        parallelFor(parts) { part in fill.rows(k * part / parts..<k * (part + 1) / parts) }
+                        let channel = g * coutG
+                        let op = GEMMOperands(
+                            m: coutG, n: n, k: k, a: weights + channel * k, lda: k, transposeA: false,
+                            b: col, ldb: n, transposeB: false,
+                            c: job.output + (b * p.outChannels + channel) * plane + y0 * job.ow, ldc: plane,
+                            accumulate: false, epilogue: job.epilogue(batch: b, channel: channel, row: y0))
+                        gemmBlocked(op, threads: job.threads)
+                        y0 = y1
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The kernel rows and columns that read real input for at least one output position.
+struct Im2colTaps {
+    var ky: [Int] = []
+    var kx: [Int] = []
+
+    init(_ p: Conv2dParameters, h: Int, w: Int, oh: Int, ow: Int) {
+        for t in 0..<p.kernelHeight where (0..<oh).contains(where: {
+            let iy = $0 * p.strideHeight - p.paddingHeight + t * p.dilationHeight
+            return iy >= 0 && iy < h
+        }) { ky.append(t) }
+        for t in 0..<p.kernelWidth where (0..<ow).contains(where: {
+            let ix = $0 * p.strideWidth - p.paddingWidth + t * p.dilationWidth
+            return ix >= 0 && ix < w
+        }) { kx.append(t) }
+    }
+
+    /// Copies the weight columns of the kept taps: `[outC × cinG·|ky|·|kx|]`.
+    func compactWeights(_ weight: UnsafePointer<Float>, _ p: Conv2dParameters, into dst: UnsafeMutablePointer<Float>) {
+        let cinG = p.inChannels / p.groups
+        var o = 0
+        for oc in 0..<p.outChannels {
+            for icg in 0..<cinG {
+                let base = weight + (oc * cinG + icg) * p.kernelHeight * p.kernelWidth
+                for y in ky { for x in kx { dst[o] = base[y * p.kernelWidth + x]; o += 1 } }
+            }
+        }
+    }
+}
+
+/// Fills the im2col matrix `col[k × (y1−y0)·ow]` of one image and group for output rows `y0..<y1`.
+/// Row `(icg·|ky| + a)·|kx| + b` holds input channel `icg` shifted by tap (`ky[a]`, `kx[b]`).
+struct Im2colFill: @unchecked Sendable {
+    let p: Conv2dParameters
+    let taps: Im2colTaps
+    let input: UnsafePointer<Float>
+    let h: Int, w: Int, ow: Int, y0: Int, y1: Int
+    let col: UnsafeMutablePointer<Float>
+
+    func rows(_ range: Range<Int>) {
+        let nky = taps.ky.count, nkx = taps.kx.count
+        let n = (y1 - y0) * ow
+        let (sw, pw, dw) = (p.strideWidth, p.paddingWidth, p.dilationWidth)
+        for r in range {
+            let icg = r / (nky * nkx), ky = taps.ky[(r / nkx) % nky], kx = taps.kx[r % nkx]
+            let channel = input + icg * h * w
+            // Output columns whose input column is inside the image: xLo..<xHi.
+            let shift = kx * dw - pw
+            let xLo = min(ow, max(0, ceilDivide(-shift, sw)))
+            let xHi = max(xLo, min(ow, floorDivide(w - 1 - shift, sw) + 1))
+            var out = col + r * n
+            for y in y0..<y1 {
+                let iy = y * p.strideHeight - p.paddingHeight + ky * p.dilationHeight
+                if iy < 0 || iy >= h {
+                    out.update(repeating: 0, count: ow)
+                } else {
+                    let row = channel + iy * w
+                    out.update(repeating: 0, count: xLo)
+                    if sw == 1 {
+                        (out + xLo).update(from: row + xLo + shift, count: xHi - xLo)
+                    } else {
+                        for x in xLo..<xHi { out[x] = row[x * sw + shift] }
+                    }
+                    (out + xHi).update(repeating: 0, count: ow - xHi)
+                }
+                out += ow
+            }
+        }
+    }
+}
+
+@inline(__always) func floorDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
+@inline(__always) func ceilDivide(_ a: Int, _ b: Int) -> Int { -floorDivide(-a, b) }

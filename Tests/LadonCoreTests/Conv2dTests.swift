@@ -1,0 +1,215 @@
+// Every convolution algorithm against the reference on odd shapes, plus PyTorch golden fixtures.
+import Testing
+@testable import LadonCore
+
+/// One random convolution problem.
+private struct ConvCase: CustomStringConvertible {
+    var p: Conv2dParameters
+    var batch: Int, h: Int, w: Int
+    var bias: Bool, residual: Bool, relu: Bool
+
+    var description: String {
+        "N\(batch) \(p.inChannels)->\(p.outChannels) \(h)x\(w) k\(p.kernelHeight)x\(p.kernelWidth) "
+            + "s\(p.strideHeight),\(p.strideWidth) p\(p.paddingHeight),\(p.paddingWidth) "
+            + "d\(p.dilationHeight),\(p.dilationWidth) g\(p.groups) bias \(bias) res \(residual) relu \(relu)"
+    }
+}
+
+/// Runs `algorithm` and the reference on `c` and compares them relative to the output scale.
+private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int, seed: UInt64,
+                       im2colBudget: Int = Kernels.im2colBudget,
+                       sourceLocation: SourceLocation = #_sourceLocation) {
+    var rng = SplitMix64(seed: seed)
+    let x = Tensor.random([c.batch, c.p.inChannels, c.h, c.w], using: &rng)
+    let weight = Tensor.random(c.p.weightShape, using: &rng)
+    let bias: [Float]? = c.bias ? (0..<c.p.outChannels).map { _ in Float.random(in: -1...1, using: &rng) } : nil
+    let outShape = [c.batch, c.p.outChannels, max(c.p.outputHeight(c.h), 0), max(c.p.outputWidth(c.w), 0)]
+    let residual = c.residual ? Tensor.random(outShape, using: &rng) : nil
+    let activation: Activation = c.relu ? .relu : .none
+    let expected = Kernels.conv2dReference(x, weight: weight, bias: bias, c.p, activation: activation, residual: residual)
+    let actual = Kernels.conv2d(x, weight: weight, bias: bias, c.p, activation: activation, residual: residual,
+                                algorithm: algorithm, threads: threads, im2colBudget: im2colBudget)
+    expectClose(actual, expected, rtol: 1e-5, atol: 1e-5, "\(algorithm) threads \(threads) \(c)",
+                sourceLocation: sourceLocation)
+}
+
+@Suite struct Conv2dTests {
+    static let forced: [Conv2dAlgorithm] = [.automatic, .pointwise, .im2col, .direct]
+
+    /// Random shapes over H/W 1…17, kernels 1/2/3/5/7, strides 1–3, paddings 0–3, dilations 1–3,
+    /// groups 1–2, with and without bias, residual and ReLU (output-empty shapes included).
+    @Test(arguments: forced, [1, 2])
+    func randomShapes(algorithm: Conv2dAlgorithm, threads: Int) {
+        var rng = SplitMix64(seed: 0xC0DE + UInt64(threads))
+        for _ in 0..<60 {
+            let groups = Int.random(in: 1...2, using: &rng)
+            let kernel = [1, 2, 3, 5, 7].randomElement(using: &rng)!
+            let kernelW = Bool.random(using: &rng) ? kernel : [1, 2, 3].randomElement(using: &rng)!
+            let p = Conv2dParameters(
+                inChannels: groups * Int.random(in: 1...5, using: &rng),
+                outChannels: groups * Int.random(in: 1...9, using: &rng),
+                kernelHeight: kernel, kernelWidth: kernelW,
+                strideHeight: Int.random(in: 1...3, using: &rng), strideWidth: Int.random(in: 1...3, using: &rng),
+                paddingHeight: Int.random(in: 0...3, using: &rng), paddingWidth: Int.random(in: 0...3, using: &rng),
+                dilationHeight: Int.random(in: 1...3, using: &rng), dilationWidth: Int.random(in: 1...3, using: &rng),
+                groups: groups)
+            let c = ConvCase(p: p, batch: Int.random(in: 1...2, using: &rng), h: Int.random(in: 1...17, using: &rng),
+                             w: Int.random(in: 1...17, using: &rng), bias: Bool.random(using: &rng),
+                             residual: Bool.random(using: &rng), relu: Bool.random(using: &rng))
+            checkConv(c, algorithm, threads: threads, seed: rng.next())
+        }
+    }
+
+    /// 1×1 convolutions (the pointwise path and its strided subsampling), wider channel counts.
+    @Test(arguments: forced, [1, 2])
+    func pointwiseShapes(algorithm: Conv2dAlgorithm, threads: Int) {
+        var rng = SplitMix64(seed: 0x1111 + UInt64(threads))
+        for stride in 1...3 {
+            for (cin, cout) in [(1, 1), (3, 7), (13, 29), (64, 40)] {
+                let p = Conv2dParameters(inChannels: cin, outChannels: cout, kernelSize: 1, stride: stride)
+                let c = ConvCase(p: p, batch: stride == 2 ? 2 : 1, h: Int.random(in: 1...17, using: &rng),
+                                 w: Int.random(in: 1...17, using: &rng), bias: stride != 3, residual: cin > 3,
+                                 relu: cout != 7)
+                checkConv(c, algorithm, threads: threads, seed: rng.next())
+            }
+        }
+    }
+
+    /// The Ladon layer shapes at tiny channel counts: encoder, decoder, ResNet, ASPP, FPN/RPN.
+    @Test(arguments: forced, [1, 2])
+    func ladonShapes(algorithm: Conv2dAlgorithm, threads: Int) {
+        let cases: [(Conv2dParameters, Int)] = [
+            (Conv2dParameters(inChannels: 3, outChannels: 8, kernelSize: 5, stride: 2, padding: 2), 21),   // encoder 3->96
+            (Conv2dParameters(inChannels: 8, outChannels: 6, kernelSize: 5, stride: 2, padding: 2), 11),   // 96->48
+            (Conv2dParameters(inChannels: 6, outChannels: 5, kernelSize: 2, stride: 1, padding: 0), 6),    // 48->24
+            (Conv2dParameters(inChannels: 5, outChannels: 16, kernelSize: 2, stride: 1, padding: 1), 6),   // 24->512
+            (Conv2dParameters(inChannels: 16, outChannels: 8, kernelSize: 2, stride: 1, padding: 0), 7),   // 512->256
+            (Conv2dParameters(inChannels: 8, outChannels: 8, kernelSize: 2, stride: 1, padding: 1), 6),    // 256->256
+            (Conv2dParameters(inChannels: 8, outChannels: 12, kernelSize: 3, stride: 1, padding: 1), 13),  // ResNet 3x3
+            (Conv2dParameters(inChannels: 8, outChannels: 12, kernelSize: 3, stride: 2, padding: 1), 13),  // ResNet s2
+            (Conv2dParameters(inChannels: 8, outChannels: 16, kernelSize: 1, stride: 2), 13),              // downsample
+            (Conv2dParameters(inChannels: 8, outChannels: 7, kernelSize: 3, padding: 12, dilation: 12), 13), // ASPP
+            (Conv2dParameters(inChannels: 8, outChannels: 7, kernelSize: 3, padding: 24, dilation: 24), 13),
+            (Conv2dParameters(inChannels: 8, outChannels: 7, kernelSize: 3, padding: 36, dilation: 36), 13),
+            (Conv2dParameters(inChannels: 12, outChannels: 6, kernelSize: 1), 13),                         // FPN/RPN 1x1
+        ]
+        for (i, (p, size)) in cases.enumerated() {
+            let c = ConvCase(p: p, batch: 1, h: size, w: size + 1, bias: true, residual: i % 3 == 0, relu: i % 2 == 0)
+            checkConv(c, algorithm, threads: threads, seed: UInt64(500 + i))
+        }
+    }
+
+    @Test(arguments: forced)
+    func edgeCases(algorithm: Conv2dAlgorithm) {
+        let cases: [ConvCase] = [
+            // Output size 1.
+            ConvCase(p: Conv2dParameters(inChannels: 3, outChannels: 5, kernelSize: 3), batch: 1, h: 3, w: 3,
+                     bias: true, residual: true, relu: true),
+            // Kernel larger than the input, with padding.
+            ConvCase(p: Conv2dParameters(inChannels: 2, outChannels: 3, kernelSize: 7, padding: 3), batch: 2, h: 3, w: 2,
+                     bias: true, residual: false, relu: false),
+            ConvCase(p: Conv2dParameters(inChannels: 2, outChannels: 4, kernelSize: 5, stride: 3, padding: 2), batch: 1,
+                     h: 1, w: 1, bias: false, residual: true, relu: false),
+            // Every tap in the padding: the output is bias + residual only.
+            ConvCase(p: Conv2dParameters(inChannels: 2, outChannels: 3, kernelSize: 2, padding: 3, dilation: 5),
+                     batch: 1, h: 1, w: 1, bias: true, residual: true, relu: true),
+            // Empty output (input smaller than the dilated kernel, no padding).
+            ConvCase(p: Conv2dParameters(inChannels: 2, outChannels: 3, kernelSize: 3, dilation: 3), batch: 1,
+                     h: 4, w: 9, bias: true, residual: false, relu: false),
+            // 1×1 on a 1×1 map.
+            ConvCase(p: Conv2dParameters(inChannels: 5, outChannels: 2, kernelSize: 1), batch: 3, h: 1, w: 1,
+                     bias: true, residual: true, relu: true),
+        ]
+        for (i, c) in cases.enumerated() {
+            checkConv(c, algorithm, threads: 2, seed: UInt64(900 + i))
+        }
+    }
+
+    /// The im2col buffer tiled over output rows (budget lowered so one image needs several tiles).
+    @Test(arguments: [1, 2])
+    func im2colRowTiling(threads: Int) {
+        let p = Conv2dParameters(inChannels: 6, outChannels: 14, kernelSize: 3, stride: 1, padding: 1, groups: 2)
+        let c = ConvCase(p: p, batch: 2, h: 15, w: 17, bias: true, residual: true, relu: true)
+        for budget in [1, 9 * 3 * 17 * 2, 9 * 3 * 17 * 4 + 5] {
+            checkConv(c, .im2col, threads: threads, seed: 77, im2colBudget: budget)
+        }
+    }
+
+    /// Bigger maps so the GEMMs and direct tiles run multi-threaded and cover full 16-wide tiles.
+    @Test func largerMaps() {
+        let cases: [ConvCase] = [
+            ConvCase(p: Conv2dParameters(inChannels: 3, outChannels: 20, kernelSize: 5, stride: 2, padding: 2),
+                     batch: 1, h: 70, w: 67, bias: true, residual: true, relu: true),
+            ConvCase(p: Conv2dParameters(inChannels: 16, outChannels: 30, kernelSize: 3, stride: 1, padding: 1),
+                     batch: 1, h: 40, w: 37, bias: true, residual: false, relu: true),
+            ConvCase(p: Conv2dParameters(inChannels: 32, outChannels: 24, kernelSize: 1), batch: 1, h: 50, w: 45,
+                     bias: true, residual: true, relu: false),
+        ]
+        for (i, c) in cases.enumerated() {
+            for algorithm in Self.forced { checkConv(c, algorithm, threads: 2, seed: UInt64(40 + i)) }
+        }
+    }
+
+    @Test func outputSizeUsesFloorDivision() {
+        // (4 + 2·1 − 6 − 1) / 2 = −0.5 → floor −1 → 0 rows, as PyTorch (truncation would give 1).
+        let p = Conv2dParameters(inChannels: 1, outChannels: 1, kernelHeight: 7, kernelWidth: 1, strideHeight: 2,
+                                 strideWidth: 1, paddingHeight: 1, paddingWidth: 0)
+        #expect(p.outputHeight(4) == 0)
+        #expect(p.outputHeight(5) == 1)
+        #expect(p.outputWidth(3) == 3)
+    }
+
+    @Test func automaticRule() {
+        #expect(Kernels.conv2dAlgorithm(for: Conv2dParameters(inChannels: 64, outChannels: 256, kernelSize: 1)) == .pointwise)
+        #expect(Kernels.conv2dAlgorithm(for: Conv2dParameters(inChannels: 256, outChannels: 512, kernelSize: 1, stride: 2))
+                == .pointwise)
+        #expect(Kernels.conv2dAlgorithm(for: Conv2dParameters(inChannels: 3, outChannels: 96, kernelSize: 5, stride: 2,
+                                                              padding: 2)) == .direct)
+        #expect(Kernels.conv2dAlgorithm(for: Conv2dParameters(inChannels: 128, outChannels: 128, kernelSize: 3,
+                                                              padding: 1)) == .im2col)
+    }
+}
+
+/// Golden outputs from PyTorch (`Scripts/make_conv_fixtures.py`): `F.conv2d` on the Ladon layer shapes at
+/// tiny channel counts, and `Conv2d` + eval `BatchNorm2d` for the layer's BatchNorm folding.
+@Suite struct Conv2dGoldenTests {
+    static let caseNames = [
+        "encoder_stem_5x5_s2", "encoder_5x5_s2", "encoder_2x2_p0", "decoder_2x2_p1", "decoder_2x2_p0",
+        "decoder_2x2_p1b", "resnet_stem_7x7_s2", "resnet_3x3_s1", "resnet_3x3_s2", "resnet_1x1_s2_downsample",
+        "fpn_1x1", "aspp_3x3_d12", "aspp_3x3_d24", "aspp_3x3_d36", "grouped_3x3_g2",
+    ]
+
+    @Test(arguments: Conv2dTests.forced + [.reference])
+    func torchConv2d(algorithm: Conv2dAlgorithm) throws {
+        let file = try Fixtures.safetensors("conv/conv_cases.safetensors")
+        #expect(Set(file.names.filter { $0.hasSuffix(".params") }.map { String($0.dropLast(7)) }) == Set(Self.caseNames))
+        for name in Self.caseNames {
+            let q = try file.integers("\(name).params")
+            let p = Conv2dParameters(inChannels: q[0], outChannels: q[1], kernelSize: q[2], stride: q[3],
+                                     padding: q[4], dilation: q[5], groups: q[6])
+            let x = try file.tensor("\(name).input")
+            let weight = try file.tensor("\(name).weight", shape: p.weightShape)
+            let bias = q[7] == 1 ? try file.tensor("\(name).bias", shape: [p.outChannels]).scalars : nil
+            let expected = try file.tensor("\(name).output")
+            for threads in [1, 2] {
+                let y = Kernels.conv2d(x, weight: weight, bias: bias, p, activation: q[8] == 1 ? .relu : .none,
+                                       algorithm: algorithm, threads: threads)
+                expectClose(y, expected, rtol: 1e-5, atol: 1e-6, "\(name) \(algorithm) threads \(threads)")
+            }
+        }
+    }
+
+    @Test(arguments: ["nobias", "bias"])
+    func batchNormFolding(name: String) throws {
+        let file = try Fixtures.safetensors("conv/conv_bn.safetensors")
+        let root = WeightScope(file: file, prefix: name)
+        let p = Conv2dParameters(inChannels: 6, outChannels: 10, kernelSize: 3, stride: name == "bias" ? 2 : 1, padding: 1)
+        let layer = try Conv2d(weights: root.scope("conv"), parameters: p, hasBias: name == "bias",
+                               batchNorm: root.scope("bn"), activation: .relu)
+        let x = try file.tensor("\(name).input")
+        let expected = try file.tensor("\(name).output")
+        for algorithm in Conv2dTests.forced {
+            expectClose(layer(x, algorithm: algorithm), expected, rtol: 1e-5, atol: 1e-6, "\(name) \(algorithm)")
+        }
+    }
+}
