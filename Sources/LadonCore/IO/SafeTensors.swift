@@ -100,7 +100,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
             var shape: [Int] = []
             var count = 1
             for d in shapeAny {
-                guard let n = (d as? NSNumber)?.intValue, n >= 0, n <= Int(Int32.max) else {
+                guard let n = jsonInteger(d), n >= 0, n <= Int(Int32.max) else {
                     throw .weights("\(source): tensor '\(name)' has an invalid shape \(shapeAny)")
                 }
                 shape.append(n)
@@ -110,8 +110,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 }
                 count = product
             }
-            guard let begin = (offsetsAny[0] as? NSNumber)?.intValue,
-                  let end = (offsetsAny[1] as? NSNumber)?.intValue,
+            guard let begin = jsonInteger(offsetsAny[0]),
+                  let end = jsonInteger(offsetsAny[1]),
                   begin >= 0, end >= begin, end <= dataSize else {
                 throw .weights("\(source): tensor '\(name)' data offsets \(offsetsAny) lie outside the \(dataSize)-byte data section")
             }
@@ -119,6 +119,13 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 throw .weights("\(source): tensor '\(name)' has \(end - begin) bytes but shape \(shape) of \(dtypeName) needs \(count * dtype.size)")
             }
             entries[name] = SafeTensorsEntry(name: name, dtype: dtype, shape: shape, dataRange: begin..<end)
+        }
+        // Tensors must not share bytes. (Gaps and trailing bytes are tolerated: the Python library refuses
+        // them, but they cannot make a read go wrong, and older SafeTensorsWriter files padded tensors.)
+        let ordered = entries.values.sorted { ($0.dataRange.lowerBound, $0.dataRange.upperBound, $0.name)
+            < ($1.dataRange.lowerBound, $1.dataRange.upperBound, $1.name) }
+        for (a, b) in zip(ordered, ordered.dropFirst()) where a.dataRange.upperBound > b.dataRange.lowerBound {
+            throw .weights("\(source): tensors '\(a.name)' (bytes \(a.dataRange)) and '\(b.name)' (bytes \(b.dataRange)) overlap; the file is damaged")
         }
         self.metadata = meta
         self.entries = entries
@@ -149,6 +156,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// Reads an integer tensor (I8…I64, U8, BOOL) as `Int`. Floating tensors are an error.
     public func integers(_ name: String) throws(LadonError) -> [Int] {
         let e = try entry(name)
+        switch e.dtype {
+        case .f16, .bf16, .f32, .f64:
+            throw .weights("\(source): tensor '\(name)' is \(e.dtype.rawValue), expected an integer dtype")
+        default: break
+        }
         let n = e.elementCount
         return withBytes(e) { raw in
             switch e.dtype {
@@ -162,15 +174,10 @@ public final class SafeTensorsFile: @unchecked Sendable {
         } ?? []
     }
 
-    /// Checks that an integer read is possible before calling ``integers(_:)``.
+    /// Reads an integer tensor with its shape. Floating tensors are an error.
     public func integerTensor(_ name: String) throws(LadonError) -> (shape: [Int], values: [Int]) {
-        let e = try entry(name)
-        switch e.dtype {
-        case .f16, .bf16, .f32, .f64:
-            throw .weights("\(source): tensor '\(name)' is \(e.dtype.rawValue), expected an integer dtype")
-        default:
-            return (e.shape, try integers(name))
-        }
+        let values = try integers(name)
+        return (try entry(name).shape, values)
     }
 
     /// The raw little-endian bytes of a tensor.
@@ -208,6 +215,16 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 }
 
+/// A JSON integer as `Int`, or `nil` for booleans, fractions, exponent forms and out-of-range values
+/// (`NSNumber.intValue` would turn `true` into 1, `1.5` into 1 and `1e30` into garbage).
+private func jsonInteger(_ value: Any) -> Int? {
+    guard let number = value as? NSNumber else { return nil }
+    switch String(cString: number.objCType) {
+    case "s", "i", "l", "q", "S", "I", "L", "Q": return value as? Int   // `as? Int` refuses values above Int.max
+    default: return nil                                                 // "c" (Bool), "f", "d"
+    }
+}
+
 extension Float {
     /// Converts IEEE half-precision bits (portable: no dependency on `Float16` availability).
     init(float16Bits h: UInt16) {
@@ -226,10 +243,14 @@ extension Float {
     }
 }
 
-/// Builds a `.safetensors` file in memory: tensors are laid out in insertion order, 8-byte aligned.
+/// Builds a `.safetensors` file in memory, laid out like the Python `safetensors` library does: the header
+/// padded with spaces to a multiple of 8, then the tensors back to back (no gaps: the Python library
+/// refuses files with holes), largest element size first and then by name, so every tensor is aligned to
+/// its element size.
 public struct SafeTensorsWriter {
+    /// Name, dtype, shape and index into `payloads`, in insertion order.
     private var header: [(String, SafeTensorsDType, [Int], Int)] = []
-    private var payload: [UInt8] = []
+    private var payloads: [[UInt8]] = []
     /// String metadata stored under `__metadata__`.
     public var metadata: [String: String] = [:]
 
@@ -250,9 +271,8 @@ public struct SafeTensorsWriter {
     public mutating func add(_ name: String, dtype: SafeTensorsDType, shape: [Int], bytes: [UInt8]) {
         precondition(shape.reduce(1, *) * dtype.size == bytes.count, "byte count does not match shape for \(name)")
         precondition(!header.contains { $0.0 == name }, "duplicate tensor \(name)")
-        while payload.count % 8 != 0 { payload.append(0) }
-        header.append((name, dtype, shape, payload.count))
-        payload.append(contentsOf: bytes)
+        header.append((name, dtype, shape, payloads.count))
+        payloads.append(bytes)
     }
 
     /// The complete file image.
@@ -263,8 +283,12 @@ public struct SafeTensorsWriter {
             let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
             parts.append("\"__metadata__\":{\(items.joined(separator: ","))}")
         }
-        for (name, dtype, shape, start) in header {
-            let end = start + shape.reduce(1, *) * dtype.size
+        let ordered = header.sorted { ($0.1.size, $1.0) > ($1.1.size, $0.0) }
+        var payload: [UInt8] = []
+        for (name, dtype, shape, index) in ordered {
+            let start = payload.count
+            payload.append(contentsOf: payloads[index])
+            let end = payload.count
             parts.append("\(jsonString(name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(start),\(end)]}")
         }
         json += parts.joined(separator: ",") + "}"
