@@ -6,5 +6,5 @@ struct Ladon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ladon",
         abstract: "Ladon split-computing inference: classification, detection and segmentation from one encoder.",
-        subcommands: [])
+        subcommands: [Convert.self])
 }
