@@ -6,5 +6,5 @@ struct Ladon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ladon",
         abstract: "Ladon split-computing inference: ImageNet classification, COCO detection and VOC segmentation from one encoder.",
-        subcommands: [Infer.self])
+        subcommands: [Infer.self, Convert.self])
 }

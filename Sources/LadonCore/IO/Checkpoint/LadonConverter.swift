@@ -67,7 +67,19 @@ public struct LadonConversion: Sendable {
 
     /// SHA-256 over the tensors sorted by name: for each, `name 0x00 dtype 0x00 shape(comma-joined) 0x00`,
     /// the byte count as 8-byte little-endian, then the bytes. Metadata does not enter it.
-    public var fingerprint: String { Self.fingerprint(tensors.map { ($0.name, $0.dtype.rawValue, $0.shape, $0.bytes) }) }
+    public let fingerprint: String
+
+    init(config: LadonModelConfig, tensors: [ConvertedTensor], slots: [CheckpointSlot], sharedBodyFrom: CheckpointSlot,
+         differences: [SharedBodyDifference], dropped: [CheckpointSlot: [String]], warnings: [String]) {
+        self.config = config
+        self.tensors = tensors
+        self.slots = slots
+        self.sharedBodyFrom = sharedBodyFrom
+        self.differences = differences
+        self.dropped = dropped
+        self.warnings = warnings
+        self.fingerprint = Self.fingerprint(tensors.map { ($0.name, $0.dtype.rawValue, $0.shape, $0.bytes) })
+    }
 
     /// The fingerprint rule over raw `(name, dtype, shape, bytes)` records (also used to verify a written file).
     public static func fingerprint(_ records: [(String, String, [Int], [UInt8])]) -> String {

@@ -218,7 +218,8 @@ public struct PickleMachine {
     }
 
     private mutating func apply(module: String, name: String, argIDs: [Int]) throws(LadonError) -> Node {
-        let qualified = module + "." + name
+        // Protocol <= 2 pickles written by Python 3 use the Python 2 module name of builtins.
+        let qualified = (module == "__builtin__" ? "builtins" : module) + "." + name
         switch qualified {
         case "collections.OrderedDict", "builtins.dict":
             var pairs: [(Int, Int)] = []
