@@ -11,28 +11,39 @@ public enum PNGEncoder {
         public init(red: UInt8, green: UInt8, blue: UInt8) { (self.red, self.green, self.blue) = (red, green, blue) }
     }
 
+    /// How hard libpng compresses.
+    public enum Compression: Sendable {
+        /// zlib's fastest level and one cheap filter (`PNG_IMAGE_FLAG_FAST`): several times faster, larger files.
+        case fast
+        /// libpng's default (adaptive filtering, higher zlib level): smallest files, slow on large images.
+        case small
+        var flag: UInt32 { self == .fast ? UInt32(PNG_IMAGE_FLAG_FAST) : 0 }
+    }
+
     /// The PNG file bytes of an RGB image (8-bit truecolour, tagged sRGB).
-    public static func encode(rgb image: RGBImage) throws(ImageError) -> [UInt8] {
+    public static func encode(rgb image: RGBImage, compression: Compression = .fast) throws(ImageError) -> [UInt8] {
         try checkSize(image.width, image.height)
         return try write(width: image.width, height: image.height, format: UInt32(PNG_FORMAT_FLAG_COLOR),
-                         flags: 0, pixels: image.pixels, colormap: nil, colormapEntries: 0)
+                         flags: compression.flag, pixels: image.pixels, colormap: nil, colormapEntries: 0)
     }
 
     /// The PNG file bytes of an 8-bit grayscale image, `pixels` row-major with `width * height` bytes.
     /// Meant for masks of class ids: no colour-space chunk is written.
-    public static func encodeGray(width: Int, height: Int, pixels: [UInt8]) throws(ImageError) -> [UInt8] {
+    public static func encodeGray(width: Int, height: Int, pixels: [UInt8],
+                                  compression: Compression = .fast) throws(ImageError) -> [UInt8] {
         try checkSize(width, height)
         guard pixels.count == width * height else {
             throw .invalidImage("a \(width)x\(height) grayscale image needs \(width * height) bytes, got \(pixels.count)")
         }
-        return try write(width: width, height: height, format: 0, flags: UInt32(PNG_IMAGE_FLAG_COLORSPACE_NOT_sRGB),
+        return try write(width: width, height: height, format: 0,
+                         flags: UInt32(PNG_IMAGE_FLAG_COLORSPACE_NOT_sRGB) | compression.flag,
                          pixels: pixels, colormap: nil, colormapEntries: 0)
     }
 
     /// The PNG file bytes of a palette image: `indices` (one byte per pixel, row-major) index `palette`
     /// (1...256 colours). Decoding it gives RGB `palette[index]` per pixel.
-    public static func encodeIndexed(width: Int, height: Int, indices: [UInt8],
-                                     palette: [Colour]) throws(ImageError) -> [UInt8] {
+    public static func encodeIndexed(width: Int, height: Int, indices: [UInt8], palette: [Colour],
+                                     compression: Compression = .fast) throws(ImageError) -> [UInt8] {
         try checkSize(width, height)
         guard indices.count == width * height else {
             throw .invalidImage("a \(width)x\(height) indexed image needs \(width * height) indices, got \(indices.count)")
@@ -46,7 +57,7 @@ public enum PNGEncoder {
         let colormap = palette.flatMap { [$0.red, $0.green, $0.blue] }
         return try write(width: width, height: height,
                          format: UInt32(PNG_FORMAT_FLAG_COLOR) | UInt32(PNG_FORMAT_FLAG_COLORMAP),
-                         flags: UInt32(PNG_IMAGE_FLAG_COLORSPACE_NOT_sRGB),
+                         flags: UInt32(PNG_IMAGE_FLAG_COLORSPACE_NOT_sRGB) | compression.flag,
                          pixels: indices, colormap: colormap, colormapEntries: palette.count)
     }
 
