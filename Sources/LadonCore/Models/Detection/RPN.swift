@@ -1,0 +1,135 @@
+// Region proposal network (torchvision `RPNHead` + `RegionProposalNetwork.filter_proposals`, test time).
+import Foundation
+
+/// torchvision's `RPNHead`: a shared 3×3 convolution + ReLU, then 1×1 objectness (A) and box-delta (4A) heads.
+public struct RPNHead: Sendable {
+    public let conv: Conv2d
+    public let clsLogits: Conv2d
+    public let bboxPred: Conv2d
+
+    /// Loads `conv.0.0`, `cls_logits` and `bbox_pred` (weights and biases) from `scope` (at `rpn.head`).
+    public init(weights scope: WeightScope, channels: Int, anchorsPerLocation a: Int) throws(LadonError) {
+        conv = try Conv2d(weights: scope.scope("conv.0.0"),
+                          parameters: Conv2dParameters(inChannels: channels, outChannels: channels, kernelSize: 3, padding: 1),
+                          hasBias: true, activation: .relu)
+        clsLogits = try Conv2d(weights: scope.scope("cls_logits"),
+                               parameters: Conv2dParameters(inChannels: channels, outChannels: a, kernelSize: 1),
+                               hasBias: true)
+        bboxPred = try Conv2d(weights: scope.scope("bbox_pred"),
+                              parameters: Conv2dParameters(inChannels: channels, outChannels: 4 * a, kernelSize: 1),
+                              hasBias: true)
+    }
+
+    /// One level `[1, C, H, W]` → objectness logits `[1, A, H, W]` and deltas `[1, 4A, H, W]`.
+    public func callAsFunction(_ x: Tensor) -> (objectness: Tensor, deltas: Tensor) {
+        let t = conv(x)
+        return (clsLogits(t), bboxPred(t))
+    }
+
+    /// Objectness `[1, A, H, W]` in anchor order (y, x, a): `out[(y·W + x)·A + a] = in[a, y, x]`.
+    public static func flattenObjectness(_ t: Tensor) -> [Float] {
+        let (a, h, w) = (t.c, t.h, t.w)
+        var out = [Float](repeating: 0, count: a * h * w)
+        for k in 0..<a { for p in 0..<(h * w) { out[p * a + k] = t.scalars[k * h * w + p] } }
+        return out
+    }
+
+    /// Deltas `[1, 4A, H, W]` (channel = anchor·4 + coordinate) in anchor order, 4 per anchor.
+    public static func flattenDeltas(_ t: Tensor) -> [Float] {
+        let (c4, h, w) = (t.c, t.h, t.w)
+        var out = [Float](repeating: 0, count: c4 * h * w)
+        for ch in 0..<c4 { for p in 0..<(h * w) { out[p * c4 + ch] = t.scalars[ch * h * w + p] } }
+        return out
+    }
+}
+
+/// The test-time proposal filter of torchvision's `RegionProposalNetwork` (`filter_proposals`).
+///
+/// Per level: top-`preNMSTopN` anchors by objectness **logit** (ties: lower anchor index first; NaN largest, as
+/// `torch.topk`), decoded with weights (1,1,1,1); then over the kept anchors: `sigmoid` → clip to the unpadded
+/// image → drop boxes with a side `< minSize` → keep `score >= scoreThreshold` → NMS per level at `nmsThreshold`
+/// → the first `postNMSTopN` by score.
+public struct ProposalFilter: Sendable, Equatable {
+    public var preNMSTopN: Int = 1000
+    public var postNMSTopN: Int = 1000
+    public var nmsThreshold: Float = 0.7
+    public var scoreThreshold: Float = 0.0
+    public var minSize: Float = 1e-3
+    public var coder = BoxCoder(weights: (1, 1, 1, 1))
+
+    public init() {}
+
+    /// - Parameters:
+    ///   - objectness: per level, logits in anchor order.
+    ///   - deltas: per level, 4 deltas per anchor.
+    ///   - anchors: per level, the anchors.
+    ///   - imageSize: the unpadded resized image size used for clipping.
+    /// - Returns: proposals and their sigmoid scores, by decreasing score.
+    public func callAsFunction(objectness: [[Float]], deltas: [[Float]], anchors: [[Box]],
+                               imageSize: (height: Int, width: Int)) -> (boxes: [Box], scores: [Float]) {
+        var boxes: [Box] = [], scores: [Float] = [], levels: [Int] = []
+        for level in objectness.indices {
+            let logits = objectness[level]
+            precondition(anchors[level].count == logits.count && deltas[level].count == 4 * logits.count)
+            for i in Self.topK(logits, min(preNMSTopN, logits.count)) {
+                let d = 4 * i
+                let box = coder.decode(deltas[level][d], deltas[level][d + 1], deltas[level][d + 2],
+                                       deltas[level][d + 3], reference: anchors[level][i])
+                    .clipped(height: imageSize.height, width: imageSize.width)
+                let score = 1 / (1 + Foundation.exp(-logits[i]))
+                guard box.isAtLeast(minSize), score >= scoreThreshold else { continue }
+                boxes.append(box)
+                scores.append(score)
+                levels.append(level)
+            }
+        }
+        let keep = Kernels.batchedNMS(boxes: boxes, scores: scores, groups: levels, iouThreshold: nmsThreshold)
+            .prefix(max(postNMSTopN, 0))
+        return (keep.map { boxes[$0] }, keep.map { scores[$0] })
+    }
+
+    /// Indices of the `k` largest values, largest first; ties by lower index; NaN counts as the largest value.
+    public static func topK(_ values: [Float], _ k: Int) -> [Int] {
+        let k = min(max(k, 0), values.count)
+        if k == 0 { return [] }
+        // Distinct sortable keys: value order in the high 32 bits, reversed index in the low 32 bits.
+        var keys = values.enumerated().map { i, v -> UInt64 in
+            (UInt64(orderKey(v)) << 32) | UInt64(UInt32.max - UInt32(truncatingIfNeeded: i))
+        }
+        if k < keys.count { selectLargest(&keys, k) }
+        var top = keys[0..<k].sorted(by: >)
+        top.withUnsafeMutableBufferPointer { t in
+            for j in t.indices { t[j] = UInt64(UInt32.max - UInt32(truncatingIfNeeded: t[j])) }
+        }
+        return top.map { Int($0) }
+    }
+
+    /// Monotone map of a float to an unsigned key; every NaN maps to the maximum.
+    @inline(__always) static func orderKey(_ v: Float) -> UInt32 {
+        if v.isNaN { return .max }
+        let bits = v.bitPattern
+        return bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+    }
+
+    /// Moves the `k` largest (distinct) keys to the front, in any order (quickselect, median of three).
+    static func selectLargest(_ keys: inout [UInt64], _ k: Int) {
+        var lo = 0, hi = keys.count - 1
+        keys.withUnsafeMutableBufferPointer { a in
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2
+                if a[mid] > a[lo] { a.swapAt(mid, lo) }
+                if a[hi] > a[lo] { a.swapAt(hi, lo) }
+                if a[mid] > a[hi] { a.swapAt(mid, hi) }
+                let pivot = a[hi]          // median of the three
+                var store = lo
+                for j in lo..<hi where a[j] > pivot {
+                    a.swapAt(j, store)
+                    store += 1
+                }
+                a.swapAt(store, hi)        // a[lo..<store] > pivot = a[store] > a[store+1...hi]
+                if store == k - 1 || store == k { return }
+                if store > k { hi = store - 1 } else { lo = store + 1 }
+            }
+        }
+    }
+}
