@@ -25,6 +25,14 @@ from torchvision.models.resnet import Bottleneck
 from torchvision.models.segmentation.deeplabv3 import ASPP
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 import torchvision
+from collections import OrderedDict
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+from torchvision.models.detection.image_list import ImageList
+from torchvision.ops import MultiScaleRoIAlign, FeaturePyramidNetwork
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 torch.manual_seed(20261124)
 torch.set_num_threads(1)
@@ -41,6 +49,9 @@ SEG = 5
 ASPP_CH = 8
 RATES = [12, 24, 36]
 SIZE = 64
+FPN_CH = 8
+REPR = 16
+DET_CLASSES = 91
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 
@@ -53,6 +64,13 @@ config = {
     "body": {"name": "resnet50", "blocks": BLOCKS, "planes": PLANES, "expansion": 4, "batchNormEpsilon": 1e-5},
     "classification": {"numClasses": CLS, "classList": "imagenet"},
     "segmentation": {"numClasses": SEG, "classList": "voc", "asppChannels": ASPP_CH, "asppRates": RATES},
+    "detection": {"numClasses": DET_CLASSES, "classList": "coco", "fpnChannels": FPN_CH,
+                  "anchorSizes": [32, 64, 128, 256, 512], "aspectRatios": [0.5, 1.0, 2.0],
+                  "roiLevels": ["0", "1", "2"], "roiOutputSize": 7, "roiSamplingRatio": 2,
+                  "representationSize": REPR, "rpnPreNmsTopN": 1000, "rpnPostNmsTopN": 1000,
+                  "rpnNmsThreshold": 0.7, "rpnScoreThreshold": 0.0, "rpnMinSize": 1e-3,
+                  "boxScoreThreshold": 0.05, "boxNmsThreshold": 0.5, "boxMinSize": 1e-2,
+                  "detectionsPerImage": 100, "boxCoderWeights": [10, 10, 5, 5]},
     "preprocessing": {"minSize": SIZE, "maxSize": SIZE, "sizeDivisible": 32, "mean": MEAN, "std": STD,
                       "resizeRule": "torchvision-0.13-float32"},
 }
@@ -112,35 +130,44 @@ for mod in layers + [seg_head]:
     for m in mod.modules():
         if isinstance(m, nn.BatchNorm2d):
             randomize_bn(m)
-modules = [bottleneck] + layers + [fc, seg_head]
+# Faster R-CNN head (torchvision modules, test-time settings of Ladon's per-task detector: P2-P4 pooled).
+fpn_in = [DEC[3]] + [p * 4 for p in PLANES]
+fpn = FeaturePyramidNetwork(fpn_in, FPN_CH, extra_blocks=LastLevelMaxPool())
+rpn = RegionProposalNetwork(AnchorGenerator(((32,), (64,), (128,), (256,), (512,)), ((0.5, 1.0, 2.0),) * 5),
+                            RPNHead(FPN_CH, 3), 0.7, 0.3, 256, 0.5, dict(training=2000, testing=1000),
+                            dict(training=2000, testing=1000), 0.7, score_thresh=0.0)
+roi_heads = RoIHeads(MultiScaleRoIAlign(["0", "1", "2"], 7, 2), TwoMLPHead(FPN_CH * 49, REPR),
+                     FastRCNNPredictor(REPR, DET_CLASSES), 0.5, 0.5, 512, 0.25, None, 0.05, 0.5, 100)
+def calibrate_detection(batches):
+    """Scales the random RPN and box predictor so proposals spread, several classes pass score > 0.05 without
+    saturating at 1.0 (which would tie), and NMS has work to do, on every fixture image."""
+    def heads(batch):
+        y_hat = eb.decompress(bottleneck.encode(batch)["strings"][0], bottleneck.encoder(batch).shape[-2:])
+        dec = bottleneck.decoder(y_hat)
+        f2 = layers[0](dec); f3 = layers[1](f2); f4 = layers[2](f3)
+        fmaps = fpn(OrderedDict((str(k), t) for k, t in enumerate([dec, f2, f3, f4])))
+        images_ = ImageList(batch, [tuple(batch.shape[-2:])])
+        return fmaps, images_
+    with torch.no_grad():
+        obj = [o.flatten() for b in batches for o in rpn.head(list(heads(b)[0].values()))[0]]
+        rpn.head.cls_logits.weight.mul_(2.0 / torch.cat(obj).std())
+        logits, deltas = [], []
+        for b in batches:
+            fmaps, images_ = heads(b)
+            proposals, _ = rpn(images_, fmaps)
+            feats = roi_heads.box_head(roi_heads.box_roi_pool(fmaps, proposals, images_.image_sizes))
+            l, d = roi_heads.box_predictor(feats)
+            logits.append(l - l.mean(1, keepdim=True)); deltas.append(d)
+        spread = max(l.std() for l in logits)
+        roi_heads.box_predictor.cls_score.weight.mul_(1.5 / spread)
+        roi_heads.box_predictor.cls_score.bias.normal_(0, 1.0)
+        roi_heads.box_predictor.bbox_pred.weight.mul_(0.5 / torch.cat(deltas).std())
+
+
+modules = [bottleneck] + layers + [fc, seg_head, fpn, rpn, roi_heads]
 for m in modules:
     m.eval()
 
-weights = {}
-for k, v in bottleneck.state_dict().items():
-    if k.startswith("encoder."):
-        weights["encoder." + k] = v
-    elif k.startswith("entropy_bottleneck."):
-        weights["encoder." + k] = v
-    elif k.startswith("decoder."):
-        weights["shared_body." + k] = v
-for i, layer in enumerate(layers):
-    for k, v in layer.state_dict().items():
-        if not k.endswith("num_batches_tracked"):
-            weights[f"shared_body.layer{i + 2}.{k}"] = v
-for k, v in fc.state_dict().items():
-    weights["classification_head.fc." + k] = v
-for k, v in seg_head.state_dict().items():
-    if not k.endswith("num_batches_tracked"):
-        weights["segmentation_head.classifier." + k] = v
-weights = {k: v.contiguous() for k, v in weights.items()}
-save_file(weights, os.path.join(OUT, "tiny_model.safetensors"), metadata={
-    "format": "ladon-swift-weights", "format_version": "1", "architecture": config["architecture"],
-    "config": json.dumps(config),
-    "classes.imagenet": json.dumps([f"class{i}" for i in range(CLS)]),
-    "classes.voc": json.dumps([f"seg{i}" for i in range(SEG)]),
-    "generator": "Scripts/make_model_fixtures.py", "torch": torch.__version__,
-    "torchvision": torchvision.__version__})
 
 
 def legacy_size(h, w):
@@ -159,6 +186,16 @@ def image_tensor(path, w, h):
 here = os.path.join(ROOT, "Tests", "LadonCoreTests", "Fixtures", "model")
 images = [("chelsea", 75, 50, "torchvision-0.13-float32"), ("coffee", 50, 61, "torchvision-0.15-double")]
 src_dir = os.path.join(ROOT, "Scripts", "data")
+def padded_batch(img):
+    transform = GeneralizedRCNNTransform(SIZE, SIZE, MEAN, STD)
+    transform.eval()
+    return transform([img])[0].tensors
+
+
+# MultiScaleRoIAlign infers its scales on first use and caches them; the calibration pass (padded 64x64 images)
+# fixes them at 1/4, 1/8, 1/16, the values any photo of ordinary aspect ratio gives (the Swift model uses them).
+calibrate_detection([padded_batch(image_tensor(os.path.join(src_dir, n + "_small.png"), w, h)) for n, w, h, _ in images])
+assert roi_heads.box_roi_pool.scales == [0.25, 0.125, 0.0625], roi_heads.box_roi_pool.scales
 for i, (name, w, h, rule) in enumerate(images):
     img = image_tensor(os.path.join(src_dir, name + "_small.png"), w, h)
     transform = GeneralizedRCNNTransform(SIZE, SIZE, MEAN, STD)
@@ -186,6 +223,14 @@ for i, (name, w, h, rule) in enumerate(images):
         seg_small = seg_head(f4)
         seg = F.interpolate(seg_small, size=batch.shape[-2:], mode="bilinear", align_corners=False)
         mask = seg.argmax(1).to(torch.int32)
+        feats = OrderedDict((str(k), t) for k, t in enumerate([dec, f2, f3, f4]))
+        fmaps = fpn(feats)
+        images_ = ImageList(batch, [(rh, rw)])
+        proposals, _ = rpn(images_, fmaps)
+        dets, _ = roi_heads(fmaps, proposals, images_.image_sizes)
+        dets = transform.postprocess(dets, images_.image_sizes, [(h, w)])[0]
+        if dets["scores"].numel() != torch.unique(dets["scores"]).numel():
+            print("TIES", dets["scores"][:20], dets["labels"][:20], dets["boxes"][:6])
     tensors = {
         "image": img[None].contiguous(), "preprocessed": batch.contiguous(), "latent": y.contiguous(),
         "symbols": symbols.contiguous(), "compressed": torch.frombuffer(bytearray(strings[0]), dtype=torch.uint8).clone(),
@@ -193,8 +238,45 @@ for i, (name, w, h, rule) in enumerate(images):
         "layer3": f3.contiguous(), "layer4": f4.contiguous(), "logits": logits.contiguous(),
         "seg_logits_small": seg_small.contiguous(), "seg_logits": seg.contiguous(), "mask": mask.contiguous(),
         "resized_size": torch.tensor([rh, rw], dtype=torch.int32),
+        "det_boxes": dets["boxes"].contiguous(), "det_scores": dets["scores"].contiguous(),
+        "det_labels": dets["labels"].to(torch.int32).contiguous(),
     }
     save_file(tensors, os.path.join(OUT, f"tiny_case{i}.safetensors"),
               metadata={"image": name, "resizeRule": rule, "torchvision": torchvision.__version__})
     print(f"case {i}: {name} {w}x{h} -> {rw}x{rh} padded {tuple(batch.shape[-2:])}, latent {tuple(y.shape)}, "
-          f"{len(strings[0])} bytes, logits max {logits.abs().max():.3f}")
+          f"{len(strings[0])} bytes, logits max {logits.abs().max():.3f}, {dets['scores'].numel()} detections "
+          f"({(dets['scores'] > 0.5).sum().item()} above 0.5)")
+
+# Weights are written after the first case calibrated the detection head.
+weights = {}
+for k, v in bottleneck.state_dict().items():
+    if k.startswith("encoder."):
+        weights["encoder." + k] = v
+    elif k.startswith("entropy_bottleneck."):
+        weights["encoder." + k] = v
+    elif k.startswith("decoder."):
+        weights["shared_body." + k] = v
+for i, layer in enumerate(layers):
+    for k, v in layer.state_dict().items():
+        if not k.endswith("num_batches_tracked"):
+            weights[f"shared_body.layer{i + 2}.{k}"] = v
+for k, v in fc.state_dict().items():
+    weights["classification_head.fc." + k] = v
+for k, v in seg_head.state_dict().items():
+    if not k.endswith("num_batches_tracked"):
+        weights["segmentation_head.classifier." + k] = v
+for k, v in fpn.state_dict().items():
+    weights["detection_head.fpn." + k] = v
+for k, v in rpn.state_dict().items():
+    weights["detection_head.rpn." + k] = v
+for k, v in roi_heads.state_dict().items():
+    weights["detection_head.roi_heads." + k] = v
+weights = {k: v.contiguous() for k, v in weights.items()}
+save_file(weights, os.path.join(OUT, "tiny_model.safetensors"), metadata={
+    "format": "ladon-swift-weights", "format_version": "1", "architecture": config["architecture"],
+    "config": json.dumps(config),
+    "classes.imagenet": json.dumps([f"class{i}" for i in range(CLS)]),
+    "classes.voc": json.dumps([f"seg{i}" for i in range(SEG)]),
+    "classes.coco": json.dumps([f"det{i}" for i in range(DET_CLASSES)]),
+    "generator": "Scripts/make_model_fixtures.py", "torch": torch.__version__,
+    "torchvision": torchvision.__version__})

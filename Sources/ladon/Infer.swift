@@ -36,11 +36,15 @@ struct Infer: ParsableCommand {
     @Option(help: "Write the image with the segmentation drawn over it as a PNG (one image only).")
     var overlay: String?
 
+    @Option(name: .customLong("detection-threshold"), help: "Show detections with at least this score in text output and --overlay (JSON lists all).")
+    var detectionThreshold: Float = 0.5
+
     @Option(name: .customLong("bin"), help: "Write the entropy-coded latent (CompressAI's exact byte string) to a file (one image only).")
     var binPath: String?
 
     func validate() throws {
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+        guard (0...1).contains(detectionThreshold) else { throw ValidationError("--detection-threshold must be in [0, 1]") }
         if images.count > 1 && (mask != nil || overlay != nil || binPath != nil) {
             throw ValidationError("--mask, --overlay and --bin take one image")
         }
@@ -70,7 +74,7 @@ struct Infer: ParsableCommand {
         var result = try model.infer(rgb.toTensor())
         result.timings.insert(("decode", decodeTime), at: 0)
         let report = InferenceReport(file: imagePath, result: result, model: model, topK: topK,
-                                     includeLogits: logits, maskSize: maskSize)
+                                     includeLogits: logits, maskSize: maskSize, detectionThreshold: detectionThreshold)
         if let binPath {
             try Data(result.compressed).write(to: URL(fileURLWithPath: binPath))
         }
@@ -78,10 +82,19 @@ struct Infer: ParsableCommand {
             let (w, h, ids) = report.maskPixels(seg, geometry: result.geometry)
             try PNGEncoder.writeGray(width: w, height: h, pixels: ids.map { UInt8(clamping: $0) }, to: maskPath)
         }
-        if let overlayPath = overlay, let seg = result.segmentation {
-            let ids = seg.mask(resampledFrom: result.geometry.resizedHeight, result.geometry.resizedWidth,
-                               toHeight: rgb.height, width: rgb.width)
-            let drawn = Overlay.segmentation(on: rgb, classIDs: ids)
+        if let overlayPath = overlay {
+            var drawn = rgb
+            if let seg = result.segmentation {
+                let ids = seg.mask(resampledFrom: result.geometry.resizedHeight, result.geometry.resizedWidth,
+                                   toHeight: rgb.height, width: rgb.width)
+                drawn = Overlay.segmentation(on: drawn, classIDs: ids)
+            }
+            let boxes = report.shownDetections.map { d in
+                Overlay.LabelledBox(x1: d.box.x1, y1: d.box.y1, x2: d.box.x2, y2: d.box.y2,
+                                    label: String(format: "%@ %.2f", report.cocoName(d.label), d.score),
+                                    colour: Overlay.detectionColor(d.label))
+            }
+            drawn = Overlay.boxes(on: drawn, boxes)
             try PNGEncoder.write(rgb: drawn, to: overlayPath)
         }
         print(json ? report.json() : report.text())

@@ -9,13 +9,19 @@ struct InferenceReport {
     let topK: Int
     let includeLogits: Bool
     let maskSize: MaskSize
+    let detectionThreshold: Float
 
     struct ClassScore: Encodable { let index: Int; let label: String; let logit: Float; let probability: Float }
 
-    var topClasses: [ClassScore] {
+    /// Detections at or above the display threshold.
+    var shownDetections: [Detection] { result.detections.filter { $0.score >= detectionThreshold } }
+
+    func cocoName(_ id: Int) -> String { label(model.labels.coco, id) }
+
+    func topClasses(_ k: Int) -> [ClassScore] {
         guard let logits = result.classificationLogits else { return [] }
         let probabilities = Kernels.softmax(logits)
-        return Kernels.topK(logits, k: min(topK, logits.count)).map { item in
+        return Kernels.topK(logits, k: min(k, logits.count)).map { item in
             ClassScore(index: item.index, label: label(model.labels.imagenet, item.index),
                        logit: item.value, probability: probabilities[item.index])
         }
@@ -46,8 +52,20 @@ struct InferenceReport {
         lines.append("\(file): \(g.originalWidth)x\(g.originalHeight) → \(g.resizedWidth)x\(g.resizedHeight) (padded \(g.paddedWidth)x\(g.paddedHeight)), latent \(result.latentShape.map(String.init).joined(separator: "x")), \(result.compressed.count) bytes")
         if result.classificationLogits != nil {
             lines.append("classification (top \(topK)):")
-            for (i, c) in topClasses.enumerated() {
+            for (i, c) in topClasses(topK).enumerated() {
                 lines.append(String(format: "  %2d. %6.2f%%  %@ (%d)", i + 1, Double(c.probability * 100), c.label, c.index))
+            }
+        }
+        if model.detectionHead != nil {
+            let shown = shownDetections
+            lines.append("detection (\(shown.count) of \(result.detections.count) with score ≥ \(detectionThreshold)):")
+            if !shown.isEmpty {
+                lines.append("  label             score   box (x1, y1, x2, y2) in original pixels")
+            }
+            for d in shown {
+                let name = cocoName(d.label).padding(toLength: 16, withPad: " ", startingAt: 0)
+                lines.append(String(format: "  %@  %.3f   (%.1f, %.1f, %.1f, %.1f)", name, d.score,
+                                    d.box.x1, d.box.y1, d.box.x2, d.box.y2))
             }
         }
         if result.segmentation != nil {
@@ -71,11 +89,14 @@ struct InferenceReport {
             "latent": ["channels": result.latentShape[0], "height": result.latentShape[1], "width": result.latentShape[2]],
             "compressedBytes": result.compressed.count,
             "compressedSha256": SHA256.hash(result.compressed).hexString,
-            "detection": [Any](),
+            "detection": result.detections.map { d -> [String: Any] in
+                ["box": [d.box.x1, d.box.y1, d.box.x2, d.box.y2].map(Double.init), "score": Double(d.score),
+                 "label": d.label, "name": cocoName(d.label)]
+            },
             "timings": Dictionary(uniqueKeysWithValues: result.timings.map { ($0.stage + "Ms", $0.seconds * 1000) }),
         ]
         if let logits = result.classificationLogits {
-            var cls: [String: Any] = ["top5": topClasses.map {
+            var cls: [String: Any] = ["top5": topClasses(5).map {
                 ["index": $0.index, "label": $0.label, "logit": Double($0.logit), "probability": Double($0.probability)] as [String: Any]
             }]
             if includeLogits { cls["logits"] = logits.map(Double.init) }

@@ -11,6 +11,21 @@ enum TinyModel {
     static let casePath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("tiny_case0.safetensors").path
 }
 
+/// Writes a copy of the tiny model with a `fingerprint` metadata entry and returns its path.
+func fingerprintedCopy(fingerprint: String) throws -> String {
+    let file = try SafeTensorsFile(path: TinyModel.path)
+    var writer = SafeTensorsWriter()
+    writer.metadata = file.metadata
+    writer.metadata["fingerprint"] = fingerprint
+    for name in file.names {
+        let e = try file.entry(name)
+        writer.add(name, dtype: e.dtype, shape: e.shape, bytes: try file.rawBytes(name))
+    }
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-fp-\(UUID().uuidString).safetensors").path
+    try writer.serialized().write(to: URL(fileURLWithPath: path))
+    return path
+}
+
 @Suite struct EdgeSplitTests {
     func samplePacket() -> LatentPacket {
         LatentPacket(modelID: Array(0..<16), originalHeight: 480, originalWidth: 640, resizedHeight: 312, resizedWidth: 416,
@@ -61,11 +76,17 @@ enum TinyModel {
         let device = try DeviceHalf(path: TinyModel.path)
         let image = try SafeTensorsFile(path: TinyModel.casePath).tensor("image")
         var packet = try device.encode(image)
+        // A server whose weights carry a fingerprint refuses a packet stamped by another model.
+        let stamped = try fingerprintedCopy(fingerprint: String(repeating: "5a", count: 32))
+        let stampedServer = try ServerHalf(path: stamped)
+        #expect(stampedServer.modelID == [UInt8](repeating: 0x5a, count: 16))
         var foreign = packet
         foreign.modelID = [UInt8](repeating: 0xAB, count: 16)
-        if server.modelID != [UInt8](repeating: 0, count: 16) {
-            #expect(throws: PacketError.self) { try server.run(foreign) }
+        #expect(throws: PacketError.wrongModel(expected: String(repeating: "5a", count: 16), actual: String(repeating: "ab", count: 16))) {
+            try stampedServer.run(foreign)
         }
+        foreign.modelID = stampedServer.modelID
+        #expect(try stampedServer.run(foreign).compressed == packet.payload)
         packet.latentChannels = 24
         #expect(throws: PacketError.self) { try server.run(packet) }
         packet.latentChannels = 4

@@ -60,6 +60,18 @@ import Testing
         let logits = Tensor(shape: [1, result.classificationLogits!.count], scalars: result.classificationLogits!)
         expectClose(logits, try ref.tensor("logits"), rtol: 1e-4, atol: 1e-5, "logits")
         #expect(result.latentShape == Array((try ref.entry("latent")).shape.dropFirst()))
+        // Detections: same count, labels and order; boxes (original pixels) and scores within float error.
+        let boxes = try ref.tensor("det_boxes"), scores = try ref.tensor("det_scores").scalars
+        let labels = try ref.integers("det_labels")
+        #expect(result.detections.count == labels.count)
+        #expect(labels.count > 10, "the fixture must exercise NMS and the thresholds")
+        for (k, d) in result.detections.prefix(labels.count).enumerated() {
+            #expect(d.label == labels[k], "detection \(k)")
+            #expect(abs(d.score - scores[k]) <= 2e-5, "detection \(k) score \(d.score) vs \(scores[k])")
+            let expected = Array(boxes.scalars[(4 * k)..<(4 * k + 4)])
+            let actual = [d.box.x1, d.box.y1, d.box.x2, d.box.y2]
+            #expect(zip(actual, expected).allSatisfy { abs($0 - $1) <= 1e-3 }, "detection \(k) box \(actual) vs \(expected)")
+        }
     }
 
     @Test func resizeRuleFollowsTorchvision013AndModern() {

@@ -13,7 +13,7 @@ public enum Activation: Sendable, Equatable {
     func apply(_ v: Float) -> Float {
         switch self {
         case .none: return v
-        case .relu: return v > 0 ? v : 0   // NaN propagates like torch.relu? torch.relu(NaN) = NaN
+        case .relu: return v < 0 ? 0 : v   // NaN propagates, as torch.relu does
         }
     }
 }

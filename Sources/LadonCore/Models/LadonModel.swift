@@ -91,6 +91,8 @@ public struct LadonResult: Sendable {
     /// `numClasses` raw logits, or nil when the model has no classification head.
     public var classificationLogits: [Float]?
     public var segmentation: SegmentationResult?
+    /// COCO detections by decreasing score, boxes in original-image pixels (empty without a detection head).
+    public var detections: [Detection]
     /// Stage name → seconds, in execution order.
     public var timings: [(stage: String, seconds: Double)]
 }
@@ -115,6 +117,7 @@ public struct LadonModel: Sendable {
     public let body: ResNetBody
     public let classificationHead: ClassificationHead?
     public let segmentationHead: SegmentationHead?
+    public let detectionHead: DetectionHead?
 
     /// Loads a converted model file; the config comes from the file's metadata unless given.
     public init(path: String, config: LadonModelConfig? = nil) throws(LadonError) {
@@ -153,6 +156,10 @@ public struct LadonModel: Sendable {
         }
         self.segmentationHead = try config.segmentation.map { s throws(LadonError) in
             try SegmentationHead(weights: root.scope("segmentation_head"), inChannels: bodyOut, config: s)
+        }
+        self.detectionHead = try config.detection.map { d throws(LadonError) in
+            let settings = try DetectionHeadConfig(d, inChannels: [config.decoderChannels[3]] + config.stageChannels)
+            return try DetectionHead(weights: root.scope("detection_head"), config: settings)
         }
     }
 
@@ -200,6 +207,13 @@ public struct LadonModel: Sendable {
         return SegmentationResult(logits: logits, mask: Kernels.argmaxChannels(logits))
     }
 
+    /// COCO detections (FPN + RPN + RoI heads) for one image, or an empty list without a detection head.
+    public func detect(_ features: SharedFeatures, geometry g: ImageGeometry) throws(LadonError) -> [Detection] {
+        guard let head = detectionHead else { return [] }
+        return try head(features: [features.decoder] + features.layers, paddedSize: (g.paddedHeight, g.paddedWidth),
+                        imageSize: (g.resizedHeight, g.resizedWidth), originalSize: (g.originalHeight, g.originalWidth))
+    }
+
     /// Runs the whole pipeline on one image: both halves, with the real bitstream in between.
     public func infer(_ image: Tensor) throws(LadonError) -> LadonResult {
         var stopwatch = Stopwatch()
@@ -223,9 +237,10 @@ public struct LadonModel: Sendable {
         let seg = stopwatch.time("segmentation") {
             segment(feats, paddedHeight: geometry.paddedHeight, paddedWidth: geometry.paddedWidth)
         }
+        let detections = try stopwatch.time("detection") { () throws(LadonError) in try detect(feats, geometry: geometry) }
         return LadonResult(geometry: geometry, latentShape: [latentHat.c, latentHeight, latentWidth],
                            compressed: bytes, classificationLogits: logits?.scalars, segmentation: seg,
-                           timings: stopwatch.laps)
+                           detections: detections, timings: stopwatch.laps)
     }
 }
 

@@ -1,0 +1,43 @@
+// Builds the detection head's settings from a model config's `detection` section.
+
+extension DetectionHeadConfig {
+    /// The head settings a ``LadonModelConfig/Detection`` describes, for FPN inputs of `inChannels`
+    /// (decoder output, layer2, layer3, layer4).
+    public init(_ d: LadonModelConfig.Detection, inChannels: [Int]) throws(LadonError) {
+        self.init()
+        self.inChannels = inChannels
+        fpnChannels = d.fpnChannels
+        representationSize = d.representationSize
+        numClasses = d.numClasses
+        anchorSizes = d.anchorSizes
+        aspectRatios = d.aspectRatios.map { Float($0) }
+        proposals.preNMSTopN = d.rpnPreNmsTopN
+        proposals.postNMSTopN = d.rpnPostNmsTopN
+        proposals.nmsThreshold = Float(d.rpnNmsThreshold)
+        proposals.scoreThreshold = Float(d.rpnScoreThreshold)
+        proposals.minSize = Float(d.rpnMinSize)
+        var levels: [Int] = []
+        for name in d.roiLevels {
+            guard let level = Int(name), level >= 0 else {
+                throw .config("detection.roiLevels: '\(name)' is not an FPN output name (\"0\" = P2, \"1\" = P3, …)")
+            }
+            levels.append(level)
+        }
+        roiLevels = levels
+        // torchvision's MultiScaleRoIAlign infers its scales once, from the first image it sees, and caches them:
+        // 1/4, 1/8, 1/16 … for any photo of ordinary aspect ratio (COCO's first val image included). Re-inferring per
+        // image would change them for tiny or extreme-aspect inputs the trained head never saw, so a model uses the
+        // cached values: level k (P(k+2)) has scale 2^-(k+2).
+        poolerScales = .fixed(levels.map { Float(1) / Float(1 << ($0 + 2)) })
+        roiOutputSize = d.roiOutputSize
+        roiSamplingRatio = d.roiSamplingRatio
+        postprocess.scoreThreshold = Float(d.boxScoreThreshold)
+        postprocess.nmsThreshold = Float(d.boxNmsThreshold)
+        postprocess.minSize = Float(d.boxMinSize)
+        postprocess.detectionsPerImage = d.detectionsPerImage
+        guard d.boxCoderWeights.count == 4 else { throw .config("detection.boxCoderWeights needs 4 values") }
+        let w = d.boxCoderWeights.map { Float($0) }
+        postprocess.coder = BoxCoder(weights: (w[0], w[1], w[2], w[3]))
+        try validate()
+    }
+}
