@@ -1,12 +1,16 @@
 // A tiny fork-join helper: splits kernel work over at most two threads.
 import Dispatch
+import Foundation
 
 /// Fork-join parallelism for the non-GEMM kernels. Work is split into contiguous ranges, one per worker;
 /// small jobs run inline on the caller's thread. The cap of two workers matches the deployment target
 /// (two cores) and keeps nested calls (a kernel calling `gemm`) from oversubscribing.
 enum KernelThreads {
-    /// Most workers a kernel uses.
-    static let maxWorkers = 2
+    /// Most workers a kernel uses: 2, or `LADON_KERNEL_THREADS` (1...16) from the environment, for measurements.
+    static let maxWorkers: Int = {
+        guard let text = ProcessInfo.processInfo.environment["LADON_KERNEL_THREADS"], let n = Int(text) else { return 2 }
+        return min(max(n, 1), 16)
+    }()
 
     /// Calls `body(range)` for disjoint ranges covering `0..<count`, on up to ``maxWorkers`` threads when
     /// `work` (an estimate in elementary operations) is at least `minimumWork`.
