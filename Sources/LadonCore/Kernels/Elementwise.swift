@@ -76,6 +76,6 @@ extension Kernels {
     /// Calls `body` with ranges of whole SIMD blocks covering `count / 16` blocks, on two threads for large
     /// buffers. The loop lives inside `body`, so the per-block code is inlined (no closure call per block).
     static func forEachSIMDBlock(_ count: Int, _ body: (Range<Int>) -> Void) {
-        KernelThreads.forEachRange(count / Lanes.scalarCount, work: count, minimumWork: 1 << 20, body)
+        WorkSplit.forEachRange(count / Lanes.scalarCount, work: count, minimumWork: 1 << 20, body)
     }
 }

@@ -7,7 +7,7 @@ extension Kernels {
     ///
     /// The pixels of each image are processed in tiles (bounded scratch memory): `|x|` of the tile is
     /// formed once, `gamma·|x|` is one ``gemm(m:n:k:a:lda:transposeA:b:ldb:transposeB:c:ldc:accumulate:)``,
-    /// and the bias, reciprocal and product are one fused SIMD pass. Tiles are shared by two threads.
+    /// and the bias, reciprocal and product are one fused SIMD pass. Threads come from `gemm`.
     ///
     /// - Parameters:
     ///   - beta: `C` effective offsets.
@@ -31,16 +31,16 @@ extension Kernels {
                     beta.withUnsafeBufferPointer { bp in
                         guard let src = xp.baseAddress, let g = gp.baseAddress, let bias = bp.baseAddress,
                               let dst = out.baseAddress else { return }
-                        KernelThreads.forEachRange(n * tilesPerImage, work: n * c * c * hw, minimumWork: 1 << 21) { range in
-                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c * tile)
-                            defer { scratch.deallocate() }
-                            for t in range {
-                                let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
-                                let image = b * c * hw
-                                gdnTile(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
-                                        channels: c, gamma: g, beta: bias, inverse: inverse,
-                                        absolute: scratch, norm: scratch + c * tile)
-                            }
+                        // One tile after another: the parallelism is inside `gemm` (splitting the tiles over
+                        // threads as well would nest thread pools; measured slower on two cores).
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c * tile)
+                        defer { scratch.deallocate() }
+                        for t in 0..<(n * tilesPerImage) {
+                            let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
+                            let image = b * c * hw
+                            gdnTile(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
+                                    channels: c, gamma: g, beta: bias, inverse: inverse,
+                                    absolute: scratch, norm: scratch + c * tile)
                         }
                     }
                 }

@@ -21,7 +21,7 @@ extension Kernels {
         return Tensor(shape: [n, c, oh, ow], unsafeUninitialized: { out in
             x.withUnsafeBufferPointer { xp in
                 guard let src = xp.baseAddress, let dst = out.baseAddress else { return }
-                KernelThreads.forEachRange(planes, work: planes * oh * ow * kernelSize * kernelSize) { range in
+                WorkSplit.forEachRange(planes, work: planes * oh * ow * kernelSize * kernelSize) { range in
                     // Vertical maxima of the window rows, padded with −∞ by `padding` on both sides, and
                     // their sliding maxima along the row.
                     let paddedWidth = w + 2 * padding

@@ -4,8 +4,8 @@ import Foundation
 
 /// Fork-join parallelism for the non-GEMM kernels. Work is split into contiguous ranges, one per worker;
 /// small jobs run inline on the caller's thread. The cap of two workers matches the deployment target
-/// (two cores) and keeps nested calls (a kernel calling `gemm`) from oversubscribing.
-enum KernelThreads {
+/// (two cores). Kernels that call `gemm` do not use it (`gemm` has its own threads).
+enum WorkSplit {
     /// Most workers a kernel uses: 2, or `LADON_KERNEL_THREADS` (1...16) from the environment, for measurements.
     static let maxWorkers: Int = {
         guard let text = ProcessInfo.processInfo.environment["LADON_KERNEL_THREADS"], let n = Int(text) else { return 2 }
