@@ -100,7 +100,7 @@ def resize():
     t = {}
     bil = lambda x, size: F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     for name, shape, size in [
-        ("down_96x128_to_62x83", (1, 2, 96, 128), (62, 83)),   # 640x480 -> 415x311 style, generic kernel
+        ("down_96x128_to_62x83", (1, 1, 96, 128), (62, 83)),   # 640x480 -> 415x311 style, generic kernel
         ("up_9x7_to_101x89", (1, 2, 9, 7), (101, 89)),
         ("odd_37x53_to_41x23", (1, 1, 37, 53), (41, 23)),       # oh+ow <= 128 too
         ("keep_w_13x20_to_130x20", (1, 2, 13, 20), (130, 20)),  # W unchanged: identity taps
@@ -110,10 +110,9 @@ def resize():
         x = randn(*shape)
         t[f"bilinear_{name}_x"] = x
         t[f"bilinear_{name}_y"] = bil(x, size)
-    # Scale factors, as torchvision's GeneralizedRCNNTransform calls it (recompute) and without recompute.
-    x = randn(1, 2, 96, 128)
-    t["scale_x"] = x
-    t["scale_factor"] = torch.tensor([416.0 / 640.0], dtype=torch.float64)
+    # Scale factors, as torchvision's GeneralizedRCNNTransform calls it (recompute) and without recompute,
+    # on the 96x128 input above.
+    x = t["bilinear_down_96x128_to_62x83_x"]
     for recompute in (True, False):
         y = F.interpolate(x, scale_factor=416.0 / 640.0, mode="bilinear", recompute_scale_factor=recompute,
                           align_corners=False)

@@ -47,7 +47,7 @@ import Testing
 
     @Test func bilinearScaleFactorMatchesPyTorch() throws {
         let f = try KernelFixture("resize")
-        let x = try f.tensor("scale_x")
+        let x = try f.tensor("bilinear_down_96x128_to_62x83_x")
         let s = 416.0 / 640.0
         #expect(Kernels.interpolatedExtent(96, scaleFactor: s) == 62 && Kernels.interpolatedExtent(128, scaleFactor: s) == 83)
         let recomputed = Kernels.resizeBilinear(x, scaleFactor: s)

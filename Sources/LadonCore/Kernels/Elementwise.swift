@@ -5,7 +5,16 @@ extension Kernels {
     public static func relu(_ x: inout Tensor) {
         x.withUnsafeMutableBufferPointer { p in
             guard let base = p.baseAddress else { return }
-            mapInPlace(base, count: p.count) { v in v.replacing(with: 0, where: v .< 0) } scalar: { $0 < 0 ? 0 : $0 }
+            let count = p.count
+            forEachSIMDBlock(count) { blocks in
+                let raw = UnsafeMutableRawPointer(base)
+                for b in blocks {
+                    let o = b * blockBytes
+                    let v = raw.loadUnaligned(fromByteOffset: o, as: Lanes.self)
+                    raw.storeBytes(of: v.replacing(with: 0, where: v .< 0), toByteOffset: o, as: Lanes.self)
+                }
+            }
+            for i in (count / Lanes.scalarCount * Lanes.scalarCount)..<count where base[i] < 0 { base[i] = 0 }
         }
     }
 
@@ -16,27 +25,31 @@ extension Kernels {
 
     /// In-place residual add, `x += y` (same shape required).
     public static func add(_ x: inout Tensor, _ y: Tensor) {
-        precondition(x.shape == y.shape, "add: shapes \(x.shape) and \(y.shape) differ")
-        y.withUnsafeBufferPointer { yp in
-            x.withUnsafeMutableBufferPointer { xp in
-                guard let xb = xp.baseAddress, let yb = yp.baseAddress else { return }
-                zipInPlace(xb, yb, count: xp.count) { a, b in a + b } scalar: { $0 + $1 }
-            }
-        }
+        addInPlace(&x, y, relu: false)
     }
 
     /// In-place residual add followed by ReLU, `x = relu(x + y)` (the tail of a ResNet block).
     public static func addRelu(_ x: inout Tensor, _ y: Tensor) {
-        precondition(x.shape == y.shape, "addRelu: shapes \(x.shape) and \(y.shape) differ")
+        addInPlace(&x, y, relu: true)
+    }
+
+    private static func addInPlace(_ x: inout Tensor, _ y: Tensor, relu: Bool) {
+        precondition(x.shape == y.shape, "add: shapes \(x.shape) and \(y.shape) differ")
         y.withUnsafeBufferPointer { yp in
             x.withUnsafeMutableBufferPointer { xp in
                 guard let xb = xp.baseAddress, let yb = yp.baseAddress else { return }
-                zipInPlace(xb, yb, count: xp.count) { a, b in
-                    let s = a + b
-                    return s.replacing(with: 0, where: s .< 0)
-                } scalar: { a, b in
-                    let s = a + b
-                    return s < 0 ? 0 : s
+                let count = xp.count
+                forEachSIMDBlock(count) { blocks in
+                    let xr = UnsafeMutableRawPointer(xb), yr = UnsafeRawPointer(yb)
+                    for b in blocks {
+                        let o = b * blockBytes
+                        let s = xr.loadUnaligned(fromByteOffset: o, as: Lanes.self) + yr.loadUnaligned(fromByteOffset: o, as: Lanes.self)
+                        xr.storeBytes(of: relu ? s.replacing(with: 0, where: s .< 0) : s, toByteOffset: o, as: Lanes.self)
+                    }
+                }
+                for i in (count / Lanes.scalarCount * Lanes.scalarCount)..<count {
+                    let s = xb[i] + yb[i]
+                    xb[i] = relu && s < 0 ? 0 : s
                 }
             }
         }
@@ -57,37 +70,12 @@ extension Kernels {
 
     /// Elements per SIMD step of the pointwise loops.
     typealias Lanes = SIMD16<Float>
+    /// Bytes per SIMD step.
+    @inline(__always) static var blockBytes: Int { Lanes.scalarCount * MemoryLayout<Float>.stride }
 
-    /// `p[i] = f(p[i])` in SIMD16 steps, a scalar tail, and two threads for large buffers.
-    @inline(__always)
-    static func mapInPlace(_ p: UnsafeMutablePointer<Float>, count: Int,
-                           _ vector: (Lanes) -> Lanes, scalar: (Float) -> Float) {
-        let blocks = count / Lanes.scalarCount
-        KernelThreads.forEachRange(blocks, work: count, minimumWork: 1 << 20) { range in
-            let raw = UnsafeMutableRawPointer(p)
-            for b in range {
-                let offset = b * Lanes.scalarCount * MemoryLayout<Float>.stride
-                raw.storeBytes(of: vector(raw.loadUnaligned(fromByteOffset: offset, as: Lanes.self)),
-                               toByteOffset: offset, as: Lanes.self)
-            }
-        }
-        for i in (blocks * Lanes.scalarCount)..<count { p[i] = scalar(p[i]) }
-    }
-
-    /// `x[i] = f(x[i], y[i])` in SIMD16 steps, a scalar tail, and two threads for large buffers.
-    @inline(__always)
-    static func zipInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int,
-                           _ vector: (Lanes, Lanes) -> Lanes, scalar: (Float, Float) -> Float) {
-        let blocks = count / Lanes.scalarCount
-        KernelThreads.forEachRange(blocks, work: count, minimumWork: 1 << 20) { range in
-            let xr = UnsafeMutableRawPointer(x), yr = UnsafeRawPointer(y)
-            for b in range {
-                let offset = b * Lanes.scalarCount * MemoryLayout<Float>.stride
-                let v = vector(xr.loadUnaligned(fromByteOffset: offset, as: Lanes.self),
-                               yr.loadUnaligned(fromByteOffset: offset, as: Lanes.self))
-                xr.storeBytes(of: v, toByteOffset: offset, as: Lanes.self)
-            }
-        }
-        for i in (blocks * Lanes.scalarCount)..<count { x[i] = scalar(x[i], y[i]) }
+    /// Calls `body` with ranges of whole SIMD blocks covering `count / 16` blocks, on two threads for large
+    /// buffers. The loop lives inside `body`, so the per-block code is inlined (no closure call per block).
+    static func forEachSIMDBlock(_ count: Int, _ body: (Range<Int>) -> Void) {
+        WorkSplit.forEachRange(count / Lanes.scalarCount, work: count, minimumWork: 1 << 20, body)
     }
 }

@@ -7,16 +7,23 @@ extension Kernels {
     ///
     /// The pixels of each image are processed in tiles (bounded scratch memory): `|x|` of the tile is
     /// formed once, `gamma·|x|` is one ``gemm(m:n:k:a:lda:transposeA:b:ldb:transposeB:c:ldc:accumulate:)``,
-    /// and the bias, reciprocal and product are one fused SIMD pass. Tiles are shared by two threads.
+    /// and the bias, reciprocal and product are one fused SIMD pass. Threads come from `gemm`.
     ///
     /// - Parameters:
     ///   - beta: `C` effective offsets.
     ///   - gamma: `[C, C]` effective weights, row `i` = output channel.
     public static func gdn(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool) -> Tensor {
         checkGDN(x, beta: beta, gamma: gamma)
+        return gdn(x, beta: beta, gamma: gamma, inverse: inverse,
+                   tileWidth: gdnTileWidth(channels: x.c, pixels: x.h * x.w))
+    }
+
+    /// ``gdn(_:beta:gamma:inverse:)`` with an explicit tile width (tests use small ones).
+    static func gdn(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool, tileWidth tile: Int) -> Tensor {
+        checkGDN(x, beta: beta, gamma: gamma)
+        precondition(tile >= 1, "gdn: tile width must be positive")
         let (n, c, hw) = (x.n, x.c, x.h * x.w)
         guard n * c * hw > 0 else { return x }
-        let tile = gdnTileWidth(channels: c, pixels: hw)
         let tilesPerImage = (hw + tile - 1) / tile
         return Tensor(shape: x.shape, unsafeUninitialized: { out in
             x.withUnsafeBufferPointer { xp in
@@ -24,16 +31,16 @@ extension Kernels {
                     beta.withUnsafeBufferPointer { bp in
                         guard let src = xp.baseAddress, let g = gp.baseAddress, let bias = bp.baseAddress,
                               let dst = out.baseAddress else { return }
-                        KernelThreads.forEachRange(n * tilesPerImage, work: n * c * c * hw, minimumWork: 1 << 21) { range in
-                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c * tile)
-                            defer { scratch.deallocate() }
-                            for t in range {
-                                let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
-                                let image = b * c * hw
-                                gdnTile(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
-                                        channels: c, gamma: g, beta: bias, inverse: inverse,
-                                        absolute: scratch, norm: scratch + c * tile)
-                            }
+                        // One tile after another: the parallelism is inside `gemm` (splitting the tiles over
+                        // threads as well would nest thread pools; measured slower on two cores).
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c * tile)
+                        defer { scratch.deallocate() }
+                        for t in 0..<(n * tilesPerImage) {
+                            let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
+                            let image = b * c * hw
+                            gdnTile(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
+                                    channels: c, gamma: g, beta: bias, inverse: inverse,
+                                    absolute: scratch, norm: scratch + c * tile)
                         }
                     }
                 }
@@ -41,10 +48,11 @@ extension Kernels {
         })
     }
 
-    /// Pixels per tile: about 256 KB of `|x|` per tile (so `|x|` and `norm` stay in L2), at least 128
-    /// pixels (GEMM efficiency), a multiple of 16 (SIMD).
+    /// Pixels per tile: about 1 MB of `|x|` per tile (bounded scratch), between 256 and 2048 pixels, a
+    /// multiple of 16 (SIMD). Every tile is one GEMM call that reads (and a packing GEMM copies) all of
+    /// `gamma`, C² values for C²·width MACs, so wide tiles keep that overhead to a few percent.
     static func gdnTileWidth(channels: Int, pixels: Int) -> Int {
-        let target = max(128, min(1024, (65_536 / max(channels, 1) + 15) / 16 * 16))
+        let target = max(256, min(2048, (262_144 / max(channels, 1) + 15) / 16 * 16))
         return min(target, pixels)
     }
 

@@ -21,58 +21,77 @@ extension Kernels {
         return Tensor(shape: [n, c, oh, ow], unsafeUninitialized: { out in
             x.withUnsafeBufferPointer { xp in
                 guard let src = xp.baseAddress, let dst = out.baseAddress else { return }
-                KernelThreads.forEachRange(planes, work: planes * oh * ow * kernelSize * kernelSize) { range in
-                    // Vertical maxima of the window's rows, one input row wide.
-                    let column = UnsafeMutablePointer<Float>.allocate(capacity: w)
-                    defer { column.deallocate() }
+                WorkSplit.forEachRange(planes, work: planes * oh * ow * kernelSize * kernelSize) { range in
+                    // Vertical maxima of the window rows, padded with −∞ by `padding` on both sides, and
+                    // their sliding maxima along the row.
+                    let paddedWidth = w + 2 * padding
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * paddedWidth)
+                    defer { scratch.deallocate() }
+                    scratch.initialize(repeating: -.infinity, count: 2 * paddedWidth)
                     for plane in range {
                         maxPoolPlane(src + plane * h * w, h: h, w: w, into: dst + plane * oh * ow, oh: oh, ow: ow,
-                                     kernelSize: kernelSize, stride: stride, padding: padding, column: column)
+                                     kernelSize: kernelSize, stride: stride, padding: padding,
+                                     column: scratch, window: scratch + paddedWidth)
                     }
                 }
             }
         })
     }
 
-    /// One channel plane: per output row, the vertical max over the window rows (SIMD over the row), then
-    /// the horizontal max over each window of that row.
+    /// `m` updated with `v` the way ATen's max pooling does: `v` wins if greater or NaN.
+    @inline(__always) private static func poolMax(_ m: Lanes, _ v: Lanes) -> Lanes {
+        m.replacing(with: v, where: (v .> m) .| (v .!= v))
+    }
+
+    /// One channel plane, per output row: the vertical max over the window rows into `column` (SIMD along
+    /// the row, padding columns stay −∞), the sliding max of `kernelSize` neighbours into `window` (SIMD),
+    /// then every `stride`-th window value. All branch-free; the order of comparisons differs from ATen's
+    /// only in which of two equal values is kept (visible at most as the sign of a zero maximum).
     private static func maxPoolPlane(_ src: UnsafePointer<Float>, h: Int, w: Int,
                                      into dst: UnsafeMutablePointer<Float>, oh: Int, ow: Int,
                                      kernelSize k: Int, stride s: Int, padding p: Int,
-                                     column: UnsafeMutablePointer<Float>) {
+                                     column: UnsafeMutablePointer<Float>, window: UnsafeMutablePointer<Float>) {
         let lanes = Lanes.scalarCount
-        let blocks = w / lanes
+        let span = (ow - 1) * s + 1               // window starts that are sampled: 0, s, 2s, …
+        let columnRaw = UnsafeMutableRawPointer(column + p), windowRaw = UnsafeMutableRawPointer(window)
         for y in 0..<oh {
             let y0 = max(y * s - p, 0), y1 = min(y * s - p + k, h)
-            let raw = UnsafeMutableRawPointer(column)
-            let first = UnsafeRawPointer(src + y0 * w)
-            for b in 0..<blocks {
-                let o = b * lanes * 4
-                var m = first.loadUnaligned(fromByteOffset: o, as: Lanes.self)
-                for r in (y0 + 1)..<y1 {
-                    let v = UnsafeRawPointer(src + r * w).loadUnaligned(fromByteOffset: o, as: Lanes.self)
-                    m = m.replacing(with: v, where: (v .> m) .| (v .!= v))
-                }
-                raw.storeBytes(of: m, toByteOffset: o, as: Lanes.self)
+            var i = 0
+            while i + lanes <= w {
+                var m = UnsafeRawPointer(src + y0 * w + i).loadUnaligned(as: Lanes.self)
+                for r in (y0 + 1)..<y1 { m = poolMax(m, UnsafeRawPointer(src + r * w + i).loadUnaligned(as: Lanes.self)) }
+                columnRaw.storeBytes(of: m, toByteOffset: i * 4, as: Lanes.self)
+                i += lanes
             }
-            for i in (blocks * lanes)..<w {
+            while i < w {
                 var m = src[y0 * w + i]
                 for r in (y0 + 1)..<y1 {
                     let v = src[r * w + i]
                     if v > m || v.isNaN { m = v }
                 }
-                column[i] = m
+                column[p + i] = m
+                i += 1
             }
-            let row = dst + y * ow
-            for xo in 0..<ow {
-                let x0 = max(xo * s - p, 0), x1 = min(xo * s - p + k, w)
-                var m = column[x0]
-                for i in (x0 + 1)..<x1 {
-                    let v = column[i]
+            // window[j] = max(column[j ..< j + k]) for j < span; column has w + 2p ≥ span + k − 1 entries.
+            let colRaw = UnsafeRawPointer(column)
+            var j = 0
+            while j + lanes <= span {
+                var m = colRaw.loadUnaligned(fromByteOffset: j * 4, as: Lanes.self)
+                for dx in 1..<k { m = poolMax(m, colRaw.loadUnaligned(fromByteOffset: (j + dx) * 4, as: Lanes.self)) }
+                windowRaw.storeBytes(of: m, toByteOffset: j * 4, as: Lanes.self)
+                j += lanes
+            }
+            while j < span {
+                var m = column[j]
+                for dx in 1..<k {
+                    let v = column[j + dx]
                     if v > m || v.isNaN { m = v }
                 }
-                row[xo] = m
+                window[j] = m
+                j += 1
             }
+            let row = dst + y * ow
+            for xo in 0..<ow { row[xo] = window[xo * s] }
         }
     }
 

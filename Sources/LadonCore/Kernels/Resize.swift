@@ -96,7 +96,7 @@ extension Kernels {
             guard let dst = out.baseAddress, planes > 0, oh > 0, ow > 0 else { return }
             x.withUnsafeBufferPointer { xp in
                 guard let src = xp.baseAddress else { return }
-                KernelThreads.forEachRange(planes, work: planes * oh * ow * 4) { range in
+                WorkSplit.forEachRange(planes, work: planes * oh * ow * 4) { range in
                     let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * ow)
                     defer { rows.deallocate() }
                     for plane in range {
@@ -182,7 +182,7 @@ extension Kernels {
             guard let dst = out.baseAddress, planes > 0, oh > 0, ow > 0 else { return }
             x.withUnsafeBufferPointer { xp in
                 guard let src = xp.baseAddress else { return }
-                KernelThreads.forEachRange(planes, work: planes * oh * ow) { range in
+                WorkSplit.forEachRange(planes, work: planes * oh * ow) { range in
                     for plane in range {
                         let input = src + plane * h * w, output = dst + plane * oh * ow
                         for y in 0..<oh {

@@ -68,7 +68,7 @@ extension Kernels {
     public static func argmaxChannels(_ x: Tensor) -> [Int32] {
         precondition(x.rank == 4 && x.c >= 1, "argmaxChannels: expected NCHW with C ≥ 1, got \(x.shape)")
         let (n, c, hw) = (x.n, x.c, x.h * x.w)
-        let tile = 256
+        let tile = 2048   // pixels per pass: long runs per channel plane keep the prefetchers streaming
         var best = [Float](repeating: 0, count: tile)
         return [Int32](unsafeUninitializedCapacity: n * hw) { out, initialized in
             x.withUnsafeBufferPointer { xp in

@@ -1,0 +1,102 @@
+// Timings of the non-GEMM kernels at Ladon's shapes (printed, never asserted).
+// Run: LADON_PERF=1 swift test -c release --filter KernelPerf
+import Foundation
+import Testing
+@testable import LadonCore
+
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["LADON_PERF"] != nil, "set LADON_PERF=1"))
+struct KernelPerfTests {
+    /// Median wall time in milliseconds of `runs` calls after one warm-up call.
+    static func medianMilliseconds(runs: Int, _ body: () -> Void) -> Double {
+        body()
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let d = clock.measure(body)
+            times.append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15)
+        }
+        return times.sorted()[times.count / 2]
+    }
+
+    static func report(_ label: String, _ ms: Double, _ extra: String = "") {
+        print("[perf] \(label.padding(toLength: 44, withPad: " ", startingAt: 0)) \(String(format: "%9.3f", ms)) ms  \(extra)")
+    }
+
+    @Test func gdn() {
+        var rng = SplitMix64(seed: 1)
+        // The four GDN1 layers of Ladon's bottleneck at a 416×416 input.
+        for (label, c, h, w, inverse) in [("GDN(96) 208x208", 96, 208, 208, false), ("GDN(48) 104x104", 48, 104, 104, false),
+                                          ("IGDN(512) 104x104", 512, 104, 104, true), ("IGDN(256) 103x103", 256, 103, 103, true)] {
+            let x = Tensor.random([1, c, h, w], in: -2...2, using: &rng)
+            let beta = (0..<c).map { _ in Float.random(in: 0.5...1.5, using: &rng) }
+            let gamma = Tensor.random([c, c], in: 0...0.1, using: &rng)
+            var checksum: Float = 0
+            let ms = Self.medianMilliseconds(runs: c >= 256 ? 5 : 9) {
+                checksum += Kernels.gdn(x, beta: beta, gamma: gamma, inverse: inverse).scalars[c * h * w / 2]
+            }
+            let gmac = Double(c * c * h * w) / 1e9
+            Self.report(label, ms, String(format: "%.2f GMAC, %.1f GFLOP/s (checksum %g)", gmac, 2 * gmac / (ms / 1e3), checksum))
+            // The bare GEMM of the same size, for the share of the fused |x| / epilogue passes.
+            let absx = Tensor(shape: x.shape, scalars: x.scalars.map(abs))
+            var norm = [Float](repeating: 0, count: c * h * w)
+            let gemmMs = Self.medianMilliseconds(runs: c >= 256 ? 5 : 9) {
+                gamma.withUnsafeBufferPointer { g in
+                    absx.withUnsafeBufferPointer { a in
+                        norm.withUnsafeMutableBufferPointer { n in
+                            Kernels.gemm(m: c, n: h * w, k: c, a: g.baseAddress!, lda: c, b: a.baseAddress!, ldb: h * w,
+                                         c: n.baseAddress!, ldc: h * w)
+                        }
+                    }
+                }
+            }
+            Self.report("  gemm \(c)x\(h * w)x\(c) alone (1 call)", gemmMs, String(format: "%.1f GFLOP/s", 2 * gmac / (gemmMs / 1e3)))
+        }
+    }
+
+    @Test func resize() {
+        var rng = SplitMix64(seed: 2)
+        let logits = Tensor.random([1, 21, 13, 13], using: &rng)
+        var sink: Float = 0
+        let up = Self.medianMilliseconds(runs: 15) {
+            sink += Kernels.resizeBilinear(logits, outputHeight: 416, outputWidth: 416).scalars[1000]
+        }
+        Self.report("bilinear 21x13x13 -> 416x416", up, "(sink \(sink))")
+        let image = Tensor.random([1, 3, 480, 640], using: &rng)
+        let down = Self.medianMilliseconds(runs: 15) {
+            sink += Kernels.resizeBilinear(image, scaleFactor: Double(Float(416) / 640)).scalars[1000]
+        }
+        Self.report("bilinear 3x480x640 -> 3x312x416", down)
+        let fpn = Tensor.random([1, 256, 26, 26], using: &rng)
+        let nearest = Self.medianMilliseconds(runs: 15) {
+            sink += Kernels.upsampleNearest(fpn, outputHeight: 52, outputWidth: 52).scalars[1000]
+        }
+        Self.report("nearest 256x26x26 -> 52x52", nearest)
+    }
+
+    @Test func poolingAndPointwise() {
+        var rng = SplitMix64(seed: 3)
+        let stem = Tensor.random([1, 64, 208, 208], using: &rng)
+        var sink: Float = 0
+        Self.report("maxPool 3x3 s2 p1, 64x208x208", Self.medianMilliseconds(runs: 15) {
+            sink += Kernels.maxPool2d(stem, kernelSize: 3, stride: 2, padding: 1).scalars[7]
+        })
+        let c5 = Tensor.random([1, 2048, 13, 13], using: &rng)
+        Self.report("global avg pool 2048x13x13", Self.medianMilliseconds(runs: 15) {
+            sink += Kernels.globalAveragePool(c5).scalars[7]
+        })
+        let a = Tensor.random([1, 256, 104, 104], using: &rng), b = Tensor.random([1, 256, 104, 104], using: &rng)
+        Self.report("addRelu 256x104x104 (includes a copy)", Self.medianMilliseconds(runs: 15) {
+            var t = a
+            Kernels.addRelu(&t, b)
+            sink += t.scalars[9]
+        })
+        let seg = Tensor.random([1, 21, 416, 416], using: &rng)
+        Self.report("argmax over 21 channels, 416x416", Self.medianMilliseconds(runs: 15) {
+            sink += Float(Kernels.argmaxChannels(seg)[5])
+        })
+        let scores = (0..<159_882).map { _ in Float.random(in: 0...1, using: &rng) }
+        Self.report("topK 1000 of 159882", Self.medianMilliseconds(runs: 15) {
+            sink += Kernels.topK(scores, k: 1000)[0].value
+        }, "(sink \(sink))")
+    }
+}
