@@ -92,6 +92,7 @@ public struct EntropyTables: Sendable, Equatable {
         return low...high
     }
 
+    /// Equal when offsets, CDF lengths and (trimmed) CDFs are equal.
     public static func == (a: EntropyTables, b: EntropyTables) -> Bool {
         a.offsets == b.offsets && a.cdfLengths == b.cdfLengths && a.cdfs == b.cdfs
     }
