@@ -9,6 +9,7 @@ public struct CompressedLatent: Sendable, Equatable {
     public let height: Int
     public let width: Int
 
+    /// Wraps strings received together with their latent shape.
     public init(strings: [[UInt8]], channels: Int, height: Int, width: Int) {
         self.strings = strings
         self.channels = channels
@@ -149,7 +150,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
     public func dequantize(_ symbols: [Int32], shape: [Int]) throws(LadonError) -> Tensor {
         guard shape.count == 4, shape[1] == channels, shape.allSatisfy({ $0 >= 0 }),
               shape.reduce(1, *) == symbols.count else {
-            throw .shapeMismatch(name: "symbols", expected: [symbols.count / max(1, channels * (shape.count == 4 ? shape[2] * shape[3] : 1)), channels, shape.count == 4 ? shape[2] : 0, shape.count == 4 ? shape[3] : 0], actual: shape)
+            throw .entropy("\(symbols.count) symbols cannot be dequantized as \(shape); expected [N, \(channels), H, W] with N·\(channels)·H·W elements")
         }
         let plane = shape[2] * shape[3]
         return Tensor(shape: shape) { out in

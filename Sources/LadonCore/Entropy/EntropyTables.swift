@@ -92,6 +92,7 @@ public struct EntropyTables: Sendable, Equatable {
         return low...high
     }
 
+    /// Equal when offsets, CDF lengths and (trimmed) CDFs are equal.
     public static func == (a: EntropyTables, b: EntropyTables) -> Bool {
         a.offsets == b.offsets && a.cdfLengths == b.cdfLengths && a.cdfs == b.cdfs
     }
@@ -140,9 +141,9 @@ struct RANSEncSymbol: Sendable {
 /// Flattened, precomputed tables for the fast coder. Immutable after creation; owns its memory so the hot loops
 /// work on plain pointers.
 final class FastRANSTables: @unchecked Sendable {
-    /// Decoder bucket: `cum >> bucketShift` indexes the bucket table.
-    static let bucketShift: UInt32 = 4
-    static let bucketsPerChannel = 65536 >> 4
+    /// Decoder bucket: `cum >> bucketShift` indexes the bucket tables (2048 buckets of 32 per channel).
+    static let bucketShift: UInt32 = 5
+    static let bucketsPerChannel = 65536 >> 5
 
     /// All channels' trimmed CDFs back to back; `cdfBase[c]` is channel c's first entry.
     let cdf: UnsafeMutableBufferPointer<UInt32>
@@ -154,6 +155,9 @@ final class FastRANSTables: @unchecked Sendable {
     let offsets: [Int32]
     /// For each channel and bucket b: the largest interval index s with `cdf[s] <= b << bucketShift`.
     let buckets: UnsafeMutableBufferPointer<UInt16>
+    /// For each channel and bucket: `start | freq << 16` of the one interval covering the whole bucket, or 0 when
+    /// an interval boundary falls inside the bucket (then search `cdf` from `buckets`).
+    let bucketIntervals: UnsafeMutableBufferPointer<UInt32>
     /// Fewest bits any in-range symbol of any channel costs (`log2(65536 / max freq)`, minus a margin), for the
     /// "stream too short for that many symbols" guard.
     let minBitsPerSymbol: Double
@@ -163,6 +167,7 @@ final class FastRANSTables: @unchecked Sendable {
         cdf = .allocate(capacity: total)
         encSymbols = .allocate(capacity: total - cdfs.count)
         buckets = .allocate(capacity: cdfs.count * Self.bucketsPerChannel)
+        bucketIntervals = .allocate(capacity: cdfs.count * Self.bucketsPerChannel)
         var base: [Int] = []
         var maxFreq: UInt32 = 1
         var k = 0
@@ -181,6 +186,8 @@ final class FastRANSTables: @unchecked Sendable {
                 let cum = UInt32(b) << Self.bucketShift
                 while row[s + 1] <= cum { s += 1 }
                 buckets[c * Self.bucketsPerChannel + b] = UInt16(s)
+                let whole = row[s + 1] >= cum + (1 << Self.bucketShift)
+                bucketIntervals[c * Self.bucketsPerChannel + b] = whole ? row[s] | (row[s + 1] - row[s]) << 16 : 0
             }
         }
         self.cdfBase = base
@@ -193,5 +200,6 @@ final class FastRANSTables: @unchecked Sendable {
         cdf.deallocate()
         encSymbols.deallocate()
         buckets.deallocate()
+        bucketIntervals.deallocate()
     }
 }

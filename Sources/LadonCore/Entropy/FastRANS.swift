@@ -145,27 +145,34 @@ extension FastRANSTables {
             for c in 0..<channels {
                 let cdf = UnsafePointer(self.cdf.baseAddress! + cdfBase[c])
                 let bucket = UnsafePointer(buckets.baseAddress! + c * Self.bucketsPerChannel)
+                let whole = UnsafePointer(bucketIntervals.baseAddress! + c * Self.bucketsPerChannel)
                 let escape = Int(escape[c])
                 let offset = offsets[c]
                 let row = out + c * planeSize
                 for i in 0..<planeSize {
                     let cum = UInt32(truncatingIfNeeded: x) & 0xFFFF
-                    var s = Int(bucket[Int(cum >> Self.bucketShift)])
-                    var next = cdf[s + 1]
-                    while next <= cum {   // bounded: cdf ends at 65536 > cum
-                        s += 1
-                        next = cdf[s + 1]
+                    let b = Int(cum >> Self.bucketShift)
+                    var s = Int(bucket[b])
+                    var interval = whole[b]   // start | freq << 16, or 0 if the bucket holds a boundary
+                    if interval == 0 {
+                        var next = cdf[s + 1]
+                        while next <= cum {   // bounded: cdf ends at 65536 > cum
+                            s += 1
+                            next = cdf[s + 1]
+                        }
+                        interval = cdf[s] | (next &- cdf[s]) << 16
                     }
-                    let start = cdf[s]
-                    x = UInt64(next &- start) &* (x >> 16) &+ UInt64(cum &- start)
+                    x = UInt64(interval >> 16) &* (x >> 16) &+ UInt64(cum &- (interval & 0xFFFF))
                     if x < lowerBound {
                         guard p < wordCount else { throw .truncated(symbol: c * planeSize + i) }
                         x = (x << 32) | word(p)
                         p += 1
                     }
                     if s == escape {
-                        row[i] = try Self.decodeEscape(&x, &p, base, wordCount, escape: Int32(escape),
-                                                       symbol: c * planeSize + i) &+ offset
+                        let escaped = try Self.decodeEscape(x, p, base, wordCount, escape: Int32(escape), symbol: c * planeSize + i)
+                        x = escaped.state
+                        p = escaped.position
+                        row[i] = escaped.value &+ offset
                     } else {
                         row[i] = Int32(truncatingIfNeeded: s) &+ offset
                     }
@@ -177,8 +184,9 @@ extension FastRANSTables {
 
     /// The bypass payload after an escape symbol: nibble count (at most 7), then nibbles, least significant first.
     @inline(never)
-    static func decodeEscape(_ x: inout UInt64, _ p: inout Int, _ base: UnsafeRawPointer, _ wordCount: Int,
-                             escape: Int32, symbol: Int) throws(RANSDecodeFailure) -> Int32 {
+    static func decodeEscape(_ state: UInt64, _ position: Int, _ base: UnsafeRawPointer, _ wordCount: Int, escape: Int32,
+                             symbol: Int) throws(RANSDecodeFailure) -> (value: Int32, state: UInt64, position: Int) {
+        var x = state, p = position
         func nibble() throws(RANSDecodeFailure) -> UInt32 {
             let v = UInt32(truncatingIfNeeded: x) & 15
             x >>= 4
@@ -199,6 +207,6 @@ extension FastRANSTables {
         }
         guard count == 0 || last != 0 else { throw .nonCanonicalBypass(symbol: symbol) }
         let half = Int32(raw >> 1)
-        return raw & 1 != 0 ? -half - 1 : half + escape
+        return (raw & 1 != 0 ? -half - 1 : half + escape, x, p)
     }
 }

@@ -36,6 +36,7 @@ public struct RANSEncoder: Sendable {
     /// The tables symbols are coded with.
     public let tables: EntropyTables
 
+    /// An encoder for `tables`.
     public init(tables: EntropyTables) { self.tables = tables }
 
     /// Encodes `symbols[i]` with the table of channel `indexes[i]`, in the given order.
@@ -112,6 +113,7 @@ public struct RANSDecoder: Sendable {
     /// The tables symbols are decoded with.
     public let tables: EntropyTables
 
+    /// A decoder for `tables`.
     public init(tables: EntropyTables) { self.tables = tables }
 
     /// Decodes one symbol per entry of `indexes` (the channel of each symbol, in coding order).
