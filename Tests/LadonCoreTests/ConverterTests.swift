@@ -185,6 +185,16 @@ private func conversionError(_ body: () throws -> Void) -> String? {
         #expect(file.metadata["source.detection.file"] == "det.pt")
         #expect(file.metadata["source.segmentation.sha256"]?.count == 64)
         #expect(file.names.count == c.tensors.count)
+        // The safetensors specification wants the tensors packed back to back, starting 8-byte aligned.
+        let ranges = c.tensors.map { file.entries[$0.name]!.dataRange }
+        #expect(ranges.first?.lowerBound == 0)
+        #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+        #expect((data.count - ranges.last!.upperBound) % 8 == 0)
+        // Writing to disk gives the same bytes.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-convert-\(UUID().uuidString).safetensors").path
+        try LadonWeightsFormat.write(c, sources: sources, to: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == data)
         #expect(try file.integerTensor("encoder.entropy_bottleneck._offset").shape == [2])
         expectClose(try file.tensor("classification_head.fc.bias"), try files[.classification]!.floatTensor("fc.bias"), rtol: 0, atol: 0)
         // A file that is not a Ladon weights file is refused.
