@@ -10,6 +10,7 @@ Writes Tests/LadonCoreTests/Fixtures/checkpoints/:
   checkpoint ({'model', 'optimizer', 'lr_scheduler', 'best_value', 'config', 'args'}) whose OrderedDict 'model' holds
   tensors of every dtype, a transposed view, views sharing one storage at offsets, a stride-0 expand, an empty
   tensor, a 0-dim int64 and an nn.Parameter; the expected file holds contiguous copies.
+* bare_state_dict.pt: a state dict saved at the top level (no torchdistill wrapper).
 * torch_legacy.pt (torch < 1.6 format), missing_storage.pt, huge_size.pt, garbage_pickle.pt: damaged inputs.
 * ladon_tiny_{cls,det,seg}.pt: the three Ladon per-task checkpoints with the exact key names of the real
   sc2bench/torchvision/compressai modules, built from those modules at tiny widths (ladon_tiny_config.json).
@@ -240,6 +241,8 @@ def full_size_keys():
                                           in_channels_list=[256, 512, 1024, 2048], num_classes=91))
     seg = create_deeplabv3(FeatureExtractionBackbone(splittable_resnet(bc(), resnet_name="resnet50"),
                                                      {"layer4": "out", "layer3": "aux"}, []), uses_aux=True)
+    for bottleneck in (cls.bottleneck_layer, det.backbone.body.bottleneck_layer, seg.backbone.bottleneck_layer):
+        bottleneck.update(force=True)  # fills the CDF tables, as in the released checkpoints
     out = {}
     for slot, model in [("classification", cls), ("detection", det), ("segmentation", seg)]:
         out[slot] = [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in model.state_dict().items()]
@@ -293,6 +296,7 @@ def main():
     torch.save(ckpt, OUT / "torch_various_p4.pt", pickle_protocol=4)
     save_file(expected, str(OUT / "torch_various_expected.safetensors"))
     torch.save({"model": collections.OrderedDict(w=torch.ones(2))}, OUT / "torch_legacy.pt", _use_new_zipfile_serialization=False)
+    torch.save(collections.OrderedDict(w=torch.arange(3.0), b=torch.tensor([7])), OUT / "bare_state_dict.pt")
     damaged_files()
 
     cls, det, seg = tiny_models()

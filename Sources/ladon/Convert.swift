@@ -60,14 +60,11 @@ struct Convert: AsyncParsableCommand {
             print("read \(slot.rawValue): \(path) — \(ckpt.names.count) tensors (state dict at \(ckpt.stateDictKey.isEmpty ? "top level" : "'\(ckpt.stateDictKey)'")), sha256 \(sha.prefix(16))…")
         }
         let conversion = try converter.convert(checkpoints, sharedBodyFrom: bodySlot)
-        let data = LadonWeightsFormat.serialize(conversion, sources: sources)
-        do {
-            try data.write(to: URL(fileURLWithPath: output), options: .atomic)
-        } catch {
-            throw LadonError.weights("cannot write \(output): \(error.localizedDescription)")
-        }
-        let seconds = Double((clock.now - start).components.attoseconds) / 1e18 + Double((clock.now - start).components.seconds)
-        printSummary(conversion, bytes: data.count, seconds: seconds)
+        try LadonWeightsFormat.write(conversion, sources: sources, to: output)
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+        printSummary(conversion, bytes: bytes, seconds: seconds)
     }
 
     private func printSummary(_ c: LadonConversion, bytes: Int, seconds: Double) {
@@ -76,7 +73,9 @@ struct Convert: AsyncParsableCommand {
         print("tensors per group:")
         for (group, count) in c.groupCounts { print("  \(group.padding(toLength: 20, withPad: " ", startingAt: 0)) \(count)") }
         for (slot, keys) in c.dropped.sorted(by: { $0.key < $1.key }) {
-            print("dropped from \(slot.rawValue): \(keys.count) (num_batches_tracked, aux_classifier)")
+            let counters = keys.filter { $0.hasSuffix("num_batches_tracked") }.count
+            let aux = keys.count - counters
+            print("dropped from \(slot.rawValue): \(counters) num_batches_tracked\(aux > 0 ? ", \(aux) aux_classifier" : "")")
         }
         if !c.differences.isEmpty {
             print("shared body vs \(c.sharedBodyFrom.rawValue) (max |difference|, tensors differing/compared):")

@@ -66,11 +66,11 @@ private func openError(_ name: String) -> String? {
     }
 
     @Test func topLevelStateDictIsAccepted() throws {
-        // ladon_tiny_* are torchdistill files; a bare state dict is the other common layout. Build one in memory
-        // from the zip of torch_various.pt by checking the lookup rule directly on the parsed root.
-        let ckpt = try checkpoint("ladon_tiny_seg.pt")
-        #expect(ckpt.stateDictKey == "model")
-        #expect(ckpt.names.contains("backbone.layer2.0.conv1.weight"))
+        let ckpt = try checkpoint("bare_state_dict.pt")
+        #expect(ckpt.stateDictKey == "")
+        #expect(ckpt.names == ["w", "b"])
+        #expect(try ckpt.floatTensor("w").scalars == [0, 1, 2])
+        #expect(try ckpt.int64Values("b") == [7])
     }
 
     @Test func damagedAndUnsupportedFiles() {

@@ -47,12 +47,52 @@ public enum LadonWeightsFormat {
         return m
     }
 
-    /// The complete safetensors image of a conversion.
+    /// The complete safetensors image of a conversion (tensors packed back to back in layout order, as the
+    /// safetensors specification requires; the header is space-padded so the data starts 8-byte aligned).
     public static func serialize(_ conversion: LadonConversion, sources: [Source]) -> Data {
-        var writer = SafeTensorsWriter()
-        writer.metadata = metadata(for: conversion, sources: sources)
-        for t in conversion.tensors { writer.add(t.name, dtype: t.dtype, shape: t.shape, bytes: t.bytes) }
-        return writer.serialized()
+        var out = Data(header(conversion, sources: sources))
+        for t in conversion.tensors { out.append(contentsOf: t.bytes) }
+        return out
+    }
+
+    /// Writes the weights file to `path` (through a temporary file renamed into place), tensor by tensor.
+    public static func write(_ conversion: LadonConversion, sources: [Source], to path: String) throws(LadonError) {
+        let temporary = path + ".partial"
+        let fm = FileManager.default
+        guard fm.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
+            throw .weights("cannot create \(temporary)")
+        }
+        do {
+            try handle.write(contentsOf: header(conversion, sources: sources))
+            for t in conversion.tensors { try handle.write(contentsOf: t.bytes) }
+            try handle.close()
+            if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
+            try fm.moveItem(atPath: temporary, toPath: path)
+        } catch {
+            try? fm.removeItem(atPath: temporary)
+            throw .weights("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// The 8-byte length and the JSON header.
+    static func header(_ conversion: LadonConversion, sources: [Source]) -> [UInt8] {
+        let meta = metadata(for: conversion, sources: sources)
+        var parts = ["\"__metadata__\":{" + meta.keys.sorted().map { "\(jsonString($0)):\(jsonString(meta[$0]!))" }.joined(separator: ",") + "}"]
+        var offset = 0
+        for t in conversion.tensors {
+            let shape = t.shape.map(String.init).joined(separator: ",")
+            parts.append("\(jsonString(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + t.bytes.count)]}")
+            offset += t.bytes.count
+        }
+        var json = Array(("{" + parts.joined(separator: ",") + "}").utf8)
+        while json.count % 8 != 0 { json.append(0x20) }
+        return (0..<8).map { UInt8(truncatingIfNeeded: UInt64(json.count) >> (8 * UInt64($0))) } + json
+    }
+
+    private static func jsonString(_ s: String) -> String {
+        // A one-element array of a string always serialises; strip the brackets.
+        let text = String(decoding: try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]), as: UTF8.self)
+        return String(text.dropFirst().dropLast())
     }
 
     /// SHA-256 of a file's bytes (memory-mapped), lower-case hex.
