@@ -22,6 +22,31 @@ private func medianSeconds(runs: Int = 7, _ body: () -> Void) -> Double {
     return samples[samples.count / 2] / Double(reps)
 }
 
+/// Sustained FMA throughput of this machine in GFLOP/s: 12 independent vector FMA chains per thread.
+private func measuredPeak<V: SIMD>(_: V.Type, threads: Int) -> Double where V.Scalar == Float {
+    #if LADON_FMA
+    let iterations = 20_000_000
+    let seconds = medianSeconds(runs: 5) {
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var a0 = V(repeating: Float(t)), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
+            var a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
+            let x = V(repeating: 0.999_999), y = V(repeating: 1e-7)
+            for _ in 0..<iterations {
+                a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y); a2 = a2.addingProduct(x, y)
+                a3 = a3.addingProduct(x, y); a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
+                a6 = a6.addingProduct(x, y); a7 = a7.addingProduct(x, y); a8 = a8.addingProduct(x, y)
+                a9 = a9.addingProduct(x, y); a10 = a10.addingProduct(x, y); a11 = a11.addingProduct(x, y)
+            }
+            let s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
+            if s.sum() == 42 { print("") }  // keeps the loop alive
+        }
+    }
+    return Double(threads * iterations * 12 * 2 * V.scalarCount) / seconds / 1e9
+    #else
+    return .nan
+    #endif
+}
+
 /// The 1-minute load average, printed beside the figures (the machine is shared).
 private func loadAverage() -> String {
     (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3)
@@ -51,8 +76,8 @@ struct GEMMPerfTests {
         ("square 1024", 1024, 1024, 1024),
     ]
 
-    /// FMA peak of the project machine (performance-anchors §1), GFLOP/s for 1 and 2 threads.
-    static let peak = [1: 259.0, 2: 517.0]
+    /// AVX-512 FMA peak of the Zen 5 machine in performance-anchors §1, GFLOP/s for 1 and 2 threads.
+    static let anchorPeak = [1: 259.0, 2: 517.0]
 
     @Test func gemmThroughput() {
         #if LADON_FMA
@@ -60,9 +85,16 @@ struct GEMMPerfTests {
         #else
         let build = "portable (no FMA define, baseline CPU)"
         #endif
-        print("GEMM GFLOP/s, C[M×N] = W[M×K]·col[K×N], median of 7 (\(build)); load avg before: \(loadAverage())")
-        print("| shape | M | K | N | 1T | % peak | 2T | % peak |")
-        print("|---|---|---|---|---|---|---|---|")
+        let kernel = GEMMBlocking.preferred
+        // The peak loop uses the vector width the micro-kernel uses per register (zmm with AVX-512, else 8 lanes).
+        let peak = kernel.wide ? [1: measuredPeak(SIMD16<Float>.self, threads: 1), 2: measuredPeak(SIMD16<Float>.self, threads: 2)]
+            : [1: measuredPeak(SIMD8<Float>.self, threads: 1), 2: measuredPeak(SIMD8<Float>.self, threads: 2)]
+        print("GEMM GFLOP/s, C[M×N] = W[M×K]·col[K×N], median of 7 (\(build), \(kernel.mr)x\(kernel.nr) kernel); "
+              + "load avg before: \(loadAverage())")
+        print(String(format: "measured FMA peak of this machine: %.0f GFLOP/s 1T, %.0f 2T (anchor AVX-512 machine: 259 / 517)",
+                     peak[1]!, peak[2]!))
+        print("| shape | M | K | N | 1T | % peak | % anchor peak | 2T | % peak | % anchor peak |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for (name, m, k, n) in Self.shapes {
             var rng = SplitMix64(seed: 7)
             let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -81,9 +113,56 @@ struct GEMMPerfTests {
                     }
                 }
                 let gflops = 2.0 * Double(m * n * k) / seconds / 1e9
-                cells.append(String(format: "%.0f | %.0f%%", gflops, 100 * gflops / Self.peak[threads]!))
+                cells.append(String(format: "%.0f | %.0f%% | %.0f%%", gflops, 100 * gflops / peak[threads]!,
+                                    100 * gflops / Self.anchorPeak[threads]!))
             }
             print("| \(name) | \(m) | \(k) | \(n) | \(cells[0]) | \(cells[1]) |")
+        }
+        print("load avg after: \(loadAverage())")
+    }
+
+    /// Ladon convolutions at 416×416 input: (name, inC, outC, kernel, stride, padding, dilation, input size).
+    static let convShapes: [(String, Int, Int, Int, Int, Int, Int, Int)] = [
+        ("encoder.0 5x5/s2 3->96", 3, 96, 5, 2, 2, 1, 416),
+        ("encoder.2 5x5/s2 96->48", 96, 48, 5, 2, 2, 1, 208),
+        ("encoder.4 2x2/p0 48->24", 48, 24, 2, 1, 0, 1, 104),
+        ("decoder.0 2x2/p1 24->512", 24, 512, 2, 1, 1, 1, 103),
+        ("decoder.2 2x2/p0 512->256", 512, 256, 2, 1, 0, 1, 104),
+        ("decoder.4 2x2/p1 256->256", 256, 256, 2, 1, 1, 1, 103),
+        ("layer2 3x3 128->128 @52", 128, 128, 3, 1, 1, 1, 52),
+        ("layer3 3x3 256->256 @26", 256, 256, 3, 1, 1, 1, 26),
+        ("layer4 3x3 512->512 @13", 512, 512, 3, 1, 1, 1, 13),
+        ("layer3.0 downsample 1x1/s2 512->1024", 512, 1024, 1, 2, 0, 1, 52),
+        ("ASPP 3x3 d24 2048->256 @13", 2048, 256, 3, 1, 24, 24, 13),
+    ]
+
+    @Test func conv2dTimings() {
+        print("conv2d ms (GFLOP/s of the dense MACs), median of 5, bias + ReLU fused; load avg before: \(loadAverage())")
+        print("| layer | algorithm | 1T ms | 1T GFLOP/s | 2T ms | 2T GFLOP/s |")
+        print("|---|---|---|---|---|---|")
+        for (name, cin, cout, k, stride, pad, dilation, size) in Self.convShapes {
+            let p = Conv2dParameters(inChannels: cin, outChannels: cout, kernelSize: k, stride: stride,
+                                     padding: pad, dilation: dilation)
+            var rng = SplitMix64(seed: 11)
+            let x = Tensor.random([1, cin, size, size], using: &rng)
+            let weight = Tensor.random(p.weightShape, in: -0.1...0.1, using: &rng)
+            let bias = (0..<cout).map { _ in Float.random(in: -1...1, using: &rng) }
+            let flops = 2.0 * Double(cout * cin * k * k * p.outputHeight(size) * p.outputWidth(size))
+            var algorithms: [Conv2dAlgorithm] = [.automatic, .im2col, .direct]
+            if Kernels.isPointwise(p) { algorithms.insert(.pointwise, at: 1) }
+            for algorithm in algorithms {
+                var cells: [String] = []
+                for threads in [1, 2] {
+                    let seconds = medianSeconds(runs: 5) {
+                        _ = Kernels.conv2d(x, weight: weight, bias: bias, p, activation: .relu,
+                                           algorithm: algorithm, threads: threads)
+                    }
+                    cells.append(String(format: "%.2f | %.0f", seconds * 1e3, flops / seconds / 1e9))
+                }
+                let label = algorithm == .automatic ? "automatic (\(Kernels.conv2dAlgorithm(for: p).rawValue))"
+                    : algorithm.rawValue
+                print("| \(name) | \(label) | \(cells[0]) | \(cells[1]) |")
+            }
         }
         print("load avg after: \(loadAverage())")
     }

@@ -57,53 +57,68 @@ extension Kernels {
     }
 
     /// The single-threaded blocked loop nest (BLIS order: jc → pc [pack B] → ic [pack A] → jr → ir).
+    /// When all of `M` fits one `MC` block, `A` is packed once per depth block and `B` one `KC×NR` panel
+    /// at a time, right before its tiles run, so the packed panel is still in L1 (small-K, wide-N shapes).
     static func gemmSerial(_ op: GEMMOperands, _ blocking: GEMMBlocking) {
         let (mr, nr) = (blocking.mr, blocking.nr)
         // Even block sizes avoid a thin remainder block (e.g. k = 300 → 2×150, not 256 + 44).
         let kBlocks = (op.k + blocking.kc - 1) / blocking.kc
         let kc = (op.k + kBlocks - 1) / kBlocks
         let mcMax = min(blocking.mc, roundUp(op.m, mr))
-        let ncMax = min(blocking.nc, roundUp(op.n, nr))
+        let singleBlock = op.m <= mcMax
+        let ncMax = singleBlock ? nr : min(blocking.nc, roundUp(op.n, nr))
         let aCount = mcMax * kc, bCount = kc * ncMax, tileCount = mr * nr
         let kernel = blocking.wide ? gemmMicroKernel12x32 : gemmMicroKernel6x16
         KernelScratch.shared.withBuffer(count: aCount + bCount + tileCount + 64) { scratch in
             let packedA = scratch
             let packedB = scratch + roundUp(aCount, 16)
             let tile = packedB + roundUp(bCount, 16)
-            var jc = 0
-            while jc < op.n {
-                let nc = min(ncMax, op.n - jc)
-                var pc = 0
-                while pc < op.k {
-                    let kcNow = min(kc, op.k - pc)
-                    packB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
-                    let loadC = op.accumulate || pc > 0
-                    let last = pc + kcNow == op.k
-                    var ic = 0
-                    while ic < op.m {
-                        let mc = min(mcMax, op.m - ic)
-                        packA(op, i0: ic, mc: mc, k0: pc, kc: kcNow, mr: mr, into: packedA)
-                        var jr = 0
-                        while jr < nc {
-                            let cols = min(nr, nc - jr)
-                            var ir = 0
-                            while ir < mc {
-                                let rows = min(mr, mc - ir)
-                                let i = ic + ir, j = jc + jr
-                                kernel(
-                                    kcNow, packedA + ir * kcNow, packedB + jr * kcNow,
-                                    op.c + i * op.ldc + j, op.ldc, rows, cols, loadC,
-                                    last && !op.epilogue.isNone ? op.epilogue.offset(row: i, column: j) : nil,
-                                    tile)
-                                ir += mr
-                            }
-                            jr += nr
-                        }
-                        ic += mc
+            // Runs the tiles of rows ic..<ic+mc against the packed B panels jr..<jr+nc (columns j0 + jr).
+            func tiles(ic: Int, mc: Int, j0: Int, nc: Int, kc: Int, loadC: Bool, last: Bool) {
+                var jr = 0
+                while jr < nc {
+                    let cols = min(nr, nc - jr)
+                    var ir = 0
+                    while ir < mc {
+                        let i = ic + ir, j = j0 + jr
+                        kernel(kc, packedA + ir * kc, packedB + jr * kc, op.c + i * op.ldc + j, op.ldc,
+                               min(mr, mc - ir), cols, loadC,
+                               last && !op.epilogue.isNone ? op.epilogue.offset(row: i, column: j) : nil, tile)
+                        ir += mr
                     }
-                    pc += kcNow
+                    jr += nr
                 }
-                jc += nc
+            }
+            var pc = 0
+            while pc < op.k {
+                let kcNow = min(kc, op.k - pc)
+                let loadC = op.accumulate || pc > 0
+                let last = pc + kcNow == op.k
+                if singleBlock {
+                    packA(op, i0: 0, mc: op.m, k0: pc, kc: kcNow, mr: mr, into: packedA)
+                    var jc = 0
+                    while jc < op.n {
+                        let nc = min(nr, op.n - jc)
+                        packB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                        tiles(ic: 0, mc: op.m, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
+                        jc += nc
+                    }
+                } else {
+                    var jc = 0
+                    while jc < op.n {
+                        let nc = min(ncMax, op.n - jc)
+                        packB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                        var ic = 0
+                        while ic < op.m {
+                            let mc = min(mcMax, op.m - ic)
+                            packA(op, i0: ic, mc: mc, k0: pc, kc: kcNow, mr: mr, into: packedA)
+                            tiles(ic: ic, mc: mc, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
+                            ic += mc
+                        }
+                        jc += nc
+                    }
+                }
+                pc += kcNow
             }
         }
     }
