@@ -3,8 +3,17 @@ import Foundation
 import Testing
 @testable import LadonCore
 
-/// Median wall time in seconds of `runs` timings of `body`, each timing repeating it enough to last ≥ 20 ms.
-private func medianSeconds(runs: Int = 7, _ body: () -> Void) -> Double {
+/// CPU time consumed by the whole process so far, in seconds (all threads).
+private func processCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Medians over `runs` timings of `body` (each timing repeats it until it lasts ≥ 20 ms), per call:
+/// `wall` seconds, and `cpu` = process CPU seconds. On a shared, loaded machine `wall` is inflated by
+/// time-slicing while `cpu` is not, so both are reported.
+private func measure(runs: Int = 7, _ body: () -> Void) -> (wall: Double, cpu: Double) {
     body()  // warm-up: scratch buffers, page faults, caches
     let clock = ContinuousClock()
     var reps = 1
@@ -13,37 +22,63 @@ private func medianSeconds(runs: Int = 7, _ body: () -> Void) -> Double {
         if t >= .milliseconds(20) || reps >= 1 << 12 { break }
         reps *= 2
     }
-    var samples: [Double] = []
+    var walls: [Double] = [], cpus: [Double] = []
     for _ in 0..<runs {
+        let c0 = processCPUSeconds()
         let t = clock.measure { for _ in 0..<reps { body() } }
-        samples.append(Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18)
+        cpus.append((processCPUSeconds() - c0) / Double(reps))
+        walls.append((Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18) / Double(reps))
     }
-    samples.sort()
-    return samples[samples.count / 2] / Double(reps)
+    walls.sort()
+    cpus.sort()
+    return (walls[runs / 2], cpus[runs / 2])
 }
 
-/// Sustained FMA throughput of this machine in GFLOP/s: 12 independent vector FMA chains per thread.
-private func measuredPeak<V: SIMD>(_: V.Type, threads: Int) -> Double where V.Scalar == Float {
+#if LADON_FMA
+/// 12 independent FMA chains on 8-lane vectors (ymm) or 16-lane ones (zmm with AVX-512).
+@inline(never) private func fmaChains8(_ iterations: Int, _ seed: Float) -> Float {
+    typealias V = SIMD8<Float>
+    var a0 = V(repeating: seed), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
+    var a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
+    let x = V(repeating: 0.999_999), y = V(repeating: 1e-7)
+    for _ in 0..<iterations {
+        a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y); a2 = a2.addingProduct(x, y)
+        a3 = a3.addingProduct(x, y); a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
+        a6 = a6.addingProduct(x, y); a7 = a7.addingProduct(x, y); a8 = a8.addingProduct(x, y)
+        a9 = a9.addingProduct(x, y); a10 = a10.addingProduct(x, y); a11 = a11.addingProduct(x, y)
+    }
+    return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).sum()
+}
+
+@inline(never) private func fmaChains16(_ iterations: Int, _ seed: Float) -> Float {
+    typealias V = SIMD16<Float>
+    var a0 = V(repeating: seed), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
+    var a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
+    let x = V(repeating: 0.999_999), y = V(repeating: 1e-7)
+    for _ in 0..<iterations {
+        a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y); a2 = a2.addingProduct(x, y)
+        a3 = a3.addingProduct(x, y); a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
+        a6 = a6.addingProduct(x, y); a7 = a7.addingProduct(x, y); a8 = a8.addingProduct(x, y)
+        a9 = a9.addingProduct(x, y); a10 = a10.addingProduct(x, y); a11 = a11.addingProduct(x, y)
+    }
+    return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).sum()
+}
+#endif
+
+/// Sustained FMA throughput of this machine, GFLOP/s (wall, and per CPU-second × threads).
+private func measuredPeak(lanes: Int, threads: Int) -> (wall: Double, cpu: Double) {
     #if LADON_FMA
-    let iterations = 20_000_000
-    let seconds = medianSeconds(runs: 5) {
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            var a0 = V(repeating: Float(t)), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
-            var a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
-            let x = V(repeating: 0.999_999), y = V(repeating: 1e-7)
-            for _ in 0..<iterations {
-                a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y); a2 = a2.addingProduct(x, y)
-                a3 = a3.addingProduct(x, y); a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
-                a6 = a6.addingProduct(x, y); a7 = a7.addingProduct(x, y); a8 = a8.addingProduct(x, y)
-                a9 = a9.addingProduct(x, y); a10 = a10.addingProduct(x, y); a11 = a11.addingProduct(x, y)
-            }
-            let s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
-            if s.sum() == 42 { print("") }  // keeps the loop alive
+    let iterations = 10_000_000
+    let t = measure(runs: 5) {
+        DispatchQueue.concurrentPerform(iterations: threads) { i in
+            let s = lanes == 16 ? fmaChains16(iterations, Float(i)) : fmaChains8(iterations, Float(i))
+            if s == 42 { print("") }  // keeps the result alive
         }
     }
-    return Double(threads * iterations * 12 * 2 * V.scalarCount) / seconds / 1e9
+    let flops = Double(threads * iterations * 12 * 2 * lanes)
+    return (flops / t.wall / 1e9, flops / (t.cpu / Double(threads)) / 1e9)
     #else
-    return .nan
+    return (.nan, .nan)
     #endif
 }
 
@@ -87,14 +122,17 @@ struct GEMMPerfTests {
         #endif
         let kernel = GEMMBlocking.preferred
         // The peak loop uses the vector width the micro-kernel uses per register (zmm with AVX-512, else 8 lanes).
-        let peak = kernel.wide ? [1: measuredPeak(SIMD16<Float>.self, threads: 1), 2: measuredPeak(SIMD16<Float>.self, threads: 2)]
-            : [1: measuredPeak(SIMD8<Float>.self, threads: 1), 2: measuredPeak(SIMD8<Float>.self, threads: 2)]
+        let lanes = kernel.wide ? 16 : 8
+        let peak = [1: measuredPeak(lanes: lanes, threads: 1), 2: measuredPeak(lanes: lanes, threads: 2)]
         print("GEMM GFLOP/s, C[M×N] = W[M×K]·col[K×N], median of 7 (\(build), \(kernel.mr)x\(kernel.nr) kernel); "
               + "load avg before: \(loadAverage())")
-        print(String(format: "measured FMA peak of this machine: %.0f GFLOP/s 1T, %.0f 2T (anchor AVX-512 machine: 259 / 517)",
-                     peak[1]!, peak[2]!))
-        print("| shape | M | K | N | 1T | % peak | % anchor peak | 2T | % peak | % anchor peak |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print(String(format: "FMA peak measured here (%d-lane chains): wall %.0f GFLOP/s 1T, %.0f 2T; "
+                     + "per CPU-second %.0f 1T, %.0f 2T (anchor AVX-512 machine: 259 / 517)",
+                     lanes, peak[1]!.wall, peak[2]!.wall, peak[1]!.cpu, peak[2]!.cpu))
+        print("wall = flops / wall time; cpu = flops / (process CPU time / threads), i.e. as if the threads had the cores.")
+        print("% peak = cpu GFLOP/s / cpu peak measured here.")
+        print("| shape | M | K | N | 1T wall | 1T cpu | % peak | 2T wall | 2T cpu | % peak | 2T % anchor peak |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for (name, m, k, n) in Self.shapes {
             var rng = SplitMix64(seed: 7)
             let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -102,21 +140,22 @@ struct GEMMPerfTests {
             var c = [Float](repeating: 0, count: m * n)
             var cells: [String] = []
             for threads in [1, 2] {
-                let seconds = a.withUnsafeBufferPointer { ap in
+                let t = a.withUnsafeBufferPointer { ap in
                     b.withUnsafeBufferPointer { bp in
                         c.withUnsafeMutableBufferPointer { cp in
-                            medianSeconds {
+                            measure {
                                 Kernels.gemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
                                              ldb: n, c: cp.baseAddress!, ldc: n, threads: threads)
                             }
                         }
                     }
                 }
-                let gflops = 2.0 * Double(m * n * k) / seconds / 1e9
-                cells.append(String(format: "%.0f | %.0f%% | %.0f%%", gflops, 100 * gflops / peak[threads]!,
-                                    100 * gflops / Self.anchorPeak[threads]!))
+                let flops = 2.0 * Double(m * n * k)
+                let wall = flops / t.wall / 1e9, cpu = flops / (t.cpu / Double(threads)) / 1e9
+                cells.append(String(format: "%.0f | %.0f | %.0f%%", wall, cpu, 100 * cpu / peak[threads]!.cpu))
+                if threads == 2 { cells.append(String(format: "%.0f%%", 100 * wall / Self.anchorPeak[2]!)) }
             }
-            print("| \(name) | \(m) | \(k) | \(n) | \(cells[0]) | \(cells[1]) |")
+            print("| \(name) | \(m) | \(k) | \(n) | \(cells.joined(separator: " | ")) |")
         }
         print("load avg after: \(loadAverage())")
     }
@@ -137,9 +176,10 @@ struct GEMMPerfTests {
     ]
 
     @Test func conv2dTimings() {
-        print("conv2d ms (GFLOP/s of the dense MACs), median of 5, bias + ReLU fused; load avg before: \(loadAverage())")
-        print("| layer | algorithm | 1T ms | 1T GFLOP/s | 2T ms | 2T GFLOP/s |")
-        print("|---|---|---|---|---|---|")
+        print("conv2d, median of 5, bias + ReLU fused; load avg before: \(loadAverage())")
+        print("wall ms; cpu ms = process CPU time / threads; GFLOP/s of the dense MACs per cpu ms")
+        print("| layer | algorithm | 1T wall ms | 1T cpu ms | 1T GFLOP/s | 2T wall ms | 2T cpu ms | 2T GFLOP/s |")
+        print("|---|---|---|---|---|---|---|---|")
         for (name, cin, cout, k, stride, pad, dilation, size) in Self.convShapes {
             let p = Conv2dParameters(inChannels: cin, outChannels: cout, kernelSize: k, stride: stride,
                                      padding: pad, dilation: dilation)
@@ -153,11 +193,12 @@ struct GEMMPerfTests {
             for algorithm in algorithms {
                 var cells: [String] = []
                 for threads in [1, 2] {
-                    let seconds = medianSeconds(runs: 5) {
+                    let t = measure(runs: 5) {
                         _ = Kernels.conv2d(x, weight: weight, bias: bias, p, activation: .relu,
                                            algorithm: algorithm, threads: threads)
                     }
-                    cells.append(String(format: "%.2f | %.0f", seconds * 1e3, flops / seconds / 1e9))
+                    cells.append(String(format: "%.2f | %.2f | %.0f", t.wall * 1e3, t.cpu / Double(threads) * 1e3,
+                                        flops / (t.cpu / Double(threads)) / 1e9))
                 }
                 let label = algorithm == .automatic ? "automatic (\(Kernels.conv2dAlgorithm(for: p).rawValue))"
                     : algorithm.rawValue
