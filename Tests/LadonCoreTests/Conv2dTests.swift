@@ -165,6 +165,9 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
                 == .pointwise)
         #expect(Kernels.conv2dAlgorithm(for: Conv2dParameters(inChannels: 3, outChannels: 96, kernelSize: 5, stride: 2,
                                                               padding: 2)) == .direct)
+        #expect(Kernels.conv2dAlgorithm(for: Conv2dParameters(inChannels: 48, outChannels: 24, kernelSize: 2)) == .direct)
+        #expect(Kernels.conv2dAlgorithm(for: Conv2dParameters(inChannels: 96, outChannels: 48, kernelSize: 5, stride: 2,
+                                                              padding: 2)) == .im2col)
         #expect(Kernels.conv2dAlgorithm(for: Conv2dParameters(inChannels: 128, outChannels: 128, kernelSize: 3,
                                                               padding: 1)) == .im2col)
     }

@@ -3,8 +3,17 @@ import Foundation
 import Testing
 @testable import LadonCore
 
-/// Median wall time in seconds of `runs` timings of `body`, each timing repeating it enough to last ≥ 20 ms.
-private func medianSeconds(runs: Int = 7, _ body: () -> Void) -> Double {
+/// CPU time consumed by the whole process so far, in seconds (all threads).
+private func processCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Medians over `runs` timings of `body` (each timing repeats it until it lasts ≥ 20 ms), per call:
+/// `wall` seconds, and `cpu` = process CPU seconds. On a shared, loaded machine `wall` is inflated by
+/// time-slicing while `cpu` is not, so both are reported.
+private func measure(runs: Int = 7, _ body: () -> Void) -> (wall: Double, cpu: Double) {
     body()  // warm-up: scratch buffers, page faults, caches
     let clock = ContinuousClock()
     var reps = 1
@@ -13,13 +22,64 @@ private func medianSeconds(runs: Int = 7, _ body: () -> Void) -> Double {
         if t >= .milliseconds(20) || reps >= 1 << 12 { break }
         reps *= 2
     }
-    var samples: [Double] = []
+    var walls: [Double] = [], cpus: [Double] = []
     for _ in 0..<runs {
+        let c0 = processCPUSeconds()
         let t = clock.measure { for _ in 0..<reps { body() } }
-        samples.append(Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18)
+        cpus.append((processCPUSeconds() - c0) / Double(reps))
+        walls.append((Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18) / Double(reps))
     }
-    samples.sort()
-    return samples[samples.count / 2] / Double(reps)
+    walls.sort()
+    cpus.sort()
+    return (walls[runs / 2], cpus[runs / 2])
+}
+
+#if LADON_FMA
+/// 12 independent FMA chains on 8-lane vectors (ymm) or 16-lane ones (zmm with AVX-512).
+@inline(never) private func fmaChains8(_ iterations: Int, _ seed: Float) -> Float {
+    typealias V = SIMD8<Float>
+    var a0 = V(repeating: seed), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
+    var a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
+    let x = V(repeating: 0.999_999), y = V(repeating: 1e-7)
+    for _ in 0..<iterations {
+        a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y); a2 = a2.addingProduct(x, y)
+        a3 = a3.addingProduct(x, y); a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
+        a6 = a6.addingProduct(x, y); a7 = a7.addingProduct(x, y); a8 = a8.addingProduct(x, y)
+        a9 = a9.addingProduct(x, y); a10 = a10.addingProduct(x, y); a11 = a11.addingProduct(x, y)
+    }
+    return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).sum()
+}
+
+@inline(never) private func fmaChains16(_ iterations: Int, _ seed: Float) -> Float {
+    typealias V = SIMD16<Float>
+    var a0 = V(repeating: seed), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
+    var a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
+    let x = V(repeating: 0.999_999), y = V(repeating: 1e-7)
+    for _ in 0..<iterations {
+        a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y); a2 = a2.addingProduct(x, y)
+        a3 = a3.addingProduct(x, y); a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
+        a6 = a6.addingProduct(x, y); a7 = a7.addingProduct(x, y); a8 = a8.addingProduct(x, y)
+        a9 = a9.addingProduct(x, y); a10 = a10.addingProduct(x, y); a11 = a11.addingProduct(x, y)
+    }
+    return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).sum()
+}
+#endif
+
+/// Sustained FMA throughput of this machine, GFLOP/s (wall, and per CPU-second × threads).
+private func measuredPeak(lanes: Int, threads: Int) -> (wall: Double, cpu: Double) {
+    #if LADON_FMA
+    let iterations = 10_000_000
+    let t = measure(runs: 5) {
+        DispatchQueue.concurrentPerform(iterations: threads) { i in
+            let s = lanes == 16 ? fmaChains16(iterations, Float(i)) : fmaChains8(iterations, Float(i))
+            if s == 42 { print("") }  // keeps the result alive
+        }
+    }
+    let flops = Double(threads * iterations * 12 * 2 * lanes)
+    return (flops / t.wall / 1e9, flops / (t.cpu / Double(threads)) / 1e9)
+    #else
+    return (.nan, .nan)
+    #endif
 }
 
 /// The 1-minute load average, printed beside the figures (the machine is shared).
@@ -51,8 +111,8 @@ struct GEMMPerfTests {
         ("square 1024", 1024, 1024, 1024),
     ]
 
-    /// FMA peak of the project machine (performance-anchors §1), GFLOP/s for 1 and 2 threads.
-    static let peak = [1: 259.0, 2: 517.0]
+    /// AVX-512 FMA peak of the Zen 5 machine in performance-anchors §1, GFLOP/s for 1 and 2 threads.
+    static let anchorPeak = [1: 259.0, 2: 517.0]
 
     @Test func gemmThroughput() {
         #if LADON_FMA
@@ -60,9 +120,19 @@ struct GEMMPerfTests {
         #else
         let build = "portable (no FMA define, baseline CPU)"
         #endif
-        print("GEMM GFLOP/s, C[M×N] = W[M×K]·col[K×N], median of 7 (\(build)); load avg before: \(loadAverage())")
-        print("| shape | M | K | N | 1T | % peak | 2T | % peak |")
-        print("|---|---|---|---|---|---|---|---|")
+        let kernel = GEMMBlocking.preferred
+        // The peak loop uses the vector width the micro-kernel uses per register (zmm with AVX-512, else 8 lanes).
+        let lanes = kernel.wide ? 16 : 8
+        let peak = [1: measuredPeak(lanes: lanes, threads: 1), 2: measuredPeak(lanes: lanes, threads: 2)]
+        print("GEMM GFLOP/s, C[M×N] = W[M×K]·col[K×N], median of 7 (\(build), \(kernel.mr)x\(kernel.nr) kernel); "
+              + "load avg before: \(loadAverage())")
+        print(String(format: "FMA peak measured here (%d-lane chains): wall %.0f GFLOP/s 1T, %.0f 2T; "
+                     + "per CPU-second %.0f 1T, %.0f 2T (anchor AVX-512 machine: 259 / 517)",
+                     lanes, peak[1]!.wall, peak[2]!.wall, peak[1]!.cpu, peak[2]!.cpu))
+        print("wall = flops / wall time; cpu = flops / (process CPU time / threads), i.e. as if the threads had the cores.")
+        print("% peak = cpu GFLOP/s / cpu peak measured here.")
+        print("| shape | M | K | N | 1T wall | 1T cpu | % peak | 2T wall | 2T cpu | % peak | 2T % anchor peak |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for (name, m, k, n) in Self.shapes {
             var rng = SplitMix64(seed: 7)
             let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -70,20 +140,70 @@ struct GEMMPerfTests {
             var c = [Float](repeating: 0, count: m * n)
             var cells: [String] = []
             for threads in [1, 2] {
-                let seconds = a.withUnsafeBufferPointer { ap in
+                let t = a.withUnsafeBufferPointer { ap in
                     b.withUnsafeBufferPointer { bp in
                         c.withUnsafeMutableBufferPointer { cp in
-                            medianSeconds {
+                            measure {
                                 Kernels.gemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
                                              ldb: n, c: cp.baseAddress!, ldc: n, threads: threads)
                             }
                         }
                     }
                 }
-                let gflops = 2.0 * Double(m * n * k) / seconds / 1e9
-                cells.append(String(format: "%.0f | %.0f%%", gflops, 100 * gflops / Self.peak[threads]!))
+                let flops = 2.0 * Double(m * n * k)
+                let wall = flops / t.wall / 1e9, cpu = flops / (t.cpu / Double(threads)) / 1e9
+                cells.append(String(format: "%.0f | %.0f | %.0f%%", wall, cpu, 100 * cpu / peak[threads]!.cpu))
+                if threads == 2 { cells.append(String(format: "%.0f%%", 100 * wall / Self.anchorPeak[2]!)) }
             }
-            print("| \(name) | \(m) | \(k) | \(n) | \(cells[0]) | \(cells[1]) |")
+            print("| \(name) | \(m) | \(k) | \(n) | \(cells.joined(separator: " | ")) |")
+        }
+        print("load avg after: \(loadAverage())")
+    }
+
+    /// Ladon convolutions at 416×416 input: (name, inC, outC, kernel, stride, padding, dilation, input size).
+    static let convShapes: [(String, Int, Int, Int, Int, Int, Int, Int)] = [
+        ("encoder.0 5x5/s2 3->96", 3, 96, 5, 2, 2, 1, 416),
+        ("encoder.2 5x5/s2 96->48", 96, 48, 5, 2, 2, 1, 208),
+        ("encoder.4 2x2/p0 48->24", 48, 24, 2, 1, 0, 1, 104),
+        ("decoder.0 2x2/p1 24->512", 24, 512, 2, 1, 1, 1, 103),
+        ("decoder.2 2x2/p0 512->256", 512, 256, 2, 1, 0, 1, 104),
+        ("decoder.4 2x2/p1 256->256", 256, 256, 2, 1, 1, 1, 103),
+        ("layer2 3x3 128->128 @52", 128, 128, 3, 1, 1, 1, 52),
+        ("layer3 3x3 256->256 @26", 256, 256, 3, 1, 1, 1, 26),
+        ("layer4 3x3 512->512 @13", 512, 512, 3, 1, 1, 1, 13),
+        ("layer3.0 downsample 1x1/s2 512->1024", 512, 1024, 1, 2, 0, 1, 52),
+        ("ASPP 3x3 d24 2048->256 @13", 2048, 256, 3, 1, 24, 24, 13),
+    ]
+
+    @Test func conv2dTimings() {
+        print("conv2d, median of 5, bias + ReLU fused; load avg before: \(loadAverage())")
+        print("wall ms; cpu ms = process CPU time / threads; GFLOP/s of the dense MACs per cpu ms")
+        print("| layer | algorithm | 1T wall ms | 1T cpu ms | 1T GFLOP/s | 2T wall ms | 2T cpu ms | 2T GFLOP/s |")
+        print("|---|---|---|---|---|---|---|---|")
+        for (name, cin, cout, k, stride, pad, dilation, size) in Self.convShapes {
+            let p = Conv2dParameters(inChannels: cin, outChannels: cout, kernelSize: k, stride: stride,
+                                     padding: pad, dilation: dilation)
+            var rng = SplitMix64(seed: 11)
+            let x = Tensor.random([1, cin, size, size], using: &rng)
+            let weight = Tensor.random(p.weightShape, in: -0.1...0.1, using: &rng)
+            let bias = (0..<cout).map { _ in Float.random(in: -1...1, using: &rng) }
+            let flops = 2.0 * Double(cout * cin * k * k * p.outputHeight(size) * p.outputWidth(size))
+            var algorithms: [Conv2dAlgorithm] = [.automatic, .im2col, .direct]
+            if Kernels.isPointwise(p) { algorithms.insert(.pointwise, at: 1) }
+            for algorithm in algorithms {
+                var cells: [String] = []
+                for threads in [1, 2] {
+                    let t = measure(runs: 5) {
+                        _ = Kernels.conv2d(x, weight: weight, bias: bias, p, activation: .relu,
+                                           algorithm: algorithm, threads: threads)
+                    }
+                    cells.append(String(format: "%.2f | %.2f | %.0f", t.wall * 1e3, t.cpu / Double(threads) * 1e3,
+                                        flops / (t.cpu / Double(threads)) / 1e9))
+                }
+                let label = algorithm == .automatic ? "automatic (\(Kernels.conv2dAlgorithm(for: p).rawValue))"
+                    : algorithm.rawValue
+                print("| \(name) | \(label) | \(cells[0]) | \(cells[1]) |")
+            }
         }
         print("load avg after: \(loadAverage())")
     }

@@ -48,8 +48,11 @@ extension Kernels {
                         let n = (y1 - y0) * job.ow
                         let fill = Im2colFill(p: p, taps: taps, input: input, h: job.h, w: job.w, ow: job.ow,
                                               y0: y0, y1: y1, col: col)
-                        let parts = k * n >= 1 << 16 ? min(job.threads, k) : 1
-                        parallelFor(parts) { part in fill.rows(k * part / parts..<k * (part + 1) / parts) }
+                        let groups = k / taps.kx.count  // (input channel, kernel row) pairs
+                        let parts = k * n >= 1 << 16 ? min(job.threads, groups) : 1
+                        parallelFor(parts) { part in
+                            fill.rowGroups(groups * part / parts..<groups * (part + 1) / parts)
+                        }
                         let channel = g * coutG
                         let op = GEMMOperands(
                             m: coutG, n: n, k: k, a: weights + channel * k, lda: k, transposeA: false,
@@ -96,6 +99,8 @@ struct Im2colTaps {
 
 /// Fills the im2col matrix `col[k × (y1−y0)·ow]` of one image and group for output rows `y0..<y1`.
 /// Row `(icg·|ky| + a)·|kx| + b` holds input channel `icg` shifted by tap (`ky[a]`, `kx[b]`).
+/// Kernel columns never dropped from `taps.kx` all fit: a pruned `kx` only skips rows, and the phase rows
+/// are wide enough for the largest kernel column.
 struct Im2colFill: @unchecked Sendable {
     let p: Conv2dParameters
     let taps: Im2colTaps
@@ -103,33 +108,56 @@ struct Im2colFill: @unchecked Sendable {
     let h: Int, w: Int, ow: Int, y0: Int, y1: Int
     let col: UnsafeMutablePointer<Float>
 
-    func rows(_ range: Range<Int>) {
+    /// Fills the rows of (input channel, kernel row) groups `range`; each group is `|kx|` consecutive rows.
+    func rowGroups(_ range: Range<Int>) {
         let nky = taps.ky.count, nkx = taps.kx.count
         let n = (y1 - y0) * ow
         let (sw, pw, dw) = (p.strideWidth, p.paddingWidth, p.dilationWidth)
-        for r in range {
-            let icg = r / (nky * nkx), ky = taps.ky[(r / nkx) % nky], kx = taps.kx[r % nkx]
-            let channel = input + icg * h * w
-            // Output columns whose input column is inside the image: xLo..<xHi.
-            let shift = kx * dw - pw
-            let xLo = min(ow, max(0, ceilDivide(-shift, sw)))
-            let xHi = max(xLo, min(ow, floorDivide(w - 1 - shift, sw) + 1))
-            var out = col + r * n
-            for y in y0..<y1 {
-                let iy = y * p.strideHeight - p.paddingHeight + ky * p.dilationHeight
-                if iy < 0 || iy >= h {
-                    out.update(repeating: 0, count: ow)
-                } else {
-                    let row = channel + iy * w
-                    out.update(repeating: 0, count: xLo)
-                    if sw == 1 {
-                        (out + xLo).update(from: row + xLo + shift, count: xHi - xLo)
-                    } else {
-                        for x in xLo..<xHi { out[x] = row[x * sw + shift] }
+        // Strided: each input row is first split into `sw` zero-padded phases (phase φ, index x' holds padded
+        // column x'·sw + φ), so every tap's row segment becomes one contiguous copy.
+        let phaseWidth = ow + ((p.kernelWidth - 1) * dw) / sw
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: sw > 1 ? sw * phaseWidth : 0) { phaseBuffer in
+            for group in range {
+                let icg = group / nky, ky = taps.ky[group % nky]
+                let channel = input + icg * h * w
+                var out = col + group * nkx * n
+                for y in y0..<y1 {
+                    let iy = y * p.strideHeight - p.paddingHeight + ky * p.dilationHeight
+                    if iy < 0 || iy >= h {
+                        for a in 0..<nkx { (out + a * n).update(repeating: 0, count: ow) }
+                        out += ow
+                        continue
                     }
-                    (out + xHi).update(repeating: 0, count: ow - xHi)
+                    let row = channel + iy * w
+                    if sw == 1 {
+                        for a in 0..<nkx {
+                            let shift = taps.kx[a] * dw - pw
+                            // Output columns whose input column is inside the image: xLo..<xHi.
+                            let xLo = min(ow, max(0, -shift))
+                            let xHi = max(xLo, min(ow, w - shift))
+                            let dst = out + a * n
+                            dst.update(repeating: 0, count: xLo)
+                            (dst + xLo).update(from: row + xLo + shift, count: xHi - xLo)
+                            (dst + xHi).update(repeating: 0, count: ow - xHi)
+                        }
+                    } else {
+                        let phases = phaseBuffer.baseAddress!
+                        for phase in 0..<sw {
+                            let dst = phases + phase * phaseWidth
+                            let shift = phase - pw
+                            let lo = min(phaseWidth, max(0, ceilDivide(-shift, sw)))
+                            let hi = max(lo, min(phaseWidth, floorDivide(w - 1 - shift, sw) + 1))
+                            dst.update(repeating: 0, count: lo)
+                            for x in lo..<hi { dst[x] = row[x * sw + shift] }
+                            (dst + hi).update(repeating: 0, count: phaseWidth - hi)
+                        }
+                        for a in 0..<nkx {
+                            let offset = taps.kx[a] * dw
+                            (out + a * n).update(from: phases + (offset % sw) * phaseWidth + offset / sw, count: ow)
+                        }
+                    }
+                    out += ow
                 }
-                out += ow
             }
         }
     }

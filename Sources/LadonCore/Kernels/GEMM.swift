@@ -57,53 +57,68 @@ extension Kernels {
     }
 
     /// The single-threaded blocked loop nest (BLIS order: jc → pc [pack B] → ic [pack A] → jr → ir).
+    /// When all of `M` fits one `MC` block, `A` is packed once per depth block and `B` in `KC×NCsmall`
+    /// chunks that stay in L2 right before their tiles run (small-M, wide-N shapes).
     static func gemmSerial(_ op: GEMMOperands, _ blocking: GEMMBlocking) {
         let (mr, nr) = (blocking.mr, blocking.nr)
         // Even block sizes avoid a thin remainder block (e.g. k = 300 → 2×150, not 256 + 44).
         let kBlocks = (op.k + blocking.kc - 1) / blocking.kc
         let kc = (op.k + kBlocks - 1) / kBlocks
         let mcMax = min(blocking.mc, roundUp(op.m, mr))
-        let ncMax = min(blocking.nc, roundUp(op.n, nr))
+        let singleBlock = op.m <= mcMax
+        let ncMax = min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
         let aCount = mcMax * kc, bCount = kc * ncMax, tileCount = mr * nr
         let kernel = blocking.wide ? gemmMicroKernel12x32 : gemmMicroKernel6x16
         KernelScratch.shared.withBuffer(count: aCount + bCount + tileCount + 64) { scratch in
             let packedA = scratch
             let packedB = scratch + roundUp(aCount, 16)
             let tile = packedB + roundUp(bCount, 16)
-            var jc = 0
-            while jc < op.n {
-                let nc = min(ncMax, op.n - jc)
-                var pc = 0
-                while pc < op.k {
-                    let kcNow = min(kc, op.k - pc)
-                    packB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
-                    let loadC = op.accumulate || pc > 0
-                    let last = pc + kcNow == op.k
-                    var ic = 0
-                    while ic < op.m {
-                        let mc = min(mcMax, op.m - ic)
-                        packA(op, i0: ic, mc: mc, k0: pc, kc: kcNow, mr: mr, into: packedA)
-                        var jr = 0
-                        while jr < nc {
-                            let cols = min(nr, nc - jr)
-                            var ir = 0
-                            while ir < mc {
-                                let rows = min(mr, mc - ir)
-                                let i = ic + ir, j = jc + jr
-                                kernel(
-                                    kcNow, packedA + ir * kcNow, packedB + jr * kcNow,
-                                    op.c + i * op.ldc + j, op.ldc, rows, cols, loadC,
-                                    last && !op.epilogue.isNone ? op.epilogue.offset(row: i, column: j) : nil,
-                                    tile)
-                                ir += mr
-                            }
-                            jr += nr
-                        }
-                        ic += mc
+            // Runs the tiles of rows ic..<ic+mc against the packed B panels jr..<jr+nc (columns j0 + jr).
+            func tiles(ic: Int, mc: Int, j0: Int, nc: Int, kc: Int, loadC: Bool, last: Bool) {
+                var jr = 0
+                while jr < nc {
+                    let cols = min(nr, nc - jr)
+                    var ir = 0
+                    while ir < mc {
+                        let i = ic + ir, j = j0 + jr
+                        kernel(kc, packedA + ir * kc, packedB + jr * kc, op.c + i * op.ldc + j, op.ldc,
+                               min(mr, mc - ir), cols, loadC,
+                               last && !op.epilogue.isNone ? op.epilogue.offset(row: i, column: j) : nil, tile)
+                        ir += mr
                     }
-                    pc += kcNow
+                    jr += nr
                 }
-                jc += nc
+            }
+            var pc = 0
+            while pc < op.k {
+                let kcNow = min(kc, op.k - pc)
+                let loadC = op.accumulate || pc > 0
+                let last = pc + kcNow == op.k
+                if singleBlock {
+                    packA(op, i0: 0, mc: op.m, k0: pc, kc: kcNow, mr: mr, into: packedA)
+                    var jc = 0
+                    while jc < op.n {
+                        let nc = min(ncMax, op.n - jc)
+                        packB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                        tiles(ic: 0, mc: op.m, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
+                        jc += nc
+                    }
+                } else {
+                    var jc = 0
+                    while jc < op.n {
+                        let nc = min(ncMax, op.n - jc)
+                        packB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                        var ic = 0
+                        while ic < op.m {
+                            let mc = min(mcMax, op.m - ic)
+                            packA(op, i0: ic, mc: mc, k0: pc, kc: kcNow, mr: mr, into: packedA)
+                            tiles(ic: ic, mc: mc, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
+                            ic += mc
+                        }
+                        jc += nc
+                    }
+                }
+                pc += kcNow
             }
         }
     }
@@ -121,11 +136,13 @@ struct GEMMBlocking: Sendable, Equatable {
     /// Depth of a packed block (`KC×NR` of `B` stays in L1), rows of a packed `A` block (`MC×KC`, L2),
     /// columns of a packed `B` block (`KC×NC`, L3).
     var kc: Int, mc: Int, nc: Int
+    /// Columns of a packed `B` block when all of `M` fits one `MC` block (`KC×NCsmall` stays in L2).
+    var ncSmall: Int
 
     /// 12×32 with 24 accumulators: needs 32 vector registers of `GEMMVector` width (AVX-512 zmm).
-    static let wide = GEMMBlocking(wide: true, mr: 12, nr: 2 * GEMMVector.scalarCount, kc: 256, mc: 144, nc: 2048)
+    static let wide = GEMMBlocking(wide: true, mr: 12, nr: 2 * GEMMVector.scalarCount, kc: 256, mc: 144, nc: 2048, ncSmall: 256)
     /// 6×16 with 6 accumulators (12 ymm on AVX2, 24 q-registers on NEON); the BLIS Haswell shape.
-    static let narrow = GEMMBlocking(wide: false, mr: 6, nr: GEMMVector.scalarCount, kc: 256, mc: 168, nc: 4080)
+    static let narrow = GEMMBlocking(wide: false, mr: 6, nr: GEMMVector.scalarCount, kc: 256, mc: 168, nc: 4080, ncSmall: 256)
 
     /// `wide` when the build targets the host CPU (`LADON_FMA`) and the host has AVX-512; otherwise `narrow`.
     static let preferred: GEMMBlocking = hostHasAVX512() ? .wide : .narrow
