@@ -10,9 +10,11 @@ import Testing
         let feature = try f.tensor("feature")
         let boxes = NMSTests.boxes(try f.tensor("boxes"))
         let expected = try f.tensor("out.\(name)")
-        let fast = Kernels.roiAlign(feature, boxes: boxes, spatialScale: scale, outputSize: size,
-                                    samplingRatio: ratio, aligned: aligned)
-        expectClose(fast, expected, rtol: 0, atol: 2e-6, name)
+        for layout in [RoIAlignLayout.planar, .channelsLast, .automatic] {
+            let fast = Kernels.roiAlign(feature, boxes: boxes, spatialScale: scale, outputSize: size,
+                                        samplingRatio: ratio, aligned: aligned, layout: layout)
+            expectClose(fast, expected, rtol: 0, atol: 2e-6, "\(name) \(layout)")
+        }
         let reference = Kernels.roiAlignReference(feature, boxes: boxes, spatialScale: scale, outputSize: size,
                                                   samplingRatio: ratio, aligned: aligned)
         expectClose(reference, expected, rtol: 0, atol: 2e-6, "\(name) reference")
@@ -20,7 +22,7 @@ import Testing
 
     @Test func fastEqualsReferenceOnOddShapes() {
         var rng = SplitMix64(seed: 21)
-        for (c, h, w) in [(1, 1, 1), (3, 5, 9), (7, 17, 4), (2, 2, 31)] {
+        for (c, h, w) in [(1, 1, 1), (3, 5, 9), (7, 17, 4), (2, 2, 31), (37, 6, 5)] {
             let feature = Tensor.random([1, c, h, w], using: &rng)
             // 40 boxes (two threads), some far outside, some tiny, some inverted.
             let boxes = (0..<40).map { _ -> Box in
@@ -30,10 +32,14 @@ import Testing
                            y2: y + Float.random(in: -2...Float(3 * h), using: &rng))
             }
             for (scale, size, ratio) in [(Float(0.25), 7, 2), (0.5, 2, 0), (1, 3, 1)] {
-                let fast = Kernels.roiAlign(feature, boxes: boxes, spatialScale: scale, outputSize: size, samplingRatio: ratio)
                 let reference = Kernels.roiAlignReference(feature, boxes: boxes, spatialScale: scale, outputSize: size,
                                                           samplingRatio: ratio)
-                expectClose(fast, reference, rtol: 0, atol: 1e-6, "\(c)x\(h)x\(w) s\(scale) p\(size) r\(ratio)")
+                let planar = Kernels.roiAlign(feature, boxes: boxes, spatialScale: scale, outputSize: size,
+                                              samplingRatio: ratio, aligned: false, layout: .planar)
+                let channelsLast = Kernels.roiAlign(feature, boxes: boxes, spatialScale: scale, outputSize: size,
+                                                    samplingRatio: ratio, aligned: false, layout: .channelsLast)
+                expectClose(planar, reference, rtol: 0, atol: 1e-6, "\(c)x\(h)x\(w) s\(scale) p\(size) r\(ratio)")
+                #expect(channelsLast == planar, "layouts differ: \(c)x\(h)x\(w) s\(scale) p\(size) r\(ratio)")
             }
         }
     }

@@ -21,12 +21,21 @@ extension Kernels {
     /// NaN coordinates also contribute 0.
     public static func roiAlign(_ feature: Tensor, boxes: [Box], spatialScale: Float, outputSize: Int = 7,
                                 samplingRatio: Int = 2, aligned: Bool = false) -> Tensor {
+        roiAlign(feature, boxes: boxes, spatialScale: spatialScale, outputSize: outputSize, samplingRatio: samplingRatio,
+                 aligned: aligned, layout: .automatic)
+    }
+
+    /// ``roiAlign(_:boxes:spatialScale:outputSize:samplingRatio:aligned:)`` with a forced evaluation order (tests).
+    static func roiAlign(_ feature: Tensor, boxes: [Box], spatialScale: Float, outputSize: Int, samplingRatio: Int,
+                         aligned: Bool, layout: RoIAlignLayout) -> Tensor {
         precondition(feature.rank == 4 && feature.n == 1, "roiAlign: feature must be [1, C, H, W], got \(feature.shape)")
         precondition(outputSize > 0, "roiAlign: outputSize must be positive")
         var out = Tensor(shape: [boxes.count, feature.c, outputSize, outputSize])
+        if boxes.isEmpty || feature.c == 0 { return out }
         out.withUnsafeMutableBufferPointer { op in
             roiAlign(into: op.baseAddress!, rows: Array(boxes.indices), feature: feature, boxes: boxes,
-                     spatialScale: spatialScale, outputSize: outputSize, samplingRatio: samplingRatio, aligned: aligned)
+                     spatialScale: spatialScale, outputSize: outputSize, samplingRatio: samplingRatio, aligned: aligned,
+                     layout: layout)
         }
         return out
     }
@@ -34,7 +43,8 @@ extension Kernels {
     /// Pools `boxes[k]` into output row `rows[k]` of `output` (`[*, C, P, P]` rows); used by the multi-scale pooler
     /// to scatter each level's RoIs straight into the shared result.
     static func roiAlign(into output: UnsafeMutablePointer<Float>, rows: [Int], feature: Tensor, boxes: [Box],
-                         spatialScale: Float, outputSize: Int, samplingRatio: Int, aligned: Bool) {
+                         spatialScale: Float, outputSize: Int, samplingRatio: Int, aligned: Bool,
+                         layout: RoIAlignLayout = .automatic) {
         precondition(rows.count == boxes.count)
         let (channels, height, width) = (feature.c, feature.h, feature.w)
         let rowSize = channels * outputSize * outputSize
@@ -42,8 +52,18 @@ extension Kernels {
             for row in rows { (output + row * rowSize).initialize(repeating: 0, count: rowSize) }
             return
         }
+        // Channels-last pays one transpose of the map and then gathers all channels of a tap with SIMD loads; it
+        // wins once the RoIs take more taps per channel than the plane has pixels (e.g. 1000 RoIs on P2).
+        let samples = samplingRatio > 0 ? samplingRatio * samplingRatio : 4
+        let channelsLast: Bool
+        switch layout {
+        case .automatic: channelsLast = boxes.count * outputSize * outputSize * samples * 4 > height * width
+        case .planar: channelsLast = false
+        case .channelsLast: channelsLast = true
+        }
+        let source = channelsLast ? Self.channelsLast(feature) : feature.scalars
         let threads = boxes.count >= 16 ? 2 : 1
-        feature.withUnsafeBufferPointer { fp in
+        source.withUnsafeBufferPointer { fp in
             // Each thread writes only the rows of its own RoIs.
             let shared = RoIAlignPointers(input: fp.baseAddress!, output: output)
             DispatchQueue.concurrentPerform(iterations: threads) { t in
@@ -53,9 +73,32 @@ extension Kernels {
                     taps.compute(boxes[k], spatialScale: spatialScale, height: height, width: width,
                                  pooled: outputSize, samplingRatio: samplingRatio, aligned: aligned)
                     let dst = shared.output + rows[k] * rowSize
-                    taps.apply(input: shared.input, channels: channels, planeSize: height * width, output: dst)
+                    if channelsLast {
+                        taps.applyChannelsLast(input: shared.input, channels: channels, output: dst)
+                    } else {
+                        taps.apply(input: shared.input, channels: channels, planeSize: height * width, output: dst)
+                    }
                 }
             }
+        }
+    }
+
+    /// `[1, C, H, W]` → `[H·W, C]` (blocked transpose).
+    static func channelsLast(_ feature: Tensor) -> [Float] {
+        let (c, hw) = (feature.c, feature.h * feature.w)
+        return [Float](unsafeUninitializedCapacity: c * hw) { out, initialized in
+            feature.withUnsafeBufferPointer { src in
+                let block = 32
+                for c0 in stride(from: 0, to: c, by: block) {
+                    for p0 in stride(from: 0, to: hw, by: block) {
+                        for ch in c0..<min(c0 + block, c) {
+                            let s = src.baseAddress! + ch * hw
+                            for p in p0..<min(p0 + block, hw) { out[p * c + ch] = s[p] }
+                        }
+                    }
+                }
+            }
+            initialized = c * hw
         }
     }
 
@@ -100,6 +143,16 @@ extension Kernels {
         let ly = y - Float(y0), lx = x - Float(x0), hy = 1 - ly, hx = 1 - lx
         return hy * hx * f[0, c, y0, x0] + hy * lx * f[0, c, y0, x1] + ly * hx * f[0, c, y1, x0] + ly * lx * f[0, c, y1, x1]
     }
+}
+
+/// Evaluation order of the RoIAlign kernel; both give identical float32 results.
+enum RoIAlignLayout {
+    /// Pick per call (channels-last when the RoIs outweigh the transpose).
+    case automatic
+    /// Channel by channel over the NCHW map (torchvision's loop order).
+    case planar
+    /// Over a transposed `[H·W, C]` copy, all channels of a tap at once.
+    case channelsLast
 }
 
 /// The feature and output pointers handed to the worker threads (disjoint output rows per thread).
@@ -208,6 +261,54 @@ struct RoIAlignTaps {
                             s += 4
                         }
                         dst[bin] = value / count
+                    }
+                }
+            }
+        }
+    }
+
+    /// The same sums over a channels-last `[H·W, C]` map, 16 channels per step with the accumulator in registers
+    /// (same float32 operation order per element: `acc + (((w1·v1 + w2·v2) + w3·v3) + w4·v4)`, no fused
+    /// multiply-add, then `/ count`).
+    func applyChannelsLast(input: UnsafePointer<Float>, channels: Int, output: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD16<Float>
+        let bins = pooled * pooled
+        let count = Float(max(samplesPerBin, 1))
+        let vectorEnd = channels - channels % V.scalarCount
+        let raw = UnsafeRawPointer(input)
+        let stride = MemoryLayout<Float>.stride
+        positions.withUnsafeBufferPointer { pos in
+            weights.withUnsafeBufferPointer { wt in
+                // Bin-major, then 16-channel blocks: the taps of one bin stream through their rows of C channels.
+                for bin in 0..<bins {
+                    let first = bin * samplesPerBin * 4
+                    var c0 = 0
+                    while c0 < vectorEnd {
+                        var acc = V(repeating: 0)
+                        var s = first
+                        for _ in 0..<samplesPerBin {
+                            let v1 = raw.loadUnaligned(fromByteOffset: (Int(pos[s]) * channels + c0) * stride, as: V.self)
+                            let v2 = raw.loadUnaligned(fromByteOffset: (Int(pos[s + 1]) * channels + c0) * stride, as: V.self)
+                            let v3 = raw.loadUnaligned(fromByteOffset: (Int(pos[s + 2]) * channels + c0) * stride, as: V.self)
+                            let v4 = raw.loadUnaligned(fromByteOffset: (Int(pos[s + 3]) * channels + c0) * stride, as: V.self)
+                            acc += wt[s] * v1 + wt[s + 1] * v2 + wt[s + 2] * v3 + wt[s + 3] * v4
+                            s += 4
+                        }
+                        acc /= V(repeating: count)
+                        for i in 0..<V.scalarCount { output[(c0 + i) * bins + bin] = acc[i] }
+                        c0 += V.scalarCount
+                    }
+                }
+                for c in vectorEnd..<channels {
+                    var s = 0
+                    for bin in 0..<bins {
+                        var value: Float = 0
+                        for _ in 0..<samplesPerBin {
+                            value += wt[s] * input[Int(pos[s]) * channels + c] + wt[s + 1] * input[Int(pos[s + 1]) * channels + c]
+                                + wt[s + 2] * input[Int(pos[s + 2]) * channels + c] + wt[s + 3] * input[Int(pos[s + 3]) * channels + c]
+                            s += 4
+                        }
+                        output[c * bins + bin] = value / count
                     }
                 }
             }
