@@ -120,6 +120,24 @@ import Testing
         #expect(scales == Array([Float(0.25), 0.125, 0.0625, 0.03125].prefix(s.head.config.roiLevels.count)))
     }
 
+    /// torchvision's `_setup_scales` (height only, unpadded H'), incl. flat images where it stops giving 1/4.
+    @Test func poolerScalesAreInferredLikeTorchvision() throws {
+        let f = try Fixtures.safetensors(Self.file)
+        let heights = try f.integers("scales.image_heights")
+        let expected = try f.tensor("scales.values"), levels = try f.integers("scales.levels")
+        let pooler = MultiScaleRoIAlign(levels: [0, 1, 2, 3])
+        for (i, h) in heights.enumerated() {
+            let padded = (h + 31) / 32 * 32
+            let scales = pooler.spatialScales(featureHeights: [4, 8, 16, 32].map { padded / $0 }, imageHeight: h)
+            #expect(scales == Array(expected.scalars[(4 * i)..<(4 * i + 4)]), "height \(h)")
+            let range = MultiScaleRoIAlign.levelRange(scales)
+            #expect([range.min, range.max] == Array(levels[(2 * i)..<(2 * i + 2)]), "height \(h)")
+        }
+        var fixed = MultiScaleRoIAlign(levels: [0, 1, 2])
+        fixed.scales = .fixed([0.25, 0.125, 0.0625])
+        #expect(fixed.spatialScales(featureHeights: [2, 1, 1], imageHeight: 5) == [0.25, 0.125, 0.0625])
+    }
+
     @Test func anchorsFollowTorchvisionConstants() {
         let g = AnchorGenerator(sizes: [32, 64, 128, 256, 512], aspectRatios: [0.5, 1, 2])
         let expected: [[Float]] = [
