@@ -170,6 +170,22 @@ import Testing
         #expect(pooled[0, 1, 1, 2] == x[0, 1, 2, 4])
     }
 
+    @Test func emptyAndNaNInputsDoNotCrash() throws {
+        let s = try Setup("default")
+        var config = Self.config("default")
+        config.proposals.scoreThreshold = 2  // no sigmoid score passes: zero proposals flow through every stage
+        let strict = try DetectionHead(weights: WeightScope(file: s.file, prefix: "detection_head"), config: config)
+        let t = try strict.trace(features: s.features, paddedSize: s.padded, imageSize: s.image, originalSize: s.original)
+        #expect(t.proposals.isEmpty && t.detections.isEmpty)
+        #expect(t.roiFeatures.shape == [0, 16, 7, 7] && t.classLogits.shape == [0, 91])
+        var poisoned = s.features
+        poisoned[3] = Tensor(shape: poisoned[3].shape, repeating: .nan)
+        // NaN inputs must not crash or leak NaN boxes/scores. (torch would give no detections; the shared ReLU
+        // epilogue maps NaN to 0, so the RPN may still propose from its biases here.)
+        let detections = try s.head(features: poisoned, paddedSize: s.padded, imageSize: s.image, originalSize: s.original)
+        #expect(detections.allSatisfy { $0.score.isFinite && $0.box.x1.isFinite && $0.box.y2.isFinite })
+    }
+
     @Test func badInputsThrowTypedErrors() throws {
         let s = try Setup("default")
         #expect(throws: LadonError.self) {
