@@ -161,6 +161,23 @@ def state_dict(fpn, rpn, roi_heads):
     return sd
 
 
+def pooler_scales():
+    """torchvision's own `_setup_scales` (MultiScaleRoIAlign) for P2-P5 of padded images of several heights,
+    including very flat images where the inferred scales stop being 1/4, 1/8, ..."""
+    from torchvision.ops.poolers import _setup_scales
+    heights = [117, 416, 415, 277, 100, 45, 40, 33, 20, 5]
+    scales, levels = [], []
+    for h in heights:
+        padded = (h + 31) // 32 * 32
+        feats = [torch.zeros((1, 1, padded // s, 8)) for s in (4, 8, 16, 32)]
+        sc, mapper = _setup_scales(feats, [(h, 416)], 224, 4)
+        scales.append(sc)
+        levels.append([mapper.k_min, mapper.k_max])
+    return {"scales.image_heights": torch.tensor(heights, dtype=torch.int32),
+            "scales.values": torch.tensor(scales, dtype=torch.float32),
+            "scales.levels": torch.tensor(levels, dtype=torch.int32)}
+
+
 def detection_head():
     configs = {  # name: (featmap_names, canonical_scale, pre_nms_top_n, post_nms_top_n, detections_per_img)
         "default": (["0", "1", "2"], 224, 1000, 1000, 100),
@@ -189,6 +206,7 @@ def detection_head():
                 original=f"{ORIGINAL[0]},{ORIGINAL[1]}",
                 in_channels=",".join(map(str, IN_CHANNELS)), fpn_channels=str(FPN_CHANNELS),
                 representation=str(REPRESENTATION))
+    tensors.update(pooler_scales())
     tensors = {k: v.contiguous() for k, v in tensors.items()}
     save_file(tensors, os.path.join(OUT, "detection_head.safetensors"), metadata=meta)
     print("detection_head: seed", seed, "(proposals, detections, distinct labels):", stats)

@@ -120,6 +120,24 @@ import Testing
         #expect(scales == Array([Float(0.25), 0.125, 0.0625, 0.03125].prefix(s.head.config.roiLevels.count)))
     }
 
+    /// torchvision's `_setup_scales` (height only, unpadded H'), incl. flat images where it stops giving 1/4.
+    @Test func poolerScalesAreInferredLikeTorchvision() throws {
+        let f = try Fixtures.safetensors(Self.file)
+        let heights = try f.integers("scales.image_heights")
+        let expected = try f.tensor("scales.values"), levels = try f.integers("scales.levels")
+        let pooler = MultiScaleRoIAlign(levels: [0, 1, 2, 3])
+        for (i, h) in heights.enumerated() {
+            let padded = (h + 31) / 32 * 32
+            let scales = pooler.spatialScales(featureHeights: [4, 8, 16, 32].map { padded / $0 }, imageHeight: h)
+            #expect(scales == Array(expected.scalars[(4 * i)..<(4 * i + 4)]), "height \(h)")
+            let range = MultiScaleRoIAlign.levelRange(scales)
+            #expect([range.min, range.max] == Array(levels[(2 * i)..<(2 * i + 2)]), "height \(h)")
+        }
+        var fixed = MultiScaleRoIAlign(levels: [0, 1, 2])
+        fixed.scales = .fixed([0.25, 0.125, 0.0625])
+        #expect(fixed.spatialScales(featureHeights: [2, 1, 1], imageHeight: 5) == [0.25, 0.125, 0.0625])
+    }
+
     @Test func anchorsFollowTorchvisionConstants() {
         let g = AnchorGenerator(sizes: [32, 64, 128, 256, 512], aspectRatios: [0.5, 1, 2])
         let expected: [[Float]] = [
@@ -150,6 +168,22 @@ import Testing
         let pooled = fpnLastLevelMaxPool(x)
         #expect(pooled.shape == [1, 2, 2, 3])
         #expect(pooled[0, 1, 1, 2] == x[0, 1, 2, 4])
+    }
+
+    @Test func emptyAndNaNInputsDoNotCrash() throws {
+        let s = try Setup("default")
+        var config = Self.config("default")
+        config.proposals.scoreThreshold = 2  // no sigmoid score passes: zero proposals flow through every stage
+        let strict = try DetectionHead(weights: WeightScope(file: s.file, prefix: "detection_head"), config: config)
+        let t = try strict.trace(features: s.features, paddedSize: s.padded, imageSize: s.image, originalSize: s.original)
+        #expect(t.proposals.isEmpty && t.detections.isEmpty)
+        #expect(t.roiFeatures.shape == [0, 16, 7, 7] && t.classLogits.shape == [0, 91])
+        var poisoned = s.features
+        poisoned[3] = Tensor(shape: poisoned[3].shape, repeating: .nan)
+        // NaN inputs must not crash or leak NaN boxes/scores. (torch would give no detections; the shared ReLU
+        // epilogue maps NaN to 0, so the RPN may still propose from its biases here.)
+        let detections = try s.head(features: poisoned, paddedSize: s.padded, imageSize: s.image, originalSize: s.original)
+        #expect(detections.allSatisfy { $0.score.isFinite && $0.box.x1.isFinite && $0.box.y2.isFinite })
     }
 
     @Test func badInputsThrowTypedErrors() throws {

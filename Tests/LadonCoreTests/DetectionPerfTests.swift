@@ -4,7 +4,7 @@ import Foundation
 import Testing
 @testable import LadonCore
 
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["LADON_PERF"] != nil, "set LADON_PERF=1"))
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["LADON_PERF"] != nil, "set LADON_PERF=1"))
 struct DetectionPerfTests {
     static var iterations: Int { Int(ProcessInfo.processInfo.environment["LADON_PERF_ITERS"] ?? "") ?? 3 }
 
