@@ -2,7 +2,7 @@
 import ArgumentParser
 
 @main
-struct Ladon: ParsableCommand {
+struct Ladon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ladon",
         abstract: "Ladon split-computing inference: ImageNet classification, COCO detection and VOC segmentation from one encoder.",
