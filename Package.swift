@@ -50,6 +50,8 @@ let package = Package(
         .testTarget(name: "LadonImageTests", dependencies: ["LadonImage", "LadonCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EdgeSplitTests", dependencies: ["EdgeSplit", "LadonCore"]),
+        // Runs the built `ladon` executable end to end.
+        .testTarget(name: "LadonCLITests", dependencies: ["ladon"]),
     ],
     swiftLanguageModes: [.v6]
 )

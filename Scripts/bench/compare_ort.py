@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Side-by-side speed of the Swift runtime and ONNX Runtime (and PyTorch) on the same full-size Ladon model.
+
+    python Scripts/bench/compare_ort.py --model /tmp/ladon-parity/model.safetensors \\
+        --classification /tmp/ladon-parity/classification.pt --detection /tmp/ladon-parity/detection.pt \\
+        --segmentation /tmp/ladon-parity/segmentation.pt [--image Scripts/parity/images/astronaut.jpg] \\
+        [--rounds 4] [--runs 5] [--threads 1 2] [--ladon .build/release/ladon]
+
+The checkpoints are the ones `Scripts/parity/make_checkpoints.py` writes (and `ladon convert` turned into
+--model). The reference runtime (Scripts/parity/reference.py) is exported stage by stage to ONNX (opset 17,
+TorchScript exporter): encoder, server body (decoder + layer2-4), classification head, segmentation head
+(with the upsampling), detection head (FPN + RPN + RoI heads, for the padded size of --image). The machine is
+shared and noisy, so Swift and ORT blocks are interleaved in rounds and the script prints medians and the
+ORT/Swift ratio per stage and thread count. Swift's times come from `ladon infer --json` (stage timings of each
+image; the same image is passed --runs + 1 times and the first, warm-up, is dropped).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import OrderedDict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "Scripts", "parity"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+
+import parity_common as pc  # noqa: E402
+from reference import LadonRuntime  # noqa: E402
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--classification", required=True)
+    p.add_argument("--detection", required=True)
+    p.add_argument("--segmentation", required=True)
+    p.add_argument("--image", default=os.path.join(ROOT, "Scripts", "parity", "images", "astronaut.jpg"))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--ladon", default=os.path.join(ROOT, ".build", "release", "ladon"))
+    p.add_argument("--skip-detection", action="store_true", help="do not export/time the detection head in ORT")
+    return p.parse_args()
+
+
+class Encoder(nn.Module):
+    def __init__(self, rt):
+        super().__init__()
+        self.encoder = rt.bottleneck.encoder
+
+    def forward(self, x):
+        return self.encoder(x)
+
+
+class ServerBody(nn.Module):
+    def __init__(self, rt):
+        super().__init__()
+        self.decoder, self.cls = rt.bottleneck.decoder, rt.cls
+
+    def forward(self, y_hat):
+        z0 = self.decoder(y_hat)
+        z1 = self.cls.layer2(z0)
+        z2 = self.cls.layer3(z1)
+        return z0, z1, z2, self.cls.layer4(z2)
+
+
+class ClassificationHead(nn.Module):
+    def __init__(self, rt):
+        super().__init__()
+        self.cls = rt.cls
+
+    def forward(self, z3):
+        return self.cls.fc(torch.flatten(self.cls.avgpool(z3), 1))
+
+
+class SegmentationHead(nn.Module):
+    def __init__(self, rt, size):
+        super().__init__()
+        self.classifier, self.size = rt.seg.classifier, size
+
+    def forward(self, z3):
+        return F.interpolate(self.classifier(z3), size=self.size, mode="bilinear", align_corners=False)
+
+
+class DetectionHead(nn.Module):
+    def __init__(self, rt, images):
+        super().__init__()
+        self.det, self.images = rt.det, images
+
+    def forward(self, z0, z1, z2, z3):
+        feats = self.det.backbone.fpn(OrderedDict(zip(("1", "2", "3", "4"), (z0, z1, z2, z3))))
+        proposals, _ = self.det.rpn(self.images, feats)
+        detections, _ = self.det.roi_heads(feats, proposals, self.images.image_sizes)
+        d = detections[0]
+        return d["boxes"], d["scores"], d["labels"]
+
+
+def export(module, inputs, path, names):
+    torch.onnx.export(module, inputs, path, opset_version=17, dynamo=False, input_names=names)
+
+
+def session(path, threads):
+    o = ort.SessionOptions()
+    o.intra_op_num_threads = threads
+    o.inter_op_num_threads = 1
+    o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+
+
+def time_ms(fn, runs):
+    fn()  # warm-up
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def swift_block(args, threads):
+    cmd = [args.ladon, "infer", "--json", "--model", args.model, "--threads", str(threads)] + [args.image] * (args.runs + 1)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()
+    rows = [json.loads(line)["timings"] for line in out][1:]
+    stage = lambda *keys: [sum(r[k] for k in keys) for r in rows]  # noqa: E731
+    return {"encoder": stage("encoderMs"), "entropy encode": stage("compressMs"),
+            "entropy decode": stage("decompressMs"), "server body": stage("decoder+bodyMs"),
+            "classification": stage("classificationMs"), "segmentation": stage("segmentationMs"),
+            "detection": stage("detectionMs"),
+            "device half": stage("preprocessMs", "encoderMs", "compressMs"),
+            "server half": stage("decompressMs", "decoder+bodyMs", "classificationMs", "segmentationMs", "detectionMs")}
+
+
+def main():
+    args = parse_args()
+    torch.set_num_threads(1)
+    rt = LadonRuntime(args.classification, args.detection, args.segmentation)
+    image = pc.load_image(args.image)
+    images, _ = pc.preprocess([image], rt.transform, "torchvision-0.13")
+    x = images.tensors
+    with torch.no_grad():
+        y = rt.bottleneck.encoder(x)
+        strings = rt.eb.compress(y)
+        y_hat = rt.eb.decompress(strings, y.shape[-2:])
+        z = ServerBody(rt)(y_hat)
+    tmp = tempfile.mkdtemp(prefix="ladon-ort-")
+    paths = {name: os.path.join(tmp, name + ".onnx") for name in
+             ("encoder", "server body", "classification", "segmentation", "detection")}
+    with torch.no_grad():
+        export(Encoder(rt), (x,), paths["encoder"], ["x"])
+        export(ServerBody(rt), (y_hat,), paths["server body"], ["y_hat"])
+        export(ClassificationHead(rt), (z[3],), paths["classification"], ["z3"])
+        export(SegmentationHead(rt, tuple(x.shape[-2:])), (z[3],), paths["segmentation"], ["z3"])
+        if not args.skip_detection:
+            try:
+                export(DetectionHead(rt, images), tuple(z), paths["detection"], ["z0", "z1", "z2", "z3"])
+            except Exception as e:  # the detection graph is the fragile one
+                print(f"detection head export failed ({type(e).__name__}: {e}); timing ORT without it")
+                del paths["detection"]
+        if args.skip_detection:
+            del paths["detection"]
+    feeds = {"encoder": {"x": x.numpy()}, "server body": {"y_hat": y_hat.numpy()},
+             "classification": {"z3": z[3].numpy()}, "segmentation": {"z3": z[3].numpy()},
+             "detection": {f"z{i}": z[i].numpy() for i in range(4)}}
+    results = {}
+    for threads in args.threads:
+        sessions = {name: session(p, threads) for name, p in paths.items()}
+        for _ in range(args.rounds):
+            for stage, values in swift_block(args, threads).items():
+                results.setdefault(("swift", stage, threads), []).extend(values)
+            for name, s in sessions.items():
+                results.setdefault(("ort", name, threads), []).extend(
+                    time_ms(lambda s=s, f=feeds[name]: s.run(None, f), args.runs))
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                results.setdefault(("torch", "entropy encode", threads), []).extend(time_ms(lambda: rt.eb.compress(y), args.runs))
+                results.setdefault(("torch", "entropy decode", threads), []).extend(
+                    time_ms(lambda: rt.eb.decompress(strings, y.shape[-2:]), args.runs))
+            torch.set_num_threads(1)
+    load = os.getloadavg()[0]
+    print(f"\nimage {os.path.basename(args.image)}: padded {tuple(x.shape[-2:])}, latent {tuple(y.shape[1:])}, "
+          f"{len(strings[0])} bytes; load average {load:.1f}; medians of {args.rounds} rounds x {args.runs} runs (ms)\n")
+    stages = ["encoder", "entropy encode", "entropy decode", "server body", "classification", "segmentation",
+              "detection"]
+    print(f"| stage | threads | Swift ms | ONNX Runtime ms | ORT / Swift |")
+    print(f"|---|---|---|---|---|")
+    for stage in stages:
+        for threads in args.threads:
+            sw = results.get(("swift", stage, threads))
+            other = results.get(("ort", stage, threads)) or results.get(("torch", stage, threads))
+            label = "ONNX Runtime" if ("ort", stage, threads) in results else "CompressAI (torch)"
+            if not sw:
+                continue
+            sm = statistics.median(sw)
+            if other:
+                om = statistics.median(other)
+                print(f"| {stage} | {threads} | {sm:.1f} | {om:.1f}{'' if label == 'ONNX Runtime' else ' (CompressAI)'} | {om / sm:.2f} |")
+            else:
+                print(f"| {stage} | {threads} | {sm:.1f} | – | – |")
+    for half in ("device half", "server half"):
+        for threads in args.threads:
+            print(f"| **{half}** | {threads} | {statistics.median(results[('swift', half, threads)]):.1f} | | |")
+
+
+if __name__ == "__main__":
+    main()

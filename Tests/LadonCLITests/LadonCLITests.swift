@@ -1,0 +1,115 @@
+// End-to-end tests of the `ladon` executable: convert real (tiny) torch checkpoints, infer, fail clearly.
+import Foundation
+import Testing
+
+/// Runs the built `ladon` binary (it sits next to the test bundle in the build directory).
+struct LadonCLI {
+    static let executable: URL = {
+        let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for dir in [bundleDir, bundleDir.deletingLastPathComponent()] {
+            let candidate = dir.appendingPathComponent("ladon")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return bundleDir.appendingPathComponent("ladon")
+    }()
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func fixture(_ path: String) -> String { repo.appendingPathComponent(path).path }
+
+    struct Output { let status: Int32; let stdout: String; let stderr: String }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "LADON_MODEL")
+        env["XDG_DATA_HOME"] = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-no-home").path
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                      stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    static func temporary(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("ladon-cli-\(UUID().uuidString)-\(name)").path
+    }
+}
+
+@Suite(.serialized) struct LadonCLITests {
+    static let tinyModel = "Tests/LadonCoreTests/Fixtures/model/tiny_model.safetensors"
+    static let image = "Scripts/data/chelsea_small.png"
+
+    @Test func inferPrintsAllThreeTasksAsJSON() throws {
+        let bin = LadonCLI.temporary("latent.bin"), mask = LadonCLI.temporary("mask.png"), overlay = LadonCLI.temporary("overlay.png")
+        let r = try LadonCLI.run(["infer", "--json", "--logits", "--model", LadonCLI.fixture(Self.tinyModel),
+                                  "--bin", bin, "--mask", mask, "--overlay", overlay, LadonCLI.fixture(Self.image)])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let image = try #require(object["image"] as? [String: Int])
+        #expect(image["width"] == 160 && image["height"] == 106)
+        let input = try #require(object["input"] as? [String: Int])
+        #expect(input["paddedWidth"] == 64 && input["paddedHeight"] == 64 && input["width"] == 64)
+        let latent = try #require(object["latent"] as? [String: Int])
+        #expect(latent["channels"] == 4 && latent["height"] == 15 && latent["width"] == 15)
+        let classification = try #require(object["classification"] as? [String: Any])
+        #expect((classification["top5"] as? [Any])?.count == 5)
+        #expect((classification["logits"] as? [Double])?.count == 10)
+        let detections = try #require(object["detection"] as? [[String: Any]])
+        #expect(!detections.isEmpty && detections.allSatisfy { ($0["box"] as? [Double])?.count == 4 && $0["name"] is String })
+        let segmentation = try #require(object["segmentation"] as? [String: Any])
+        let pixels = try #require(segmentation["classPixels"] as? [String: Int])
+        #expect(pixels.values.reduce(0, +) == 160 * 106)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: bin))
+        #expect(bytes.count == object["compressedBytes"] as? Int)
+        #expect(FileManager.default.fileExists(atPath: mask) && FileManager.default.fileExists(atPath: overlay))
+    }
+
+    @Test func textOutputListsClassesDetectionsAndSegmentation() throws {
+        let r = try LadonCLI.run(["infer", "--top-k", "3", "--detection-threshold", "0", "--model",
+                                  LadonCLI.fixture(Self.tinyModel), LadonCLI.fixture(Self.image)])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("classification (top 3)"))
+        #expect(r.stdout.contains("detection ("))
+        #expect(r.stdout.contains("segmentation (original size 160x106)"))
+    }
+
+    @Test func missingModelSaysHowToGetOne() throws {
+        let r = try LadonCLI.run(["infer", LadonCLI.fixture(Self.image)])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("ladon convert") && r.stderr.contains("wacv2025"))
+    }
+
+    @Test func badImagesFailClearlyAndTheOthersStillRun() throws {
+        let garbage = LadonCLI.temporary("garbage.jpg")
+        try Data([0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]).write(to: URL(fileURLWithPath: garbage))
+        let r = try LadonCLI.run(["infer", "--json", "--model", LadonCLI.fixture(Self.tinyModel), garbage,
+                                  LadonCLI.fixture(Self.image), "/nonexistent/photo.png"])
+        #expect(r.status == 1)
+        #expect(r.stdout.split(separator: "\n").count == 1)
+        #expect(r.stderr.contains(garbage) && r.stderr.contains("/nonexistent/photo.png"))
+    }
+
+    @Test func convertsRealTorchCheckpointsThatInferCanLoad() throws {
+        let out = LadonCLI.temporary("tiny.safetensors")
+        let dir = "Tests/LadonCoreTests/Fixtures/checkpoints/"
+        let c = try LadonCLI.run(["convert", "--classification", LadonCLI.fixture(dir + "ladon_tiny_cls.pt"),
+                                  "--detection", LadonCLI.fixture(dir + "ladon_tiny_det.pt"),
+                                  "--segmentation", LadonCLI.fixture(dir + "ladon_tiny_seg.pt"),
+                                  "--config", LadonCLI.fixture(dir + "ladon_tiny_config.json"), "--output", out])
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(c.stdout.contains("fingerprint"))
+        let r = try LadonCLI.run(["infer", "--json", "--model", out, LadonCLI.fixture(Self.image)])
+        #expect(r.status == 0, "\(r.stderr)")
+        let bad = try LadonCLI.run(["convert", "--classification", LadonCLI.fixture(dir + "ladon_tiny_det.pt"),
+                                    "--config", LadonCLI.fixture(dir + "ladon_tiny_config.json"), "--output", out])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("ladon_tiny_det.pt"))
+    }
+}
