@@ -145,7 +145,7 @@ def main():
     args = parse_args()
     torch.set_num_threads(1)
     rt = LadonRuntime(args.classification, args.detection, args.segmentation)
-    image = pc.load_image(args.image)
+    _, image = pc.load_image(args.image)
     images, _ = pc.preprocess([image], rt.transform, "torchvision-0.13")
     x = images.tensors
     with torch.no_grad():
