@@ -1,5 +1,6 @@
 // PNG decoding through libpng's simplified API (errors come back in `png_image.message`: no setjmp).
 import CPNG
+import LadonCore
 
 /// Decodes every PNG colour type (gray, gray+alpha, RGB, RGBA, palette, 1...16 bits, interlaced) to RGB
 /// the way Pillow's `Image.open(f).convert("RGB")` does: alpha (and `tRNS`) is dropped, never composited,
@@ -131,39 +132,6 @@ enum PNGDecoder {
     /// Whether a chunk's stored CRC-32 matches its type and data.
     static func hasValidCRC(_ bytes: UnsafeBufferPointer<UInt8>, chunk: Range<Int>) -> Bool {
         let stored = (0..<4).reduce(UInt32(0)) { $0 << 8 | UInt32(bytes[chunk.upperBound - 4 + $1]) }
-        return CRC32.checksum(UnsafeBufferPointer(rebasing: bytes[(chunk.lowerBound + 4)..<(chunk.upperBound - 4)])) == stored
-    }
-}
-
-/// CRC-32 (ISO 3309, the PNG/zlib polynomial), table driven, four bytes per step ("slicing by 4").
-enum CRC32 {
-    static let tables: [[UInt32]] = {
-        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 4)
-        for i in 0..<256 {
-            var c = UInt32(i)
-            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-            t[0][i] = c
-        }
-        for i in 0..<256 {
-            for k in 1..<4 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xFF)] }
-        }
-        return t
-    }()
-
-    static func checksum(_ data: UnsafeBufferPointer<UInt8>) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        let t0 = tables[0], t1 = tables[1], t2 = tables[2], t3 = tables[3]
-        var i = 0
-        let n = data.count
-        while i + 4 <= n {
-            crc ^= UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16 | UInt32(data[i + 3]) << 24
-            crc = t3[Int(crc & 0xFF)] ^ t2[Int((crc >> 8) & 0xFF)] ^ t1[Int((crc >> 16) & 0xFF)] ^ t0[Int(crc >> 24)]
-            i += 4
-        }
-        while i < n {
-            crc = t0[Int((crc ^ UInt32(data[i])) & 0xFF)] ^ (crc >> 8)
-            i += 1
-        }
-        return ~crc
+        return CRC32.checksum(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[(chunk.lowerBound + 4)..<(chunk.upperBound - 4)]))) == stored
     }
 }
