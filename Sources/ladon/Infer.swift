@@ -21,7 +21,7 @@ struct Infer: ParsableCommand {
     @Flag(help: "Print one JSON object per image (one per line) instead of text.")
     var json = false
 
-    @Option(name: .customLong("top-k"), help: "Number of classes to show.")
+    @Option(name: .customLong("top-k"), help: "Number of classes to show in text output (JSON always lists the top 5).")
     var topK = 5
 
     @Flag(help: "Include all classification logits in the JSON output.")
@@ -33,7 +33,7 @@ struct Infer: ParsableCommand {
     @Option(name: .customLong("mask-size"), help: "Size of --mask and of the class-pixel counts: original or padded.")
     var maskSize: MaskSize = .original
 
-    @Option(help: "Write the image with the segmentation drawn over it as a PNG (one image only).")
+    @Option(help: "Write the image with the segmentation and the shown detections drawn over it as a PNG (one image only).")
     var overlay: String?
 
     @Option(name: .customLong("detection-threshold"), help: "Show detections with at least this score in text output and --overlay (JSON lists all).")

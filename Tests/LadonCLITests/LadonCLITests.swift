@@ -113,3 +113,31 @@ struct LadonCLI {
         #expect(bad.stderr.contains("ladon_tiny_det.pt"))
     }
 }
+
+@Suite(.serialized) struct LadonSplitCLITests {
+    @Test func encodeThenDecodeEqualsInfer() throws {
+        let model = LadonCLI.fixture(LadonCLITests.tinyModel), image = LadonCLI.fixture(LadonCLITests.image)
+        let packet = LadonCLI.temporary("image.ldnp")
+        let e = try LadonCLI.run(["encode", image, "--model", model, "-o", packet])
+        #expect(e.status == 0, "\(e.stderr)")
+        let d = try LadonCLI.run(["decode", "--json", "--logits", "--model", model, packet])
+        #expect(d.status == 0, "\(d.stderr)")
+        let i = try LadonCLI.run(["infer", "--json", "--logits", "--model", model, image])
+        let decoded = try #require(try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as? [String: Any])
+        let inferred = try #require(try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as? [String: Any])
+        for key in ["compressedSha256", "image", "input", "latent", "segmentation"] {
+            #expect((decoded[key] as? NSObject) == (inferred[key] as? NSObject), "\(key)")
+        }
+        #expect(((decoded["classification"] as? [String: Any])?["logits"] as? [Double]) ==
+                ((inferred["classification"] as? [String: Any])?["logits"] as? [Double]))
+        #expect((decoded["detection"] as? [Any])?.count == (inferred["detection"] as? [Any])?.count)
+        // A damaged packet is refused with the reason.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: packet))
+        bytes[bytes.count / 2] ^= 0x40
+        let damaged = LadonCLI.temporary("damaged.ldnp")
+        try bytes.write(to: URL(fileURLWithPath: damaged))
+        let bad = try LadonCLI.run(["decode", "--model", model, damaged])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("checksum"))
+    }
+}
