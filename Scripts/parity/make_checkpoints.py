@@ -60,13 +60,19 @@ def uniform(shape, low, high, gen):
 
 
 def randomize_gdn(gdn, gen):
-    """Effective beta in [0.5, 1.5], gamma: diagonal 0.05-0.2 plus a dense non-symmetric off-diagonal part of
-    total row weight ~1; 2% of gamma entries stored negative so the lower bound clamps them."""
+    """Random GDN/IGDN with a dense, non-symmetric gamma; 2% of gamma entries stored negative so the lower bound
+    clamps them. Encoder GDNs normalise strongly (small beta, large gamma: contrast-insensitive latents), decoder
+    IGDNs stay close to linear (beta ~1, small gamma), so feature magnitudes vary little between photos."""
     channels = gdn.beta.shape[0]
     pedestal = gdn.beta_reparam.pedestal
-    beta_eff = uniform((channels,), 0.5, 1.5, gen)
-    gamma_eff = uniform((channels, channels), 0.0, 2.0 / channels, gen)
-    gamma_eff += torch.diag(uniform((channels,), 0.05, 0.2, gen))
+    if gdn.inverse:
+        beta_eff = uniform((channels,), 0.5, 1.5, gen)
+        gamma_eff = uniform((channels, channels), 0.0, 0.2 / channels, gen)
+        gamma_eff += torch.diag(uniform((channels,), 0.01, 0.05, gen))
+    else:
+        beta_eff = uniform((channels,), 0.02, 0.1, gen)
+        gamma_eff = uniform((channels, channels), 0.0, 4.0 / channels, gen)
+        gamma_eff += torch.diag(uniform((channels,), 0.1, 0.4, gen))
     with torch.no_grad():
         gdn.beta.copy_(torch.sqrt(beta_eff + pedestal))
         gamma = torch.sqrt(gamma_eff + pedestal)
@@ -275,24 +281,28 @@ def calibrate_detection(det, per_image, gen):
     base = torch.randn(predictor.cls_score.weight.shape, generator=gen) * activity[:, None]
     feat_all = torch.cat(box_feats)
     feat_mean = feat_all.mean(0)
+    # Rows orthogonal to the between-photo differences of the mean RoI feature: scores then follow the variation
+    # between RoIs of one photo, so every photo gets some detections instead of one photo getting them all.
+    shifts = torch.stack([b.mean(0) - feat_mean for b in box_feats], dim=1)
+    basis, _ = torch.linalg.qr(shifts)
+    base -= (base @ basis) @ basis.t()
     base /= ((feat_all - feat_mean) @ base.t()).std().item()
     base_bias = torch.randn((91,), generator=gen) * 0.3
     best = None
     with torch.no_grad():
         regressions = [predictor.bbox_pred(b) for b in box_feats]
         centred = [(b - feat_mean) @ base.t() for b in box_feats]
-        for scale in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0):
-            for background in range(0, 20, 2):
+        for scale in (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6):
+            for background in range(0, 21):
                 bias = base_bias.clone()
                 bias[0] += background
                 counts = []
                 for (images, _, _), c, reg, props in zip(per_image, centred, regressions, proposals):
                     _, scores, _ = roi.postprocess_detections(c * scale + bias, reg, props, images.image_sizes)
                     counts.append(((scores[0] > 0.05).sum().item(), (scores[0] > 0.5).sum().item()))
-                n05 = sorted(c[0] for c in counts)[len(counts) // 2]
-                n50 = sorted(c[1] for c in counts)[len(counts) // 2]
-                bad = sum(1 for c in counts if c[1] < 1 or c[0] < 3)
-                cost = abs(n05 - 15) + 4 * abs(n50 - 3) + 20 * bad
+                # per photo: 3..40 detections above 0.05 and 1..8 above 0.5
+                cost = sum(max(0, 3 - n05) + max(0, n05 - 40) + 4 * (max(0, 1 - n50) + max(0, n50 - 8))
+                           for n05, n50 in counts)
                 if best is None or cost < best[0]:
                     best = (cost, scale, background, counts)
         _, scale, background, counts = best

@@ -211,9 +211,11 @@ def main():
         torch.set_num_threads(args.threads)
     runtime = LadonRuntime(args.classification, args.detection, args.segmentation)
     for task, mismatch in runtime.load_report.items():
-        print(f'{task} checkpoint (strict=False): {len(mismatch["unexpected"])} unexpected keys, '
-              f'{len(mismatch["missing"])} missing keys (legacy entropy-bottleneck names are skipped here; '
-              f'the bottleneck comes from the classification load)')
+        legacy = all('entropy_bottleneck.' in k for k in mismatch['unexpected'] + mismatch['missing'])
+        print(f'{task} checkpoint loaded with strict=False: {len(mismatch["unexpected"])} unexpected, '
+              f'{len(mismatch["missing"])} missing keys' +
+              (' (CompressAI 1.2.2 entropy-bottleneck names, skipped as in the Ladon runtime; the identical '
+               'bottleneck comes from the classification load)' if mismatch['unexpected'] and legacy else ''))
     timing_table = []
     for index, path in enumerate(paths):
         pixels, image = pc.load_image(path)

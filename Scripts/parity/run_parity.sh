@@ -7,7 +7,8 @@
 # Steps: make_checkpoints.py (skipped when the three .pt files exist, unless --regenerate) -> `ladon convert`
 # -> reference.py over every image -> `ladon infer --json --logits --bin --mask --mask-size padded` per image
 # -> compare.py. Exit status: compare.py's (0 pass, 1 a check failed, 2 missing output), or the failing step's.
-# Environment: LADON_REF_PYTHON (default /root/.cache/ladon-ref-venv/bin/python).
+# Environment: LADON_REF_PYTHON (default /root/.cache/ladon-ref-venv/bin/python); LADON_BIN: use this ladon
+# executable instead of building one with `swift build -c release`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -28,7 +29,7 @@ while [[ $# -gt 0 ]]; do
         --resize-rule) RESIZE_RULE="$2"; shift 2 ;;
         --compare-skip) COMPARE_SKIP="$2"; shift 2 ;;
         --no-timings) TIMINGS=(); shift ;;
-        -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
@@ -50,8 +51,12 @@ else
 fi
 
 step "2/5 build ladon (release) and convert"
-(cd "$ROOT" && swift build -c release --product ladon)
-LADON="$(cd "$ROOT" && swift build -c release --show-bin-path)/ladon"
+if [[ -n ${LADON_BIN:-} ]]; then
+    LADON="$LADON_BIN"
+else
+    (cd "$ROOT" && swift build -c release --product ladon)
+    LADON="$(cd "$ROOT" && swift build -c release --show-bin-path)/ladon"
+fi
 "$LADON" convert --classification "$CLS" --detection "$DET" --segmentation "$SEG" --output "$MODEL"
 
 step "3/5 PyTorch reference ($RESIZE_RULE)"
