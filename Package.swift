@@ -28,6 +28,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Tensors, kernels, layers, the Ladon model, the entropy coder, weight files. Pure Swift.
@@ -38,8 +39,12 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16",
                        providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .target(name: "LadonImage", dependencies: ["LadonCore", "CTurboJPEG", "CPNG"]),
-        // Splits the model at the bottleneck into device and server halves.
-        .target(name: "EdgeSplit", dependencies: ["LadonCore"], swiftSettings: kernelSettings),
+        // Splits the model at the bottleneck into device and server halves, and carries packets between them.
+        .target(name: "EdgeSplit", dependencies: [
+            "LadonCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: kernelSettings),
         // The command-line tool: parses, calls the libraries, formats.
         .executableTarget(name: "ladon", dependencies: [
             "LadonCore", "LadonImage", "EdgeSplit",

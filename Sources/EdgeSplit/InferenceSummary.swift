@@ -1,0 +1,98 @@
+// A JSON-ready summary of one image's results: what `ladon infer --json` prints and the edge server returns.
+import Foundation
+import LadonCore
+
+/// One image's results in the shape of `ladon infer --json` (see the README): sizes, latent, bytes, the three
+/// tasks and stage timings. `Codable`, so the edge server can send it and clients can read it.
+public struct InferenceSummary: Codable, Sendable, Equatable {
+    public struct Size: Codable, Sendable, Equatable { public var width: Int, height: Int }
+    public struct Input: Codable, Sendable, Equatable { public var width: Int, height: Int, paddedWidth: Int, paddedHeight: Int }
+    public struct Latent: Codable, Sendable, Equatable { public var channels: Int, height: Int, width: Int }
+    public struct ClassScore: Codable, Sendable, Equatable {
+        public var index: Int, label: String, logit: Float, probability: Float
+    }
+    public struct Classification: Codable, Sendable, Equatable {
+        public var top5: [ClassScore]
+        public var logits: [Float]?
+    }
+    public struct DetectedObject: Codable, Sendable, Equatable {
+        /// `[x1, y1, x2, y2]` in original-image pixels.
+        public var box: [Float]
+        public var score: Float
+        /// COCO category id.
+        public var label: Int
+        public var name: String
+    }
+    public struct Segmentation: Codable, Sendable, Equatable {
+        public var width: Int, height: Int
+        /// `original` or `padded`: the size the mask and the counts refer to.
+        public var maskSize: String
+        /// Class id (as a string) → pixel count.
+        public var classPixels: [String: Int]
+    }
+
+    public var file: String
+    public var image: Size
+    public var input: Input
+    public var latent: Latent
+    public var compressedBytes: Int
+    public var compressedSha256: String
+    public var classification: Classification?
+    public var detection: [DetectedObject]
+    public var segmentation: Segmentation?
+    /// Stage name + `Ms` → milliseconds.
+    public var timings: [String: Double]
+
+    /// Summarises a result. `maskAtOriginalSize` chooses the size the class-pixel counts are taken at.
+    public init(file: String, result: LadonResult, labels: ClassLabels, includeLogits: Bool, maskAtOriginalSize: Bool) {
+        let g = result.geometry
+        self.file = file
+        image = Size(width: g.originalWidth, height: g.originalHeight)
+        input = Input(width: g.resizedWidth, height: g.resizedHeight, paddedWidth: g.paddedWidth, paddedHeight: g.paddedHeight)
+        latent = Latent(channels: result.latentShape[0], height: result.latentShape[1], width: result.latentShape[2])
+        compressedBytes = result.compressed.count
+        compressedSha256 = SHA256.hash(result.compressed).hexString
+        classification = result.classificationLogits.map { logits in
+            Classification(top5: Self.topClasses(logits, k: 5, labels: labels.imagenet), logits: includeLogits ? logits : nil)
+        }
+        detection = result.detections.map { d in
+            DetectedObject(box: [d.box.x1, d.box.y1, d.box.x2, d.box.y2], score: d.score, label: d.label,
+                           name: Self.label(labels.coco, d.label))
+        }
+        segmentation = result.segmentation.map { seg in
+            let (w, h, ids) = Self.mask(seg, geometry: g, original: maskAtOriginalSize)
+            var counts: [String: Int] = [:]
+            for id in ids { counts[String(id), default: 0] += 1 }
+            return Segmentation(width: w, height: h, maskSize: maskAtOriginalSize ? "original" : "padded", classPixels: counts)
+        }
+        timings = Dictionary(result.timings.map { ($0.stage + "Ms", $0.seconds * 1000) }, uniquingKeysWith: +)
+    }
+
+    /// The top-`k` classes by logit with softmax probabilities.
+    public static func topClasses(_ logits: [Float], k: Int, labels: [String]) -> [ClassScore] {
+        let probabilities = Kernels.softmax(logits)
+        return Kernels.topK(logits, k: min(k, logits.count)).map {
+            ClassScore(index: $0.index, label: label(labels, $0.index), logit: $0.value, probability: probabilities[$0.index])
+        }
+    }
+
+    /// The class-id mask at the original size (nearest-neighbour from the unpadded region) or the padded size.
+    public static func mask(_ seg: SegmentationResult, geometry g: ImageGeometry, original: Bool) -> (width: Int, height: Int, ids: [Int32]) {
+        guard original else { return (seg.width, seg.height, seg.mask) }
+        return (g.originalWidth, g.originalHeight,
+                seg.mask(resampledFrom: g.resizedHeight, g.resizedWidth, toHeight: g.originalHeight, width: g.originalWidth))
+    }
+
+    /// `labels[i]`, or `class i` when the list is short.
+    public static func label(_ labels: [String], _ i: Int) -> String { i >= 0 && i < labels.count ? labels[i] : "class \(i)" }
+
+    /// Compact JSON with sorted keys (one line).
+    public func jsonString() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Non-finite values (a broken model) are written as strings, so encoding cannot fail.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity",
+                                                                      negativeInfinity: "-Infinity", nan: "NaN")
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
