@@ -118,11 +118,7 @@ public struct EdgeServer: Sendable {
     }
 
     static func encode(_ response: EdgeResponse) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity",
-                                                                      negativeInfinity: "-Infinity", nan: "NaN")
-        return Array((try? encoder.encode(response)) ?? Data(#"{"status":"error","error":"encoding failed"}"#.utf8))
+        Array((try? InferenceSummary.jsonEncoder().encode(response)) ?? Data(#"{"status":"error","error":"encoding failed"}"#.utf8))
     }
 }
 
@@ -141,9 +137,7 @@ public enum EdgeClient {
         return try await channel.executeThenClose { inbound, outbound in
             var responses: [EdgeResponse] = []
             var iterator = inbound.makeAsyncIterator()
-            let decoder = JSONDecoder()
-            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity",
-                                                                            negativeInfinity: "-Infinity", nan: "NaN")
+            let decoder = InferenceSummary.jsonDecoder()
             for frame in frames {
                 try await outbound.write(ByteBuffer(bytes: frame))
                 guard let reply = try await iterator.next() else { throw EdgeError.connectionClosed }

@@ -88,11 +88,24 @@ public struct InferenceSummary: Codable, Sendable, Equatable {
 
     /// Compact JSON with sorted keys (one line).
     public func jsonString() -> String {
+        String(decoding: (try? Self.jsonEncoder().encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    /// The JSON encoder for results: sorted keys, one line, non-finite numbers (a broken model) written as
+    /// `"NaN"`/`"Infinity"` strings so encoding cannot fail.
+    public static func jsonEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Non-finite values (a broken model) are written as strings, so encoding cannot fail.
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity",
                                                                       negativeInfinity: "-Infinity", nan: "NaN")
-        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+        return encoder
+    }
+
+    /// The matching decoder.
+    public static func jsonDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity",
+                                                                        negativeInfinity: "-Infinity", nan: "NaN")
+        return decoder
     }
 }

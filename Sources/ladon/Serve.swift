@@ -57,10 +57,7 @@ struct Send: AsyncParsableCommand {
             packets.append(try device.encode(try ImageDecoder.decode(contentsOf: image).toTensor()))
         }
         let answers = try await EdgeClient.send(packets, host: String(parts[0]), port: port)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity",
-                                                                      negativeInfinity: "-Infinity", nan: "NaN")
+        let encoder = InferenceSummary.jsonEncoder()
         var failed = false
         for (image, var answer) in zip(images, answers) {
             answer.result?.file = image
