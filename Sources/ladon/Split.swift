@@ -55,8 +55,15 @@ struct Decode: ParsableCommand {
     @Option(name: .customLong("detection-threshold"), help: "Show detections with at least this score in text output (JSON lists all).")
     var detectionThreshold: Float = 0.5
 
-    @Option(name: .customLong("mask-size"), help: "Size of the class-pixel counts: original or padded.")
+    @Option(name: .customLong("mask-size"), help: "Size of --mask and of the class-pixel counts: original or padded.")
     var maskSize: MaskSize = .original
+
+    @Option(help: "Write the segmentation class-id mask as an 8-bit PNG (one packet only).")
+    var mask: String?
+
+    func validate() throws {
+        if mask != nil && packets.count > 1 { throw ValidationError("--mask takes one packet") }
+    }
 
     @Option(help: "Threads for the kernels (default: all cores).")
     var threads: Int?
@@ -74,6 +81,10 @@ struct Decode: ParsableCommand {
                 let report = InferenceReport(file: file, result: result, model: server.model, topK: max(1, topK),
                                              includeLogits: logits, maskSize: maskSize,
                                              detectionThreshold: detectionThreshold)
+                if let mask, let seg = result.segmentation {
+                    let (w, h, ids) = report.maskPixels(seg, geometry: result.geometry)
+                    try PNGEncoder.writeGray(width: w, height: h, pixels: ids.map { UInt8(clamping: $0) }, to: mask)
+                }
                 print(json ? report.json() : report.text())
             } catch {
                 failed += 1
