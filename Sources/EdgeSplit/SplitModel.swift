@@ -31,10 +31,7 @@ public struct DeviceHalf: Sendable {
     /// Loads the device half from a converted model file.
     public init(path: String) throws(LadonError) {
         let file = try SafeTensorsFile(path: path)
-        guard let json = file.metadata["config"] else {
-            throw .weights("\(path) has no 'config' metadata; convert the checkpoints with `ladon convert`")
-        }
-        let config = try LadonModelConfig.decode(json: Data(json.utf8), source: "\(path) metadata 'config'")
+        let config = try LadonWeightsFormat.config(of: file)
         let root = WeightScope(file: file)
         self.config = config
         self.preprocessor = try Preprocessor(config.preprocessing)

@@ -120,19 +120,31 @@ public enum LadonWeightsFormat {
             guard m["format_version"] == LadonWeightsFormat.version else {
                 throw .weights("\(file.source) has format_version \(m["format_version"] ?? "absent"); this build reads version \(LadonWeightsFormat.version)")
             }
-            guard let json = m["config"] else { throw .weights("\(file.source) has no config metadata") }
-            config = try LadonModelConfig.decode(json: Data(json.utf8), source: "\(file.source) config metadata")
+            config = try LadonWeightsFormat.config(of: file)
             sharedBodyFrom = m["shared_body_from"]
             fingerprint = m["fingerprint"]
-            var classes: [String: [String]] = [:]
-            for (k, v) in m where k.hasPrefix("classes.") {
-                guard let list = try? JSONSerialization.jsonObject(with: Data(v.utf8)) as? [String] else {
-                    throw .weights("\(file.source): metadata \(k) is not a JSON array of strings")
-                }
-                classes[String(k.dropFirst("classes.".count))] = list
-            }
-            self.classes = classes
+            classes = try LadonWeightsFormat.classLists(of: file)
         }
+    }
+
+    /// The model config stored in a weights file's `config` metadata.
+    public static func config(of file: SafeTensorsFile) throws(LadonError) -> LadonModelConfig {
+        guard let json = file.metadata["config"] else {
+            throw .weights("\(file.source) has no 'config' metadata; pass a config (Configs/ladon-resnet50.json) or convert the checkpoints with `ladon convert`")
+        }
+        return try LadonModelConfig.decode(json: Data(json.utf8), source: "\(file.source) metadata 'config'")
+    }
+
+    /// The `classes.<key>` label lists of a weights file's metadata, by key (`imagenet`, `coco`, `voc`).
+    public static func classLists(of file: SafeTensorsFile) throws(LadonError) -> [String: [String]] {
+        var classes: [String: [String]] = [:]
+        for (k, v) in file.metadata where k.hasPrefix("classes.") {
+            guard let list = try? JSONSerialization.jsonObject(with: Data(v.utf8)) as? [String] else {
+                throw .weights("\(file.source): metadata \(k) is not a JSON array of strings")
+            }
+            classes[String(k.dropFirst("classes.".count))] = list
+        }
+        return classes
     }
 
     /// Recomputes the fingerprint of a weights file from its tensors (see ``LadonConversion/fingerprint``).

@@ -13,19 +13,16 @@ public struct ClassLabels: Sendable, Equatable {
         self.voc = voc
     }
 
-    /// Reads the `classes.<list>` JSON arrays named by the config's heads from weights-file metadata, falling
-    /// back to the built-in torchvision lists (``LadonLabels``) when a key is absent.
-    public init(metadata: [String: String], config: LadonModelConfig) throws(LadonError) {
-        func list(_ key: String?) throws(LadonError) -> [String] {
+    /// The lists named by the config's heads, from a weights file's `classes.<list>` metadata, falling back to
+    /// the built-in torchvision lists (``LadonLabels``) when a key is absent.
+    public init(file: SafeTensorsFile, config: LadonModelConfig) throws(LadonError) {
+        let stored = try LadonWeightsFormat.classLists(of: file)
+        func list(_ key: String?) -> [String] {
             guard let key else { return [] }
-            guard let text = metadata["classes." + key] else { return LadonLabels.list(key) ?? [] }
-            guard let array = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String] else {
-                throw .weights("metadata '\(key)' is not a JSON array of strings")
-            }
-            return array
+            return stored[key] ?? LadonLabels.list(key) ?? []
         }
-        self.init(imagenet: try list(config.classification?.classList), coco: try list(config.detection?.classList),
-                  voc: try list(config.segmentation?.classList))
+        self.init(imagenet: list(config.classification?.classList), coco: list(config.detection?.classList),
+                  voc: list(config.segmentation?.classList))
     }
 }
 
@@ -130,17 +127,15 @@ public struct LadonModel: Sendable {
         if let c = explicitConfig {
             try c.validate()
             config = c
-        } else if let json = file.metadata["config"] {
-            config = try LadonModelConfig.decode(json: Data(json.utf8), source: "\(file.source) metadata 'config'")
         } else {
-            throw .weights("\(file.source) has no 'config' metadata; pass a config (Configs/ladon-resnet50.json) or convert the checkpoints with `ladon convert`")
+            config = try LadonWeightsFormat.config(of: file)
         }
         if let format = file.metadata["format"], format != LadonWeightsFormat.format {
             throw .weights("\(file.source) has format '\(format)', expected '\(LadonWeightsFormat.format)'")
         }
         let root = WeightScope(file: file)
         self.config = config
-        self.labels = try ClassLabels(metadata: file.metadata, config: config)
+        self.labels = try ClassLabels(file: file, config: config)
         self.fingerprint = file.metadata["fingerprint"]
         self.preprocessor = try Preprocessor(config.preprocessing)
         self.encoder = try LadonEncoder(weights: root.scope("encoder.encoder"), channels: config.encoderChannels)
