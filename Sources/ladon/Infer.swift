@@ -15,8 +15,7 @@ struct Infer: ParsableCommand {
     @Argument(help: "JPEG or PNG images.")
     var images: [String]
 
-    @Option(help: "Model file (.safetensors from `ladon convert`). Default: $LADON_MODEL, then \(ModelLocator.defaultPath).")
-    var model: String?
+    @OptionGroup var options: ModelOptions
 
     @Flag(help: "Print one JSON object per image (one per line) instead of text.")
     var json = false
@@ -42,11 +41,7 @@ struct Infer: ParsableCommand {
     @Option(name: .customLong("bin"), help: "Write the entropy-coded latent (CompressAI's exact byte string) to a file (one image only).")
     var binPath: String?
 
-    @Option(help: "Threads for the kernels (default: all cores).")
-    var threads: Int?
-
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
         guard (0...1).contains(detectionThreshold) else { throw ValidationError("--detection-threshold must be in [0, 1]") }
         if images.count > 1 && (mask != nil || overlay != nil || binPath != nil) {
@@ -55,10 +50,7 @@ struct Infer: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Kernels.threadCount = threads }
-        let path = try ModelLocator.resolve(model)
-        let model: LadonModel
-        do { model = try LadonModel(path: path) } catch { throw CLIError("cannot load model \(path): \(error)") }
+        let model = try options.load { try LadonModel(path: $0) }
         var failed = 0
         for imagePath in images {
             do {

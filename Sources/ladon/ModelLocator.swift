@@ -1,4 +1,5 @@
 // Finds the model file: --model, then $LADON_MODEL, then the default location.
+import ArgumentParser
 import Foundation
 import LadonCore
 
@@ -47,4 +48,24 @@ enum ModelLocator {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
+}
+
+/// `--model` and `--threads`, shared by every command that runs the model.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model file (.safetensors from `ladon convert`; device and server must use the same file). Default: $LADON_MODEL, then \(ModelLocator.defaultPath).")
+    var model: String?
+
+    @Option(help: "Threads for the kernels (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// Applies `--threads`, finds the model file and builds `T` from it; a load failure names the file.
+    func load<T>(_ make: (String) throws -> T) throws -> T {
+        if let threads { Kernels.threadCount = threads }
+        let path = try ModelLocator.resolve(model)
+        do { return try make(path) } catch { throw CLIError("cannot load model \(path): \(error)") }
+    }
 }

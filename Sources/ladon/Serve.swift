@@ -10,8 +10,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "Server half over TCP: decode latent packets from devices and answer with the results as JSON.",
         discussion: "Frames are a 4-byte big-endian length and a packet (docs/wire-format.md); each gets one JSON answer.")
 
-    @Option(help: "Model file (default: $LADON_MODEL, then \(ModelLocator.defaultPath)).")
-    var model: String?
+    @OptionGroup var options: ModelOptions
 
     @Option(help: "Address to listen on (use 0.0.0.0 to accept other machines).")
     var host = "127.0.0.1"
@@ -19,14 +18,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "TCP port (0 picks a free one).")
     var port = 7474
 
-    @Option(help: "Threads for the kernels (default: all cores).")
-    var threads: Int?
-
     func run() async throws {
-        if let threads { Kernels.threadCount = max(1, threads) }
-        let path = try ModelLocator.resolve(model)
-        let server = try ServerHalf(path: path)
-        let host = self.host
+        let server = try options.load { try ServerHalf(path: $0) }
+        let host = self.host, path = try ModelLocator.resolve(options.model)
         try await EdgeServer(server: server, host: host, port: port).run { bound in
             FileHandle.standardError.write(Data("ladon: serving \(path) on \(host):\(bound)\n".utf8))
         }
@@ -43,15 +37,14 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Server address as HOST:PORT.")
     var server = "127.0.0.1:7474"
 
-    @Option(help: "Model file (the one the server runs; default: $LADON_MODEL, then \(ModelLocator.defaultPath)).")
-    var model: String?
+    @OptionGroup var options: ModelOptions
 
     func run() async throws {
         let parts = server.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else {
             throw ValidationError("--server must be HOST:PORT, got \(server)")
         }
-        let device = try DeviceHalf(path: try ModelLocator.resolve(model))
+        let device = try options.load { try DeviceHalf(path: $0) }
         var packets: [LatentPacket] = []
         for image in images {
             packets.append(try device.encode(try ImageDecoder.decode(contentsOf: image).toTensor()))

@@ -16,15 +16,10 @@ struct Encode: ParsableCommand {
     @Option(name: .shortAndLong, help: "Packet file to write.")
     var output: String
 
-    @Option(help: "Model file (default: $LADON_MODEL, then \(ModelLocator.defaultPath)).")
-    var model: String?
-
-    @Option(help: "Threads for the kernels (default: all cores).")
-    var threads: Int?
+    @OptionGroup var options: ModelOptions
 
     func run() throws {
-        if let threads { Kernels.threadCount = max(1, threads) }
-        let device = try DeviceHalf(path: try ModelLocator.resolve(model))
+        let device = try options.load { try DeviceHalf(path: $0) }
         let rgb = try ImageDecoder.decode(contentsOf: image)
         let packet = try device.encode(rgb.toTensor())
         let bytes = packet.serialized()
@@ -40,8 +35,7 @@ struct Decode: ParsableCommand {
     @Argument(help: "Packet files written by `ladon encode`.")
     var packets: [String]
 
-    @Option(help: "Model file (must be the one the device used; default: $LADON_MODEL, then \(ModelLocator.defaultPath)).")
-    var model: String?
+    @OptionGroup var options: ModelOptions
 
     @Flag(help: "Print one JSON object per packet (the fields of `ladon infer --json`).")
     var json = false
@@ -65,14 +59,8 @@ struct Decode: ParsableCommand {
         if mask != nil && packets.count > 1 { throw ValidationError("--mask takes one packet") }
     }
 
-    @Option(help: "Threads for the kernels (default: all cores).")
-    var threads: Int?
-
     func run() throws {
-        if let threads { Kernels.threadCount = max(1, threads) }
-        let path = try ModelLocator.resolve(model)
-        let server: ServerHalf
-        do { server = try ServerHalf(path: path) } catch { throw CLIError("cannot load model \(path): \(error)") }
+        let server = try options.load { try ServerHalf(path: $0) }
         var failed = 0
         for file in packets {
             do {
