@@ -71,7 +71,7 @@ public struct ServerHalf: Sendable {
     public func run(_ packet: LatentPacket) throws -> LadonResult {
         let zero = [UInt8](repeating: 0, count: 16)
         if packet.modelID != zero, modelID != zero, packet.modelID != modelID {
-            throw PacketError.wrongModel(expected: hex(modelID), actual: hex(packet.modelID))
+            throw PacketError.wrongModel(expected: modelID.hexString, actual: packet.modelID.hexString)
         }
         let config = model.config
         guard packet.latentChannels == config.bottleneckChannels else {
@@ -92,10 +92,4 @@ public struct ServerHalf: Sendable {
         return try model.serve(packet.payload, latentHeight: packet.latentHeight, latentWidth: packet.latentWidth,
                                geometry: geometry)
     }
-
-    private func hex(_ b: [UInt8]) -> String { b.map { String($0, radix: 16).leftPadded(2) }.joined() }
-}
-
-extension String {
-    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }
