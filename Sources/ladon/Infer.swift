@@ -64,12 +64,10 @@ struct Infer: ParsableCommand {
     }
 
     private func run(model: LadonModel, imagePath: String) throws {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let rgb = try ImageDecoder.decode(contentsOf: imagePath)
-        let decodeTime = (clock.now - start).seconds
+        var stopwatch = Stopwatch()
+        let rgb = try stopwatch.time("decode") { () throws(ImageError) in try ImageDecoder.decode(contentsOf: imagePath) }
         var result = try model.infer(rgb.toTensor())
-        result.timings.insert(("decode", decodeTime), at: 0)
+        result.timings.insert(contentsOf: stopwatch.laps, at: 0)
         let report = InferenceReport(file: imagePath, result: result, model: model, topK: topK,
                                      includeLogits: logits, maskSize: maskSize, detectionThreshold: detectionThreshold)
         if let binPath {
@@ -96,8 +94,4 @@ struct Infer: ParsableCommand {
         }
         print(json ? report.json() : report.text())
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
