@@ -19,42 +19,68 @@ let kernelSettings: [SwiftSetting] = tuneForHost
 
 let package = Package(
     name: "ladon-swift",
-    platforms: [.macOS(.v14)],
+    // The device side (LadonCore, EdgeSplit) builds for iOS; the service and the CLI are for servers and desktops.
+    platforms: [.macOS(.v14), .iOS(.v17)],
     products: [
         .library(name: "LadonCore", targets: ["LadonCore"]),
+        .library(name: "LadonCheckpoint", targets: ["LadonCheckpoint"]),
         .library(name: "LadonImage", targets: ["LadonImage"]),
         .library(name: "EdgeSplit", targets: ["EdgeSplit"]),
+        .library(name: "EdgeService", targets: ["EdgeService"]),
         .executable(name: "ladon", targets: ["ladon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
     ],
     targets: [
-        // Tensors, kernels, layers, the Ladon model, the entropy coder, weight files. Pure Swift.
+        // Tensors, kernels, layers, the Ladon model and its two halves, the entropy coder, weight files, the
+        // result schema. Pure Swift, no dependencies: this is what a device links.
         .target(name: "LadonCore", swiftSettings: kernelSettings),
+        // Reading PyTorch checkpoints (zip, restricted pickle, torch tensors) and converting them to weights files.
+        // Its own target so that a device build carries no pickle machine.
+        .target(name: "LadonCheckpoint", dependencies: ["LadonCore"]),
         // JPEG/PNG decoding and PNG encoding over the system libjpeg-turbo and libpng.
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16",
                        providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .target(name: "LadonImage", dependencies: ["LadonCore", "CTurboJPEG", "CPNG"]),
-        // Splits the model at the bottleneck into device and server halves, and carries packets between them.
-        .target(name: "EdgeSplit", dependencies: [
-            "LadonCore",
+        // The packet format between the halves and the HTTP client a device uses (Foundation's URLSession only).
+        .target(name: "EdgeSplit", dependencies: ["LadonCore"]),
+        // The edge service: the server half behind HTTP (Hummingbird), with admission control, logs and metrics.
+        .target(name: "EdgeService", dependencies: [
+            "LadonCore", "LadonImage", "EdgeSplit",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-        ], swiftSettings: kernelSettings),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
         // The command-line tool: parses, calls the libraries, formats.
         .executableTarget(name: "ladon", dependencies: [
-            "LadonCore", "LadonImage", "EdgeSplit",
+            "LadonCore", "LadonCheckpoint", "LadonImage", "EdgeSplit", "EdgeService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "LadonCoreTests", dependencies: ["LadonCore"],
+        .testTarget(name: "LadonCoreTests", dependencies: ["LadonCore", "LadonCheckpoint"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelSettings),
         .testTarget(name: "LadonImageTests", dependencies: ["LadonImage", "LadonCore"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "EdgeSplitTests", dependencies: ["EdgeSplit", "LadonCore"]),
+        .testTarget(name: "EdgeSplitTests", dependencies: ["EdgeSplit", "EdgeService", "LadonCore", "LadonImage"]),
         // Runs the built `ladon` executable end to end.
         .testTarget(name: "LadonCLITests", dependencies: ["ladon"]),
     ],

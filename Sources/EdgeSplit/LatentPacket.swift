@@ -1,7 +1,9 @@
 // The device → server message: one image's entropy-coded latent plus what the server needs to decode it.
+import Foundation
 import LadonCore
 
-/// What the device sends to the server for one image (docs/wire-format.md).
+/// What the device sends to the server for one image (docs/wire-format.md): the wire form of an
+/// ``LadonCore/EncodedImage``.
 ///
 /// The payload is CompressAI's exact byte string; the header adds what CompressAI leaves out of band:
 /// the latent shape, the image geometry (for box rescaling and masks) and the model fingerprint, so a
@@ -12,8 +14,11 @@ public struct LatentPacket: Sendable, Equatable {
     public static let version: UInt8 = 1
     /// Fixed header size in bytes (see docs/wire-format.md).
     public static let headerSize = 4 + 1 + 3 + 16 + 6 * 4 + 3 * 4 + 4 + 4
-    /// Largest payload accepted (a 416×416 latent codes to well under 1 MB; 64 MB bounds hostile input).
-    public static let maxPayload = 64 << 20
+    /// Largest payload accepted. A 416×416 latent codes to well under 1 MB (254,616 symbols at a few bits each);
+    /// 16 MiB bounds hostile input without refusing any real packet.
+    public static let maxPayload = 16 << 20
+    /// Largest whole packet (header + largest payload + CRC).
+    public static var maxSize: Int { headerSize + maxPayload }
 
     /// First 16 bytes of the model fingerprint (sha256 of the weights), or zeros when unknown.
     public var modelID: [UInt8]
@@ -34,6 +39,39 @@ public struct LatentPacket: Sendable, Equatable {
         self.paddedHeight = paddedHeight; self.paddedWidth = paddedWidth
         self.latentChannels = latentChannels; self.latentHeight = latentHeight; self.latentWidth = latentWidth
         self.payload = payload
+    }
+
+    /// The wire form of a device half's output.
+    public init(_ e: EncodedImage) {
+        self.init(modelID: e.modelID, originalHeight: e.geometry.originalHeight, originalWidth: e.geometry.originalWidth,
+                  resizedHeight: e.geometry.resizedHeight, resizedWidth: e.geometry.resizedWidth,
+                  paddedHeight: e.geometry.paddedHeight, paddedWidth: e.geometry.paddedWidth,
+                  latentChannels: e.latentChannels, latentHeight: e.latentHeight, latentWidth: e.latentWidth,
+                  payload: e.bytes)
+    }
+
+    /// What the server half runs on (``ServerHalf/run(_:)`` checks it against the model).
+    public var encodedImage: EncodedImage {
+        EncodedImage(modelID: modelID,
+                     geometry: ImageGeometry(originalHeight: originalHeight, originalWidth: originalWidth,
+                                             resizedHeight: resizedHeight, resizedWidth: resizedWidth,
+                                             paddedHeight: paddedHeight, paddedWidth: paddedWidth),
+                     latentChannels: latentChannels, latentHeight: latentHeight, latentWidth: latentWidth,
+                     bytes: payload)
+    }
+
+    /// Reads a packet file, reading at most ``maxSize`` + 1 bytes (so `/dev/zero` or a huge file is refused at
+    /// once instead of being read whole).
+    public init(contentsOf path: String) throws(PacketError) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw .unreadable(path) }
+        defer { try? handle.close() }
+        let data: Data?
+        do { data = try handle.read(upToCount: Self.maxSize + 1) } catch { throw .unreadable(path) }
+        let bytes = [UInt8](data ?? Data())
+        guard bytes.count <= Self.maxSize else {
+            throw .invalidField("\(path) is larger than the largest packet (\(Self.maxSize) bytes)")
+        }
+        try self.init(bytes: bytes)
     }
 
     /// Serialises the packet (little-endian integers, CRC-32 over everything before it).
@@ -84,7 +122,7 @@ public enum PacketError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedVersion(UInt8)
     case invalidField(String)
     case checksumMismatch
-    case wrongModel(expected: String, actual: String)
+    case unreadable(String)
 
     public var description: String {
         switch self {
@@ -93,8 +131,7 @@ public enum PacketError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedVersion(let v): return "packet version \(v) is not supported (this build reads version \(LatentPacket.version))"
         case .invalidField(let m): return "invalid packet: \(m)"
         case .checksumMismatch: return "packet checksum mismatch: the packet was damaged in transit"
-        case .wrongModel(let e, let a):
-            return "packet was made by model \(a), but this server runs model \(e); use the same converted weights on both sides"
+        case .unreadable(let path): return "cannot read packet file \(path)"
         }
     }
 }

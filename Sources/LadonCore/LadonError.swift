@@ -16,6 +16,11 @@ public enum LadonError: Error, Equatable, Sendable {
     case invalidInput(String)
     /// A PyTorch checkpoint cannot be read or mapped.
     case checkpoint(String)
+    /// An encoded image (packet) was made by another model: `packetModel` is the id it carries (the server's own
+    /// id is deliberately not part of the error; servers publish it separately).
+    case wrongModel(packetModel: String)
+    /// An encoded image's sizes do not follow from its original size under this model's preprocessing.
+    case geometry(String)
 }
 
 extension LadonError: CustomStringConvertible {
@@ -30,6 +35,9 @@ extension LadonError: CustomStringConvertible {
         case .config(let m): return "config: \(m)"
         case .invalidInput(let m): return "input: \(m)"
         case .checkpoint(let m): return "checkpoint: \(m)"
+        case .wrongModel(let id):
+            return "packet was made by model \(id), not by the model this server runs; encode with the same converted weights (or the device file split from them) that the server loads"
+        case .geometry(let m): return "packet geometry: \(m)"
         }
     }
 }

@@ -1,6 +1,7 @@
 // `ladon convert`: per-task PyTorch checkpoints → one Ladon safetensors weights file.
 import ArgumentParser
 import Foundation
+import LadonCheckpoint
 import LadonCore
 
 struct Convert: AsyncParsableCommand {

@@ -68,7 +68,7 @@ struct Infer: ParsableCommand {
         let rgb = try stopwatch.time("decode") { () throws(ImageError) in try ImageDecoder.decode(contentsOf: imagePath) }
         var result = try model.infer(rgb.toTensor())
         result.timings.insert(contentsOf: stopwatch.laps, at: 0)
-        let report = InferenceReport(file: imagePath, result: result, model: model, topK: topK,
+        let report = InferenceReport(file: imagePath, result: result, model: model.server, topK: topK,
                                      includeLogits: logits, maskSize: maskSize, detectionThreshold: detectionThreshold)
         if let binPath {
             try Data(result.compressed).write(to: URL(fileURLWithPath: binPath))

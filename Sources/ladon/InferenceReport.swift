@@ -1,12 +1,12 @@
 // Turns a LadonResult into the CLI's text and JSON output.
-import EdgeSplit
 import Foundation
 import LadonCore
 
 struct InferenceReport {
     let file: String
     let result: LadonResult
-    let model: LadonModel
+    /// The server half that produced the result (labels, which heads exist).
+    let model: ServerHalf
     let topK: Int
     let includeLogits: Bool
     let maskSize: MaskSize

@@ -1,4 +1,4 @@
-// `ladon encode` / `ladon decode`: the device half and the server half as two commands, joined by a packet file.
+// `ladon encode` / `ladon decode` / `ladon split`: the device half and the server half as separate commands.
 import ArgumentParser
 import EdgeSplit
 import Foundation
@@ -8,7 +8,7 @@ import LadonImage
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Device half: encode an image into a latent packet (header + CompressAI bytes, docs/wire-format.md).",
-        discussion: "Reads only the encoder's weights. Send the packet to the server any way you like and run `ladon decode` there.")
+        discussion: "Reads only the encoder's weights (a whole model file or a device file from `ladon split`). Send the packet to the server any way you like and run `ladon decode` there, or post it to `ladon serve`.")
 
     @Argument(help: "A JPEG or PNG image.")
     var image: String
@@ -21,7 +21,7 @@ struct Encode: ParsableCommand {
     func run() throws {
         let device = try options.load { try DeviceHalf(path: $0) }
         let rgb = try ImageDecoder.decode(contentsOf: image)
-        let packet = try device.encode(rgb.toTensor())
+        let packet = LatentPacket(try device.encode(rgb.toTensor()))
         let bytes = packet.serialized()
         try Data(bytes).write(to: URL(fileURLWithPath: output))
         print("\(image): \(rgb.width)x\(rgb.height) → latent \(packet.latentChannels)x\(packet.latentHeight)x\(packet.latentWidth), \(packet.payload.count) bytes coded, \(bytes.count) bytes in \(output)")
@@ -64,9 +64,8 @@ struct Decode: ParsableCommand {
         var failed = 0
         for file in packets {
             do {
-                guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
-                let result = try server.run(try LatentPacket(bytes: [UInt8](data)))
-                let report = InferenceReport(file: file, result: result, model: server.model, topK: max(1, topK),
+                let result = try server.run(try LatentPacket(contentsOf: file).encodedImage)
+                let report = InferenceReport(file: file, result: result, model: server, topK: max(1, topK),
                                              includeLogits: logits, maskSize: maskSize,
                                              detectionThreshold: detectionThreshold)
                 if let mask, let seg = result.segmentation {
@@ -80,5 +79,33 @@ struct Decode: ParsableCommand {
             }
         }
         if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+struct SplitModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "split",
+        abstract: "Write the device half of a model: encoder, entropy-bottleneck tables, config and fingerprint.",
+        discussion: "The device file is all a device needs to run `ladon encode` / `ladon send` (the SC2 \"encoder size\"); its packets match the server that loads the whole model.")
+
+    @Argument(help: "A whole model file from `ladon convert`.")
+    var model: String
+
+    @Option(name: .customLong("device"), help: "Device file to write (.safetensors).")
+    var devicePath: String
+
+    func run() throws {
+        let file: LadonModelFile
+        do { file = try LadonModelFile(path: model) } catch { throw CLIError("cannot load model \(model): \(error)") }
+        let data = try file.deviceFile()
+        try data.write(to: URL(fileURLWithPath: devicePath), options: .atomic)
+        // Check what was written loads as a device half with the same id.
+        let device = try DeviceHalf(path: devicePath)
+        guard device.modelID == file.modelID else { throw CLIError("the device file's model id does not match \(model)") }
+        let size = file.encoderSize
+        print("""
+            \(devicePath): \(data.count) bytes (device half of \(model), model id \(file.modelID.hexString))
+            encoder size: \(size.totalBytes) bytes = \(size.totalBits) bits = \(String(format: "%.4f", Double(size.totalBytes) / 1_048_576)) MiB (encoder \(size.encoderBytes) B + entropy bottleneck \(size.entropyBottleneckBytes) B)
+            """)
     }
 }

@@ -1,91 +1,284 @@
-// The edge server over a real TCP connection on loopback: results equal the in-process server half; bad input
-// gets an error response or a closed connection, never a crash, and the server keeps serving.
+// The HTTP edge service on a real loopback port: answers equal the in-process server half; admission control,
+// bad and hostile requests, dropped work of clients that left.
+import EdgeService
+import EdgeSplit
 import Foundation
-import NIOCore
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
-@testable import EdgeSplit
 @testable import LadonCore
 
-@Suite(.serialized) struct EdgeServerTests {
-    /// Runs `body` against a server on 127.0.0.1 with an OS-assigned port, then stops the server.
-    func withServer(_ body: @Sendable (Int) async throws -> Void) async throws {
-        let server = EdgeServer(server: try ServerHalf(path: TinyModel.path), port: 0)
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run(onBound: { continuation.yield($0); continuation.finish() }) }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
-            try await body(port)
-            group.cancelAll()
-        }
+/// A copy of the tiny model whose preprocessing works at `size` (slower requests, for queueing tests), and
+/// optionally stamped with a fingerprint.
+func tinyModelCopy(size: Int? = nil, fingerprint: String? = nil) throws -> String {
+    let file = try SafeTensorsFile(path: TinyModel.path)
+    var writer = SafeTensorsWriter()
+    writer.metadata = file.metadata
+    if let fingerprint { writer.metadata["fingerprint"] = fingerprint }
+    if let size {
+        var config = try LadonWeightsFormat.config(of: file)
+        config.preprocessing.minSize = size
+        config.preprocessing.maxSize = size
+        writer.metadata["config"] = config.jsonString()
+    }
+    for name in file.names {
+        let e = try file.entry(name)
+        writer.add(name, dtype: e.dtype, shape: e.shape, bytes: try file.rawBytes(name))
+    }
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-copy-\(UUID().uuidString).safetensors").path
+    try writer.serialized().write(to: URL(fileURLWithPath: path))
+    return path
+}
+
+/// A running service on a free loopback port; `stop()` cancels it.
+struct RunningService {
+    let service: EdgeService
+    let port: Int
+    let task: Task<Void, any Error>
+    var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    var client: EdgeClient { EdgeClient(server: url, timeout: 30) }
+
+    static func start(model: String = TinyModel.path, _ configure: (inout EdgeService.Configuration) -> Void = { _ in }) async throws -> RunningService {
+        var config = EdgeService.Configuration(host: "127.0.0.1", port: 0)
+        config.logLevel = .warning
+        configure(&config)
+        let service = try EdgeService(modelPath: model, configuration: config)
+        let bound = PortBox()
+        let task = Task { try await service.run(gracefulShutdownSignals: []) { bound.set($0) } }
+        for _ in 0..<500 where bound.get() == nil { try await Task.sleep(for: .milliseconds(10)) }
+        return RunningService(service: service, port: try #require(bound.get()), task: task)
     }
 
-    func packet() throws -> LatentPacket {
-        let image = try SafeTensorsFile(path: TinyModel.casePath).tensor("image")
-        return try DeviceHalf(path: TinyModel.path).encode(image)
+    func stop() async {
+        task.cancel()
+        _ = await task.result
     }
 
-    @Test func resultsOverTCPEqualTheInProcessServerHalf() async throws {
-        let packet = try packet()
-        let local = try ServerHalf(path: TinyModel.path)
-        let expected = try local.run(packet)
-        try await withServer { port in
-            let responses = try await EdgeClient.send([packet, packet], host: "127.0.0.1", port: port)
-            #expect(responses.count == 2)
-            for r in responses {
-                #expect(r.status == "ok", "\(r.error ?? "")")
-                let result = try #require(r.result)
-                #expect(result.compressedSha256 == SHA256.hash(expected.compressed).hexString)
-                #expect(result.detection.count == expected.detections.count)
-                #expect(result.classification?.top5.map(\.index) ==
-                        InferenceSummary.topClasses(expected.classificationLogits!, k: 5, labels: local.model.labels.imagenet).map(\.index))
-                #expect(result.latent.channels == 4 && result.image.width == 75)
-            }
-        }
+    /// One raw request with URLSession: status, headers, body.
+    func request(_ path: String, method: String = "POST", body: [UInt8]? = nil,
+                 contentType: String? = EdgeAPI.packetContentType, headers: [String: String] = [:]) async throws -> (Int, HTTPURLResponse, Data) {
+        var req = URLRequest(url: URL(string: path, relativeTo: url)!.absoluteURL, timeoutInterval: 30)
+        req.httpMethod = method
+        if let body { req.httpBody = Data(body) }
+        if let contentType { req.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        for (k, v) in headers { req.setValue(v, forHTTPHeaderField: k) }
+        let (data, response) = try await URLSession.shared.data(for: req)
+        let http = response as! HTTPURLResponse
+        return (http.statusCode, http, data)
     }
 
-    @Test func badPacketsGetErrorsAndTheConnectionStaysUsable() async throws {
-        let good = try packet().serialized()
-        var flipped = good
-        flipped[flipped.count / 2] ^= 0x01
-        let damaged = flipped
-        try await withServer { port in
-            let responses = try await EdgeClient.sendFrames([[1, 2, 3], damaged, good], host: "127.0.0.1", port: port)
-            #expect(responses.map(\.status) == ["error", "error", "ok"])
-            #expect(responses[0].error?.contains("truncated") == true)
-            #expect(responses[1].error?.contains("checksum") == true)
-        }
-    }
+    func errorCode(_ data: Data) -> String? { try? JSONDecoder().decode(APIErrorBody.self, from: data).error.code }
+}
 
-    @Test func oversizedFramesCloseOnlyThatConnection() async throws {
-        let good = try packet().serialized()
-        try await withServer { port in
-            // A hostile length prefix (4 GiB) must not make the server allocate it: the connection is closed
-            // without an answer, and the next connection is served normally.
-            let hostile = try await rawExchange(port: port, bytes: [0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3])
-            #expect(hostile.isEmpty)
-            let after = try await EdgeClient.sendFrames([good], host: "127.0.0.1", port: port)
-            #expect(after.first?.status == "ok")
-        }
-    }
+final class PortBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var port: Int?
+    func set(_ p: Int) { lock.lock(); port = p; lock.unlock() }
+    func get() -> Int? { lock.lock(); defer { lock.unlock() }; return port }
+}
 
-    /// Writes raw bytes on a fresh connection and returns whatever comes back before the server closes it.
-    func rawExchange(port: Int, bytes: [UInt8]) async throws -> [UInt8] {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        #expect(connected == 0)
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+/// A plain TCP client for what URLSession will not do: disconnect abruptly, send broken HTTP.
+struct RawConnection {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var timeout = timeval(tv_sec: 20, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        let n = recv(fd, &buffer, buffer.count, 0)
-        return n > 0 ? Array(buffer[0..<n]) : []
+    }
+
+    func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+
+    /// Everything until the server closes (or the receive timeout).
+    func readAll() -> String {
+        var out = [UInt8](), buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Closes with a reset (SO_LINGER 0), as a client that crashed or timed out hard.
+    func reset() {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+        Glibc.close(fd)
+    }
+
+    func halfClose() { shutdown(fd, Int32(SHUT_WR)) }
+    func close() { Glibc.close(fd) }
+
+    static func post(_ path: String, body: [UInt8], contentType: String = EdgeAPI.packetContentType) -> [UInt8] {
+        Array("POST \(path) HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
+    }
+}
+
+func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
+    let image = try SafeTensorsFile(path: TinyModel.casePath).tensor("image")
+    return LatentPacket(try DeviceHalf(path: model).encode(image))
+}
+
+@Suite(.serialized) struct EdgeServerTests {
+    @Test func answersEqualTheInProcessServerHalf() async throws {
+        let running = try await RunningService.start()
+        defer { Task { await running.stop() } }
+        let packet = try tinyPacket()
+        let local = try ServerHalf(path: TinyModel.path)
+        let expected = InferenceSummary(file: "packet", result: try local.run(packet.encodedImage), labels: local.labels,
+                                        includeLogits: false, maskAtOriginalSize: true)
+        let answer = try await running.client.infer(packet, mask: true)
+        var got = answer.result
+        #expect(got.compressedSha256 == expected.compressedSha256)
+        #expect(got.classification?.top5 == expected.classification?.top5)
+        #expect(got.detection == expected.detection)
+        #expect(got.segmentation?.classPixels == expected.segmentation?.classPixels)
+        #expect(answer.serverTiming["compute"] != nil && answer.serverTiming["queue"] != nil && answer.serverTiming["decoder+body"] != nil)
+        let png = try #require(got.segmentation?.maskPng.flatMap { Data(base64Encoded: $0) })
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        got.timings = expected.timings
+        got.segmentation?.maskPng = nil
+        #expect(got == expected)
+        // The model description matches the file; health, readiness and metrics answer.
+        let model = try await running.client.model()
+        #expect(model.modelId == local.modelID.hexString && model.heads == local.config.heads && model.encoderSize.totalBytes > 0)
+        #expect(try await running.request("/healthz", method: "GET").0 == 200)
+        #expect(try await running.request("/readyz", method: "GET").0 == 200)
+        let (status, _, metrics) = try await running.request("/metrics", method: "GET")
+        let text = String(decoding: metrics, as: UTF8.self)
+        #expect(status == 200 && text.contains("ladon_http_requests_total") && text.contains("ladon_stage_duration_seconds"))
+        #expect(text.contains(#"route="/v1/infer""#) && text.contains("ladon_queue_depth"))
+    }
+
+    @Test func badRequestsGetTheRightStatusAndTheServerKeepsServing() async throws {
+        let stamp = String(repeating: "5a", count: 32)
+        let model = try tinyModelCopy(fingerprint: stamp)
+        let running = try await RunningService.start(model: model) { $0.maxBody = 64 << 10 }
+        defer { Task { await running.stop() } }
+        let good = try tinyPacket(model: model)
+        var cases: [(String, [UInt8], String, Int, String)] = []
+        cases.append(("garbage", [1, 2, 3], EdgeAPI.packetContentType, 400, "bad_packet"))
+        var damaged = good.serialized(); damaged[damaged.count / 2] ^= 0xFF
+        cases.append(("damaged", damaged, EdgeAPI.packetContentType, 400, "bad_packet"))
+        cases.append(("wrong type", good.serialized(), "text/plain", 415, "unsupported_media_type"))
+        cases.append(("too large", [UInt8](repeating: 0, count: 65 << 10), EdgeAPI.packetContentType, 413, "too_large"))
+        var foreign = good; foreign.modelID = [UInt8](repeating: 0xAB, count: 16)
+        cases.append(("foreign", foreign.serialized(), EdgeAPI.packetContentType, 409, "wrong_model"))
+        var huge = good; huge.originalHeight = 65536; huge.originalWidth = 65536  // CRC recomputed by serialized()
+        cases.append(("huge original", huge.serialized(), EdgeAPI.packetContentType, 400, "bad_packet"))
+        var padded = good; padded.paddedHeight = 256; padded.paddedWidth = 256; padded.latentHeight = 63; padded.latentWidth = 63
+        cases.append(("padded 4x", padded.serialized(), EdgeAPI.packetContentType, 400, "bad_packet"))
+        cases.append(("bad image", [0xFF, 0xD8, 0xFF, 0x00], "image/jpeg", 400, "bad_image"))
+        for (name, body, type, status, code) in cases {
+            let path = name == "bad image" ? EdgeAPI.inferImagePath : EdgeAPI.inferPath
+            let (s, response, data) = try await running.request(path, body: body, contentType: type)
+            #expect(s == status, "\(name): \(String(decoding: data, as: UTF8.self))")
+            #expect(running.errorCode(data) == code, "\(name)")
+            #expect(response.value(forHTTPHeaderField: "X-Request-Id") != nil)
+            if name == "foreign" { #expect(!String(decoding: data, as: UTF8.self).contains("5a5a"), "409 must not echo the server's id") }
+        }
+        let (notFound, _, nf) = try await running.request("/v2/nothing", method: "GET")
+        #expect(notFound == 404 && running.errorCode(nf) == "not_found")
+        // Broken HTTP closes only that connection.
+        let raw = try RawConnection(port: running.port)
+        raw.send(Array("POST /v1/infer HTTP/1.1\r\nContent-Length: banana\r\n\r\n".utf8))
+        _ = raw.readAll()
+        raw.close()
+        // Still serving, and the same packet through the full-offloading route gives the same answer.
+        let answer = try await running.client.infer(good)
+        #expect(answer.result.compressedBytes == good.payload.count)
+        let png = try Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Scripts/data/chelsea_small.png"))
+        let offloaded = try await running.client.inferImage([UInt8](png), contentType: "image/png")
+        #expect(offloaded.result.image.width == 160 && offloaded.serverTiming["decode"] != nil)
+    }
+
+    @Test func bearerTokenIsRequiredWhenConfigured() async throws {
+        let running = try await RunningService.start { $0.token = "s3cret" }
+        defer { Task { await running.stop() } }
+        let body = try tinyPacket().serialized()
+        let (noToken, _, data) = try await running.request(EdgeAPI.inferPath, body: body)
+        #expect(noToken == 401 && running.errorCode(data) == "unauthorized")
+        let (wrong, _, _) = try await running.request(EdgeAPI.inferPath, body: body, headers: ["Authorization": "Bearer s3cres"])
+        #expect(wrong == 401)
+        let (ok, _, _) = try await running.request(EdgeAPI.inferPath, body: body, headers: ["Authorization": "Bearer s3cret"])
+        #expect(ok == 200)
+        #expect(try await running.request("/healthz", method: "GET").0 == 200)
+    }
+
+    @Test func moreClientsThanWorkersAndQueueGetSome503sAndNoWrongAnswer() async throws {
+        let model = try tinyModelCopy(size: 512)
+        let running = try await RunningService.start(model: model) { $0.workers = 1; $0.queue = 1 }
+        defer { Task { await running.stop() } }
+        let packet = try tinyPacket(model: model)
+        let expected = try ServerHalf(path: model).run(packet.encodedImage)
+        let body = packet.serialized()
+        let outcomes = try await withThrowingTaskGroup(of: (Int, Data, String?).self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    let (s, r, d) = try await running.request(EdgeAPI.inferPath, body: body)
+                    return (s, d, r.value(forHTTPHeaderField: "Retry-After"))
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let ok = outcomes.filter { $0.0 == 200 }, busy = outcomes.filter { $0.0 == 503 }
+        #expect(ok.count + busy.count == 6, "\(outcomes.map(\.0))")
+        #expect(ok.count >= 1 && busy.count >= 1, "\(outcomes.map(\.0))")
+        #expect(busy.allSatisfy { running.errorCode($0.1) == "busy" && $0.2 == "1" })
+        for (_, data, _) in ok {
+            let summary = try InferenceSummary.jsonDecoder().decode(InferenceSummary.self, from: data)
+            #expect(summary.classification?.top5.map(\.index) == InferenceSummary.topClasses(expected.classificationLogits!, k: 5, labels: []).map(\.index))
+            #expect(summary.detection.count == expected.detections.count)
+        }
+        let metrics = String(decoding: try await running.request("/metrics", method: "GET").2, as: UTF8.self)
+        #expect(metrics.contains(#"ladon_refused_total{reason="queue_full"}"#))
+    }
+
+    @Test func queuedWorkOfAClientThatLeftIsDropped() async throws {
+        let model = try tinyModelCopy(size: 512)
+        let running = try await RunningService.start(model: model) { $0.workers = 1; $0.queue = 4 }
+        defer { Task { await running.stop() } }
+        let body = try tinyPacket(model: model).serialized()
+        // The first request occupies the worker; the second waits in the queue, and its client resets.
+        async let first = running.request(EdgeAPI.inferPath, body: body)
+        try await Task.sleep(for: .milliseconds(100))
+        let leaver = try RawConnection(port: running.port)
+        leaver.send(RawConnection.post(EdgeAPI.inferPath, body: body))
+        try await Task.sleep(for: .milliseconds(100))
+        leaver.reset()
+        #expect(try await first.0 == 200)
+        // A client that half-closes after sending still gets its answer.
+        let halfClose = try RawConnection(port: running.port)
+        halfClose.send(RawConnection.post(EdgeAPI.inferPath, body: body))
+        halfClose.halfClose()
+        let reply = halfClose.readAll()
+        halfClose.close()
+        #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply.prefix(200))")
+        let metrics = String(decoding: try await running.request("/metrics", method: "GET").2, as: UTF8.self)
+        #expect(metrics.contains(#"ladon_refused_total{reason="client_gone"} 1"#), "\(metrics)")
+    }
+
+    @Test func stalledConnectionsAreClosedByTheReadTimeout() async throws {
+        let running = try await RunningService.start { $0.readTimeout = .milliseconds(300); $0.idleTimeout = .milliseconds(300) }
+        defer { Task { await running.stop() } }
+        // A partial body that never completes, and a connection that never sends anything.
+        let partial = try RawConnection(port: running.port)
+        partial.send(Array("POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Type: \(EdgeAPI.packetContentType)\r\nContent-Length: 100000\r\n\r\nLDNP".utf8))
+        let silent = try RawConnection(port: running.port)
+        let start = ContinuousClock.now
+        _ = partial.readAll()
+        _ = silent.readAll()
+        #expect(ContinuousClock.now - start < .seconds(5))
+        partial.close(); silent.close()
+        #expect(try await running.request("/healthz", method: "GET").0 == 200)
     }
 }

@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 @testable import LadonCore
+@testable import LadonCheckpoint
 
 private func load(_ bytes: [UInt8]) throws(LadonError) -> PickleValue { try PickleMachine.load(bytes, source: "test") }
 

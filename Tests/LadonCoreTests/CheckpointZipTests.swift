@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 @testable import LadonCore
+@testable import LadonCheckpoint
 
 /// Writes small zip archives for tests: stored entries, optional zip64 records and overrides.
 struct TestZipBuilder {

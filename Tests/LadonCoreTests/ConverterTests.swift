@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 @testable import LadonCore
+@testable import LadonCheckpoint
 
 private func ckpt(_ name: String) throws -> TorchCheckpoint {
     try TorchCheckpoint(path: Fixtures.url("checkpoints/\(name)").path)

@@ -227,7 +227,7 @@ private func jsonInteger(_ value: Any) -> Int? {
 
 extension Float {
     /// Converts IEEE half-precision bits (portable: no dependency on `Float16` availability).
-    init(float16Bits h: UInt16) {
+    package init(float16Bits h: UInt16) {
         let sign = UInt32(h >> 15) << 31
         let exponent = Int((h >> 10) & 0x1F)
         let mantissa = UInt32(h & 0x3FF)

@@ -63,6 +63,42 @@ public struct SegmentationResult: Sendable {
     public var height: Int { logits.h }
     public var width: Int { logits.w }
 
+    /// How many pixels of each class the mask has once mapped to `h × w` by ``mask(resampledFrom:_:toHeight:width:)``,
+    /// computed without building that mask: each source pixel counts (rows mapping to it) × (columns mapping to
+    /// it). Linear in the source region plus `h + w`, so a huge original size costs nothing extra.
+    public func classCounts(resampledFrom regionHeight: Int, _ regionWidth: Int, toHeight h: Int, width w: Int) -> [Int32: Int] {
+        let rows = Self.multiplicities(source: regionHeight, target: h)
+        let cols = Self.multiplicities(source: regionWidth, target: w)
+        var counts: [Int32: Int] = [:]
+        for sy in 0..<regionHeight where rows[sy] > 0 {
+            var rowCounts: [Int32: Int] = [:]
+            for sx in 0..<regionWidth where cols[sx] > 0 { rowCounts[mask[sy * width + sx], default: 0] += cols[sx] }
+            for (id, n) in rowCounts { counts[id, default: 0] += n * rows[sy] }
+        }
+        return counts
+    }
+
+    /// The class ids mapped to `h × w` (as ``mask(resampledFrom:_:toHeight:width:)``) as one byte per pixel (ids
+    /// clamp at 255), row by row, for writing a PNG without a 4-byte-per-pixel intermediate.
+    public func classIDBytes(resampledFrom regionHeight: Int, _ regionWidth: Int, toHeight h: Int, width w: Int) -> [UInt8] {
+        let cols = (0..<w).map { min(Int((Double($0) + 0.5) * Double(regionWidth) / Double(w)), regionWidth - 1) }
+        return [UInt8](unsafeUninitializedCapacity: h * w) { out, count in
+            for y in 0..<h {
+                let sy = min(Int((Double(y) + 0.5) * Double(regionHeight) / Double(h)), regionHeight - 1)
+                for x in 0..<w { out[y * w + x] = UInt8(clamping: mask[sy * width + cols[x]]) }
+            }
+            count = h * w
+        }
+    }
+
+    /// For each source index, how many of the `target` nearest-neighbour samples pick it (the same rule as the
+    /// resampler: `src = min(floor((i + 0.5) · source / target), source − 1)`).
+    static func multiplicities(source: Int, target: Int) -> [Int] {
+        var m = [Int](repeating: 0, count: source)
+        for i in 0..<target { m[min(Int((Double(i) + 0.5) * Double(source) / Double(target)), source - 1)] += 1 }
+        return m
+    }
+
     /// The mask mapped to another size by nearest-neighbour sampling of the region `[0, regionHeight) ×
     /// [0, regionWidth)` (the unpadded, resized image) — used to return masks at the original image size.
     public func mask(resampledFrom regionHeight: Int, _ regionWidth: Int, toHeight h: Int, width w: Int) -> [Int32] {
@@ -94,148 +130,70 @@ public struct LadonResult: Sendable {
     public var timings: [(stage: String, seconds: Double)]
 }
 
-/// The Ladon model, built from a config and a weights file (see docs/weights-format.md).
+/// The Ladon model: a ``DeviceHalf`` (preprocessing, encoder, quantisation, entropy coding) and a ``ServerHalf``
+/// (entropy decoding, decoder, body, heads), loaded from one weights file through one loader
+/// (``LadonModelFile``). ``infer(_:)`` is literally the server half run on the device half's output.
 ///
 /// ```swift
 /// let model = try LadonModel(path: "ladon-resnet50-beta1.28.safetensors")
 /// let result = try model.infer(imageTensor)          // [1, 3, H, W] RGB in [0, 1]
+/// let encoded = try model.device.encode(imageTensor) // …or the halves on two machines
+/// let same = try model.server.run(encoded)
 /// ```
-/// The device half is ``preprocess(_:)`` + ``encode(_:)`` + ``compress(_:)``; the server half is
-/// ``decompress(_:height:width:)`` + ``features(_:)`` + the heads.
 public struct LadonModel: Sendable {
-    public let config: LadonModelConfig
-    public let labels: ClassLabels
-    /// The weights file's `fingerprint` metadata, if any.
-    public let fingerprint: String?
-    public let preprocessor: Preprocessor
-    public let encoder: LadonEncoder
-    public let entropyBottleneck: EntropyBottleneck
-    public let decoder: LadonDecoder
-    public let body: ResNetBody
-    public let classificationHead: ClassificationHead?
-    public let segmentationHead: SegmentationHead?
-    public let detectionHead: DetectionHead?
+    public let device: DeviceHalf
+    public let server: ServerHalf
 
     /// Loads a converted model file; the config comes from the file's metadata unless given.
     public init(path: String, config: LadonModelConfig? = nil) throws(LadonError) {
-        try self.init(file: try SafeTensorsFile(path: path), config: config)
+        try self.init(modelFile: try LadonModelFile(path: path, config: config))
     }
 
     /// Builds the model from an opened weights file.
-    public init(file: SafeTensorsFile, config explicitConfig: LadonModelConfig? = nil) throws(LadonError) {
-        let config: LadonModelConfig
-        if let c = explicitConfig {
-            try c.validate()
-            config = c
-        } else {
-            config = try LadonWeightsFormat.config(of: file)
-        }
-        if let format = file.metadata["format"], format != LadonWeightsFormat.format {
-            throw .weights("\(file.source) has format '\(format)', expected '\(LadonWeightsFormat.format)'")
-        }
-        let root = WeightScope(file: file)
-        self.config = config
-        self.labels = try ClassLabels(file: file, config: config)
-        self.fingerprint = file.metadata["fingerprint"]
-        self.preprocessor = try Preprocessor(config.preprocessing)
-        self.encoder = try LadonEncoder(weights: root.scope("encoder.encoder"), channels: config.encoderChannels)
-        self.entropyBottleneck = try EntropyBottleneck(weights: root.scope("encoder.entropy_bottleneck"))
-        guard entropyBottleneck.channels == config.bottleneckChannels else {
-            throw .weights("entropy bottleneck has \(entropyBottleneck.channels) channels, config says \(config.bottleneckChannels)")
-        }
-        self.decoder = try LadonDecoder(weights: root.scope("shared_body.decoder"), channels: config.decoderChannels)
-        self.body = try ResNetBody(weights: root.scope("shared_body"), inChannels: config.decoderChannels[3], config: config.body)
-        let bodyOut = config.stageChannels[2]
-        self.classificationHead = try config.classification.map { c throws(LadonError) in
-            try ClassificationHead(weights: root.scope("classification_head"), inFeatures: bodyOut, numClasses: c.numClasses)
-        }
-        self.segmentationHead = try config.segmentation.map { s throws(LadonError) in
-            try SegmentationHead(weights: root.scope("segmentation_head"), inChannels: bodyOut, config: s)
-        }
-        self.detectionHead = try config.detection.map { d throws(LadonError) in
-            let settings = try DetectionHeadConfig(d, inChannels: [config.decoderChannels[3]] + config.stageChannels)
-            return try DetectionHead(weights: root.scope("detection_head"), config: settings)
-        }
+    public init(file: SafeTensorsFile, config: LadonModelConfig? = nil) throws(LadonError) {
+        try self.init(modelFile: try LadonModelFile(file: file, config: config))
     }
 
-    // MARK: Device half
-
-    /// Normalise, resize and pad an RGB image tensor `[1, 3, H, W]` in [0, 1].
-    public func preprocess(_ image: Tensor) throws(LadonError) -> PreprocessedImage {
-        try preprocessor(image)
+    /// Builds both halves from one checked file.
+    public init(modelFile: LadonModelFile) throws(LadonError) {
+        device = try DeviceHalf(modelFile: modelFile)
+        server = try ServerHalf(modelFile: modelFile)
     }
 
-    /// The encoder: padded input → latent `[1, C, H/4 − 1, W/4 − 1]` (before quantisation).
-    public func encode(_ input: PreprocessedImage) -> Tensor {
-        encoder(input.tensor)
-    }
+    public var config: LadonModelConfig { server.config }
+    public var labels: ClassLabels { server.labels }
+    /// The weights file's `fingerprint` metadata, if any.
+    public var fingerprint: String? { server.fingerprint }
+    public var entropyBottleneck: EntropyBottleneck { device.entropyBottleneck }
+    public var classificationHead: ClassificationHead? { server.classificationHead }
+    public var segmentationHead: SegmentationHead? { server.segmentationHead }
+    public var detectionHead: DetectionHead? { server.detectionHead }
 
-    /// Entropy-codes a latent (one sample) into CompressAI's byte string.
-    public func compress(_ latent: Tensor) throws(LadonError) -> [UInt8] {
-        let strings = try entropyBottleneck.compress(latent)
-        guard strings.count == 1 else { throw .invalidInput("expected a batch of one latent, got \(strings.count)") }
-        return strings[0]
-    }
+    // MARK: Stages (the halves' own, for stage-by-stage checks)
 
-    // MARK: Server half
-
-    /// Decodes a byte string back to the dequantised latent `[1, C, height, width]`.
+    public func preprocess(_ image: Tensor) throws(LadonError) -> PreprocessedImage { try device.preprocess(image) }
+    public func encode(_ input: PreprocessedImage) -> Tensor { device.encode(input) }
+    public func compress(_ latent: Tensor) throws(LadonError) -> [UInt8] { try device.compress(latent) }
     public func decompress(_ bytes: [UInt8], height: Int, width: Int) throws(LadonError) -> Tensor {
-        try entropyBottleneck.decompress([bytes], height: height, width: width)
+        try server.decompress(bytes, height: height, width: width)
     }
-
-    /// Decoder and ResNet body on a dequantised latent.
-    public func features(_ latentHat: Tensor) -> SharedFeatures {
-        let d = decoder(latentHat)
-        return SharedFeatures(decoder: d, layers: body(d))
-    }
-
-    /// Classification logits `[N, classes]`, or nil without a classification head.
-    public func classify(_ features: SharedFeatures) -> Tensor? {
-        classificationHead.map { $0(features.layers[2]) }
-    }
-
-    /// Segmentation logits at the padded input size and their argmax, or nil without a segmentation head.
+    public func features(_ latentHat: Tensor) -> SharedFeatures { server.features(latentHat) }
+    public func classify(_ features: SharedFeatures) -> Tensor? { server.classify(features) }
     public func segment(_ features: SharedFeatures, paddedHeight: Int, paddedWidth: Int) -> SegmentationResult? {
-        guard let head = segmentationHead else { return nil }
-        let logits = head(features.layers[2], height: paddedHeight, width: paddedWidth)
-        return SegmentationResult(logits: logits, mask: Kernels.argmaxChannels(logits))
+        server.segment(features, paddedHeight: paddedHeight, paddedWidth: paddedWidth)
+    }
+    public func detect(_ features: SharedFeatures, geometry: ImageGeometry) throws(LadonError) -> [Detection] {
+        try server.detect(features, geometry: geometry)
     }
 
-    /// COCO detections (FPN + RPN + RoI heads) for one image, or an empty list without a detection head.
-    public func detect(_ features: SharedFeatures, geometry g: ImageGeometry) throws(LadonError) -> [Detection] {
-        guard let head = detectionHead else { return [] }
-        return try head(features: [features.decoder] + features.layers, paddedSize: (g.paddedHeight, g.paddedWidth),
-                        imageSize: (g.resizedHeight, g.resizedWidth), originalSize: (g.originalHeight, g.originalWidth))
-    }
-
-    /// Runs the whole pipeline on one image: both halves, with the real bitstream in between.
+    /// Runs the whole pipeline on one image: the server half on the device half's output, with the real
+    /// bitstream in between. Timings list the device stages, then the server stages.
     public func infer(_ image: Tensor) throws(LadonError) -> LadonResult {
         var stopwatch = Stopwatch()
-        let input = try stopwatch.time("preprocess") { () throws(LadonError) in try preprocess(image) }
-        let latent = stopwatch.time("encoder") { encode(input) }
-        let bytes = try stopwatch.time("compress") { () throws(LadonError) in try compress(latent) }
-        var result = try serve(bytes, latentHeight: latent.h, latentWidth: latent.w, geometry: ImageGeometry(input))
+        let encoded = try device.encode(image, stopwatch: &stopwatch)
+        var result = try server.run(encoded)
         result.timings.insert(contentsOf: stopwatch.laps, at: 0)
         return result
-    }
-
-    /// The server half on one entropy-coded latent: decode, decoder + body, every head.
-    public func serve(_ bytes: [UInt8], latentHeight: Int, latentWidth: Int,
-                      geometry: ImageGeometry) throws(LadonError) -> LadonResult {
-        var stopwatch = Stopwatch()
-        let latentHat = try stopwatch.time("decompress") { () throws(LadonError) in
-            try decompress(bytes, height: latentHeight, width: latentWidth)
-        }
-        let feats = stopwatch.time("decoder+body") { features(latentHat) }
-        let logits = stopwatch.time("classification") { classify(feats) }
-        let seg = stopwatch.time("segmentation") {
-            segment(feats, paddedHeight: geometry.paddedHeight, paddedWidth: geometry.paddedWidth)
-        }
-        let detections = try stopwatch.time("detection") { () throws(LadonError) in try detect(feats, geometry: geometry) }
-        return LadonResult(geometry: geometry, latentShape: [latentHat.c, latentHeight, latentWidth],
-                           compressed: bytes, classificationLogits: logits?.scalars, segmentation: seg,
-                           detections: detections, timings: stopwatch.laps)
     }
 }
 

@@ -146,8 +146,13 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         if let s = segmentation {
             try check(s.numClasses > 0 && s.asppChannels > 0 && !s.asppRates.isEmpty, "segmentation sizes are invalid")
         }
-        try check(preprocessing.mean.count == 3 && preprocessing.std.count == 3 && preprocessing.sizeDivisible > 0,
-                  "preprocessing needs 3 means, 3 stds and a positive sizeDivisible")
+        try check(preprocessing.mean.count == 3 && preprocessing.std.count == 3
+                  && preprocessing.std.allSatisfy { $0.isFinite && $0 != 0 } && preprocessing.mean.allSatisfy(\.isFinite),
+                  "preprocessing needs 3 finite means and 3 finite non-zero stds")
+        try check((1...8192).contains(preprocessing.minSize) && (preprocessing.minSize...8192).contains(preprocessing.maxSize),
+                  "preprocessing sizes must satisfy 1 <= minSize <= maxSize <= 8192, got \(preprocessing.minSize), \(preprocessing.maxSize)")
+        try check((1...256).contains(preprocessing.sizeDivisible) && preprocessing.sizeDivisible % 4 == 0,
+                  "preprocessing.sizeDivisible must be a multiple of 4 in 4 ... 256 (the encoder downsamples by 4), got \(preprocessing.sizeDivisible)")
         try check(["torchvision-0.13-float32", "torchvision-0.15-double"].contains(preprocessing.resizeRule),
                   "preprocessing.resizeRule '\(preprocessing.resizeRule)' is not one of torchvision-0.13-float32, torchvision-0.15-double")
     }

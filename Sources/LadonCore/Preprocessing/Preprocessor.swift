@@ -55,6 +55,20 @@ public struct Preprocessor: Sendable {
         return (Int((Double(height) * scale).rounded(.down)), Int((Double(width) * scale).rounded(.down)), scale)
     }
 
+    /// Original, resized and padded sizes for an `height × width` image, or nil when the image is too thin to
+    /// resize (a side would become 0) or a size is out of range. The device half produces exactly these sizes and
+    /// the server half accepts only these.
+    public func geometry(height: Int, width: Int) -> ImageGeometry? {
+        guard height > 0, width > 0, height <= 1 << 20, width <= 1 << 20 else { return nil }
+        let size = Self.resizedSize(height: height, width: width, minSize: settings.minSize, maxSize: settings.maxSize,
+                                    rule: rule)
+        guard size.height > 0, size.width > 0 else { return nil }
+        let d = settings.sizeDivisible
+        return ImageGeometry(originalHeight: height, originalWidth: width,
+                             resizedHeight: size.height, resizedWidth: size.width,
+                             paddedHeight: (size.height + d - 1) / d * d, paddedWidth: (size.width + d - 1) / d * d)
+    }
+
     /// Normalises, resizes (bilinear, `align_corners=False`, no antialias) and pads an image tensor in [0, 1].
     ///
     /// - Parameter image: `[1, 3, H, W]` RGB in [0, 1] (`uint8 / 255`).
@@ -73,17 +87,15 @@ public struct Preprocessor: Sendable {
             }
         }
         // 2. Resize.
-        let size = Self.resizedSize(height: h, width: w, minSize: settings.minSize, maxSize: settings.maxSize,
-                                    rule: rule)
-        guard size.height > 0, size.width > 0 else {
-            throw .invalidInput("image \(w)x\(h) is too thin to resize to \(settings.minSize) (would be \(size.width)x\(size.height))")
+        guard let g = geometry(height: h, width: w) else {
+            throw .invalidInput("image \(w)x\(h) cannot be resized to \(settings.minSize) (a side would become 0 or is over 2^20)")
         }
+        let size = (height: g.resizedHeight, width: g.resizedWidth)
         if size.height != h || size.width != w {
             x = Kernels.resizeBilinear(x, outputHeight: size.height, outputWidth: size.width)
         }
         // 3. Zero-pad bottom/right to a multiple of sizeDivisible.
-        let d = settings.sizeDivisible
-        let ph = (size.height + d - 1) / d * d, pw = (size.width + d - 1) / d * d
+        let ph = g.paddedHeight, pw = g.paddedWidth
         var padded = x
         if ph != size.height || pw != size.width {
             padded = Tensor(shape: [1, 3, ph, pw])

@@ -1,5 +1,6 @@
 // Opens a `torch.save` file (zip + pickle + raw storages) and exposes its state dict as typed tensors.
 import Foundation
+import LadonCore
 
 /// A PyTorch checkpoint written by `torch.save` (the zip format of torch >= 1.6), read without Python.
 ///

@@ -1,5 +1,6 @@
 // Assembles the three per-task Ladon checkpoints into one validated set of runtime tensors.
 import Foundation
+import LadonCore
 
 /// One tensor of a converted model: Float32 or Int32 little-endian bytes.
 public struct ConvertedTensor: Sendable, Equatable {
@@ -81,16 +82,9 @@ public struct LadonConversion: Sendable {
         self.fingerprint = Self.fingerprint(tensors.map { ($0.name, $0.dtype.rawValue, $0.shape, $0.bytes) })
     }
 
-    /// The fingerprint rule over raw `(name, dtype, shape, bytes)` records (also used to verify a written file).
+    /// The fingerprint rule over raw `(name, dtype, shape, bytes)` records (``LadonWeightsFormat/fingerprint(_:)``).
     public static func fingerprint(_ records: [(String, String, [Int], [UInt8])]) -> String {
-        var h = SHA256()
-        for (name, dtype, shape, bytes) in records.sorted(by: { $0.0 < $1.0 }) {
-            h.update(Array(name.utf8) + [0] + Array(dtype.utf8) + [0]
-                     + Array(shape.map(String.init).joined(separator: ",").utf8) + [0])
-            h.update((0..<8).map { UInt8(truncatingIfNeeded: UInt64(bytes.count) >> (8 * UInt64($0))) })
-            h.update(bytes)
-        }
-        return h.finalize().hexString
+        LadonWeightsFormat.fingerprint(records)
     }
 }
 

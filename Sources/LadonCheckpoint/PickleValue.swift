@@ -1,4 +1,5 @@
 // The values the restricted unpickler produces, and the torch storage/tensor references inside them.
+import LadonCore
 
 /// Element types of torch storages that a checkpoint may hold.
 public enum TorchDType: String, Sendable, CaseIterable {

@@ -1,4 +1,5 @@
 // Maps per-task checkpoint keys (sc2bench/torchvision state dicts) to the Ladon runtime's tensor names.
+import LadonCore
 
 /// Which per-task checkpoint a file is.
 public enum CheckpointSlot: String, CaseIterable, Sendable, Comparable {

@@ -1,6 +1,6 @@
 // A JSON-ready summary of one image's results: what `ladon infer --json` prints and the edge server returns.
+// It lives in LadonCore so that callers who only read results (JSON clients, tools) need no networking library.
 import Foundation
-import LadonCore
 
 /// One image's results in the shape of `ladon infer --json` (see the README): sizes, latent, bytes, the three
 /// tasks and stage timings. `Codable`, so the edge server can send it and clients can read it.
@@ -29,6 +29,33 @@ public struct InferenceSummary: Codable, Sendable, Equatable {
         public var maskSize: String
         /// Class id (as a string) → pixel count.
         public var classPixels: [String: Int]
+        /// The class-id mask as a base64 8-bit grayscale PNG at `width × height`, when asked for
+        /// (`POST /v1/infer?mask=png`).
+        public var maskPng: String?
+
+        public init(width: Int, height: Int, maskSize: String, classPixels: [String: Int]) {
+            self.width = width
+            self.height = height
+            self.maskSize = maskSize
+            self.classPixels = classPixels
+        }
+
+        /// Counts at the original size come from the network-size mask with row/column multiplicities, so a
+        /// packet claiming a huge original size costs no more than a small one.
+        public init(result seg: SegmentationResult, geometry g: ImageGeometry, original: Bool) {
+            let counts: [Int32: Int]
+            if original {
+                counts = seg.classCounts(resampledFrom: g.resizedHeight, g.resizedWidth,
+                                         toHeight: g.originalHeight, width: g.originalWidth)
+                self.init(width: g.originalWidth, height: g.originalHeight, maskSize: "original", classPixels: [:])
+            } else {
+                var c: [Int32: Int] = [:]
+                for id in seg.mask { c[id, default: 0] += 1 }
+                counts = c
+                self.init(width: seg.width, height: seg.height, maskSize: "padded", classPixels: [:])
+            }
+            classPixels = Dictionary(uniqueKeysWithValues: counts.map { (String($0.key), $0.value) })
+        }
     }
 
     public var file: String
@@ -60,10 +87,7 @@ public struct InferenceSummary: Codable, Sendable, Equatable {
                            name: Self.label(labels.coco, d.label))
         }
         segmentation = result.segmentation.map { seg in
-            let (w, h, ids) = Self.mask(seg, geometry: g, original: maskAtOriginalSize)
-            var counts: [String: Int] = [:]
-            for id in ids { counts[String(id), default: 0] += 1 }
-            return Segmentation(width: w, height: h, maskSize: maskAtOriginalSize ? "original" : "padded", classPixels: counts)
+            Segmentation(result: seg, geometry: g, original: maskAtOriginalSize)
         }
         timings = Dictionary(result.timings.map { ($0.stage + "Ms", $0.seconds * 1000) }, uniquingKeysWith: +)
     }

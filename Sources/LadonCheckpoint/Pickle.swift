@@ -1,5 +1,6 @@
 // A restricted pickle virtual machine: decodes the subset torch.save/torchdistill write, executes nothing.
 import Foundation
+import LadonCore
 
 /// Decodes a pickle stream (protocols 0–5, the opcodes torch and torchdistill checkpoints use) into a
 /// ``PickleValue``.
