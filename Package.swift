@@ -82,7 +82,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EdgeSplitTests", dependencies: ["EdgeSplit", "EdgeService", "LadonCore", "LadonImage"]),
         // Runs the built `ladon` executable end to end.
-        .testTarget(name: "LadonCLITests", dependencies: ["ladon"]),
+        .testTarget(name: "LadonCLITests", dependencies: ["ladon", "LadonCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

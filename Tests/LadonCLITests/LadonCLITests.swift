@@ -1,5 +1,9 @@
 // End-to-end tests of the `ladon` executable: convert real (tiny) torch checkpoints, infer, fail clearly.
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import LadonCore
 import Testing
 
 /// Runs the built `ladon` binary (it sits next to the test bundle in the build directory).
@@ -139,5 +143,74 @@ struct LadonCLI {
         let bad = try LadonCLI.run(["decode", "--model", model, damaged])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("checksum"))
+    }
+}
+
+/// `ladon serve` as a process: SIGTERM during a request lets the request finish, then the process exits 0.
+@Suite(.serialized) struct LadonServeProcessTests {
+    final class Collected: @unchecked Sendable {
+        private let lock = NSLock()
+        private var data = Data()
+        func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
+        var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
+    }
+
+    /// The tiny model with its preprocessing at 512 × 512, so one request takes long enough to interrupt.
+    func slowModel() throws -> String {
+        let file = try SafeTensorsFile(path: LadonCLI.fixture(LadonCLITests.tinyModel))
+        var writer = SafeTensorsWriter()
+        writer.metadata = file.metadata
+        var config = try LadonWeightsFormat.config(of: file)
+        config.preprocessing.minSize = 512
+        config.preprocessing.maxSize = 512
+        writer.metadata["config"] = config.jsonString()
+        for name in file.names {
+            let e = try file.entry(name)
+            writer.add(name, dtype: e.dtype, shape: e.shape, bytes: try file.rawBytes(name))
+        }
+        let path = LadonCLI.temporary("slow.safetensors")
+        try writer.serialized().write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test func sigtermDuringARequestFinishesItAndExitsZero() async throws {
+        let model = try slowModel()
+        let packetPath = LadonCLI.temporary("packet.ldnp")
+        let enc = try LadonCLI.run(["encode", "--model", model, LadonCLI.fixture(LadonCLITests.image), "-o", packetPath])
+        #expect(enc.status == 0, "\(enc.stderr)")
+        let packet = try Data(contentsOf: URL(fileURLWithPath: packetPath))
+
+        let process = Process()
+        process.executableURL = LadonCLI.executable
+        process.arguments = ["serve", "--model", model, "--port", "0", "--log-level", "info"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        let log = Collected()
+        err.fileHandleForReading.readabilityHandler = { log.append($0.availableData) }
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        var port: Int?
+        for _ in 0..<600 where port == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            if let r = log.text.range(of: #"http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                port = Int(log.text[r].split(separator: ":").last!)
+            }
+        }
+        let bound = try #require(port, "server did not start: \(log.text)")
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(bound)/v1/infer")!, timeoutInterval: 60)
+        request.httpMethod = "POST"
+        request.setValue("application/vnd.ladon.packet", forHTTPHeaderField: "Content-Type")
+        request.httpBody = packet
+        async let answer = URLSession.shared.data(for: request)
+        try await Task.sleep(for: .milliseconds(150))
+        kill(process.processIdentifier, SIGTERM)
+        let (data, response) = try await answer
+        #expect((response as? HTTPURLResponse)?.statusCode == 200, "\(String(decoding: data, as: UTF8.self))")
+        for _ in 0..<600 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning)
+        #expect(process.terminationStatus == 0, "\(log.text)")
+        #expect(log.text.contains("shutting down"), "\(log.text)")
+        #expect(log.text.contains("route=/v1/infer") && log.text.contains("status=200"), "access log: \(log.text)")
     }
 }
