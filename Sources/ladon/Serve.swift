@@ -37,6 +37,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-image-pixels"), help: "Largest image /v1/infer-image decodes, in pixels.")
     var maxImagePixels = 24_000_000
 
+    @Option(name: .customLong("max-packet-pixels"), help: "Largest original image size a packet may claim, in pixels.")
+    var maxPacketPixels = ServerHalf.defaultMaxOriginalPixels
+
     @Option(name: .customLong("max-connections"), help: "Open connections served at once.")
     var maxConnections = 256
 
@@ -60,7 +63,7 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
-        guard workers >= 1, queue >= 0, maxBody >= 1024, maxImagePixels >= 1, maxConnections >= 1 else {
+        guard workers >= 1, queue >= 0, maxBody >= 1024, maxImagePixels >= 1, maxPacketPixels >= 1, maxConnections >= 1 else {
             throw ValidationError("--workers, --max-connections must be ≥ 1, --queue ≥ 0, --max-body ≥ 1024")
         }
         guard [readTimeout, idleTimeout, deadline, drainTimeout].allSatisfy({ $0 > 0 && $0 < 86_400 }) else {
@@ -75,6 +78,7 @@ struct Serve: AsyncParsableCommand {
         config.maxBody = maxBody
         config.maxImagePixels = maxImagePixels
         config.maxConnections = maxConnections
+        config.maxPacketPixels = maxPacketPixels
         config.readTimeout = .milliseconds(Int64(readTimeout * 1000))
         config.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         config.deadline = .milliseconds(Int64(deadline * 1000))
