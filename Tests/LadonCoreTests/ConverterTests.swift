@@ -175,13 +175,15 @@ private func conversionError(_ body: () throws -> Void) -> String? {
         let sources = files.keys.sorted().map { LadonWeightsFormat.Source(slot: $0, fileName: "\($0.shortName).pt", sha256: String(repeating: "ab", count: 32)) }
         let data = LadonWeightsFormat.serialize(c, sources: sources)
         let file = try SafeTensorsFile(data: data, source: "converted")
-        let info = try LadonWeightsFormat.Info(file)
+        let info = try LadonModelFile(file: file)
         #expect(info.config == c.config)
+        #expect(info.kind == .full)
         #expect(info.sharedBodyFrom == "segmentation")
         #expect(info.fingerprint == c.fingerprint)
         #expect(try LadonWeightsFormat.fingerprint(of: file) == c.fingerprint)
-        #expect(info.classes["imagenet"]?.count == 1000 && info.classes["coco"]?.count == 91 && info.classes["voc"]?.count == 21)
-        #expect(info.classes["coco"]?[1] == "person")
+        let classes = try info.classLists()
+        #expect(classes["imagenet"]?.count == 1000 && classes["coco"]?.count == 91 && classes["voc"]?.count == 21)
+        #expect(classes["coco"]?[1] == "person")
         #expect(file.metadata["format"] == "ladon-swift-weights" && file.metadata["format_version"] == "1")
         #expect(file.metadata["source.detection.file"] == "det.pt")
         #expect(file.metadata["source.segmentation.sha256"]?.count == 64)
@@ -199,7 +201,7 @@ private func conversionError(_ body: () throws -> Void) -> String? {
         #expect(try file.integerTensor("encoder.entropy_bottleneck._offset").shape == [2])
         expectClose(try file.tensor("classification_head.fc.bias"), try files[.classification]!.floatTensor("fc.bias"), rtol: 0, atol: 0)
         // A file that is not a Ladon weights file is refused.
-        #expect(throws: LadonError.self) { try LadonWeightsFormat.Info(Fixtures.safetensors("checkpoints/torch_various_expected.safetensors")) }
+        #expect(throws: LadonError.self) { try LadonModelFile(file: Fixtures.safetensors("checkpoints/torch_various_expected.safetensors")) }
     }
 
     @Test func shippedConfigIsTheBuiltInDefault() throws {

@@ -17,29 +17,6 @@ public enum LadonWeightsFormat {
         return data.withUnsafeBytes { SHA256.hash($0) }.hexString
     }
 
-    /// Reads back what a weights file says about itself, checking the format markers.
-    public struct Info: Sendable {
-        public let config: LadonModelConfig
-        public let sharedBodyFrom: String?
-        public let fingerprint: String?
-        /// Label lists by key (`imagenet`, `coco`, `voc`).
-        public let classes: [String: [String]]
-
-        public init(_ file: SafeTensorsFile) throws(LadonError) {
-            let m = file.metadata
-            guard m["format"] == LadonWeightsFormat.format else {
-                throw .weights("\(file.source) is not a Ladon weights file (metadata format = \(m["format"] ?? "absent")); convert the checkpoints with `ladon convert`")
-            }
-            guard m["format_version"] == LadonWeightsFormat.version else {
-                throw .weights("\(file.source) has format_version \(m["format_version"] ?? "absent"); this build reads version \(LadonWeightsFormat.version)")
-            }
-            config = try LadonWeightsFormat.config(of: file)
-            sharedBodyFrom = m["shared_body_from"]
-            fingerprint = m["fingerprint"]
-            classes = try LadonWeightsFormat.classLists(of: file)
-        }
-    }
-
     /// The model config stored in a weights file's `config` metadata.
     public static func config(of file: SafeTensorsFile) throws(LadonError) -> LadonModelConfig {
         guard let json = file.metadata["config"] else {
@@ -81,10 +58,5 @@ public enum LadonWeightsFormat {
             h.update(bytes)
         }
         return h.finalize().hexString
-    }
-
-    private static func jsonArray(_ strings: [String]) -> String {
-        // Arrays of strings always serialise.
-        String(decoding: try! JSONSerialization.data(withJSONObject: strings, options: [.withoutEscapingSlashes]), as: UTF8.self)
     }
 }

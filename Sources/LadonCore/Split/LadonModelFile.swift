@@ -75,6 +75,12 @@ public struct LadonModelFile: Sendable {
         return (0..<16).map { nibble(hex[2 * $0]) << 4 | nibble(hex[2 * $0 + 1]) }
     }
 
+    /// Which checkpoint the shared body came from (`shared_body_from` metadata), if recorded.
+    public var sharedBodyFrom: String? { file.metadata["shared_body_from"] }
+
+    /// The label lists stored in the file (`classes.<key>` metadata), by key (`imagenet`, `coco`, `voc`).
+    public func classLists() throws(LadonError) -> [String: [String]] { try LadonWeightsFormat.classLists(of: file) }
+
     /// The root scope for building layers.
     var root: WeightScope { WeightScope(file: file) }
 
