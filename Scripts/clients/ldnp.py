@@ -19,7 +19,7 @@ VERSION = 1
 FIELDS = 10                              # six image sizes, three latent sizes, payload length
 HEADER_SIZE = 4 + 1 + 3 + 16 + 4 * FIELDS  # 64 bytes before the payload
 CRC_SIZE = 4
-MAX_PAYLOAD = 16 << 20                   # LatentPacket.maxPayload in the Swift sources (docs say 64 MiB)
+MAX_PAYLOAD = 16 << 20                   # LatentPacket.maxPayload (docs/wire-format.md)
 MAX_DIMENSION = 1 << 16
 
 

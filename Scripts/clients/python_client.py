@@ -63,11 +63,13 @@ def parse_args():
     parser.add_argument('--resize-rule', choices=pc.RESIZE_RULES, default='torchvision-0.13')
     parser.add_argument('--mask', action='store_true', help='ask for the segmentation mask (?mask=png)')
     local = parser.add_argument_group('--compare-local (PyTorch reference runtime, Scripts/parity/reference.py)')
-    local.add_argument('--compare-local', action='store_true')
-    local.add_argument('--classification')
-    local.add_argument('--detection')
-    local.add_argument('--segmentation')
-    local.add_argument('--roi-levels', choices=['p2-p4', 'p2-p5'], default='p2-p4')
+    local.add_argument('--compare-local', action='store_true',
+                       help='also run the full PyTorch runtime and compare top-5 indices and detection counts')
+    local.add_argument('--classification', help='classification checkpoint (.pt)')
+    local.add_argument('--detection', help='detection checkpoint (.pt)')
+    local.add_argument('--segmentation', help='segmentation checkpoint (.pt)')
+    local.add_argument('--roi-levels', choices=['p2-p4', 'p2-p5'], default='p2-p4',
+                       help='RoIAlign levels of the local runtime (p2-p4 matches Configs/ladon-resnet50.json)')
     args = parser.parse_args()
     args.checkpoint = args.checkpoint or args.classification
     if not args.checkpoint:
@@ -76,6 +78,11 @@ def parse_args():
         parser.error('--compare-local needs --classification, --detection and --segmentation')
     if not args.server.startswith(('http://', 'https://')):
         parser.error(f'--server must be a URL like http://HOST:PORT, got {args.server}')
+    if args.model_id:
+        try:
+            args.model_id = ldnp.parse_model_id(args.model_id)
+        except ValueError as error:
+            parser.error(f'--model-id: {error}')
     return args
 
 
@@ -206,8 +213,7 @@ def main():
     if args.token_file:
         with open(args.token_file) as f:
             auth['Authorization'] = 'Bearer ' + f.read().strip()
-    model_id = (ldnp.parse_model_id(args.model_id) if args.model_id
-                else fetch_model_id(server, auth, args.timeout))
+    model_id = args.model_id or fetch_model_id(server, auth, args.timeout)
     device = DeviceEncoder(args.checkpoint, args.resize_rule)
     runtime = None
     if args.compare_local:
