@@ -9,6 +9,7 @@ import LadonImage
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
@@ -27,6 +28,9 @@ public final class EdgeService: Sendable {
         public var port = 8080
         /// Inference threads. Each runs one request at a time with the kernels' own threads.
         public var workers = 1
+        /// Event-loop threads for HTTP. One is plenty for packets of tens of KB and keeps a flood of cheap answers
+        /// (503s, 4xx) from taking more than one core away from inference.
+        public var ioThreads = 1
         /// Requests that may wait for a worker; one more is answered 503 at once.
         public var queue = 8
         /// Largest request body, bytes.
@@ -64,6 +68,7 @@ public final class EdgeService: Sendable {
     let queue: InferenceQueue
     let logger: Logger
     let startedDraining = NIOLockedValueBox(false)
+    let runningGroup = NIOLockedValueBox<ServiceGroup?>(nil)
 
     /// Loads the whole model from `modelPath` (one loader, one validation) and prepares the workers.
     public convenience init(modelPath: String, configuration: Configuration, logger: Logger? = nil) throws(LadonError) {
@@ -101,6 +106,7 @@ public final class EdgeService: Sendable {
     public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
                     onBound: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let config = configuration
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.ioThreads))
         let app = Application(
             router: makeRouter(),
             server: .http1(configuration: .init(additionalChannelHandlers: [
@@ -110,6 +116,7 @@ public final class EdgeService: Sendable {
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "ladon",
                                  availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections)),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? config.port) },
+            eventLoopGroupProvider: .shared(eventLoops),
             logger: logger)
         // Services shut down in reverse order: the watcher first marks the service as draining (/readyz → 503).
         let watcher = DrainWatcher(draining: startedDraining, logger: logger)
@@ -118,9 +125,25 @@ public final class EdgeService: Sendable {
             gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
         groupConfig.maximumGracefulShutdownDuration = config.drainTimeout
         let group = ServiceGroup(configuration: groupConfig)
-        defer { queue.shutdown() }
-        try await group.run()
+        runningGroup.withLockedValue { $0 = group }
+        defer {
+            runningGroup.withLockedValue { $0 = nil }
+            queue.shutdown()
+        }
+        do {
+            try await group.run()
+        } catch {
+            try? await eventLoops.shutdownGracefully()
+            throw error
+        }
+        try await eventLoops.shutdownGracefully()
         logger.notice("stopped")
+    }
+
+    /// Starts a graceful shutdown of a running service, as SIGTERM does: stop accepting, finish the requests in
+    /// flight, then `run` returns.
+    public func shutdown() async {
+        await runningGroup.withLockedValue { $0 }?.triggerGracefulShutdown()
     }
 }
 

@@ -37,6 +37,12 @@ extension HTTPField.Name {
 }
 
 extension EdgeService {
+    /// Every route and the methods it takes (a known path with another method answers 405 with `Allow`).
+    static let routes: [String: [HTTPRequest.Method]] = [
+        "/healthz": [.get, .head], "/readyz": [.get, .head], "/metrics": [.get, .head],
+        EdgeAPI.modelPath: [.get, .head], EdgeAPI.inferPath: [.post], EdgeAPI.inferImagePath: [.post],
+    ]
+
     func makeRouter() -> Router<EdgeRequestContext> {
         let router = Router(context: EdgeRequestContext.self)
         router.add(middleware: AccessMiddleware(service: self))
@@ -70,6 +76,7 @@ extension EdgeService {
     func inferPacket(_ request: Request, _ context: EdgeRequestContext) async throws -> Response {
         try authorize(request)
         try requireContentType(request, [EdgeAPI.packetContentType, "application/octet-stream"])
+        try refuseIfFull()
         let body = try await readBody(request)
         let packet: LatentPacket
         do { packet = try LatentPacket(bytes: body) } catch { throw ServiceError.badPacket("\(error)") }
@@ -86,6 +93,7 @@ extension EdgeService {
     func inferImage(_ request: Request, _ context: EdgeRequestContext) async throws -> Response {
         try authorize(request)
         try requireContentType(request, ["image/jpeg", "image/png", "application/octet-stream"])
+        try refuseIfFull()
         let body = try await readBody(request)
         let withMask = request.uri.queryParameters["mask"].map(String.init)
         try checkMaskParameter(withMask)
@@ -146,9 +154,7 @@ extension EdgeService {
             switch refusal {
             case .full:
                 metrics.refused("queue_full")
-                throw ServiceError(status: .serviceUnavailable, code: "busy",
-                                   message: "all \(queue.workers) workers are busy and \(queue.capacity) requests are waiting; retry later",
-                                   retryAfter: 1)
+                throw busy
             case .shuttingDown:
                 metrics.refused("shutting_down")
                 throw ServiceError(status: .serviceUnavailable, code: "shutting_down", message: "the server is shutting down", retryAfter: 5)
@@ -178,6 +184,21 @@ extension EdgeService {
     }
 
     // MARK: Checks
+
+    var busy: ServiceError {
+        ServiceError(status: .serviceUnavailable, code: "busy",
+                     message: "all \(queue.workers) workers are busy and \(queue.capacity) requests are waiting; retry later",
+                     retryAfter: 1)
+    }
+
+    /// Answers 503 before reading the body when the queue is already full, so refusals stay cheap under a flood.
+    /// (The queue can still fill between this check and `compute`, which then refuses the same way.)
+    func refuseIfFull() throws {
+        if queue.isFull {
+            metrics.refused("queue_full")
+            throw busy
+        }
+    }
 
     func authorize(_ request: Request) throws {
         guard let token = configuration.token else { return }
@@ -274,6 +295,13 @@ struct AccessMiddleware: RouterMiddleware {
         } catch let error as ServiceError {
             response = EdgeService.errorResponse(error)
             errorCode = error.code
+        } catch let error as HTTPError where error.status == .notFound && EdgeService.routes[request.uri.path] != nil {
+            let allowed = EdgeService.routes[request.uri.path]!
+            response = EdgeService.errorResponse(ServiceError(
+                status: .methodNotAllowed, code: "method_not_allowed",
+                message: "\(request.uri.path) takes \(allowed.map(\.rawValue).joined(separator: ", ")), not \(request.method)"))
+            response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+            errorCode = "method_not_allowed"
         } catch let error as HTTPError {
             let code = error.status == .notFound ? "not_found"
                 : error.status == .methodNotAllowed ? "method_not_allowed"

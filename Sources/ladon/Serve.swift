@@ -28,6 +28,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Inference workers (each runs one request at a time).")
     var workers = 1
 
+    @Option(name: .customLong("io-threads"), help: "Event-loop threads for HTTP.")
+    var ioThreads = 1
+
     @Option(help: "Requests that may wait for a worker; more are answered 503 with Retry-After.")
     var queue = 8
 
@@ -63,8 +66,8 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
-        guard workers >= 1, queue >= 0, maxBody >= 1024, maxImagePixels >= 1, maxPacketPixels >= 1, maxConnections >= 1 else {
-            throw ValidationError("--workers, --max-connections must be ≥ 1, --queue ≥ 0, --max-body ≥ 1024")
+        guard workers >= 1, ioThreads >= 1, queue >= 0, maxBody >= 1024, maxImagePixels >= 1, maxPacketPixels >= 1, maxConnections >= 1 else {
+            throw ValidationError("--workers, --io-threads, --max-connections must be ≥ 1, --queue ≥ 0, --max-body ≥ 1024")
         }
         guard [readTimeout, idleTimeout, deadline, drainTimeout].allSatisfy({ $0 > 0 && $0 < 86_400 }) else {
             throw ValidationError("timeouts must be between 0 and 86400 seconds")
@@ -74,6 +77,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var config = EdgeService.Configuration(host: host, port: port)
         config.workers = workers
+        config.ioThreads = ioThreads
         config.queue = queue
         config.maxBody = maxBody
         config.maxImagePixels = maxImagePixels

@@ -50,9 +50,11 @@ struct RunningService {
         return RunningService(service: service, port: try #require(bound.get()), task: task)
     }
 
-    func stop() async {
-        task.cancel()
-        _ = await task.result
+    /// Graceful shutdown, as SIGTERM does; returns how `run` ended.
+    @discardableResult
+    func stop() async -> Result<Void, any Error> {
+        await service.shutdown()
+        return await task.result
     }
 
     /// One raw request with URLSession: status, headers, body.
@@ -156,6 +158,10 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
         let text = String(decoding: metrics, as: UTF8.self)
         #expect(status == 200 && text.contains("ladon_http_requests_total") && text.contains("ladon_stage_duration_seconds"))
         #expect(text.contains(#"route="/v1/infer""#) && text.contains("ladon_queue_depth"))
+        // A graceful shutdown ends `run` normally, and the port stops answering.
+        let ended = await running.stop()
+        #expect((try? ended.get()) != nil, "\(ended)")
+        await #expect(throws: (any Error).self) { _ = try await running.request("/healthz", method: "GET") }
     }
 
     @Test func badRequestsGetTheRightStatusAndTheServerKeepsServing() async throws {
@@ -187,6 +193,8 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
         }
         let (notFound, _, nf) = try await running.request("/v2/nothing", method: "GET")
         #expect(notFound == 404 && running.errorCode(nf) == "not_found")
+        let (wrongMethod, wm, wmBody) = try await running.request(EdgeAPI.inferPath, method: "GET", contentType: nil)
+        #expect(wrongMethod == 405 && running.errorCode(wmBody) == "method_not_allowed" && wm.value(forHTTPHeaderField: "Allow") == "POST")
         // Broken HTTP closes only that connection.
         let raw = try RawConnection(port: running.port)
         raw.send(Array("POST /v1/infer HTTP/1.1\r\nContent-Length: banana\r\n\r\n".utf8))

@@ -12,19 +12,7 @@ enum TinyModel {
 }
 
 /// Writes a copy of the tiny model with a `fingerprint` metadata entry and returns its path.
-func fingerprintedCopy(fingerprint: String) throws -> String {
-    let file = try SafeTensorsFile(path: TinyModel.path)
-    var writer = SafeTensorsWriter()
-    writer.metadata = file.metadata
-    writer.metadata["fingerprint"] = fingerprint
-    for name in file.names {
-        let e = try file.entry(name)
-        writer.add(name, dtype: e.dtype, shape: e.shape, bytes: try file.rawBytes(name))
-    }
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-fp-\(UUID().uuidString).safetensors").path
-    try writer.serialized().write(to: URL(fileURLWithPath: path))
-    return path
-}
+func fingerprintedCopy(fingerprint: String) throws -> String { try tinyModelCopy(fingerprint: fingerprint) }
 
 @Suite struct EdgeSplitTests {
     func samplePacket() -> LatentPacket {
