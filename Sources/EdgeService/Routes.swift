@@ -315,7 +315,9 @@ struct AccessMiddleware: RouterMiddleware {
             errorCode = "internal"
         }
         response.headers[.requestID] = id
-        let route = context.endpointPath ?? "unmatched"
+        // Known paths by name (405s included); anything else as one label, so scanners cannot grow the metrics.
+        let path = request.uri.path
+        let route = EdgeService.routes[path] != nil ? path : "unmatched"
         let seconds = (ContinuousClock.now - start).seconds
         let bytesIn = request.headers[.contentLength].flatMap { Int($0) } ?? 0
         let bytesOut = response.body.contentLength ?? 0

@@ -189,12 +189,13 @@ struct Send: AsyncParsableCommand {
             return Line(file: file, status: "error", error: .init(code: "encode_failed", message: "\(error)"))
         }
         let d = ContinuousClock.now - start
-        let encodeMs = (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) * 1000
+        let encodeMs = ((Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) * 100_000).rounded() / 100
         let bytes = packet.serialized().count
         do {
             var answer = try await client.infer(packet)
             answer.result.file = file
-            return Line(file: file, status: "ok", encodeMs: encodeMs, packetBytes: bytes, roundTripMs: answer.roundTrip * 1000,
+            return Line(file: file, status: "ok", encodeMs: encodeMs, packetBytes: bytes,
+                        roundTripMs: (answer.roundTrip * 100_000).rounded() / 100,
                         serverTiming: answer.serverTiming, result: answer.result)
         } catch {
             let detail: APIErrorBody.Detail

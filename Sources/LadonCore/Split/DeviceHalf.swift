@@ -74,20 +74,8 @@ public struct DeviceHalf: Sendable {
         try encode(try Self.tensor(rgb: pixels, width: width, height: height))
     }
 
-    /// `[1, 3, height, width]` in [0, 1] from 8-bit RGB pixels; checks the buffer size first.
+    /// `[1, 3, height, width]` in [0, 1] from 8-bit RGB pixels (``Tensor/init(rgb8:width:height:)``).
     public static func tensor(rgb pixels: [UInt8], width: Int, height: Int) throws(LadonError) -> Tensor {
-        let (plane, overflow) = width.multipliedReportingOverflow(by: height)
-        guard width > 0, height > 0, !overflow, plane <= Int.max / 3, pixels.count == 3 * plane else {
-            throw .invalidInput("expected \(width)x\(height)x3 = \(overflow ? "too many" : String(3 * max(plane, 0))) RGB bytes, got \(pixels.count)")
-        }
-        return Tensor(shape: [1, 3, height, width]) { out in
-            pixels.withUnsafeBufferPointer { src in
-                for i in 0..<plane {
-                    out[i] = Float(src[3 * i]) / 255
-                    out[plane + i] = Float(src[3 * i + 1]) / 255
-                    out[2 * plane + i] = Float(src[3 * i + 2]) / 255
-                }
-            }
-        }
+        try Tensor(rgb8: pixels, width: width, height: height)
     }
 }

@@ -1,0 +1,21 @@
+// 8-bit RGB pixels to the model's input tensor, exactly as torchvision's `to_tensor`.
+
+extension Tensor {
+    /// `[1, 3, height, width]` with values `Float(v) / 255` from 8-bit RGB pixels (row-major, 3 bytes per pixel,
+    /// no padding between rows): torchvision's `to_tensor(img).unsqueeze(0)`, bit for bit. Checks the buffer size.
+    public init(rgb8 pixels: [UInt8], width: Int, height: Int) throws(LadonError) {
+        let (plane, overflow) = width.multipliedReportingOverflow(by: height)
+        guard width > 0, height > 0, !overflow, plane <= Int.max / 3, pixels.count == 3 * plane else {
+            throw .invalidInput("expected \(width)x\(height)x3 = \(overflow ? "too many" : String(3 * max(plane, 0))) RGB bytes, got \(pixels.count)")
+        }
+        self.init(shape: [1, 3, height, width]) { out in
+            pixels.withUnsafeBufferPointer { src in
+                for i in 0..<plane {
+                    out[i] = Float(src[3 * i]) / 255
+                    out[plane + i] = Float(src[3 * i + 1]) / 255
+                    out[2 * plane + i] = Float(src[3 * i + 2]) / 255
+                }
+            }
+        }
+    }
+}
