@@ -113,7 +113,7 @@ public final class EdgeService: Sendable {
                 ConnectionTimeoutHandler(readTimeout: .nanoseconds(Int64(config.readTimeout.seconds * 1e9)),
                                          idleTimeout: .nanoseconds(Int64(config.idleTimeout.seconds * 1e9)))
             ])),
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "ladon",
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "ladon/\(LadonVersion.current)",
                                  availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections)),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? config.port) },
             eventLoopGroupProvider: .shared(eventLoops),

@@ -61,6 +61,11 @@ struct Convert: AsyncParsableCommand {
             print("read \(slot.rawValue): \(path) — \(ckpt.names.count) tensors (state dict at \(ckpt.stateDictKey.isEmpty ? "top level" : "'\(ckpt.stateDictKey)'")), sha256 \(sha.prefix(16))…")
         }
         let conversion = try converter.convert(checkpoints, sharedBodyFrom: bodySlot)
+        // The default model location (~/.local/share/ladon) does not exist on a fresh machine.
+        let directory = URL(fileURLWithPath: output).deletingLastPathComponent()
+        do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+            throw CLIError("cannot create \(directory.path) for --output: \(error.localizedDescription)")
+        }
         try LadonWeightsFormat.write(conversion, sources: sources, to: output)
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

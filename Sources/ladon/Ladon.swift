@@ -6,5 +6,6 @@ struct Ladon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ladon",
         abstract: "Ladon split-computing inference: ImageNet classification, COCO detection and VOC segmentation from one encoder.",
-        subcommands: [Infer.self, Convert.self, Encode.self, Decode.self, SplitModel.self, Serve.self, Send.self])
+        version: LadonVersion.current,
+        subcommands: [Infer.self, Convert.self, Info.self, Encode.self, Decode.self, SplitModel.self, Serve.self, Send.self])
 }
