@@ -1,5 +1,6 @@
 // The `ladon` command: a thin front end over LadonCore, LadonImage and EdgeSplit.
 import ArgumentParser
+import LadonCore
 
 @main
 struct Ladon: AsyncParsableCommand {
