@@ -17,7 +17,7 @@ struct Info: ParsableCommand {
     struct Head: Encodable { var name: String, classes: Int, classList: String }
     /// The SC2 encoder size under the conventions sc2bench's `analyze_model_size` admits (docs/sc2-evaluation).
     struct EncoderSizes: Encodable {
-        /// Convolution and GDN weights and biases only (`encoder.encoder.*` parameters).
+        /// Convolution and GDN parameters only (weights, biases, beta, gamma of `encoder.encoder.*`).
         var encoderParameterBytes: Int
         /// Every encoder tensor in the file (`encoder.encoder.*`, GDN's effective parameters included).
         var encoderBytes: Int
@@ -60,9 +60,9 @@ struct Info: ParsableCommand {
             return Source(slot: slot, file: file, sha256: m["source.\(slot).sha256"] ?? "")
         }
         let size = f.encoderSize
+        // Parameters only: convolution weights/biases and GDN beta/gamma, not GDN's reparametrisation buffers.
         let parameterBytes = f.file.entries.filter { name, _ in
-            name.hasPrefix("encoder.encoder.") && (name.hasSuffix(".weight") || name.hasSuffix(".bias"))
-                && !name.contains(".beta") && !name.contains(".gamma")
+            name.hasPrefix("encoder.encoder.") && !name.contains("_reparam")
         }.values.reduce(0) { $0 + $1.dataRange.count }
         let fileBytes = (try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int) ?? 0
         let report = Report(
@@ -90,7 +90,7 @@ struct Info: ParsableCommand {
         for s in sources { lines.append("source \(s.slot): \(s.file) sha256 \(s.sha256)") }
         let e = report.encoderSize
         lines.append("encoder size: \(e.totalBytes) bytes = \(e.totalBits) bits = \(String(format: "%.4f", e.totalMiB)) MiB = \(String(format: "%.4f", e.totalMB)) MB")
-        lines.append("  encoder conv+GDN weights and biases \(e.encoderParameterBytes) B, all encoder tensors \(e.encoderBytes) B, entropy bottleneck \(e.entropyBottleneckBytes) B")
+        lines.append("  encoder conv+GDN parameters \(e.encoderParameterBytes) B, all encoder tensors \(e.encoderBytes) B, entropy bottleneck \(e.entropyBottleneckBytes) B")
         let p = report.preprocessing
         lines.append("latent: \(report.latentChannels) channels; preprocessing: resize \(p.minSize)–\(p.maxSize) (\(p.resizeRule)), pad to a multiple of \(p.sizeDivisible)")
         print(lines.joined(separator: "\n"))
