@@ -101,7 +101,8 @@ struct LadonCLI {
     }
 
     @Test func convertsRealTorchCheckpointsThatInferCanLoad() throws {
-        let out = LadonCLI.temporary("tiny.safetensors")
+        // The output directory need not exist (the default model location does not on a fresh machine).
+        let out = LadonCLI.temporary("new-dir") + "/ladon/tiny.safetensors"
         let dir = "Tests/LadonCoreTests/Fixtures/checkpoints/"
         let c = try LadonCLI.run(["convert", "--classification", LadonCLI.fixture(dir + "ladon_tiny_cls.pt"),
                                   "--detection", LadonCLI.fixture(dir + "ladon_tiny_det.pt"),
@@ -119,6 +120,30 @@ struct LadonCLI {
 }
 
 @Suite(.serialized) struct LadonSplitCLITests {
+    @Test func splitWritesADeviceFileThatEncodesTheSamePackets() throws {
+        let model = LadonCLI.fixture(LadonCLITests.tinyModel), image = LadonCLI.fixture(LadonCLITests.image)
+        let device = LadonCLI.temporary("device.safetensors")
+        let s = try LadonCLI.run(["split", model, "--device", device])
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(s.stdout.contains("encoder size:"))
+        let (fromModel, fromDevice) = (LadonCLI.temporary("a.ldnp"), LadonCLI.temporary("b.ldnp"))
+        #expect(try LadonCLI.run(["encode", image, "--model", model, "-o", fromModel]).status == 0)
+        #expect(try LadonCLI.run(["encode", image, "--model", device, "-o", fromDevice]).status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: fromModel)) == Data(contentsOf: URL(fileURLWithPath: fromDevice)))
+        // The server half needs the whole model and says so.
+        let d = try LadonCLI.run(["decode", "--model", device, fromDevice])
+        #expect(d.status != 0 && d.stderr.contains("device file"), "\(d.stderr)")
+        // `ladon info` tells the two apart; `--version` answers.
+        let info = try LadonCLI.run(["info", "--json", device])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any])
+        #expect(object["kind"] as? String == "device" && (object["heads"] as? [Any])?.isEmpty == true)
+        #expect(((object["encoderSize"] as? [String: Any])?["totalBytes"] as? Int ?? 0) > 0)
+        let text = try LadonCLI.run(["info", model])
+        #expect(text.status == 0 && text.stdout.contains("full model") && text.stdout.contains("encoder size"), "\(text.stderr)")
+        let version = try LadonCLI.run(["--version"])
+        #expect(version.status == 0 && version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == LadonVersion.current)
+    }
+
     @Test func encodeThenDecodeEqualsInfer() throws {
         let model = LadonCLI.fixture(LadonCLITests.tinyModel), image = LadonCLI.fixture(LadonCLITests.image)
         let packet = LadonCLI.temporary("image.ldnp")
