@@ -51,10 +51,11 @@ struct Info: ParsableCommand {
         let f: LadonModelFile
         do { f = try LadonModelFile(path: model) } catch { throw CLIError("cannot load model \(model): \(error)") }
         let m = f.file.metadata
+        // A device file keeps the whole model's config but none of the heads' weights.
         var heads: [Head] = []
-        if let c = f.config.classification { heads.append(Head(name: "classification", classes: c.numClasses, classList: c.classList)) }
-        if let d = f.config.detection { heads.append(Head(name: "detection", classes: d.numClasses, classList: d.classList)) }
-        if let s = f.config.segmentation { heads.append(Head(name: "segmentation", classes: s.numClasses, classList: s.classList)) }
+        if f.kind == .full, let c = f.config.classification { heads.append(Head(name: "classification", classes: c.numClasses, classList: c.classList)) }
+        if f.kind == .full, let d = f.config.detection { heads.append(Head(name: "detection", classes: d.numClasses, classList: d.classList)) }
+        if f.kind == .full, let s = f.config.segmentation { heads.append(Head(name: "segmentation", classes: s.numClasses, classList: s.classList)) }
         let sources = ["classification", "detection", "segmentation"].compactMap { slot -> Source? in
             guard let file = m["source.\(slot).file"] else { return nil }
             return Source(slot: slot, file: file, sha256: m["source.\(slot).sha256"] ?? "")
