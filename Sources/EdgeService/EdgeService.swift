@@ -160,6 +160,5 @@ struct DrainWatcher: Service {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
     var milliseconds: Double { seconds * 1000 }
 }

@@ -64,7 +64,7 @@ public struct EdgeClient: Sendable {
         let elapsed = ContinuousClock.now - start
         let summary = try decode(InferenceSummary.self, data)
         return Answer(result: summary, serverTiming: Self.parseServerTiming(response.value(forHTTPHeaderField: "Server-Timing")),
-                      roundTrip: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
+                      roundTrip: elapsed.seconds,
                       requestBytes: body.count)
     }
 

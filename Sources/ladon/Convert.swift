@@ -68,7 +68,7 @@ struct Convert: AsyncParsableCommand {
         }
         try LadonWeightsFormat.write(conversion, sources: sources, to: output)
         let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         printSummary(conversion, bytes: bytes, seconds: seconds)
     }

@@ -189,7 +189,7 @@ struct Send: AsyncParsableCommand {
             return Line(file: file, status: "error", error: .init(code: "encode_failed", message: "\(error)"))
         }
         let d = ContinuousClock.now - start
-        let encodeMs = ((Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) * 100_000).rounded() / 100
+        let encodeMs = (d.seconds * 100_000).rounded() / 100
         let bytes = packet.serialized().count
         do {
             var answer = try await client.infer(packet)

@@ -151,14 +151,11 @@ public struct DetectionHead: Sendable {
         try validate(features: features, paddedSize: paddedSize, imageSize: imageSize, originalSize: originalSize)
         var t = DetectionTrace()
         let clock = ContinuousClock()
-        func seconds(_ d: Duration) -> Double {
-            Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-        }
         var start = clock.now
         func lap() -> Double {
             let now = clock.now
             defer { start = now }
-            return seconds(now - start)
+            return (now - start).seconds
         }
 
         t.fpn = fpn(features)
