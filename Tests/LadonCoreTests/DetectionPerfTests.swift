@@ -51,7 +51,7 @@ struct DetectionPerfTests {
     static func time(_ body: () -> Void) -> Double {
         let clock = ContinuousClock()
         let d = clock.measure(body)
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        return d.seconds
     }
 
     @Test func fullWidthStages416() throws {

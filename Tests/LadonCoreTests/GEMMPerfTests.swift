@@ -27,7 +27,7 @@ private func measure(runs: Int = 7, _ body: () -> Void) -> (wall: Double, cpu: D
         let c0 = processCPUSeconds()
         let t = clock.measure { for _ in 0..<reps { body() } }
         cpus.append((processCPUSeconds() - c0) / Double(reps))
-        walls.append((Double(t.components.seconds) + Double(t.components.attoseconds) * 1e-18) / Double(reps))
+        walls.append(t.seconds / Double(reps))
     }
     walls.sort()
     cpus.sort()

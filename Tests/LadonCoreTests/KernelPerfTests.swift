@@ -13,7 +13,7 @@ struct KernelPerfTests {
         var times: [Double] = []
         for _ in 0..<runs {
             let d = clock.measure(body)
-            times.append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15)
+            times.append(d.seconds * 1e3)
         }
         return times.sorted()[times.count / 2]
     }
