@@ -1,7 +1,7 @@
 // CRC-32 (zlib/zip polynomial): zip entries, PNG chunks and latent packets.
 
 /// CRC-32 (IEEE 802.3, reflected, as used by zip), slicing-by-8.
-public enum CRC32 {
+package enum CRC32 {
     /// Eight 256-entry tables, flattened: table k at `k * 256`.
     private static let tables: [UInt32] = {
         var t = [UInt32](repeating: 0, count: 8 * 256)
@@ -17,7 +17,7 @@ public enum CRC32 {
     }()
 
     /// The CRC-32 of `bytes`.
-    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    package static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         tables.withUnsafeBufferPointer { t in
             var crc: UInt32 = 0xFFFF_FFFF
             var i = 0
@@ -40,5 +40,5 @@ public enum CRC32 {
     }
 
     /// The CRC-32 of a byte array.
-    public static func checksum(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { checksum($0) } }
+    package static func checksum(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { checksum($0) } }
 }

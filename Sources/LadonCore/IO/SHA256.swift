@@ -1,7 +1,8 @@
 // SHA-256 (FIPS 180-4) in pure Swift, for file fingerprints and checksums of compressed payloads.
 import Foundation
 
-/// An incremental SHA-256 hasher.
+/// An incremental SHA-256 hasher. Package-internal: it serves this package's fingerprints, and a public `SHA256`
+/// would collide with CryptoKit's and swift-crypto's in any file that imports both.
 ///
 /// ```swift
 /// var h = SHA256()
@@ -9,7 +10,7 @@ import Foundation
 /// let hex = h.finalize().hexString   // "ba7816bf…"
 /// let oneShot = SHA256.hash(Array("abc".utf8))
 /// ```
-public struct SHA256: Sendable {
+package struct SHA256: Sendable {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -26,24 +27,24 @@ public struct SHA256: Sendable {
     private var pending: [UInt8] = []
     private var totalBytes: UInt64 = 0
 
-    public init() { pending.reserveCapacity(64) }
+    package init() { pending.reserveCapacity(64) }
 
     /// Hashes `bytes` in one call and returns the 32-byte digest.
-    public static func hash(_ bytes: some Collection<UInt8>) -> [UInt8] {
+    package static func hash(_ bytes: some Collection<UInt8>) -> [UInt8] {
         var h = SHA256()
         h.update(bytes)
         return h.finalize()
     }
 
     /// Hashes raw memory in one call.
-    public static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+    package static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         var h = SHA256()
         h.update(bytes)
         return h.finalize()
     }
 
     /// Feeds bytes.
-    public mutating func update(_ bytes: some Collection<UInt8>) {
+    package mutating func update(_ bytes: some Collection<UInt8>) {
         if let done = bytes.withContiguousStorageIfAvailable({ update(UnsafeRawBufferPointer($0)) }) {
             return done
         }
@@ -51,7 +52,7 @@ public struct SHA256: Sendable {
     }
 
     /// Feeds raw memory.
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
         totalBytes &+= UInt64(bytes.count)
         var start = 0
@@ -74,7 +75,7 @@ public struct SHA256: Sendable {
     }
 
     /// Pads, finishes and returns the 32-byte digest. The hasher should not be used afterwards.
-    public mutating func finalize() -> [UInt8] {
+    package mutating func finalize() -> [UInt8] {
         let bitLength = totalBytes &* 8
         var tail = pending
         tail.append(0x80)
@@ -128,7 +129,7 @@ extension UInt32 {
 
 extension Sequence where Element == UInt8 {
     /// Lower-case hexadecimal, two digits per byte.
-    public var hexString: String {
+    package var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for b in self { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
