@@ -26,7 +26,7 @@ func tinyModelCopy(size: Int? = nil, fingerprint: String? = nil) throws -> Strin
         let e = try file.entry(name)
         writer.add(name, dtype: e.dtype, shape: e.shape, bytes: try file.rawBytes(name))
     }
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-copy-\(UUID().uuidString).safetensors").path
+    let path = Scratch.path("model.safetensors")
     try writer.serialized().write(to: URL(fileURLWithPath: path))
     return path
 }

@@ -11,6 +11,18 @@ enum TinyModel {
     static let casePath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("tiny_case0.safetensors").path
 }
 
+/// Files the tests write, in one folder per test process that is removed when the process exits.
+enum Scratch {
+    static let directory: URL = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-edge-tests-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: Scratch.directory) }
+        return dir
+    }()
+
+    static func path(_ name: String) -> String { directory.appendingPathComponent("\(UUID().uuidString)-\(name)").path }
+}
+
 /// Writes a copy of the tiny model with a `fingerprint` metadata entry and returns its path.
 func fingerprintedCopy(fingerprint: String) throws -> String { try tinyModelCopy(fingerprint: fingerprint) }
 
@@ -64,7 +76,7 @@ func fingerprintedCopy(fingerprint: String) throws -> String { try tinyModelCopy
     @Test func deviceFileHoldsOnlyTheEncoderAndMakesTheSamePackets() throws {
         let stamped = try fingerprintedCopy(fingerprint: String(repeating: "5a", count: 32))
         let file = try LadonModelFile(path: stamped)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-dev-\(UUID().uuidString).safetensors").path
+        let path = Scratch.path("device.safetensors")
         try file.deviceFile().write(to: URL(fileURLWithPath: path))
         let deviceFile = try LadonModelFile(path: path)
         #expect(deviceFile.kind == .device)

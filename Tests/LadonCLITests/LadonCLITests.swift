@@ -41,8 +41,16 @@ struct LadonCLI {
                       stderr: String(decoding: e, as: UTF8.self))
     }
 
+    /// One folder per test process for the files tests write, removed when the process exits.
+    static let scratch: URL = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-cli-tests-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: LadonCLI.scratch) }
+        return dir
+    }()
+
     static func temporary(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("ladon-cli-\(UUID().uuidString)-\(name)").path
+        scratch.appendingPathComponent("\(UUID().uuidString)-\(name)").path
     }
 }
 
