@@ -21,7 +21,9 @@ extension LadonWeightsFormat {
     ///
     /// Keys: `format`, `format_version`, `architecture`, `config` (JSON), `classes.<list>` (JSON array of labels for
     /// every head present), `source.<slot>.file`, `source.<slot>.sha256`, `shared_body_from`, `fingerprint`.
-    public static func metadata(for conversion: LadonConversion, sources: [Source]) -> [String: String] {
+    /// `extra` adds keys such as `variant` and `beta` (from `ladon convert --release`); it cannot override the others.
+    public static func metadata(for conversion: LadonConversion, sources: [Source],
+                                extra: [String: String] = [:]) -> [String: String] {
         var m: [String: String] = [
             "format": format,
             "format_version": version,
@@ -39,26 +41,28 @@ extension LadonWeightsFormat {
             m["source.\(s.slot.rawValue).file"] = s.fileName
             m["source.\(s.slot.rawValue).sha256"] = s.sha256
         }
+        for (k, v) in extra where m[k] == nil { m[k] = v }
         return m
     }
 
     /// The complete safetensors image of a conversion (tensors packed back to back in layout order, as the
     /// safetensors specification requires; the header is space-padded so the data starts 8-byte aligned).
-    public static func serialize(_ conversion: LadonConversion, sources: [Source]) -> Data {
-        var out = Data(header(conversion, sources: sources))
+    public static func serialize(_ conversion: LadonConversion, sources: [Source], extra: [String: String] = [:]) -> Data {
+        var out = Data(header(conversion, sources: sources, extra: extra))
         for t in conversion.tensors { out.append(contentsOf: t.bytes) }
         return out
     }
 
     /// Writes the weights file to `path` (through a temporary file renamed into place), tensor by tensor.
-    public static func write(_ conversion: LadonConversion, sources: [Source], to path: String) throws(LadonError) {
+    public static func write(_ conversion: LadonConversion, sources: [Source], extra: [String: String] = [:],
+                             to path: String) throws(LadonError) {
         let temporary = path + ".partial"
         let fm = FileManager.default
         guard fm.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
             throw .weights("cannot create \(temporary)")
         }
         do {
-            try handle.write(contentsOf: header(conversion, sources: sources))
+            try handle.write(contentsOf: header(conversion, sources: sources, extra: extra))
             for t in conversion.tensors { try handle.write(contentsOf: t.bytes) }
             try handle.close()
             if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
@@ -70,8 +74,8 @@ extension LadonWeightsFormat {
     }
 
     /// The 8-byte length and the JSON header.
-    static func header(_ conversion: LadonConversion, sources: [Source]) -> [UInt8] {
-        let meta = metadata(for: conversion, sources: sources)
+    static func header(_ conversion: LadonConversion, sources: [Source], extra: [String: String] = [:]) -> [UInt8] {
+        let meta = metadata(for: conversion, sources: sources, extra: extra)
         var parts = ["\"__metadata__\":{" + meta.keys.sorted().map { "\(jsonString($0)):\(jsonString(meta[$0]!))" }.joined(separator: ",") + "}"]
         var offset = 0
         for t in conversion.tensors {

@@ -108,6 +108,32 @@ struct LadonCLI {
         #expect(r.stderr.contains(garbage) && r.stderr.contains("/nonexistent/photo.png"))
     }
 
+    @Test func convertFindsTheReleaseFilesByName() throws {
+        let dir = "Tests/LadonCoreTests/Fixtures/checkpoints/"
+        let release = LadonCLI.temporary("release")
+        let names = [("ilsvrc2012", "ladon_tiny_cls.pt", "ilsvrc2012-splittable_resnet50-fp-beta1.28_from_resnet50.pt"),
+                     ("coco2017", "ladon_tiny_det.pt", "coco2017-faster_rcnn_splittable_resnet50-fp-beta1.28_fpn.pt"),
+                     ("pascal_voc2012", "ladon_tiny_seg.pt", "pascal_voc2012-deeplabv3_splittable_resnet50-fp-beta1.28_two_stages.pt")]
+        for (task, fixture, name) in names {
+            let folder = "\(release)/resource/ckpt/\(task)/ladon"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: LadonCLI.fixture(dir + fixture), toPath: "\(folder)/\(name)")
+        }
+        let out = LadonCLI.temporary("release.safetensors")
+        let c = try LadonCLI.run(["convert", "--release", release, "--beta", "1.28", "--json",
+                                  "--config", LadonCLI.fixture(dir + "ladon_tiny_config.json"), "--output", out])
+        #expect(c.status == 0, "\(c.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(c.stdout.utf8)) as? [String: Any])
+        #expect(summary["beta"] as? String == "1.28" && summary["variant"] as? String == "resnet50")
+        #expect((summary["sources"] as? [[String: Any]])?.count == 3)
+        #expect(c.stderr.contains("reading segmentation"))
+        let info = try LadonCLI.run(["info", out])
+        #expect(info.stdout.contains("beta: 1.28"), "\(info.stdout)")
+        // Another β is not there, and the message names the files it looked for.
+        let missing = try LadonCLI.run(["convert", "--release", release, "--beta", "5.12", "--output", out])
+        #expect(missing.status != 0 && missing.stderr.contains("fp-beta5.12_from_resnet50.pt"), "\(missing.stderr)")
+    }
+
     @Test func convertsRealTorchCheckpointsThatInferCanLoad() throws {
         // The output directory need not exist (the default model location does not on a fresh machine).
         let out = LadonCLI.temporary("new-dir") + "/ladon/tiny.safetensors"
