@@ -49,7 +49,7 @@ struct Info: ParsableCommand {
 
     func run() throws {
         let f: LadonModelFile
-        do { f = try LadonModelFile(path: model) } catch { throw CLIError("cannot load model \(model): \(error)") }
+        do { f = try LadonModelFile(path: model) } catch { throw CLIError("cannot load model \(model): \(error)", status: .model) }
         let m = f.file.metadata
         // A device file keeps the whole model's config but none of the heads' weights.
         var heads: [Head] = []

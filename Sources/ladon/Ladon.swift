@@ -1,6 +1,8 @@
 // The `ladon` command: a thin front end over LadonCore, LadonImage and EdgeSplit.
 import ArgumentParser
+import Foundation
 import LadonCore
+import LadonImage
 
 @main
 struct Ladon: AsyncParsableCommand {
@@ -9,4 +11,29 @@ struct Ladon: AsyncParsableCommand {
         abstract: "Ladon split-computing inference: ImageNet classification, COCO detection and VOC segmentation from one encoder.",
         version: LadonVersion.current,
         subcommands: [Infer.self, Convert.self, Info.self, Encode.self, Decode.self, SplitModel.self, Serve.self, Send.self])
+
+    /// Runs the command; errors end it with the exit status of their kind (``ExitStatus``).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as CLIError {
+            fail(error.description, error.status)
+        } catch let error as ImageError {
+            fail("\(error)", .inputFailed)
+        } catch let error as LadonError {
+            fail("\(error)", .failed)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    static func fail(_ message: String, _ status: ExitStatus) -> Never {
+        FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+        Foundation.exit(status.rawValue)
+    }
 }

@@ -29,25 +29,44 @@ enum ModelLocator {
     static func resolve(_ explicit: String?) throws -> String {
         if let p = explicit {
             guard FileManager.default.fileExists(atPath: p) else {
-                throw CLIError("model file \(p) does not exist.\n\n" + howToGetWeights)
+                throw CLIError("model file \(p) does not exist.\n\n" + howToGetWeights, status: .model)
             }
             return p
         }
         if let p = ProcessInfo.processInfo.environment["LADON_MODEL"], !p.isEmpty {
             guard FileManager.default.fileExists(atPath: p) else {
-                throw CLIError("LADON_MODEL points to \(p), which does not exist.\n\n" + howToGetWeights)
+                throw CLIError("LADON_MODEL points to \(p), which does not exist.\n\n" + howToGetWeights, status: .model)
             }
             return p
         }
-        guard FileManager.default.fileExists(atPath: defaultPath) else { throw CLIError(howToGetWeights) }
+        guard FileManager.default.fileExists(atPath: defaultPath) else { throw CLIError(howToGetWeights, status: .model) }
         return defaultPath
     }
 }
 
-/// An error whose message is printed as is.
+/// The exit status of `ladon`, one per kind of failure (README, "Exit status").
+enum ExitStatus: Int32 {
+    case success = 0
+    /// Some inputs (images, packets) failed; the others were processed and printed.
+    case inputFailed = 1
+    /// The command could not do its job (conversion failed, output not writable, …).
+    case failed = 2
+    /// The model file is missing, unreadable or not a valid Ladon weights file.
+    case model = 3
+    /// The edge server could not be reached or did not answer.
+    case server = 4
+    /// The command line is wrong (ArgumentParser's EX_USAGE).
+    case usage = 64
+}
+
+/// An error whose message is printed as is, with the exit status it ends the command with.
 struct CLIError: Error, CustomStringConvertible {
     let description: String
-    init(_ message: String) { description = message }
+    let status: ExitStatus
+    init(_ message: String, status: ExitStatus = .failed) {
+        description = message
+        self.status = status
+    }
 }
 
 /// `--model` and `--threads`, shared by every command that runs the model.
@@ -66,6 +85,6 @@ struct ModelOptions: ParsableArguments {
     func load<T>(_ make: (String) throws -> T) throws -> T {
         if let threads { Kernels.threadCount = threads }
         let path = try ModelLocator.resolve(model)
-        do { return try make(path) } catch { throw CLIError("cannot load model \(path): \(error)") }
+        do { return try make(path) } catch { throw CLIError("cannot load model \(path): \(error)", status: .model) }
     }
 }

@@ -155,7 +155,7 @@ struct Send: AsyncParsableCommand {
         }
         let client = EdgeClient(server: URL(string: server)!, token: token)
         let encoder = InferenceSummary.jsonEncoder()
-        var failed = 0
+        var failed = 0, unreachable = 0
         // Bounded fan-out: at most `concurrency` images encoded and in flight; answers print in input order.
         try await withThrowingTaskGroup(of: (Int, Line).self) { group in
             var next = 0, printed = 0
@@ -171,13 +171,15 @@ struct Send: AsyncParsableCommand {
                 pending[index] = line
                 while let ready = pending.removeValue(forKey: printed) {
                     if ready.status != "ok" { failed += 1 }
+                    if ready.error?.code == "transport" { unreachable += 1 }
                     print(String(decoding: try encoder.encode(ready), as: UTF8.self))
                     printed += 1
                 }
                 start()
             }
         }
-        if failed > 0 { throw ExitCode(1) }
+        if unreachable > 0 { throw ExitCode(ExitStatus.server.rawValue) }
+        if failed > 0 { throw ExitCode(ExitStatus.inputFailed.rawValue) }
     }
 
     static func send(_ file: String, device: DeviceHalf, client: EdgeClient) async -> Line {

@@ -94,8 +94,21 @@ struct LadonCLI {
 
     @Test func missingModelSaysHowToGetOne() throws {
         let r = try LadonCLI.run(["infer", LadonCLI.fixture(Self.image)])
-        #expect(r.status != 0)
+        #expect(r.status == 3, "a missing model exits 3")
         #expect(r.stderr.contains("ladon convert") && r.stderr.contains("wacv2025"))
+    }
+
+    @Test func exitStatusSaysWhatKindOfFailure() throws {
+        let model = LadonCLI.fixture(Self.tinyModel)
+        // Not a weights file: 3. A usage error: 64. A server nobody listens on: 4. A failed conversion: 2.
+        #expect(try LadonCLI.run(["info", LadonCLI.fixture(Self.image)]).status == 3)
+        #expect(try LadonCLI.run(["infer", "--top-k", "0", "--model", model, LadonCLI.fixture(Self.image)]).status == 64)
+        let send = try LadonCLI.run(["send", "--server", "http://127.0.0.1:9", "--model", model, LadonCLI.fixture(Self.image)])
+        #expect(send.status == 4, "\(send.stdout) \(send.stderr)")
+        #expect(send.stdout.contains(#""code":"transport""#))
+        let convert = try LadonCLI.run(["convert", "--classification", LadonCLI.fixture(Self.image), "--output", LadonCLI.temporary("x.safetensors")])
+        #expect(convert.status == 2, "\(convert.stderr)")
+        #expect(try LadonCLI.run(["info", model]).status == 0)
     }
 
     @Test func badImagesFailClearlyAndTheOthersStillRun() throws {
