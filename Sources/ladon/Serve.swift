@@ -136,8 +136,9 @@ struct Send: AsyncParsableCommand {
     }
 
     struct Line: Encodable {
+        enum Status: String, Encodable { case ok, error }
         var file: String
-        var status: String
+        var status: Status
         var encodeMs: Double?
         var packetBytes: Int?
         var roundTripMs: Double?
@@ -170,7 +171,7 @@ struct Send: AsyncParsableCommand {
             while let (index, line) = try await group.next() {
                 pending[index] = line
                 while let ready = pending.removeValue(forKey: printed) {
-                    if ready.status != "ok" { failed += 1 }
+                    if ready.status != .ok { failed += 1 }
                     if ready.error?.code == "transport" { unreachable += 1 }
                     print(String(decoding: try encoder.encode(ready), as: UTF8.self))
                     printed += 1
@@ -188,7 +189,7 @@ struct Send: AsyncParsableCommand {
         do {
             packet = LatentPacket(try device.encode(try ImageDecoder.decode(contentsOf: file).toTensor()))
         } catch {
-            return Line(file: file, status: "error", error: .init(code: "encode_failed", message: "\(error)"))
+            return Line(file: file, status: .error, error: .init(code: "encode_failed", message: "\(error)"))
         }
         let d = ContinuousClock.now - start
         let encodeMs = (d.seconds * 100_000).rounded() / 100
@@ -196,7 +197,7 @@ struct Send: AsyncParsableCommand {
         do {
             var answer = try await client.infer(packet)
             answer.result.file = file
-            return Line(file: file, status: "ok", encodeMs: encodeMs, packetBytes: bytes,
+            return Line(file: file, status: .ok, encodeMs: encodeMs, packetBytes: bytes,
                         roundTripMs: (answer.roundTrip * 100_000).rounded() / 100,
                         serverTiming: answer.serverTiming, result: answer.result)
         } catch {
@@ -204,7 +205,7 @@ struct Send: AsyncParsableCommand {
             if case .server(_, let code, let message, _) = error { detail = .init(code: code, message: message) } else {
                 detail = .init(code: "transport", message: "\(error)")
             }
-            return Line(file: file, status: "error", encodeMs: encodeMs, packetBytes: bytes, error: detail)
+            return Line(file: file, status: .error, encodeMs: encodeMs, packetBytes: bytes, error: detail)
         }
     }
 }

@@ -23,17 +23,25 @@ public struct InferenceSummary: Codable, Sendable, Equatable {
         public var label: Int
         public var name: String
     }
+    /// Which size a segmentation mask and its class counts are given at.
+    public enum MaskSize: String, Codable, Sendable, CaseIterable {
+        /// The original image's size (nearest-neighbour from the unpadded network output).
+        case original
+        /// The padded network input's size.
+        case padded
+    }
+
     public struct Segmentation: Codable, Sendable, Equatable {
         public var width: Int, height: Int
-        /// `original` or `padded`: the size the mask and the counts refer to.
-        public var maskSize: String
+        /// The size the mask and the counts refer to.
+        public var maskSize: MaskSize
         /// Class id (as a string) → pixel count.
         public var classPixels: [String: Int]
         /// The class-id mask as a base64 8-bit grayscale PNG at `width × height`, when asked for
         /// (`POST /v1/infer?mask=png`).
         public var maskPng: String?
 
-        public init(width: Int, height: Int, maskSize: String, classPixels: [String: Int]) {
+        public init(width: Int, height: Int, maskSize: MaskSize, classPixels: [String: Int]) {
             self.width = width
             self.height = height
             self.maskSize = maskSize
@@ -47,12 +55,12 @@ public struct InferenceSummary: Codable, Sendable, Equatable {
             if original {
                 counts = seg.classCounts(resampledFrom: g.resizedHeight, g.resizedWidth,
                                          toHeight: g.originalHeight, width: g.originalWidth)
-                self.init(width: g.originalWidth, height: g.originalHeight, maskSize: "original", classPixels: [:])
+                self.init(width: g.originalWidth, height: g.originalHeight, maskSize: .original, classPixels: [:])
             } else {
                 var c: [Int32: Int] = [:]
                 for id in seg.mask { c[id, default: 0] += 1 }
                 counts = c
-                self.init(width: seg.width, height: seg.height, maskSize: "padded", classPixels: [:])
+                self.init(width: seg.width, height: seg.height, maskSize: .padded, classPixels: [:])
             }
             classPixels = Dictionary(uniqueKeysWithValues: counts.map { (String($0.key), $0.value) })
         }
