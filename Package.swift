@@ -82,9 +82,12 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: kernelSettings),
         .testTarget(name: "LadonImageTests", dependencies: ["LadonImage", "LadonCore"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "EdgeSplitTests", dependencies: ["EdgeSplit", "EdgeService", "LadonCore", "LadonImage"]),
+        .testTarget(name: "EdgeSplitTests", dependencies: ["EdgeSplit", "LadonCore", "LadonTestSupport"]),
+        .testTarget(name: "EdgeServiceTests", dependencies: ["EdgeService", "EdgeSplit", "LadonCore", "LadonTestSupport"]),
         // Runs the built `ladon` executable end to end.
-        .testTarget(name: "LadonCLITests", dependencies: ["ladon", "LadonCore"]),
+        .testTarget(name: "LadonCLITests", dependencies: ["ladon", "LadonCore", "LadonTestSupport"]),
+        // Fixtures and scratch files shared by the test targets (not a product).
+        .target(name: "LadonTestSupport", dependencies: ["LadonCore"], path: "Tests/LadonTestSupport"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,28 +3,7 @@ import Foundation
 import Testing
 @testable import EdgeSplit
 @testable import LadonCore
-
-/// The tiny model fixture of LadonCoreTests, reached through the source tree (this target has no resources).
-enum TinyModel {
-    static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("LadonCoreTests/Fixtures/model/tiny_model.safetensors").path
-    static let casePath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("tiny_case0.safetensors").path
-}
-
-/// Files the tests write, in one folder per test process that is removed when the process exits.
-enum Scratch {
-    static let directory: URL = {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-edge-tests-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        atexit { try? FileManager.default.removeItem(at: Scratch.directory) }
-        return dir
-    }()
-
-    static func path(_ name: String) -> String { directory.appendingPathComponent("\(UUID().uuidString)-\(name)").path }
-}
-
-/// Writes a copy of the tiny model with a `fingerprint` metadata entry and returns its path.
-func fingerprintedCopy(fingerprint: String) throws -> String { try tinyModelCopy(fingerprint: fingerprint) }
+import LadonTestSupport
 
 @Suite struct EdgeSplitTests {
     func samplePacket() -> LatentPacket {
@@ -55,7 +34,7 @@ func fingerprintedCopy(fingerprint: String) throws -> String { try tinyModelCopy
         #expect(throws: PacketError.self) { try LatentPacket(bytes: bytes + [0]) }
     }
 
-    func tinyImage() throws -> Tensor { try SafeTensorsFile(path: TinyModel.casePath).tensor("image") }
+    func tinyImage() throws -> Tensor { try TinyModel.image() }
 
     @Test func splitHalvesEqualTheWholeModel() throws {
         let reference = try SafeTensorsFile(path: TinyModel.casePath)
@@ -74,7 +53,7 @@ func fingerprintedCopy(fingerprint: String) throws -> String { try tinyModelCopy
     }
 
     @Test func deviceFileHoldsOnlyTheEncoderAndMakesTheSamePackets() throws {
-        let stamped = try fingerprintedCopy(fingerprint: String(repeating: "5a", count: 32))
+        let stamped = try TinyModel.copy(fingerprint: String(repeating: "5a", count: 32))
         let file = try LadonModelFile(path: stamped)
         let path = Scratch.path("device.safetensors")
         try file.deviceFile().write(to: URL(fileURLWithPath: path))
@@ -111,7 +90,7 @@ func fingerprintedCopy(fingerprint: String) throws -> String { try tinyModelCopy
         let device = try DeviceHalf(path: TinyModel.path)
         var packet = try device.encode(try tinyImage())
         // A server whose weights carry a fingerprint refuses a packet stamped by another model, without naming its own.
-        let stamped = try fingerprintedCopy(fingerprint: String(repeating: "5a", count: 32))
+        let stamped = try TinyModel.copy(fingerprint: String(repeating: "5a", count: 32))
         let stampedServer = try ServerHalf(path: stamped)
         #expect(stampedServer.modelID == [UInt8](repeating: 0x5a, count: 16))
         var foreign = packet

@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import LadonCore
+import LadonTestSupport
 import Testing
 
 /// Runs the built `ladon` binary (it sits next to the test bundle in the build directory).
@@ -41,17 +42,7 @@ struct LadonCLI {
                       stderr: String(decoding: e, as: UTF8.self))
     }
 
-    /// One folder per test process for the files tests write, removed when the process exits.
-    static let scratch: URL = {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-cli-tests-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        atexit { try? FileManager.default.removeItem(at: LadonCLI.scratch) }
-        return dir
-    }()
-
-    static func temporary(_ name: String) -> String {
-        scratch.appendingPathComponent("\(UUID().uuidString)-\(name)").path
-    }
+    static func temporary(_ name: String) -> String { Scratch.path(name) }
 }
 
 @Suite(.serialized) struct LadonCLITests {
@@ -227,26 +218,8 @@ struct LadonCLI {
         var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
     }
 
-    /// The tiny model with its preprocessing at 512 × 512, so one request takes long enough to interrupt.
-    func slowModel() throws -> String {
-        let file = try SafeTensorsFile(path: LadonCLI.fixture(LadonCLITests.tinyModel))
-        var writer = SafeTensorsWriter()
-        writer.metadata = file.metadata
-        var config = try LadonWeightsFormat.config(of: file)
-        config.preprocessing.minSize = 512
-        config.preprocessing.maxSize = 512
-        writer.metadata["config"] = config.jsonString()
-        for name in file.names {
-            let e = try file.entry(name)
-            writer.add(name, dtype: e.dtype, shape: e.shape, bytes: try file.rawBytes(name))
-        }
-        let path = LadonCLI.temporary("slow.safetensors")
-        try writer.serialized().write(to: URL(fileURLWithPath: path))
-        return path
-    }
-
     @Test func sigtermDuringARequestFinishesItAndExitsZero() async throws {
-        let model = try slowModel()
+        let model = try TinyModel.copy(size: 512)  // slow enough to interrupt one request
         let packetPath = LadonCLI.temporary("packet.ldnp")
         let enc = try LadonCLI.run(["encode", "--model", model, LadonCLI.fixture(LadonCLITests.image), "-o", packetPath])
         #expect(enc.status == 0, "\(enc.stderr)")

@@ -1,4 +1,4 @@
-// The HTTP edge service on a real loopback port: answers equal the in-process server half; admission control,
+// The HTTP edge service (`ladon serve`) on a real loopback port: answers equal the in-process server half; admission control,
 // bad and hostile requests, dropped work of clients that left.
 import EdgeService
 import EdgeSplit
@@ -8,28 +8,7 @@ import FoundationNetworking
 #endif
 import Testing
 @testable import LadonCore
-
-/// A copy of the tiny model whose preprocessing works at `size` (slower requests, for queueing tests), and
-/// optionally stamped with a fingerprint.
-func tinyModelCopy(size: Int? = nil, fingerprint: String? = nil) throws -> String {
-    let file = try SafeTensorsFile(path: TinyModel.path)
-    var writer = SafeTensorsWriter()
-    writer.metadata = file.metadata
-    if let fingerprint { writer.metadata["fingerprint"] = fingerprint }
-    if let size {
-        var config = try LadonWeightsFormat.config(of: file)
-        config.preprocessing.minSize = size
-        config.preprocessing.maxSize = size
-        writer.metadata["config"] = config.jsonString()
-    }
-    for name in file.names {
-        let e = try file.entry(name)
-        writer.add(name, dtype: e.dtype, shape: e.shape, bytes: try file.rawBytes(name))
-    }
-    let path = Scratch.path("model.safetensors")
-    try writer.serialized().write(to: URL(fileURLWithPath: path))
-    return path
-}
+import LadonTestSupport
 
 /// A running service on a free loopback port; `stop()` cancels it.
 struct RunningService {
@@ -125,11 +104,10 @@ struct RawConnection {
 }
 
 func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
-    let image = try SafeTensorsFile(path: TinyModel.casePath).tensor("image")
-    return LatentPacket(try DeviceHalf(path: model).encode(image))
+    LatentPacket(try DeviceHalf(path: model).encode(try TinyModel.image()))
 }
 
-@Suite(.serialized) struct EdgeServerTests {
+@Suite(.serialized) struct EdgeServiceTests {
     @Test func answersEqualTheInProcessServerHalf() async throws {
         let running = try await RunningService.start()
         defer { Task { await running.stop() } }
@@ -166,7 +144,7 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
 
     @Test func badRequestsGetTheRightStatusAndTheServerKeepsServing() async throws {
         let stamp = String(repeating: "5a", count: 32)
-        let model = try tinyModelCopy(fingerprint: stamp)
+        let model = try TinyModel.copy(fingerprint: stamp)
         let running = try await RunningService.start(model: model) { $0.maxBody = 64 << 10 }
         defer { Task { await running.stop() } }
         let good = try tinyPacket(model: model)
@@ -203,8 +181,7 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
         // Still serving, and the same packet through the full-offloading route gives the same answer.
         let answer = try await running.client.infer(good)
         #expect(answer.result.compressedBytes == good.payload.count)
-        let png = try Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Scripts/data/chelsea_small.png"))
+        let png = try Data(contentsOf: TinyModel.repository.appendingPathComponent("Scripts/data/chelsea_small.png"))
         let offloaded = try await running.client.inferImage([UInt8](png), contentType: "image/png")
         #expect(offloaded.result.image.width == 160 && offloaded.serverTiming["decode"] != nil)
     }
@@ -223,7 +200,7 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
     }
 
     @Test func moreClientsThanWorkersAndQueueGetSome503sAndNoWrongAnswer() async throws {
-        let model = try tinyModelCopy(size: 512)
+        let model = try TinyModel.copy(size: 512)
         let running = try await RunningService.start(model: model) { $0.workers = 1; $0.queue = 1 }
         defer { Task { await running.stop() } }
         let packet = try tinyPacket(model: model)
@@ -252,7 +229,7 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
     }
 
     @Test func queuedWorkOfAClientThatLeftIsDropped() async throws {
-        let model = try tinyModelCopy(size: 512)
+        let model = try TinyModel.copy(size: 512)
         let running = try await RunningService.start(model: model) { $0.workers = 1; $0.queue = 4 }
         defer { Task { await running.stop() } }
         let body = try tinyPacket(model: model).serialized()
