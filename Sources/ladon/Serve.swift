@@ -126,10 +126,14 @@ struct Send: AsyncParsableCommand {
     @Option(name: .customLong("token-file"), help: "File holding the server's bearer token.")
     var tokenFile: String?
 
+    @Option(name: .customLong("pixel-limit"), help: "Refuse images with more pixels than this (default \(ImageDecoder.devicePixelLimit)).")
+    var pixelLimit = ImageDecoder.devicePixelLimit
+
     @OptionGroup var options: ModelOptions
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard pixelLimit >= 1 else { throw ValidationError("--pixel-limit must be at least 1") }
         guard let url = URL(string: server), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
             throw ValidationError("--server must be a URL like http://HOST:PORT, got \(server)")
         }
@@ -165,7 +169,8 @@ struct Send: AsyncParsableCommand {
                 guard next < images.count else { return }
                 let (index, file) = (next, images[next])
                 next += 1
-                group.addTask { (index, await Self.send(file, device: device, client: client)) }
+                let limit = pixelLimit
+                group.addTask { (index, await Self.send(file, device: device, client: client, pixelLimit: limit)) }
             }
             for _ in 0..<concurrency { start() }
             while let (index, line) = try await group.next() {
@@ -183,11 +188,11 @@ struct Send: AsyncParsableCommand {
         if failed > 0 { throw ExitCode(ExitStatus.inputFailed.rawValue) }
     }
 
-    static func send(_ file: String, device: DeviceHalf, client: EdgeClient) async -> Line {
+    static func send(_ file: String, device: DeviceHalf, client: EdgeClient, pixelLimit: Int) async -> Line {
         let start = ContinuousClock.now
         let packet: LatentPacket
         do {
-            packet = LatentPacket(try device.encode(try ImageDecoder.decode(contentsOf: file).toTensor()))
+            packet = LatentPacket(try device.encode(try ImageDecoder.decode(contentsOf: file, pixelLimit: pixelLimit).toTensor()))
         } catch {
             return Line(file: file, status: .error, error: .init(code: "encode_failed", message: "\(error)"))
         }

@@ -248,7 +248,15 @@ struct LadonCLI {
         request.setValue("application/vnd.ladon.packet", forHTTPHeaderField: "Content-Type")
         request.httpBody = packet
         async let answer = URLSession.shared.data(for: request)
-        try await Task.sleep(for: .milliseconds(150))
+        // SIGTERM only once the request is being computed (a loaded machine may take a while to connect).
+        let metrics = URL(string: "http://127.0.0.1:\(bound)/metrics")!
+        var computing = false
+        for _ in 0..<1000 where !computing {
+            let (data, _) = try await URLSession.shared.data(from: metrics)
+            computing = String(decoding: data, as: UTF8.self).range(of: #"ladon_inflight_requests 1(\.0)?\b"#, options: .regularExpression) != nil
+            if !computing { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        #expect(computing, "the request never started computing")
         kill(process.processIdentifier, SIGTERM)
         let (data, response) = try await answer
         #expect((response as? HTTPURLResponse)?.statusCode == 200, "\(String(decoding: data, as: UTF8.self))")
