@@ -11,11 +11,26 @@ import LadonCore
 /// opaque ``PickleObject`` that records its arguments and state; nothing from the stream is ever executed.
 /// Storages come from persistent ids (`BINPERSID`), resolved by the caller. Every length, index and count
 /// is checked; memo size and nesting depth are capped.
+///
+/// Hostile streams are bounded (docs/security.md): the stream is at most ``maxBytes``; every step that copies or
+/// walks object references is charged to a work budget of ``workPerByte`` units per input byte, so decoding is
+/// linear in the input whatever the sharing (memo, `DUP`) does; and every recursion (building the result,
+/// `_rebuild_from_type_v2` chains) goes through a depth counter capped at ``maxDepth``.
 public struct PickleMachine {
     /// Most memo entries accepted.
     public static let maxMemo = 1 << 22
-    /// Deepest container nesting accepted when building the result.
+    /// Deepest container nesting accepted when building the result, and the longest chain of nested
+    /// `_rebuild_from_type_v2` calls.
     public static let maxDepth = 256
+    /// Largest pickle stream accepted (a Ladon checkpoint's `data.pkl` is well under 1 MB; torchdistill's
+    /// optimizer state adds about 150 bytes per tensor).
+    public static let maxBytes = 16 << 20
+    /// Work units (object references copied or visited) allowed per input byte, plus ``baseWork``.
+    public static let workPerByte = 64
+    /// Work allowed on top of ``workPerByte`` per byte, so tiny streams are never starved.
+    public static let baseWork = 1 << 16
+    /// Most dimensions in a tensor size or stride tuple.
+    static let maxRank = TorchTensorRef.maxRank
 
     /// Resolves a persistent id (torch: `('storage', type, key, location, numel)`) to a value.
     public typealias PersistentLoad = (PickleValue) throws(LadonError) -> PickleValue
@@ -37,12 +52,17 @@ public struct PickleMachine {
     private var stack: [Int] = []
     private var marks: [Int] = []
     private var memo: [Int: Int] = [:]
+    private var work = 0
+    private let workLimit: Int
 
     /// Decodes `bytes`. `source` names the stream in errors.
     public static func load(_ bytes: [UInt8], source: String = "pickle",
                             persistentLoad: @escaping PersistentLoad = { pid throws(LadonError) in
                                 throw .checkpoint("persistent id \(pid.kindName) found but no storage resolver given")
                             }) throws(LadonError) -> PickleValue {
+        guard bytes.count <= maxBytes else {
+            throw .checkpoint("\(source): the pickle is \(bytes.count) bytes, more than the \(maxBytes) accepted")
+        }
         var machine = PickleMachine(bytes: bytes, source: source, persistentLoad: persistentLoad)
         return try machine.run()
     }
@@ -51,6 +71,15 @@ public struct PickleMachine {
         self.bytes = bytes
         self.source = source
         self.persistentLoad = persistentLoad
+        self.workLimit = Self.baseWork + Self.workPerByte * bytes.count
+    }
+
+    /// Charges `units` of work (references copied or visited) against the linear budget.
+    private mutating func charge(_ units: Int) throws(LadonError) {
+        work += units
+        guard work <= workLimit else {
+            throw fail("the stream makes more than \(workLimit) object-reference copies (\(Self.workPerByte) per byte); it is built to stall the reader")
+        }
     }
 
     private func fail(_ message: String, at offset: Int? = nil) -> LadonError {
@@ -107,6 +136,7 @@ public struct PickleMachine {
 
     private mutating func popMark() throws(LadonError) -> [Int] {
         guard let mark = marks.popLast() else { throw fail("no MARK on the stack") }
+        try charge(stack.count - mark)
         let items = Array(stack[mark...])
         stack.removeSubrange(mark...)
         return items
@@ -131,6 +161,7 @@ public struct PickleMachine {
     // MARK: Containers
 
     private mutating func append(_ items: [Int], to target: Int) throws(LadonError) {
+        try charge(items.count)
         switch nodes[target] {
         case .list(var list):
             nodes[target] = .leaf(.none)
@@ -148,6 +179,7 @@ public struct PickleMachine {
     private mutating func setItems(_ items: [Int], in target: Int) throws(LadonError) {
         guard items.count % 2 == 0 else { throw fail("SETITEMS with an odd number of items") }
         guard case .dict(var dict) = nodes[target] else { throw fail("SETITEM on a \(kind(target))") }
+        try charge(items.count)
         nodes[target] = .leaf(.none)
         for i in stride(from: 0, to: items.count, by: 2) { dict.append((items[i], items[i + 1])) }
         nodes[target] = .dict(dict)
@@ -166,32 +198,36 @@ public struct PickleMachine {
 
     // MARK: Building values
 
-    /// Converts a node to a value; shared nodes are converted once, cycles and excessive depth are errors.
-    private func value(_ id: Int) throws(LadonError) -> PickleValue {
+    /// Converts a node to a value; shared nodes are converted once per call, cycles and excessive depth are errors.
+    /// Every container converted is charged to the work budget, so converting shared structure again and again
+    /// (a fresh cache per call) cannot make decoding quadratic.
+    private mutating func value(_ id: Int) throws(LadonError) -> PickleValue {
         var cache: [Int: PickleValue] = [:]
         var active = Set<Int>()
         return try value(id, depth: 0, cache: &cache, active: &active)
     }
 
-    private func value(_ id: Int, depth: Int, cache: inout [Int: PickleValue], active: inout Set<Int>) throws(LadonError) -> PickleValue {
+    private mutating func value(_ id: Int, depth: Int, cache: inout [Int: PickleValue], active: inout Set<Int>) throws(LadonError) -> PickleValue {
         if let v = cache[id] { return v }
         if case .leaf(let v) = nodes[id] { return v }
         guard depth < Self.maxDepth else { throw fail("containers nested deeper than \(Self.maxDepth)") }
         guard active.insert(id).inserted else { throw fail("a container contains itself (cyclic pickle)") }
         defer { active.remove(id) }
-        func all(_ ids: [Int], _ cache: inout [Int: PickleValue], _ active: inout Set<Int>) throws(LadonError) -> [PickleValue] {
+        func all(_ ids: [Int], _ m: inout PickleMachine, _ cache: inout [Int: PickleValue], _ active: inout Set<Int>) throws(LadonError) -> [PickleValue] {
+            try m.charge(ids.count)
             var out: [PickleValue] = []
             out.reserveCapacity(ids.count)
-            for i in ids { out.append(try value(i, depth: depth + 1, cache: &cache, active: &active)) }
+            for i in ids { out.append(try m.value(i, depth: depth + 1, cache: &cache, active: &active)) }
             return out
         }
         let result: PickleValue
         switch nodes[id] {
         case .leaf(let v): result = v
-        case .tuple(let ids): result = .tuple(try all(ids, &cache, &active))
-        case .list(let ids): result = .list(try all(ids, &cache, &active))
-        case .set(let ids): result = .set(try all(ids, &cache, &active))
+        case .tuple(let ids): result = .tuple(try all(ids, &self, &cache, &active))
+        case .list(let ids): result = .list(try all(ids, &self, &cache, &active))
+        case .set(let ids): result = .set(try all(ids, &self, &cache, &active))
         case .dict(let pairs):
+            try charge(2 * pairs.count)
             var items: [PickleDictItem] = []
             items.reserveCapacity(pairs.count)
             for (k, v) in pairs {
@@ -200,10 +236,9 @@ public struct PickleMachine {
             }
             result = .dict(items)
         case .object(let className, let args, let state):
-            let s: PickleValue? = try state.map { (i: Int) throws(LadonError) -> PickleValue in
-                try value(i, depth: depth + 1, cache: &cache, active: &active)
-            }
-            result = .object(PickleObject(className: className, args: try all(args, &cache, &active), state: s))
+            var s: PickleValue? = nil
+            if let state { s = try value(state, depth: depth + 1, cache: &cache, active: &active) }
+            result = .object(PickleObject(className: className, args: try all(args, &self, &cache, &active), state: s))
         }
         cache[id] = result
         return result
@@ -219,6 +254,19 @@ public struct PickleMachine {
     }
 
     private mutating func apply(module: String, name: String, argIDs: [Int]) throws(LadonError) -> Node {
+        var (module, name, argIDs) = (module, name, argIDs)
+        // `_rebuild_from_type_v2(func, type, args, state)` calls `func(*args)`: unwrapped in a loop (not by
+        // recursion, which a chain of nested calls would overflow), at most `maxDepth` times.
+        var unwrapped = 0
+        while (module == "torch._tensor" && name == "_rebuild_from_type_v2") {
+            guard argIDs.count >= 3, case .leaf(.global(let m, let n)) = nodes[argIDs[0]],
+                  case .tuple(let inner) = nodes[argIDs[2]] else { throw fail("malformed _rebuild_from_type_v2 call") }
+            unwrapped += 1
+            guard unwrapped <= Self.maxDepth else {
+                throw fail("_rebuild_from_type_v2 calls nested deeper than \(Self.maxDepth)")
+            }
+            (module, name, argIDs) = (m, n, inner)
+        }
         // Protocol <= 2 pickles written by Python 3 use the Python 2 module name of builtins.
         let qualified = (module == "__builtin__" ? "builtins" : module) + "." + name
         switch qualified {
@@ -228,9 +276,12 @@ public struct PickleMachine {
                 let items: [Int]
                 switch nodes[first] {
                 case .list(let l), .tuple(let l): items = l
-                case .dict(let d): return .dict(d)
+                case .dict(let d):
+                    try charge(d.count)
+                    return .dict(d)
                 default: throw fail("\(qualified) called with a \(kind(first))")
                 }
+                try charge(items.count)
                 for item in items {
                     switch nodes[item] {
                     case .tuple(let kv) where kv.count == 2, .list(let kv) where kv.count == 2: pairs.append((kv[0], kv[1]))
@@ -242,14 +293,18 @@ public struct PickleMachine {
         case "builtins.set", "builtins.frozenset":
             guard let first = argIDs.first else { return .set([]) }
             switch nodes[first] {
-            case .list(let l), .tuple(let l), .set(let l): return .set(l)
+            case .list(let l), .tuple(let l), .set(let l):
+                try charge(l.count)
+                return .set(l)
             default: throw fail("\(qualified) called with a \(kind(first))")
             }
         case "torch.Size":
             guard argIDs.count == 1, case .tuple(let t) = nodes[argIDs[0]] else { throw fail("torch.Size needs one tuple") }
+            try charge(t.count)
             return .tuple(t)
         case "_codecs.encode":
             guard let first = argIDs.first, case .leaf(.string(let text)) = nodes[first] else { throw fail("_codecs.encode needs a str") }
+            try charge(text.utf8.count)
             var out: [UInt8] = []
             for scalar in text.unicodeScalars {
                 guard scalar.value < 256 else { throw fail("_codecs.encode latin-1 text has a character above U+00FF") }
@@ -257,35 +312,45 @@ public struct PickleMachine {
             }
             return .leaf(.bytes(out))
         case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
-            let args = try argIDs.map { (i: Int) throws(LadonError) -> PickleValue in try value(i) }
-            return .leaf(.tensor(try rebuildTensor(args, qualified)))
+            return .leaf(.tensor(try rebuildTensor(argIDs, qualified)))
         case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
             guard let first = argIDs.first, case .leaf(.tensor) = nodes[first] else { throw fail("\(qualified) without a tensor") }
             return nodes[first]
-        case "torch._tensor._rebuild_from_type_v2":
-            guard argIDs.count >= 3, case .leaf(.global(let m, let n)) = nodes[argIDs[0]],
-                  case .tuple(let inner) = nodes[argIDs[2]] else { throw fail("malformed _rebuild_from_type_v2 call") }
-            return try apply(module: m, name: n, argIDs: inner)
         default:
             return .object(className: qualified, args: argIDs, state: nil)
         }
     }
 
-    private func rebuildTensor(_ args: [PickleValue], _ callable: String) throws(LadonError) -> TorchTensorRef {
-        guard args.count >= 4, case .storage(let storage) = args[0], let offset = args[1].intValue,
-              let sizeValues = args[2].elements, let strideValues = args[3].elements else {
+    /// `_rebuild_tensor_v2(storage, offset, size, stride, ...)`: reads only the four arguments it needs, straight
+    /// from the nodes (constant work per dimension; the rest, e.g. backward hooks, is never converted).
+    private mutating func rebuildTensor(_ argIDs: [Int], _ callable: String) throws(LadonError) -> TorchTensorRef {
+        guard argIDs.count >= 4, case .leaf(.storage(let storage)) = nodes[argIDs[0]],
+              case .leaf(let offsetValue) = nodes[argIDs[1]], let offset = offsetValue.intValue else {
             throw fail("\(callable) arguments are not (storage, offset, size, stride, ...)")
         }
-        var shape: [Int] = [], strides: [Int] = []
-        for v in sizeValues {
-            guard let i = v.intValue else { throw fail("\(callable) size has a non-integer \(v.kindName)") }
-            shape.append(i)
-        }
-        for v in strideValues {
-            guard let i = v.intValue else { throw fail("\(callable) stride has a non-integer \(v.kindName)") }
-            strides.append(i)
-        }
+        let shape = try integers(argIDs[2], "size", callable)
+        let strides = try integers(argIDs[3], "stride", callable)
         return try TorchTensorRef(storage: storage, storageOffset: offset, shape: shape, strides: strides)
+    }
+
+    /// A tuple or list of at most `maxRank` integers.
+    private mutating func integers(_ id: Int, _ what: String, _ callable: String) throws(LadonError) -> [Int] {
+        let ids: [Int]
+        switch nodes[id] {
+        case .tuple(let l), .list(let l): ids = l
+        default: throw fail("\(callable) \(what) is a \(kind(id)), expected a tuple of integers")
+        }
+        guard ids.count <= Self.maxRank else { throw fail("\(callable) \(what) has \(ids.count) dimensions, more than \(Self.maxRank)") }
+        try charge(ids.count)
+        var out: [Int] = []
+        out.reserveCapacity(ids.count)
+        for i in ids {
+            guard case .leaf(let v) = nodes[i], let n = v.intValue else {
+                throw fail("\(callable) \(what) has a non-integer \(kind(i))")
+            }
+            out.append(n)
+        }
+        return out
     }
 
     // MARK: The loop
@@ -404,7 +469,8 @@ public struct PickleMachine {
                 if case .object(let c, let a, _) = nodes[target] { nodes[target] = .object(className: c, args: a, state: state) }
                 // dicts (OrderedDict._metadata) and tensors (parameter state) keep their value; the state is dropped.
             case 0x51: // BINPERSID
-                let pid = try value(try pop())
+                let id = try pop()
+                let pid = try value(id)
                 pushLeaf(try persistentLoad(pid))
             case 0x50: pushLeaf(try persistentLoad(.string(try line()))) // PERSID
             case 0x30: _ = try pop() // POP

@@ -88,21 +88,37 @@ public struct TorchTensorRef: Sendable, Equatable {
     public var dtype: TorchDType { storage.dtype }
     public var elementCount: Int { shape.reduce(1, *) }
 
-    /// Whether the view is row-major contiguous.
+    /// Whether the view is row-major contiguous. An empty view is contiguous; a product that overflows (only
+    /// possible for empty views, which validation lets through with any sizes) is not.
     public var isContiguous: Bool {
         var expected = 1
         for (size, stride) in zip(shape, strides).reversed() {
-            if size != 1 && stride != expected { return false }
-            expected *= size
+            if size != 1 && stride != expected { return elementCount == 0 }
+            let (next, overflow) = expected.multipliedReportingOverflow(by: size)
+            if overflow { return elementCount == 0 }
+            expected = next
         }
         return true
     }
+
+    /// Most elements one tensor view may address (2^28: 1 GiB as `Float32`; the largest Ladon tensor, ResNeSt-269e's
+    /// included, has under 2^24). Views are materialised whole, so this bounds what any read allocates.
+    public static let maxElements = 1 << 28
+    /// Most dimensions a view may have (torch's own limit is 64).
+    public static let maxRank = 64
+    /// A view may address more elements than its storage holds only through repeated (stride-0) elements, and
+    /// then by at most this many: broadcast buffers are small, while a 4 KB file claiming 2.6e13 elements over
+    /// one stored element is an attack on the reader's memory.
+    public static let maxBroadcastElements = 1 << 20
 
     /// Validates the view against its storage: non-negative sizes/strides, no overflow, every addressed
     /// element inside the storage.
     public init(storage: TorchStorageRef, storageOffset: Int, shape: [Int], strides: [Int]) throws(LadonError) {
         guard shape.count == strides.count else {
             throw .checkpoint("tensor on storage '\(storage.key)' has size \(shape) but stride \(strides) of another rank")
+        }
+        guard shape.count <= Self.maxRank else {
+            throw .checkpoint("tensor on storage '\(storage.key)' has \(shape.count) dimensions, more than the \(Self.maxRank) allowed")
         }
         guard storageOffset >= 0, shape.allSatisfy({ $0 >= 0 }), strides.allSatisfy({ $0 >= 0 }) else {
             throw .checkpoint("tensor on storage '\(storage.key)' has a negative offset, size or stride (offset \(storageOffset), size \(shape), stride \(strides))")
@@ -122,6 +138,12 @@ public struct TorchTensorRef: Sendable, Equatable {
         }
         if count > 0 && last >= storage.elementCount {
             throw .checkpoint("tensor of size \(shape), stride \(strides), offset \(storageOffset) reaches element \(last), but storage '\(storage.key)' holds \(storage.elementCount) elements")
+        }
+        guard count <= Self.maxElements else {
+            throw .checkpoint("tensor of size \(shape) on storage '\(storage.key)' has \(count) elements, more than the \(Self.maxElements) a view may have")
+        }
+        guard count <= storage.elementCount + Self.maxBroadcastElements else {
+            throw .checkpoint("tensor of size \(shape), stride \(strides) claims \(count) elements over storage '\(storage.key)' of \(storage.elementCount); a view may repeat (stride 0) at most \(Self.maxBroadcastElements) elements beyond its storage")
         }
         self.storage = storage
         self.storageOffset = storageOffset

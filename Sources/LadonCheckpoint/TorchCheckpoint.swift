@@ -38,9 +38,9 @@ public final class TorchCheckpoint: @unchecked Sendable {
     public convenience init(path: String, verifyChecksums: Bool = true) throws(LadonError) {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            data = try UntrustedFile.read(path, maxBytes: UntrustedFile.maxMappedBytes, allowStreams: false)
         } catch {
-            throw .checkpoint("cannot read \(path): \(error.localizedDescription)")
+            throw .checkpoint("cannot read \(path): \(error.reason)")
         }
         try self.init(data: data, source: path, verifyChecksums: verifyChecksums)
     }
@@ -73,6 +73,9 @@ public final class TorchCheckpoint: @unchecked Sendable {
             guard order == "little" else {
                 throw .checkpoint("\(source) was written on a \(order)-endian machine; only little-endian checkpoints are supported")
             }
+        }
+        guard pickleEntry.uncompressedSize <= PickleMachine.maxBytes else {
+            throw .checkpoint("\(source): '\(pickleEntry.name)' is \(pickleEntry.uncompressedSize) bytes, more than the \(PickleMachine.maxBytes) a pickle may have")
         }
         let pickleBytes = try archive.bytes(pickleEntry.name, verifyCRC: verifyChecksums)
         let root = try PickleMachine.load(pickleBytes, source: "\(source) (\(pickleEntry.name))") { pid throws(LadonError) in
@@ -202,7 +205,8 @@ public final class TorchCheckpoint: @unchecked Sendable {
     private func withStorage<R>(_ ref: TorchTensorRef, _ body: (UnsafeRawBufferPointer) -> R) throws(LadonError) -> R {
         let entry = try archive.entry(recordPrefix + "data/" + ref.storage.key)
         // resolveStorage checked elementCount * size <= record size, and TorchTensorRef checked the view's extent.
-        guard ref.storage.elementCount * ref.dtype.size <= entry.uncompressedSize else {
+        let (bytes, overflow) = ref.storage.elementCount.multipliedReportingOverflow(by: ref.dtype.size)
+        guard !overflow, bytes <= entry.uncompressedSize, ref.elementCount <= TorchTensorRef.maxElements else {
             throw .checkpoint("\(source): storage '\(ref.storage.key)' is smaller than declared")
         }
         return try archive.withBytes(of: entry) { (raw: UnsafeRawBufferPointer) throws(LadonError) -> R in body(raw) }

@@ -20,7 +20,10 @@ public struct ZipEntry: Sendable, Equatable {
 ///
 /// Every offset and size read from the file is checked against the file's extent before use, so a damaged or
 /// hostile archive gives a `LadonError.checkpoint` error, never an out-of-bounds read. Only STORED entries can
-/// be read (that is all `torch.save` writes); a DEFLATE entry gives a clear error.
+/// be read (that is all `torch.save` writes); a DEFLATE entry gives a clear error. Like CPython's `zipfile`,
+/// entries whose local header and data overlap another entry's (a "zip bomb" that makes thousands of entries
+/// share one data range, so reading or checksumming them all costs far more than the file's size) and entries
+/// whose local header names another file are refused: reading every entry touches each byte at most once.
 public final class ZipArchive: @unchecked Sendable {
     /// Most entries accepted (a Ladon checkpoint has a few hundred).
     public static let maxEntries = 1_000_000
@@ -36,9 +39,9 @@ public final class ZipArchive: @unchecked Sendable {
     public convenience init(path: String) throws(LadonError) {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            data = try UntrustedFile.read(path, maxBytes: UntrustedFile.maxMappedBytes, allowStreams: false)
         } catch {
-            throw .checkpoint("cannot read \(path): \(error.localizedDescription)")
+            throw .checkpoint("cannot read \(path): \(error.reason)")
         }
         try self.init(data: data, source: path)
     }
@@ -166,8 +169,14 @@ private struct ZipParser {
               directoryOffset + directorySize <= end else {
             throw fail("central directory (offset \(directoryOffset), \(directorySize) bytes) lies outside the file")
         }
+        // Each central record is at least 46 bytes: refuse a count the directory cannot hold before reserving for it.
+        guard count <= directorySize / 46 else {
+            throw fail("\(count) entries declared, but the \(directorySize)-byte central directory holds at most \(directorySize / 46)")
+        }
         var entries: [ZipEntry] = []
         entries.reserveCapacity(count)
+        var localStarts: [Int] = []
+        localStarts.reserveCapacity(count)
         var p = directoryOffset
         let directoryEnd = directoryOffset + directorySize
         for i in 0..<count {
@@ -214,7 +223,13 @@ private struct ZipParser {
             guard localOffset <= directoryOffset - 30, try u32(localOffset) == 0x0403_4b50 else {
                 throw fail("entry '\(name)' points at offset \(localOffset), which holds no local file header")
             }
-            let dataStart = localOffset + 30 + (try u16(localOffset + 26)) + (try u16(localOffset + 28))
+            let localNameLength = try u16(localOffset + 26)
+            let dataStart = localOffset + 30 + localNameLength + (try u16(localOffset + 28))
+            // The local header must name the same file (CPython: "File name in directory ... and header ... differ").
+            guard localNameLength == nameLength, localOffset + 30 + nameLength <= directoryOffset,
+                  memcmp(bytes.baseAddress! + localOffset + 30, bytes.baseAddress! + nameStart, nameLength) == 0 else {
+                throw fail("entry '\(name)': the local header at offset \(localOffset) names another file")
+            }
             guard dataStart <= directoryOffset, compressed <= directoryOffset - dataStart else {
                 throw fail("entry '\(name)' data (offset \(dataStart), \(compressed) bytes) runs past the file's data area")
             }
@@ -223,7 +238,14 @@ private struct ZipParser {
             }
             entries.append(ZipEntry(name: name, method: method, crc32: crc, compressedSize: compressed,
                                     uncompressedSize: uncompressed, dataRange: dataStart..<(dataStart + compressed)))
+            localStarts.append(localOffset)
             p = next
+        }
+        // No two entries may share bytes: sorted by local header offset, each entry's data ends at or before the
+        // next entry's local header (CPython's zipfile: "Overlapped entries").
+        let order = entries.indices.sorted { localStarts[$0] < localStarts[$1] }
+        for (a, b) in zip(order, order.dropFirst()) where entries[a].dataRange.upperBound > localStarts[b] {
+            throw fail("entries '\(entries[a].name)' and '\(entries[b].name)' overlap (a zip bomb or a damaged file)")
         }
         return entries
     }

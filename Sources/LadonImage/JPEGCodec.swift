@@ -5,8 +5,14 @@ import CTurboJPEG
 /// Pillow and `djpeg` use, so pixels match them), and any warning is an error, so a truncated or damaged
 /// file is reported instead of decoded with grey fill. Each call owns its handle: thread-safe.
 enum JPEGDecoder {
-    /// Progressive JPEGs with more scans than this (libjpeg-turbo's limit: 500) are refused as malicious.
+    /// TurboJPEG's own scan limit (`TJFLAG_LIMITSCANS`, 500 scans in libjpeg-turbo 2.1) stays on as a backstop.
     static let flags = TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS
+
+    /// Most scans (SOS markers) accepted: the limit libjpeg-turbo's own fuzzers set (`TJPARAM_SCANLIMIT` = 100).
+    /// Every progressive scan walks the whole coefficient buffer, so a small file with hundreds of scans over a large
+    /// image costs seconds per megapixel; real encoders write at most about a dozen. The installed TurboJPEG 2.1 has
+    /// no tj3 API, so the scans are counted here, on the marker structure, before any decoding.
+    static let maxScans = 100
 
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, pixelLimit: Int) throws(ImageError) -> RGBImage {
         guard let handle = tjInitDecompress() else {
@@ -24,6 +30,10 @@ enum JPEGDecoder {
         }
         let w = Int(width), h = Int(height)
         guard w * h <= pixelLimit else { throw .tooLarge(width: w, height: h, limit: pixelLimit) }
+        let scans = scanCount(bytes)
+        guard scans <= maxScans else {
+            throw .corrupt(format: .jpeg, message: "\(scans) scans, more than the \(maxScans) accepted (a progressive JPEG built to stall the decoder)")
+        }
 
         let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
         let channels = isCMYK ? 4 : 3
@@ -32,9 +42,8 @@ enum JPEGDecoder {
         let decoded = [UInt8](unsafeUninitializedCapacity: w * h * channels) { out, initialized in
             status = tjDecompress2(handle, bytes.baseAddress, UInt(bytes.count), out.baseAddress,
                                    width, 0, height, Int32(pixelFormat.rawValue), flags)
-            // On failure the buffer may be partly written; it is discarded, but must count as initialised.
-            if status != 0 { out.initialize(repeating: 0) }
-            initialized = w * h * channels
+            // On failure the partly written buffer is dropped as it is: bytes need no deinitialisation.
+            initialized = status == 0 ? w * h * channels : 0
         }
         guard status == 0 else { throw failure(handle, bytes) }
         return RGBImage(width: w, height: h, pixels: isCMYK ? cmykToRGB(decoded) : decoded)
@@ -66,10 +75,24 @@ enum JPEGDecoder {
         return endsEarly(bytes) ? .truncated(format: .jpeg, message: message) : .corrupt(format: .jpeg, message: message)
     }
 
+    /// Counts the scans (SOS markers) libjpeg could reach: the marker walk of ``endsEarly(_:)``, up to EOI or the
+    /// first break in the structure (where libjpeg warns, and `TJFLAG_STOPONWARNING` stops it).
+    static func scanCount(_ b: UnsafeBufferPointer<UInt8>) -> Int {
+        var scans = 0
+        _ = walkMarkers(b) { marker in if marker == 0xDA { scans += 1 } }
+        return scans
+    }
+
     /// Whether the JPEG's marker structure is intact but runs out of data before the EOI marker: a
     /// segment longer than the data, or entropy-coded data with no marker after it. A broken structure
     /// (no 0xFF where a marker belongs) is damage, not truncation.
     static func endsEarly(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        walkMarkers(b) { _ in }
+    }
+
+    /// Walks the marker segments after SOI, calling `visit` with each marker; returns true when the data ends
+    /// before EOI with the structure intact so far, false at EOI or at damage.
+    private static func walkMarkers(_ b: UnsafeBufferPointer<UInt8>, _ visit: (UInt8) -> Void) -> Bool {
         let n = b.count
         var pos = 2                                          // after SOI
         while true {
@@ -79,6 +102,7 @@ enum JPEGDecoder {
             guard pos < n else { return true }
             let marker = b[pos]
             pos += 1
+            visit(marker)
             switch marker {
             case 0xD9: return false                          // EOI: complete
             case 0xD0...0xD7, 0x01: continue                 // standalone markers

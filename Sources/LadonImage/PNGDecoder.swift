@@ -47,8 +47,8 @@ enum PNGDecoder {
             var ok: Int32 = 0
             let wide = [UInt16](unsafeUninitializedCapacity: pixelCount * 3) { out, initialized in
                 ok = png_image_finish_read(&image, nil, out.baseAddress, 0, nil)
-                if ok == 0 { out.initialize(repeating: 0) }
-                initialized = pixelCount * 3
+                // On failure the partly written buffer is dropped as it is (no zero fill): integers need no deinit.
+                initialized = ok != 0 ? pixelCount * 3 : 0
             }
             guard ok != 0 else { throw failure(&image) }
             return RGBImage(width: w, height: h, pixels: wide.map { UInt8(truncatingIfNeeded: $0 >> 8) })
@@ -62,8 +62,7 @@ enum PNGDecoder {
         var ok: Int32 = 0
         let decoded = [UInt8](unsafeUninitializedCapacity: pixelCount * channels) { out, initialized in
             ok = png_image_finish_read(&image, nil, out.baseAddress, 0, nil)
-            if ok == 0 { out.initialize(repeating: 0) }
-            initialized = pixelCount * channels
+            initialized = ok != 0 ? pixelCount * channels : 0
         }
         guard ok != 0 else { throw failure(&image) }
         guard hasAlpha else { return RGBImage(width: w, height: h, pixels: decoded) }

@@ -41,8 +41,12 @@ struct Infer: ParsableCommand {
     @Option(name: .customLong("bin"), help: "Write the entropy-coded latent (CompressAI's exact byte string) to a file (one image only).")
     var binPath: String?
 
+    @Option(name: .customLong("pixel-limit"), help: "Refuse images with more pixels than this (default \(ImageDecoder.devicePixelLimit), about \(ImageDecoder.devicePixelLimit * ImageDecoder.peakBytesPerPixel >> 20) MiB at the peak).")
+    var pixelLimit = ImageDecoder.devicePixelLimit
+
     func validate() throws {
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+        guard pixelLimit >= 1 else { throw ValidationError("--pixel-limit must be at least 1") }
         guard (0...1).contains(detectionThreshold) else { throw ValidationError("--detection-threshold must be in [0, 1]") }
         if images.count > 1 && (mask != nil || overlay != nil || binPath != nil) {
             throw ValidationError("--mask, --overlay and --bin take one image")
@@ -65,7 +69,7 @@ struct Infer: ParsableCommand {
 
     private func run(model: LadonModel, imagePath: String) throws {
         var stopwatch = Stopwatch()
-        let rgb = try stopwatch.time("decode") { () throws(ImageError) in try ImageDecoder.decode(contentsOf: imagePath) }
+        let rgb = try stopwatch.time("decode") { () throws(ImageError) in try ImageDecoder.decode(contentsOf: imagePath, pixelLimit: pixelLimit) }
         var result = try model.infer(rgb.toTensor())
         result.timings.insert(contentsOf: stopwatch.laps, at: 0)
         let report = InferenceReport(file: imagePath, result: result, model: model.server, topK: topK,

@@ -18,9 +18,16 @@ struct Encode: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
+    @Option(name: .customLong("pixel-limit"), help: "Refuse images with more pixels than this (default \(ImageDecoder.devicePixelLimit), about \(ImageDecoder.devicePixelLimit * ImageDecoder.peakBytesPerPixel >> 20) MiB at the peak).")
+    var pixelLimit = ImageDecoder.devicePixelLimit
+
+    func validate() throws {
+        guard pixelLimit >= 1 else { throw ValidationError("--pixel-limit must be at least 1") }
+    }
+
     func run() throws {
         let device = try options.load { try DeviceHalf(path: $0) }
-        let rgb = try ImageDecoder.decode(contentsOf: image)
+        let rgb = try ImageDecoder.decode(contentsOf: image, pixelLimit: pixelLimit)
         let packet = LatentPacket(try device.encode(rgb.toTensor()))
         let bytes = packet.serialized()
         try Data(bytes).write(to: URL(fileURLWithPath: output))

@@ -44,13 +44,38 @@ public final class SafeTensorsFile: @unchecked Sendable {
     private let data: Data
     private let dataStart: Int
 
-    /// Memory-maps and validates the file at `path`.
+    /// Deepest JSON nesting accepted in a header (a valid header nests 3 deep).
+    public static let maxHeaderDepth = 16
+
+    /// The deepest `[`/`{` nesting of JSON text, skipping strings (a linear scan; no parsing).
+    static func jsonNestingDepth(_ json: Data) -> Int {
+        var depth = 0, deepest = 0, inString = false, escaped = false
+        for b in json {
+            if inString {
+                if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
+                continue
+            }
+            switch b {
+            case 0x22: inString = true
+            case 0x5B, 0x7B: depth += 1; deepest = max(deepest, depth)
+            case 0x5D, 0x7D: depth -= 1
+            default: break
+            }
+        }
+        return deepest
+    }
+
+    /// Largest rank accepted (weights have at most 4 dimensions; torch's limit is 64).
+    public static let maxRank = 64
+
+    /// Memory-maps and validates the file at `path`. Only regular files are read (a FIFO or `/dev/zero` would
+    /// otherwise be read until memory runs out).
     public convenience init(path: String) throws(LadonError) {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            data = try UntrustedFile.read(path, maxBytes: UntrustedFile.maxMappedBytes, allowStreams: false)
         } catch {
-            throw .weights("cannot read \(path): \(error.localizedDescription)")
+            throw .weights("cannot read \(path): \(error.reason)")
         }
         try self.init(data: data, source: path)
     }
@@ -69,6 +94,10 @@ public final class SafeTensorsFile: @unchecked Sendable {
             throw .weights("\(source): header length \(headerLength) is impossible for a \(data.count)-byte file; the file is damaged or not safetensors")
         }
         let headerData = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + Int(headerLength)))
+        // A safetensors header nests 3 deep; refuse deep nesting before a recursive JSON parser sees it.
+        guard Self.jsonNestingDepth(headerData) <= Self.maxHeaderDepth else {
+            throw .weights("\(source): the header's JSON is nested deeper than \(Self.maxHeaderDepth); the file is damaged or not safetensors")
+        }
         guard let object = try? JSONSerialization.jsonObject(with: headerData),
               let header = object as? [String: Any] else {
             throw .weights("\(source): the header is not a JSON object; the file is damaged or not safetensors")
@@ -96,6 +125,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
             }
             guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
                 throw .weights("\(source): tensor '\(name)' has unsupported dtype \(dtypeName)")
+            }
+            guard shapeAny.count <= Self.maxRank else {
+                throw .weights("\(source): tensor '\(name)' has \(shapeAny.count) dimensions, more than the \(Self.maxRank) accepted")
             }
             var shape: [Int] = []
             var count = 1
@@ -212,6 +244,43 @@ public final class SafeTensorsFile: @unchecked Sendable {
             case .i64: return (0..<n).map { Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
             }
         } ?? []
+    }
+}
+
+/// Reading files that readers of untrusted input open by path (weights, checkpoints, images).
+package enum UntrustedFile {
+    /// Why a file could not be read.
+    package struct Failure: Error, Sendable { package let reason: String }
+
+    /// Regular files are memory-mapped, so their size costs address space only: 64 GiB.
+    package static let maxMappedBytes = 1 << 36
+
+    /// Reads `path`: a regular file is memory-mapped after its size is checked against `maxBytes`; anything else
+    /// (a FIFO, a character device such as `/dev/zero`) is refused, or with `allowStreams` read up to `maxBytes`
+    /// and refused beyond, so no reader can be made to read forever.
+    package static func read(_ path: String, maxBytes: Int, allowStreams: Bool) throws(Failure) -> Data {
+        let attributes: [FileAttributeKey: Any]
+        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
+            throw Failure(reason: error.localizedDescription)
+        }
+        let type = attributes[.type] as? FileAttributeType
+        if type == .typeDirectory { throw Failure(reason: "it is a directory") }
+        if type == .typeRegular {
+            let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+            guard size <= maxBytes else { throw Failure(reason: "it is \(size) bytes, more than the \(maxBytes) accepted") }
+            do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+                throw Failure(reason: error.localizedDescription)
+            }
+        }
+        guard allowStreams else { throw Failure(reason: "it is not a regular file") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw Failure(reason: "it cannot be opened") }
+        defer { try? handle.close() }
+        let data: Data
+        do { data = try handle.read(upToCount: maxBytes + 1) ?? Data() } catch {
+            throw Failure(reason: error.localizedDescription)
+        }
+        guard data.count <= maxBytes else { throw Failure(reason: "it is longer than the \(maxBytes) bytes accepted") }
+        return data
     }
 }
 

@@ -125,40 +125,131 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
     /// Output channels of each body stage (`expansion * planes`).
     public var stageChannels: [Int] { body.planes.map { $0 * body.expansion } }
 
-    /// Checks internal consistency; throws `.config` naming the first problem.
+    /// Upper bounds on every config value (docs/security.md). A weights file's config is untrusted input: each
+    /// value becomes a loop count, a tensor extent, a convolution padding or a resize target, so each has a
+    /// documented maximum, generous for every Ladon body (ResNet-50: 24 latent channels, blocks [4, 6, 3], planes
+    /// up to 512; ResNeSt-269e: 32 latent channels, blocks [30, 48, 8]) and small enough that no value, or product
+    /// of values, can overflow or ask for an absurd allocation.
+    public enum Limits {
+        /// Latent (bottleneck) channels.
+        public static let bottleneckChannels = 256
+        /// Any encoder, decoder, FPN, ASPP or bottleneck-plane width.
+        public static let channels = 4096
+        /// Blocks per body stage (ResNeSt-269e's layer3 has 48).
+        public static let blocksPerStage = 64
+        /// Body expansion (torchvision's Bottleneck: 4).
+        public static let expansion = 8
+        /// Hidden layers and hidden width of the entropy bottleneck's density MLP (CompressAI: 4 × 3).
+        public static let densityLayers = 8, densityWidth = 64
+        /// Classes of any head (ImageNet-21k has 21,843).
+        public static let classes = 100_000
+        /// ASPP dilation rates: each becomes a convolution padding, so the padded copy of layer4 grows with its square
+        /// (DeepLabv3 uses 6/12/18 or 12/24/36).
+        public static let asppRate = 72, asppRates = 8
+        /// Anchor sizes in pixels, and the number of aspect ratios.
+        public static let anchorSize = 8192, aspectRatios = 16
+        /// RoIAlign output size (7) and sampling ratio (2; 0 = adaptive).
+        public static let roiOutputSize = 32, roiSamplingRatio = 16
+        /// The box head's `fc6`/`fc7` width (1024).
+        public static let representationSize = 16_384
+        /// RPN proposals per level before and after NMS, and detections per image.
+        public static let proposals = 100_000, detectionsPerImage = 10_000
+        /// Any size in pixels (`rpnMinSize`, `boxMinSize`) and any box-coder weight.
+        public static let boxValue = 10_000.0
+        /// Length of a name (`architecture`, `classList`, ...).
+        public static let nameLength = 128
+    }
+
+    /// Checks internal consistency and every bound of ``Limits``; throws `.config` naming the first problem.
     public func validate() throws(LadonError) {
-        func check(_ ok: Bool, _ message: String) throws(LadonError) { if !ok { throw .config("\(architecture): \(message)") } }
-        try check(encoderChannels.count == 4 && encoderChannels.last == bottleneckChannels,
-                  "encoderChannels must be [input, c1, c2, bottleneckChannels], got \(encoderChannels)")
+        func check(_ ok: Bool, _ message: @autoclosure () -> String) throws(LadonError) {
+            if !ok { throw .config("\(architecture.prefix(Limits.nameLength)): \(message())") }
+        }
+        func name(_ s: String, _ what: String) throws(LadonError) {
+            try check(!s.isEmpty && s.utf8.count <= Limits.nameLength, "\(what) must be 1 ... \(Limits.nameLength) bytes long")
+        }
+        func within(_ values: [Int], _ range: ClosedRange<Int>, _ what: String) throws(LadonError) {
+            try check(values.allSatisfy { range.contains($0) }, "\(what) must be in \(range.lowerBound) ... \(range.upperBound), got \(values.prefix(16))")
+        }
+        func within(_ values: [Double], _ range: ClosedRange<Double>, _ what: String) throws(LadonError) {
+            try check(values.allSatisfy { $0.isFinite && range.contains($0) }, "\(what) must be finite and in \(range.lowerBound) ... \(range.upperBound), got \(values.prefix(16))")
+        }
+        try name(architecture, "architecture")
+        try within([bottleneckChannels], 1...Limits.bottleneckChannels, "bottleneckChannels")
+        try check(encoderChannels.count == 4 && encoderChannels.first == 3 && encoderChannels.last == bottleneckChannels,
+                  "encoderChannels must be [3, c1, c2, bottleneckChannels], got \(encoderChannels.prefix(16))")
         try check(decoderChannels.count == 4 && decoderChannels.first == bottleneckChannels,
-                  "decoderChannels must be [bottleneckChannels, c1, c2, c3], got \(decoderChannels)")
-        try check(body.name == "resnet50", "body '\(body.name)' is not supported (only 'resnet50'; ResNeSt-269e bodies are not implemented)")
-        try check(body.blocks.count == 3 && body.planes.count == 3 && body.blocks.allSatisfy { $0 >= 1 },
-                  "body needs 3 stages (layer2-4) with at least one block each, got blocks \(body.blocks), planes \(body.planes)")
-        try check(([encoderChannels, decoderChannels, body.planes, entropyBottleneck.filters].joined()).allSatisfy { $0 > 0 }
-                  && body.expansion > 0, "channel counts must be positive")
-        if let c = classification { try check(c.numClasses > 0, "classification.numClasses must be positive") }
+                  "decoderChannels must be [bottleneckChannels, c1, c2, c3], got \(decoderChannels.prefix(16))")
+        try within(encoderChannels + decoderChannels, 1...Limits.channels, "encoder and decoder channels")
+        let eb = entropyBottleneck
+        try check((1...Limits.densityLayers).contains(eb.filters.count), "entropyBottleneck.filters must have 1 ... \(Limits.densityLayers) layers")
+        try within(eb.filters, 1...Limits.densityWidth, "entropyBottleneck.filters")
+        try check(eb.tailMass.isFinite && eb.tailMass > 0 && eb.tailMass < 0.5, "entropyBottleneck.tailMass must be in (0, 0.5), got \(eb.tailMass)")
+        try check(eb.likelihoodBound.isFinite && eb.likelihoodBound > 0 && eb.likelihoodBound < 1,
+                  "entropyBottleneck.likelihoodBound must be in (0, 1), got \(eb.likelihoodBound)")
+        try check(body.name == "resnet50", "body '\(body.name.prefix(Limits.nameLength))' is not supported (only 'resnet50'; ResNeSt-269e bodies are not implemented)")
+        try check(body.blocks.count == 3 && body.planes.count == 3,
+                  "body needs 3 stages (layer2-4), got blocks \(body.blocks.prefix(16)), planes \(body.planes.prefix(16))")
+        try within(body.blocks, 1...Limits.blocksPerStage, "body.blocks")
+        try within([body.expansion], 1...Limits.expansion, "body.expansion")
+        try within(body.planes, 1...(Limits.channels / body.expansion), "body.planes (times expansion \(body.expansion) at most \(Limits.channels))")
+        try within([body.batchNormEpsilon], 1e-12...1, "body.batchNormEpsilon")
+        if let c = classification {
+            try within([c.numClasses], 1...Limits.classes, "classification.numClasses")
+            try name(c.classList, "classification.classList")
+        }
         if let d = detection {
-            try check(d.numClasses > 0 && d.fpnChannels > 0 && d.representationSize > 0 && d.roiOutputSize > 0
-                      && !d.aspectRatios.isEmpty && d.anchorSizes.count == 5 && d.boxCoderWeights.count == 4,
-                      "detection sizes are invalid")
+            try within([d.numClasses], 2...Limits.classes, "detection.numClasses (background included)")
+            try name(d.classList, "detection.classList")
+            try within([d.fpnChannels], 1...Limits.channels, "detection.fpnChannels")
+            try check(d.anchorSizes.count == 5, "detection.anchorSizes needs 5 sizes (P2-P5 and pool), got \(d.anchorSizes.count)")
+            try within(d.anchorSizes, 1...Limits.anchorSize, "detection.anchorSizes")
+            try check((1...Limits.aspectRatios).contains(d.aspectRatios.count), "detection.aspectRatios needs 1 ... \(Limits.aspectRatios) ratios")
+            try within(d.aspectRatios, 1e-3...1e3, "detection.aspectRatios")
+            let levels = d.roiLevels.map { Int($0) ?? -1 }
+            try check(!levels.isEmpty && levels.allSatisfy { (0...4).contains($0) } && zip(levels, levels.dropFirst()).allSatisfy { $0 < $1 },
+                      "detection.roiLevels must be increasing FPN output names \"0\" ... \"4\", got \(d.roiLevels.prefix(8))")
+            try within([d.roiOutputSize], 1...Limits.roiOutputSize, "detection.roiOutputSize")
+            try within([d.roiSamplingRatio], 0...Limits.roiSamplingRatio, "detection.roiSamplingRatio")
+            try within([d.representationSize], 1...Limits.representationSize, "detection.representationSize")
+            try within([d.rpnPreNmsTopN, d.rpnPostNmsTopN], 1...Limits.proposals, "detection.rpnPreNmsTopN / rpnPostNmsTopN")
+            try within([d.detectionsPerImage], 1...Limits.detectionsPerImage, "detection.detectionsPerImage")
+            try within([d.rpnNmsThreshold, d.rpnScoreThreshold, d.boxScoreThreshold, d.boxNmsThreshold], 0...1,
+                       "detection thresholds (rpnNmsThreshold, rpnScoreThreshold, boxScoreThreshold, boxNmsThreshold)")
+            try within([d.rpnMinSize, d.boxMinSize], 0...Limits.boxValue, "detection.rpnMinSize / boxMinSize")
+            try check(d.boxCoderWeights.count == 4, "detection.boxCoderWeights needs 4 values, got \(d.boxCoderWeights.count)")
+            try within(d.boxCoderWeights, 1e-3...Limits.boxValue, "detection.boxCoderWeights")
         }
         if let s = segmentation {
-            try check(s.numClasses > 0 && s.asppChannels > 0 && !s.asppRates.isEmpty, "segmentation sizes are invalid")
+            try within([s.numClasses], 1...Limits.classes, "segmentation.numClasses")
+            try name(s.classList, "segmentation.classList")
+            try within([s.asppChannels], 1...Limits.channels, "segmentation.asppChannels")
+            try check((1...Limits.asppRates).contains(s.asppRates.count), "segmentation.asppRates needs 1 ... \(Limits.asppRates) rates")
+            try within(s.asppRates, 1...Limits.asppRate, "segmentation.asppRates")
         }
-        try check(preprocessing.mean.count == 3 && preprocessing.std.count == 3
-                  && preprocessing.std.allSatisfy { $0.isFinite && $0 != 0 } && preprocessing.mean.allSatisfy(\.isFinite),
-                  "preprocessing needs 3 finite means and 3 finite non-zero stds")
+        try check(preprocessing.mean.count == 3 && preprocessing.std.count == 3,
+                  "preprocessing needs 3 means and 3 stds")
+        try within(preprocessing.mean, -1e3...1e3, "preprocessing.mean")
+        try within(preprocessing.std, 1e-6...1e3, "preprocessing.std")
         try check((1...8192).contains(preprocessing.minSize) && (preprocessing.minSize...8192).contains(preprocessing.maxSize),
                   "preprocessing sizes must satisfy 1 <= minSize <= maxSize <= 8192, got \(preprocessing.minSize), \(preprocessing.maxSize)")
         try check((1...256).contains(preprocessing.sizeDivisible) && preprocessing.sizeDivisible % 4 == 0,
                   "preprocessing.sizeDivisible must be a multiple of 4 in 4 ... 256 (the encoder downsamples by 4), got \(preprocessing.sizeDivisible)")
         try check(["torchvision-0.13-float32", "torchvision-0.15-double"].contains(preprocessing.resizeRule),
-                  "preprocessing.resizeRule '\(preprocessing.resizeRule)' is not one of torchvision-0.13-float32, torchvision-0.15-double")
+                  "preprocessing.resizeRule '\(preprocessing.resizeRule.prefix(Limits.nameLength))' is not one of torchvision-0.13-float32, torchvision-0.15-double")
     }
+
+    /// Largest config JSON accepted (the ResNet-50 config is under 2 KB).
+    public static let maxJSONBytes = 1 << 20
 
     /// Decodes and validates a config from JSON.
     public static func decode(json: Data, source: String = "config") throws(LadonError) -> LadonModelConfig {
+        guard json.count <= maxJSONBytes else {
+            throw .config("\(source) is \(json.count) bytes, more than the \(maxJSONBytes) a model config may have")
+        }
+        guard SafeTensorsFile.jsonNestingDepth(json) <= 8 else {
+            throw .config("\(source) is nested deeper than a model config (8 levels); it is not a Ladon model config")
+        }
         let config: LadonModelConfig
         do {
             config = try JSONDecoder().decode(LadonModelConfig.self, from: json)
@@ -172,8 +263,8 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
     /// Loads and validates a config file.
     public static func load(path: String) throws(LadonError) -> LadonModelConfig {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw .config("cannot read \(path): \(error.localizedDescription)")
+        do { data = try UntrustedFile.read(path, maxBytes: maxJSONBytes, allowStreams: true) } catch {
+            throw .config("cannot read \(path): \(error.reason)")
         }
         return try decode(json: data, source: path)
     }

@@ -4,8 +4,11 @@
 public struct LadonTensorSpec: Sendable, Equatable {
     /// Output name, e.g. `shared_body.layer2.0.conv1.weight`.
     public let name: String
-    /// Expected shape; `-1` matches any extent (only the CDF width of `_quantized_cdf`).
+    /// Expected shape; `-1` matches any extent in `1 ... maxFreeExtent` (only the CDF width of `_quantized_cdf`).
     public let shape: [Int]
+    /// Largest extent a free (`-1`) dimension matches: 65537, the longest CDF the entropy coder accepts
+    /// (`EntropyTables`), so a hostile `_quantized_cdf` cannot claim a width in the trillions.
+    public static let maxFreeExtent = 65_537
     /// Stored as Int32 (the entropy coder's `_offset`, `_quantized_cdf`, `_cdf_length`) instead of Float32.
     public let isInteger: Bool
     /// Summary group: `encoder`, `entropy_bottleneck`, `decoder`, `layer2`…`layer4`, `classification_head`,
@@ -14,7 +17,7 @@ public struct LadonTensorSpec: Sendable, Equatable {
 
     /// Whether `actual` fits this spec's shape.
     public func matches(_ actual: [Int]) -> Bool {
-        actual.count == shape.count && zip(actual, shape).allSatisfy { $1 == -1 || $0 == $1 }
+        actual.count == shape.count && zip(actual, shape).allSatisfy { $1 == -1 ? (1...Self.maxFreeExtent).contains($0) : $0 == $1 }
     }
 }
 

@@ -29,7 +29,15 @@ public struct Preprocessor: Sendable {
 
     public init(_ settings: LadonModelConfig.Preprocessing) throws(LadonError) {
         guard let rule = ResizeRule(rawValue: settings.resizeRule) else {
-            throw .config("unknown resize rule '\(settings.resizeRule)' (expected one of \(ResizeRule.allCases.map(\.rawValue)))")
+            throw .config("unknown resize rule '\(settings.resizeRule.prefix(64))' (expected one of \(ResizeRule.allCases.map(\.rawValue)))")
+        }
+        // The bounds of LadonModelConfig.validate(), repeated for settings built in code: sizes feed Int(Double)
+        // conversions and sizeDivisible a division.
+        guard (1...8192).contains(settings.minSize), (settings.minSize...8192).contains(settings.maxSize),
+              (1...256).contains(settings.sizeDivisible),
+              settings.mean.count == 3, settings.std.count == 3,
+              settings.mean.allSatisfy(\.isFinite), settings.std.allSatisfy({ $0.isFinite && $0 != 0 }) else {
+            throw .config("preprocessing settings out of range: minSize \(settings.minSize), maxSize \(settings.maxSize), sizeDivisible \(settings.sizeDivisible), mean \(settings.mean.prefix(4)), std \(settings.std.prefix(4))")
         }
         self.settings = settings
         self.rule = rule
@@ -51,8 +59,10 @@ public struct Preprocessor: Sendable {
         case .torchvision015:
             scale = min(Double(minSize) / Double(mn), Double(maxSize) / Double(mx))
         }
-        // F.interpolate(recompute_scale_factor=True): output = floor(in * scale) in double precision.
-        return (Int((Double(height) * scale).rounded(.down)), Int((Double(width) * scale).rounded(.down)), scale)
+        // F.interpolate(recompute_scale_factor=True): output = floor(in * scale) in double precision. Sizes that are
+        // not finite or beyond 2^40 (only reachable with out-of-range arguments) become 0, which callers refuse.
+        func size(_ v: Double) -> Int { v.isFinite && v >= 0 && v < Double(1 << 40) ? Int(v) : 0 }
+        return (size((Double(height) * scale).rounded(.down)), size((Double(width) * scale).rounded(.down)), scale)
     }
 
     /// Original, resized and padded sizes for an `height × width` image, or nil when the image is too thin to
@@ -62,8 +72,8 @@ public struct Preprocessor: Sendable {
         guard height > 0, width > 0, height <= 1 << 20, width <= 1 << 20 else { return nil }
         let size = Self.resizedSize(height: height, width: width, minSize: settings.minSize, maxSize: settings.maxSize,
                                     rule: rule)
-        guard size.height > 0, size.width > 0 else { return nil }
-        let d = settings.sizeDivisible
+        guard size.height > 0, size.width > 0, size.height <= 1 << 20, size.width <= 1 << 20 else { return nil }
+        let d = max(settings.sizeDivisible, 1)
         return ImageGeometry(originalHeight: height, originalWidth: width,
                              resizedHeight: size.height, resizedWidth: size.width,
                              paddedHeight: (size.height + d - 1) / d * d, paddedWidth: (size.width + d - 1) / d * d)
