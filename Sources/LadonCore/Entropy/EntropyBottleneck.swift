@@ -252,8 +252,9 @@ public struct EntropyBottleneck: Sendable, Equatable {
                     Result { () throws(RANSDecodeFailure) in try tables.fast.decode(raw, planeSize: plane, into: symbols) }
                 }
                 if case .failure(let error) = result {
+                    // The tensor is thrown away below; Float is a trivial type, so the unwritten rest of the buffer
+                    // needs no zero-filling on this failure path.
                     failure = error
-                    out.initialize(repeating: 0)
                     return
                 }
                 let dst = out.baseAddress! + k * total
