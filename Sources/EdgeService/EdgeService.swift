@@ -1,6 +1,9 @@
 // The edge service: the server half of a Ladon model behind HTTP, with admission control, logs and metrics.
 import EdgeSplit
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -107,6 +110,7 @@ public final class EdgeService: Sendable {
                     onBound: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let config = configuration
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.ioThreads))
+        Self.lowerPriority(of: eventLoops)
         let app = Application(
             router: makeRouter(),
             server: .http1(configuration: .init(additionalChannelHandlers: [
@@ -144,6 +148,20 @@ public final class EdgeService: Sendable {
     /// flight, then `run` returns.
     public func shutdown() async {
         await runningGroup.withLockedValue { $0 }?.triggerGracefulShutdown()
+    }
+}
+
+extension EdgeService {
+    /// Runs the event loops at a lower scheduling priority (nice +10) than the inference workers, so a flood of
+    /// cheap requests (503s, 4xx) slows the refusals rather than the inference (Linux; a thread may always lower
+    /// its own priority).
+    static func lowerPriority(of group: MultiThreadedEventLoopGroup) {
+        #if os(Linux)
+        for loop in group.makeIterator() {
+            // On Linux, PRIO_PROCESS with who = 0 sets the calling thread's nice value only.
+            loop.execute { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
+        }
+        #endif
     }
 }
 
