@@ -38,8 +38,9 @@ public final class EdgeService: Sendable {
         public var queue = 8
         /// Largest request body, bytes.
         public var maxBody = 4 << 20
-        /// Largest image `POST /v1/infer-image` decodes, in pixels (memory: about 16 bytes per pixel while it runs).
-        public var maxImagePixels = 24_000_000
+        /// Largest image `POST /v1/infer-image` decodes, in pixels: 32 MP, about 1 GB at the peak
+        /// (`ImageDecoder.peakBytesPerPixel`) per request in flight; above the device side's 24 MP.
+        public var maxImagePixels = 32_000_000
         /// Largest original size a packet may claim, in pixels.
         public var maxPacketPixels = ServerHalf.defaultMaxOriginalPixels
         /// Open connections accepted at once; more wait in the kernel's backlog.

@@ -37,8 +37,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("max-body"), help: "Largest request body in bytes.")
     var maxBody = 4 << 20
 
-    @Option(name: .customLong("max-image-pixels"), help: "Largest image /v1/infer-image decodes, in pixels.")
-    var maxImagePixels = 24_000_000
+    @Option(name: .customLong("max-image-pixels"), help: "Largest image /v1/infer-image decodes, in pixels (about 30 bytes each at the peak).")
+    var maxImagePixels = 32_000_000
 
     @Option(name: .customLong("max-packet-pixels"), help: "Largest original image size a packet may claim, in pixels.")
     var maxPacketPixels = ServerHalf.defaultMaxOriginalPixels
