@@ -12,8 +12,11 @@ struct Infer: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Classify, detect and segment images with a Ladon model (device and server halves in one process).")
 
-    @Argument(help: "JPEG or PNG images.")
+    @Argument(help: "JPEG or PNG images; a folder adds its images recursively, `-` reads paths from stdin, @FILE from a list file.")
     var images: [String]
+
+    @Option(name: .customLong("output-dir"), help: "Write every image's mask (STEM.mask.png), overlay (STEM.overlay.png) and coded latent (STEM.bin) here.")
+    var outputDir: String?
 
     @OptionGroup var options: ModelOptions
 
@@ -48,26 +51,36 @@ struct Infer: ParsableCommand {
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
         guard pixelLimit >= 1 else { throw ValidationError("--pixel-limit must be at least 1") }
         guard (0...1).contains(detectionThreshold) else { throw ValidationError("--detection-threshold must be in [0, 1]") }
-        if images.count > 1 && (mask != nil || overlay != nil || binPath != nil) {
-            throw ValidationError("--mask, --overlay and --bin take one image")
+        if outputDir != nil && (mask != nil || overlay != nil || binPath != nil) {
+            throw ValidationError("--output-dir replaces --mask, --overlay and --bin")
         }
     }
 
     func run() throws {
+        let paths = try Inputs.expand(images, extensions: Inputs.imageExtensions)
+        guard !paths.isEmpty else { throw CLIError("no images to run (\(images.joined(separator: " ")) held none)", status: .inputFailed) }
+        if paths.count > 1 && (mask != nil || overlay != nil || binPath != nil) {
+            throw ValidationError("--mask, --overlay and --bin take one image; use --output-dir for several")
+        }
         let model = try options.load { try LadonModel(path: $0) }
+        var folder = try outputDir.map { try OutputFolder($0) }
         var failed = 0
-        for imagePath in images {
+        for imagePath in paths {
             do {
-                try run(model: model, imagePath: imagePath)
+                var outputs = (bin: binPath, mask: mask, overlay: overlay)
+                if let stem = folder?.stem(for: imagePath), let f = folder {
+                    outputs = (f.path(stem, ".bin"), f.path(stem, ".mask.png"), f.path(stem, ".overlay.png"))
+                }
+                try run(model: model, imagePath: imagePath, binPath: outputs.bin, mask: outputs.mask, overlay: outputs.overlay)
             } catch {
                 failed += 1
-                FileHandle.standardError.write(Data("ladon: \(imagePath): \(error)\n".utf8))
+                reportFailure(imagePath, error, json: json)
             }
         }
-        if failed > 0 { throw ExitCode(1) }
+        if failed > 0 { throw ExitCode(ExitStatus.inputFailed.rawValue) }
     }
 
-    private func run(model: LadonModel, imagePath: String) throws {
+    private func run(model: LadonModel, imagePath: String, binPath: String?, mask: String?, overlay: String?) throws {
         var stopwatch = Stopwatch()
         let rgb = try stopwatch.time("decode") { () throws(ImageError) in try ImageDecoder.decode(contentsOf: imagePath, pixelLimit: pixelLimit) }
         var result = try model.infer(rgb.toTensor())

@@ -7,14 +7,20 @@ import LadonImage
 
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Device half: encode an image into a latent packet (header + CompressAI bytes, docs/wire-format.md).",
+        abstract: "Device half: encode images into latent packets (header + CompressAI bytes, docs/wire-format.md).",
         discussion: "Reads only the encoder's weights (a whole model file or a device file from `ladon split`). Send the packet to the server any way you like and run `ladon decode` there, or post it to `ladon serve`.")
 
-    @Argument(help: "A JPEG or PNG image.")
-    var image: String
+    @Argument(help: "JPEG or PNG images; a folder adds its images recursively, `-` reads paths from stdin, @FILE from a list file.")
+    var images: [String]
 
-    @Option(name: .shortAndLong, help: "Packet file to write.")
-    var output: String
+    @Option(name: .shortAndLong, help: "Packet file to write (one image).")
+    var output: String?
+
+    @Option(name: .customLong("output-dir"), help: "Write every image's packet here as STEM.ldnp.")
+    var outputDir: String?
+
+    @Flag(help: "Print one JSON object per image: file, image size, latent shape, payload and packet bytes, packet path.")
+    var json = false
 
     @OptionGroup var options: ModelOptions
 
@@ -23,15 +29,48 @@ struct Encode: ParsableCommand {
 
     func validate() throws {
         guard pixelLimit >= 1 else { throw ValidationError("--pixel-limit must be at least 1") }
+        guard (output == nil) != (outputDir == nil) else { throw ValidationError("give -o FILE (one image) or --output-dir DIR") }
+    }
+
+    struct Line: Encodable {
+        struct Size: Encodable { var width: Int, height: Int }
+        struct Latent: Encodable { var channels: Int, height: Int, width: Int }
+        var file: String
+        var image: Size
+        var latent: Latent
+        var payloadBytes: Int
+        var packetBytes: Int
+        var packet: String
     }
 
     func run() throws {
+        let paths = try Inputs.expand(images, extensions: Inputs.imageExtensions)
+        guard !paths.isEmpty else { throw CLIError("no images to encode", status: .inputFailed) }
+        if output != nil && paths.count > 1 { throw ValidationError("-o takes one image; use --output-dir for several") }
         let device = try options.load { try DeviceHalf(path: $0) }
-        let rgb = try ImageDecoder.decode(contentsOf: image, pixelLimit: pixelLimit)
-        let packet = LatentPacket(try device.encode(rgb.toTensor()))
-        let bytes = packet.serialized()
-        try Data(bytes).write(to: URL(fileURLWithPath: output))
-        print("\(image): \(rgb.width)x\(rgb.height) → latent \(packet.latentChannels)x\(packet.latentHeight)x\(packet.latentWidth), \(packet.payload.count) bytes coded, \(bytes.count) bytes in \(output)")
+        var folder = try outputDir.map { try OutputFolder($0) }
+        var failed = 0
+        for image in paths {
+            do {
+                let target = output ?? folder!.path(folder!.stem(for: image), ".ldnp")
+                let rgb = try ImageDecoder.decode(contentsOf: image, pixelLimit: pixelLimit)
+                let packet = LatentPacket(try device.encode(rgb.toTensor()))
+                let bytes = packet.serialized()
+                try Data(bytes).write(to: URL(fileURLWithPath: target))
+                if json {
+                    let line = Line(file: image, image: .init(width: rgb.width, height: rgb.height),
+                                    latent: .init(channels: packet.latentChannels, height: packet.latentHeight, width: packet.latentWidth),
+                                    payloadBytes: packet.payload.count, packetBytes: bytes.count, packet: target)
+                    print(String(decoding: try InferenceSummary.jsonEncoder().encode(line), as: UTF8.self))
+                } else {
+                    print("\(image): \(rgb.width)x\(rgb.height) → latent \(packet.latentChannels)x\(packet.latentHeight)x\(packet.latentWidth), \(packet.payload.count) bytes coded, \(bytes.count) bytes in \(target)")
+                }
+            } catch {
+                failed += 1
+                reportFailure(image, error, json: json)
+            }
+        }
+        if failed > 0 { throw ExitCode(ExitStatus.inputFailed.rawValue) }
     }
 }
 
@@ -39,7 +78,7 @@ struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Server half: decode a latent packet and run the classification, detection and segmentation heads.")
 
-    @Argument(help: "Packet files written by `ladon encode`.")
+    @Argument(help: "Packet files written by `ladon encode`; a folder adds its .ldnp files recursively, `-` reads paths from stdin, @FILE from a list file.")
     var packets: [String]
 
     @OptionGroup var options: ModelOptions
@@ -67,9 +106,12 @@ struct Decode: ParsableCommand {
     }
 
     func run() throws {
+        let paths = try Inputs.expand(packets, extensions: Inputs.packetExtensions)
+        guard !paths.isEmpty else { throw CLIError("no packets to decode", status: .inputFailed) }
+        if mask != nil && paths.count > 1 { throw ValidationError("--mask takes one packet") }
         let server = try options.load { try ServerHalf(path: $0) }
         var failed = 0
-        for file in packets {
+        for file in paths {
             do {
                 let result = try server.run(try LatentPacket(contentsOf: file).encodedImage)
                 let report = InferenceReport(file: file, result: result, model: server, topK: max(1, topK),
@@ -82,10 +124,10 @@ struct Decode: ParsableCommand {
                 print(json ? report.json() : report.text())
             } catch {
                 failed += 1
-                FileHandle.standardError.write(Data("ladon: \(file): \(error)\n".utf8))
+                reportFailure(file, error, json: json)
             }
         }
-        if failed > 0 { throw ExitCode(1) }
+        if failed > 0 { throw ExitCode(ExitStatus.inputFailed.rawValue) }
     }
 }
 
@@ -103,7 +145,7 @@ struct SplitModel: ParsableCommand {
 
     func run() throws {
         let file: LadonModelFile
-        do { file = try LadonModelFile(path: model) } catch { throw CLIError("cannot load model \(model): \(error)") }
+        do { file = try LadonModelFile(path: model) } catch { throw CLIError("cannot load model \(model): \(error)", status: .model) }
         let data = try file.deviceFile()
         try data.write(to: URL(fileURLWithPath: devicePath), options: .atomic)
         // Check what was written loads as a device half with the same id.

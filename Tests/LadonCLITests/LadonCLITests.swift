@@ -22,7 +22,7 @@ struct LadonCLI {
 
     struct Output { let status: Int32; let stdout: String; let stderr: String }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+    static func run(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws -> Output {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -34,7 +34,13 @@ struct LadonCLI {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
+        let input = Pipe()
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
         try process.run()
+        if let stdin {
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try input.fileHandleForWriting.close()
+        }
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -89,6 +95,45 @@ struct LadonCLI {
         #expect(r.stderr.contains("ladon convert") && r.stderr.contains("wacv2025"))
     }
 
+    @Test func batchInputsOutputsAndJSONErrorLines() throws {
+        let model = LadonCLI.fixture(Self.tinyModel)
+        // A folder of images (recursively), one of them damaged, through infer and encode with --output-dir.
+        let folder = LadonCLI.temporary("images")
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: LadonCLI.fixture(Self.image), toPath: folder + "/a.png")
+        try FileManager.default.copyItem(atPath: LadonCLI.fixture("Scripts/data/coffee_small.png"), toPath: folder + "/sub/b.png")
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]).write(to: URL(fileURLWithPath: folder + "/sub/broken.png"))
+        let out = LadonCLI.temporary("out")
+        let r = try LadonCLI.run(["infer", "--json", "--model", model, "--output-dir", out, folder])
+        #expect(r.status == 1, "one image is broken: \(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(lines.count == 3 && lines.allSatisfy { $0 != nil })
+        let failure = try #require(lines.compactMap { $0 }.first { $0["error"] != nil })
+        #expect((failure["file"] as? String)?.hasSuffix("broken.png") == true)
+        #expect((failure["error"] as? [String: Any])?["code"] as? String == "bad_image")
+        for name in ["a.mask.png", "a.overlay.png", "a.bin", "b.mask.png", "b.overlay.png", "b.bin"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + name), "\(name)")
+        }
+        // encode: a list file in, packets out, JSON lines; decode reads the packet paths from stdin.
+        let list = LadonCLI.temporary("list.txt")
+        try "\(folder)/a.png\n# a comment\n\(folder)/sub/b.png\n".write(toFile: list, atomically: true, encoding: .utf8)
+        let packets = LadonCLI.temporary("packets")
+        let e = try LadonCLI.run(["encode", "--json", "--model", model, "--output-dir", packets, "@" + list])
+        #expect(e.status == 0, "\(e.stderr)")
+        let encoded = e.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(encoded.count == 2 && encoded.allSatisfy { ($0["packetBytes"] as? Int ?? 0) > 64 })
+        #expect(FileManager.default.fileExists(atPath: packets + "/a.ldnp") && FileManager.default.fileExists(atPath: packets + "/b.ldnp"))
+        let d = try LadonCLI.run(["decode", "--json", "--model", model, packets])
+        #expect(d.status == 0 && d.stdout.split(separator: "\n").count == 2, "\(d.stderr)")
+        let piped = try LadonCLI.run(["decode", "--json", "--model", model, "-"], stdin: "\(packets)/b.ldnp\n\(packets)/missing.ldnp\n")
+        #expect(piped.status == 1 && piped.stdout.split(separator: "\n").count == 2, "\(piped.stderr)")
+        #expect(piped.stdout.contains(#""code":"bad_packet""#))
+        // The same packet file through -o gives identical bytes.
+        let single = LadonCLI.temporary("a.ldnp")
+        #expect(try LadonCLI.run(["encode", "--model", model, folder + "/a.png", "-o", single]).status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: single)) == Data(contentsOf: URL(fileURLWithPath: packets + "/a.ldnp")))
+    }
+
     @Test func exitStatusSaysWhatKindOfFailure() throws {
         let model = LadonCLI.fixture(Self.tinyModel)
         // Not a weights file: 3. A usage error: 64. A server nobody listens on: 4. A failed conversion: 2.
@@ -108,7 +153,9 @@ struct LadonCLI {
         let r = try LadonCLI.run(["infer", "--json", "--model", LadonCLI.fixture(Self.tinyModel), garbage,
                                   LadonCLI.fixture(Self.image), "/nonexistent/photo.png"])
         #expect(r.status == 1)
-        #expect(r.stdout.split(separator: "\n").count == 1)
+        // One result line and, with --json, one error line per failed image, in input order.
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 3 && lines[0].contains(#""error""#) && !lines[1].contains(#""error""#) && lines[2].contains(#""error""#))
         #expect(r.stderr.contains(garbage) && r.stderr.contains("/nonexistent/photo.png"))
     }
 
