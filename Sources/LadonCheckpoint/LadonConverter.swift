@@ -89,7 +89,7 @@ public struct LadonConversion: Sendable {
 }
 
 /// Builds Ladon runtime weights from per-task checkpoints, as the reference runtime assembles them
-/// (reference §1.2-2, §8.5): the shared body from the last checkpoint in the load order classification →
+/// (docs/weights-format.md, "Tensor names" and the shared-body rule): the shared body from the last checkpoint in the load order classification →
 /// detection → segmentation (so segmentation wins) unless chosen explicitly, `fc` from classification,
 /// FPN/RPN/RoI heads from detection, the DeepLab head from segmentation. Every tensor is checked against
 /// ``LadonWeightLayout`` for the config, so a missing tensor, a wrong shape or a checkpoint given for the

@@ -26,7 +26,7 @@ public enum CheckpointSlot: String, CaseIterable, Sendable, Comparable {
     }
 }
 
-/// The key mapping of the reference runtime (`ladon_splittable_resnet`, reference §8.5), plus normalisation of
+/// The key mapping of the reference runtime (`ladon_splittable_resnet`; docs/weights-format.md), plus normalisation of
 /// old key spellings: CompressAI < 1.2.7 `_matrix{i}`/`_bias{i}`/`_factor{i}`, torchvision < 0.13
 /// `fpn.inner_blocks.{i}.weight` and `rpn.head.conv.weight`.
 public enum LadonKeyMapping {

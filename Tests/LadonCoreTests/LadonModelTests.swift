@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test func resizeRuleFollowsTorchvision013AndModern() {
-        // Values from ladon-reference.md §2.1 (verified against torchvision 0.13 on 11,011 sizes).
+        // Values of torchvision 0.13's float32 resize rule (README, "Weights"; checked against torchvision on 11,011 sizes).
         let legacy: [((Int, Int), (Int, Int))] = [((300, 400), (311, 415)), ((480, 481), (415, 416)),
                                                    ((480, 640), (312, 416)), ((427, 640), (277, 416)),
                                                    ((375, 500), (312, 416)), ((416, 416), (416, 416))]

@@ -60,7 +60,7 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         public var anchorSizes: [Int]
         public var aspectRatios: [Double]
         /// Feature names MultiScaleRoIAlign pools from: `["0","1","2"]` = P2–P4, as the per-task models were
-        /// trained and evaluated (the runtime module's `["0","1","2","3"]` adds P5; see the reference §1.2).
+        /// trained and evaluated (the runtime module's `["0","1","2","3"]` adds P5; see docs/detection.md, "RoI level set").
         public var roiLevels: [String]
         public var roiOutputSize: Int
         public var roiSamplingRatio: Int

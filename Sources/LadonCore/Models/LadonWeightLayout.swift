@@ -21,7 +21,7 @@ public struct LadonTensorSpec: Sendable, Equatable {
     }
 }
 
-/// Tensor names and shapes of the Ladon runtime module's state dict (reference §8.5), without
+/// Tensor names and shapes of the Ladon runtime module's state dict (docs/weights-format.md), without
 /// `num_batches_tracked`, the aux classifier, and the `shared_body.entropy_bottleneck` alias.
 ///
 /// Naming: `encoder.encoder.{0..4}`, `encoder.entropy_bottleneck.{matrices,biases,factors}.{i}` (CompressAI >= 1.2.7
