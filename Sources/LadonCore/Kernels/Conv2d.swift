@@ -23,6 +23,8 @@ extension Kernels {
     ///   - input: `[N, inC, H, W]`.
     ///   - weight: `[outC, inC/groups, kH, kW]`.
     ///   - bias: `outC` values or `nil`.
+    ///   - p: stride, padding, dilation and groups.
+    ///   - activation: applied last (`.none` or `.relu`).
     ///   - residual: optional `[N, outC, P, Q]` tensor added before the activation (ResNet shortcut).
     ///   - algorithm: `.automatic` picks per shape.
     ///   - threads: worker threads (default ``threadCount``).

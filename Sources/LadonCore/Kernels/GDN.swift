@@ -6,12 +6,14 @@ extension Kernels {
     /// forward `y = x · (1 / norm)` (reciprocal first, as PyTorch), inverse `y = x · norm`.
     ///
     /// The pixels of each image are processed in tiles (bounded scratch memory): `|x|` of the tile is
-    /// formed once, `gamma·|x|` is one ``gemm(m:n:k:a:lda:transposeA:b:ldb:transposeB:c:ldc:accumulate:)``,
+    /// formed once, `gamma·|x|` is one ``gemm(m:n:k:a:lda:transposeA:b:ldb:transposeB:c:ldc:accumulate:threads:)``,
     /// and the bias, reciprocal and product are one fused SIMD pass. Threads come from `gemm`.
     ///
     /// - Parameters:
+    ///   - x: `[N, C, H, W]`.
     ///   - beta: `C` effective offsets.
     ///   - gamma: `[C, C]` effective weights, row `i` = output channel.
+    ///   - inverse: `false` for GDN (encoder), `true` for IGDN (decoder).
     public static func gdn(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool) -> Tensor {
         checkGDN(x, beta: beta, gamma: gamma)
         return gdn(x, beta: beta, gamma: gamma, inverse: inverse,

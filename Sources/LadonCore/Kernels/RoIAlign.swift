@@ -12,6 +12,7 @@ extension Kernels {
     ///   - feature: `[1, C, H, W]`.
     ///   - boxes: RoIs in input-image pixels (`x1, y1, x2, y2`).
     ///   - spatialScale: feature size / image size (e.g. 1/4 for P2).
+    ///   - outputSize: bins per side of each pooled RoI (7 for the box head).
     ///   - samplingRatio: samples per bin side; `<= 0` means adaptive `ceil(roi size / outputSize)`
     ///     (capped at 1024 per side so absurd boxes cannot stall).
     ///   - aligned: `true` shifts coordinates by −0.5 pixel (Detectron2); Faster R-CNN uses `false`.
