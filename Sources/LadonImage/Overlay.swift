@@ -61,41 +61,98 @@ public enum Overlay {
         return (UInt8(rgb.0 * 255), UInt8(rgb.1 * 255), UInt8(rgb.2 * 255))
     }
 
-    /// Draws each box as a 2-pixel outline with its label on a filled tab above (or inside) the top-left corner.
-    public static func boxes(on image: RGBImage, _ boxes: [LabelledBox]) -> RGBImage {
-        var out = image
-        let (w, h) = (image.width, image.height)
-        guard w > 0, h > 0 else { return out }
-        func put(_ x: Int, _ y: Int, _ c: (UInt8, UInt8, UInt8)) {
-            guard x >= 0, y >= 0, x < w, y < h else { return }
-            let i = 3 * (y * w + x)
-            out.pixels[i] = c.0; out.pixels[i + 1] = c.1; out.pixels[i + 2] = c.2
+    /// The text scale for an image: 1 up to 600 pixels on the short side, then one more per 600, so labels stay
+    /// readable on large photos.
+    public static func textScale(for image: RGBImage) -> Int { max(1, min(image.width, image.height) / 600 + 1) }
+
+    /// Black or white, whichever contrasts more with `c` (Rec. 601 luma).
+    static func textColour(on c: (UInt8, UInt8, UInt8)) -> (UInt8, UInt8, UInt8) {
+        0.299 * Float(c.0) + 0.587 * Float(c.1) + 0.114 * Float(c.2) > 140 ? (0, 0, 0) : (255, 255, 255)
+    }
+
+    /// Pixel-level drawing on one image, clipped to its bounds.
+    struct Canvas {
+        var image: RGBImage
+        var width: Int { image.width }
+        var height: Int { image.height }
+
+        mutating func put(_ x: Int, _ y: Int, _ c: (UInt8, UInt8, UInt8)) {
+            guard x >= 0, y >= 0, x < width, y < height else { return }
+            let i = 3 * (y * width + x)
+            image.pixels[i] = c.0; image.pixels[i + 1] = c.1; image.pixels[i + 2] = c.2
         }
+
+        mutating func fill(_ x: Int, _ y: Int, _ w: Int, _ h: Int, _ c: (UInt8, UInt8, UInt8), opacity: Float = 1) {
+            for yy in max(y, 0)..<max(min(y + h, height), max(y, 0)) {
+                for xx in max(x, 0)..<max(min(x + w, width), max(x, 0)) {
+                    let i = 3 * (yy * width + xx)
+                    image.pixels[i] = blend(image.pixels[i], c.0, opacity)
+                    image.pixels[i + 1] = blend(image.pixels[i + 1], c.1, opacity)
+                    image.pixels[i + 2] = blend(image.pixels[i + 2], c.2, opacity)
+                }
+            }
+        }
+
+        /// Size of `text` at `scale` (without padding).
+        static func textSize(_ text: String, scale: Int) -> (width: Int, height: Int) {
+            (text.utf8.count * BitmapFont.glyphWidth * scale, BitmapFont.glyphHeight * scale)
+        }
+
+        mutating func text(_ text: String, _ x: Int, _ y: Int, _ c: (UInt8, UInt8, UInt8), scale: Int) {
+            for (k, ch) in text.utf8.enumerated() {
+                let code = Int(ch) >= 32 && Int(ch) < 127 ? Int(ch) - 32 : Int(Character("?").asciiValue!) - 32
+                for row in 0..<BitmapFont.glyphHeight {
+                    let bits = BitmapFont.rows[code * BitmapFont.glyphHeight + row]
+                    for col in 0..<BitmapFont.glyphWidth where bits & (1 << col) != 0 {
+                        fill(x + (k * BitmapFont.glyphWidth + col) * scale, y + row * scale, scale, scale, c)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Draws each box as an outline with its label on a filled tab above (or inside) the top-left corner. The tab
+    /// is opaque, in the box colour, with black or white text (whichever contrasts), kept inside the image, and
+    /// the text scales with the image (``textScale(for:)``).
+    public static func boxes(on image: RGBImage, _ boxes: [LabelledBox]) -> RGBImage {
+        guard image.width > 0, image.height > 0 else { return image }
+        var canvas = Canvas(image: image)
+        let (w, h) = (image.width, image.height)
+        let scale = textScale(for: image), thickness = 2 * scale
         func clampPixel(_ v: Float, _ limit: Int) -> Int {
             guard v.isFinite else { return 0 }
             return Int(min(max(v, 0), Float(limit - 1)))
         }
         for b in boxes {
             let x1 = clampPixel(b.x1, w), x2 = clampPixel(b.x2, w), y1 = clampPixel(b.y1, h), y2 = clampPixel(b.y2, h)
-            for t in 0..<2 {
-                for x in x1...max(x1, x2) { put(x, y1 + t, b.colour); put(x, y2 - t, b.colour) }
-                for y in y1...max(y1, y2) { put(x1 + t, y, b.colour); put(x2 - t, y, b.colour) }
+            for t in 0..<thickness {
+                for x in x1...max(x1, x2) { canvas.put(x, y1 + t, b.colour); canvas.put(x, y2 - t, b.colour) }
+                for y in y1...max(y1, y2) { canvas.put(x1 + t, y, b.colour); canvas.put(x2 - t, y, b.colour) }
             }
-            // Label tab: dark text on the box colour.
-            let text = Array(b.label.utf8)
-            let tabW = text.count * BitmapFont.glyphWidth + 4, tabH = BitmapFont.glyphHeight
-            let top = y1 - tabH >= 0 ? y1 - tabH : y1
-            for y in top..<(top + tabH) { for x in x1..<(x1 + tabW) { put(x, y, b.colour) } }
-            for (k, ch) in text.enumerated() {
-                let code = Int(ch) >= 32 && Int(ch) < 127 ? Int(ch) - 32 : Int(Character("?").asciiValue!) - 32
-                for row in 0..<BitmapFont.glyphHeight {
-                    let bits = BitmapFont.rows[code * BitmapFont.glyphHeight + row]
-                    for col in 0..<BitmapFont.glyphWidth where bits & (1 << col) != 0 {
-                        put(x1 + 2 + k * BitmapFont.glyphWidth + col, top + row, (0, 0, 0))
-                    }
-                }
-            }
+            let size = Canvas.textSize(b.label, scale: scale)
+            let tabW = size.width + 4 * scale, tabH = size.height
+            let left = max(0, min(x1, w - tabW))
+            let top = y1 - tabH >= 0 ? y1 - tabH : min(y1, max(0, h - tabH))
+            canvas.fill(left, top, tabW, tabH, b.colour)
+            canvas.text(b.label, left + 2 * scale, top, textColour(on: b.colour), scale: scale)
         }
-        return out
+        return canvas.image
+    }
+
+    /// Draws a legend in the top-left corner: a colour swatch and the name of each entry, on a dark translucent
+    /// panel (readable on any background), e.g. the segmentation classes present in the mask.
+    public static func legend(on image: RGBImage, _ entries: [(name: String, colour: (UInt8, UInt8, UInt8))]) -> RGBImage {
+        guard image.width > 0, image.height > 0, !entries.isEmpty else { return image }
+        var canvas = Canvas(image: image)
+        let scale = textScale(for: image)
+        let line = BitmapFont.glyphHeight * scale + 2 * scale, pad = 4 * scale, swatch = BitmapFont.glyphHeight * scale
+        let textWidth = entries.map { Canvas.textSize($0.name, scale: scale).width }.max() ?? 0
+        canvas.fill(0, 0, pad * 3 + swatch + textWidth, pad * 2 + line * entries.count, (0, 0, 0), opacity: 0.6)
+        for (k, e) in entries.enumerated() {
+            let y = pad + k * line
+            canvas.fill(pad, y, swatch, swatch, e.colour)
+            canvas.text(e.name, pad * 2 + swatch, y, (255, 255, 255), scale: scale)
+        }
+        return canvas.image
     }
 }
