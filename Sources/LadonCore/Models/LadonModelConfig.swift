@@ -227,16 +227,9 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
             try check((1...Limits.asppRates).contains(s.asppRates.count), "segmentation.asppRates needs 1 ... \(Limits.asppRates) rates")
             try within(s.asppRates, 1...Limits.asppRate, "segmentation.asppRates")
         }
-        try check(preprocessing.mean.count == 3 && preprocessing.std.count == 3,
-                  "preprocessing needs 3 means and 3 stds")
-        try within(preprocessing.mean, -1e3...1e3, "preprocessing.mean")
-        try within(preprocessing.std, 1e-6...1e3, "preprocessing.std")
-        try check((1...8192).contains(preprocessing.minSize) && (preprocessing.minSize...8192).contains(preprocessing.maxSize),
-                  "preprocessing sizes must satisfy 1 <= minSize <= maxSize <= 8192, got \(preprocessing.minSize), \(preprocessing.maxSize)")
-        try check((1...256).contains(preprocessing.sizeDivisible) && preprocessing.sizeDivisible % 4 == 0,
-                  "preprocessing.sizeDivisible must be a multiple of 4 in 4 ... 256 (the encoder downsamples by 4), got \(preprocessing.sizeDivisible)")
-        try check(["torchvision-0.13-float32", "torchvision-0.15-double"].contains(preprocessing.resizeRule),
-                  "preprocessing.resizeRule '\(preprocessing.resizeRule.prefix(Limits.nameLength))' is not one of torchvision-0.13-float32, torchvision-0.15-double")
+        do { try preprocessing.validate() } catch let LadonError.config(message) {
+            throw .config("\(architecture.prefix(Limits.nameLength)): \(message)")
+        }
     }
 
     /// Largest config JSON accepted (the ResNet-50 config is under 2 KB).
@@ -275,5 +268,26 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         // Encoding plain structs of numbers and strings cannot fail.
         return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+}
+
+extension LadonModelConfig.Preprocessing {
+    /// The preprocessing bounds, shared by ``LadonModelConfig/validate()`` and ``Preprocessor/init(_:)`` (settings
+    /// built in code): the sizes feed `Int(Double)` conversions and `sizeDivisible` a division.
+    public func validate() throws(LadonError) {
+        func check(_ ok: Bool, _ message: @autoclosure () -> String) throws(LadonError) {
+            if !ok { throw .config(message()) }
+        }
+        try check(mean.count == 3 && std.count == 3, "preprocessing needs 3 means and 3 stds")
+        try check(mean.allSatisfy { $0.isFinite && (-1e3...1e3).contains($0) },
+                  "preprocessing.mean must be finite and in -1000.0 ... 1000.0, got \(mean.prefix(16))")
+        try check(std.allSatisfy { $0.isFinite && (1e-6...1e3).contains($0) },
+                  "preprocessing.std must be finite and in 1e-06 ... 1000.0, got \(std.prefix(16))")
+        try check((1...8192).contains(minSize) && (minSize...8192).contains(maxSize),
+                  "preprocessing sizes must satisfy 1 <= minSize <= maxSize <= 8192, got \(minSize), \(maxSize)")
+        try check((1...256).contains(sizeDivisible) && sizeDivisible % 4 == 0,
+                  "preprocessing.sizeDivisible must be a multiple of 4 in 4 ... 256 (the encoder downsamples by 4), got \(sizeDivisible)")
+        try check(ResizeRule(rawValue: resizeRule) != nil,
+                  "preprocessing.resizeRule '\(resizeRule.prefix(LadonModelConfig.Limits.nameLength))' is not one of \(ResizeRule.allCases.map(\.rawValue).joined(separator: ", "))")
     }
 }

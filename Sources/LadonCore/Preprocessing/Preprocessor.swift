@@ -28,17 +28,8 @@ public struct Preprocessor: Sendable {
     private let mean: [Float], std: [Float]
 
     public init(_ settings: LadonModelConfig.Preprocessing) throws(LadonError) {
-        guard let rule = ResizeRule(rawValue: settings.resizeRule) else {
-            throw .config("unknown resize rule '\(settings.resizeRule.prefix(64))' (expected one of \(ResizeRule.allCases.map(\.rawValue)))")
-        }
-        // The bounds of LadonModelConfig.validate(), repeated for settings built in code: sizes feed Int(Double)
-        // conversions and sizeDivisible a division.
-        guard (1...8192).contains(settings.minSize), (settings.minSize...8192).contains(settings.maxSize),
-              (1...256).contains(settings.sizeDivisible),
-              settings.mean.count == 3, settings.std.count == 3,
-              settings.mean.allSatisfy(\.isFinite), settings.std.allSatisfy({ $0.isFinite && $0 != 0 }) else {
-            throw .config("preprocessing settings out of range: minSize \(settings.minSize), maxSize \(settings.maxSize), sizeDivisible \(settings.sizeDivisible), mean \(settings.mean.prefix(4)), std \(settings.std.prefix(4))")
-        }
+        try settings.validate()  // checks the resize rule too
+        guard let rule = ResizeRule(rawValue: settings.resizeRule) else { throw .config("unknown resize rule") }
         self.settings = settings
         self.rule = rule
         self.mean = settings.mean.map { Float($0) }
