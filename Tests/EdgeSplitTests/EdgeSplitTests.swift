@@ -77,7 +77,7 @@ import LadonTestSupport
         let device = try DeviceHalf(path: TinyModel.path)
         let (w, h) = (37, 23)
         let pixels = (0..<(w * h * 3)).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
-        let tensor = try DeviceHalf.tensor(rgb: pixels, width: w, height: h)
+        let tensor = try Tensor(rgb8: pixels, width: w, height: h)
         #expect(tensor.shape == [1, 3, h, w])
         #expect(tensor.scalars[1] == Float(pixels[3]) / 255 && tensor.scalars[w * h] == Float(pixels[1]) / 255)
         #expect(try device.encode(rgb: pixels, width: w, height: h) == (try device.encode(tensor)))

@@ -71,11 +71,6 @@ public struct DeviceHalf: Sendable {
     /// The whole device half on 8-bit RGB pixels (row-major, 3 bytes per pixel, no padding between rows), as a
     /// camera or an image decoder delivers them. Values become `v / 255`, exactly torchvision's `to_tensor`.
     public func encode(rgb pixels: [UInt8], width: Int, height: Int) throws(LadonError) -> EncodedImage {
-        try encode(try Self.tensor(rgb: pixels, width: width, height: height))
-    }
-
-    /// `[1, 3, height, width]` in [0, 1] from 8-bit RGB pixels (``Tensor/init(rgb8:width:height:)``).
-    public static func tensor(rgb pixels: [UInt8], width: Int, height: Int) throws(LadonError) -> Tensor {
-        try Tensor(rgb8: pixels, width: width, height: height)
+        try encode(try Tensor(rgb8: pixels, width: width, height: height))
     }
 }
