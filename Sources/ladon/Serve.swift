@@ -88,12 +88,7 @@ struct Serve: AsyncParsableCommand {
         config.deadline = .milliseconds(Int64(deadline * 1000))
         config.drainTimeout = .milliseconds(Int64(drainTimeout * 1000))
         config.logLevel = Logger.Level(rawValue: logLevel)!
-        if let tokenFile {
-            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else { throw CLIError("cannot read --token-file \(tokenFile)") }
-            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !token.isEmpty else { throw CLIError("--token-file \(tokenFile) is empty") }
-            config.token = token
-        }
+        config.token = try tokenFile.map(readToken)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = Logger.Level(rawValue: logLevel)!
@@ -153,12 +148,7 @@ struct Send: AsyncParsableCommand {
 
     func run() async throws {
         let device = try options.load { try DeviceHalf(path: $0) }
-        var token: String?
-        if let tokenFile {
-            guard let t = try? String(contentsOfFile: tokenFile, encoding: .utf8) else { throw CLIError("cannot read --token-file \(tokenFile)") }
-            token = t.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        let client = EdgeClient(server: URL(string: server)!, token: token)
+        let client = EdgeClient(server: URL(string: server)!, token: try tokenFile.map(readToken))
         let encoder = InferenceSummary.jsonEncoder()
         var failed = 0, unreachable = 0
         // Bounded fan-out: at most `concurrency` images encoded and in flight; answers print in input order.
@@ -213,4 +203,12 @@ struct Send: AsyncParsableCommand {
             return Line(file: file, status: .error, encodeMs: encodeMs, packetBytes: bytes, error: detail)
         }
     }
+}
+
+/// The bearer token in a `--token-file` (surrounding whitespace removed; an empty file is an error).
+func readToken(_ path: String) throws -> String {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("cannot read --token-file \(path)") }
+    let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard !token.isEmpty else { throw CLIError("--token-file \(path) is empty") }
+    return token
 }
