@@ -74,33 +74,23 @@ extension EdgeService {
     }
 
     func inferPacket(_ request: Request, _ context: EdgeRequestContext) async throws -> Response {
-        try authorize(request)
-        try requireContentType(request, [EdgeAPI.packetContentType, "application/octet-stream"])
-        try refuseIfFull()
-        let body = try await readBody(request)
+        let (body, withMask) = try await admit(request, contentTypes: [EdgeAPI.packetContentType, "application/octet-stream"])
         let packet: LatentPacket
         do { packet = try LatentPacket(bytes: body) } catch { throw ServiceError.badPacket("\(error)") }
         let encoded = packet.encodedImage
         do { try server.check(encoded) } catch { throw Self.serviceError(error) }
-        let withMask = request.uri.queryParameters["mask"].map(String.init)
-        try checkMaskParameter(withMask)
         let server = self.server
-        return try await compute(context, file: "packet", mask: withMask != nil) { () throws(ServiceError) in
+        return try await compute(context, file: "packet", mask: withMask) { () throws(ServiceError) in
             do { return try server.run(encoded) } catch { throw Self.serviceError(error) }
         }
     }
 
     func inferImage(_ request: Request, _ context: EdgeRequestContext) async throws -> Response {
-        try authorize(request)
-        try requireContentType(request, ["image/jpeg", "image/png", "application/octet-stream"])
-        try refuseIfFull()
-        let body = try await readBody(request)
-        let withMask = request.uri.queryParameters["mask"].map(String.init)
-        try checkMaskParameter(withMask)
+        let (body, withMask) = try await admit(request, contentTypes: ["image/jpeg", "image/png", "application/octet-stream"])
         let limit = configuration.maxImagePixels
         let device = self.device
         let server = self.server
-        return try await compute(context, file: "image", mask: withMask != nil) { () throws(ServiceError) in
+        return try await compute(context, file: "image", mask: withMask) { () throws(ServiceError) in
             var stopwatch = Stopwatch()
             let rgb: RGBImage
             do {
@@ -223,10 +213,18 @@ extension EdgeService {
         }
     }
 
-    func checkMaskParameter(_ value: String?) throws {
-        if let value, value != "png" {
-            throw ServiceError(status: .badRequest, code: "bad_parameter", message: "mask=\(value) is not supported; use mask=png")
+    /// What both inference routes check before any work, in order: token, content type, the `mask` parameter,
+    /// room in the queue (503 before reading the body), then the body within `maxBody`. Returns the body and
+    /// whether the mask was asked for.
+    func admit(_ request: Request, contentTypes: [String]) async throws -> (body: [UInt8], mask: Bool) {
+        try authorize(request)
+        try requireContentType(request, contentTypes)
+        let mask = request.uri.queryParameters["mask"].map(String.init)
+        if let mask, mask != "png" {
+            throw ServiceError(status: .badRequest, code: "bad_parameter", message: "mask=\(mask) is not supported; use mask=png")
         }
+        try refuseIfFull()
+        return (try await readBody(request), mask != nil)
     }
 
     /// The body, refusing anything over `maxBody` (by its Content-Length at once, or while reading).
