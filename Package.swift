@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "LadonImage", targets: ["LadonImage"]),
         .library(name: "EdgeSplit", targets: ["EdgeSplit"]),
         .library(name: "EdgeService", targets: ["EdgeService"]),
+        .library(name: "LadonEval", targets: ["LadonEval"]),
         .executable(name: "ladon", targets: ["ladon"]),
     ],
     dependencies: [
@@ -72,9 +73,13 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
+        // The SC2 benchmark: datasets (ImageFolder, COCO, VOC), metrics equal to the Python stack (top-k,
+        // pycocotools' COCOeval, torchvision's confusion matrix), data/encoder size, rate–accuracy reports and
+        // the latency-against-bandwidth model.
+        .target(name: "LadonEval", dependencies: ["LadonCore", "LadonImage"]),
         // The command-line tool: parses, calls the libraries, formats.
         .executableTarget(name: "ladon", dependencies: [
-            "LadonCore", "LadonCheckpoint", "LadonImage", "EdgeSplit", "EdgeService",
+            "LadonCore", "LadonCheckpoint", "LadonImage", "EdgeSplit", "EdgeService", "LadonEval",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -84,6 +89,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EdgeSplitTests", dependencies: ["EdgeSplit", "LadonCore", "LadonTestSupport"]),
         .testTarget(name: "EdgeServiceTests", dependencies: ["EdgeService", "EdgeSplit", "LadonCore", "LadonTestSupport"]),
+        .testTarget(name: "LadonEvalTests", dependencies: ["LadonEval", "LadonCore", "LadonImage", "LadonTestSupport"],
+                    resources: [.copy("Fixtures")]),
         // Runs the built `ladon` executable end to end.
         .testTarget(name: "LadonCLITests", dependencies: ["ladon", "LadonCore", "LadonTestSupport"]),
         // Fixtures and scratch files shared by the test targets (not a product).

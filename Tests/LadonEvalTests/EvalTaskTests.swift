@@ -1,0 +1,9 @@
+import Testing
+@testable import LadonEval
+
+@Suite struct EvalTaskTests {
+    @Test func metricNamesMatchTheDocumentedSchema() {
+        #expect(EvalTask.coco.metricNames.count == 12)
+        for task in EvalTask.allCases { #expect(task.metricNames.contains(task.headlineMetric)) }
+    }
+}
