@@ -3,19 +3,9 @@ import LadonCore
 
 extension RGBImage {
     /// A `[1, 3, height, width]` tensor with values `Float(v) / 255` in `[0, 1]`: torchvision's
-    /// `to_tensor(img).unsqueeze(0)`, bit for bit. No resizing or normalisation.
-    public func toTensor() -> Tensor {
-        let plane = width * height
-        return Tensor(shape: [1, 3, height, width]) { out in
-            pixels.withUnsafeBufferPointer { src in
-                for i in 0..<plane {
-                    out[i] = Float(src[3 * i]) / 255
-                    out[plane + i] = Float(src[3 * i + 1]) / 255
-                    out[2 * plane + i] = Float(src[3 * i + 2]) / 255
-                }
-            }
-        }
-    }
+    /// `to_tensor(img).unsqueeze(0)`, bit for bit (``LadonCore/Tensor/init(rgb8:width:height:)``). No resizing or
+    /// normalisation. Throws for an empty image or one whose `pixels` no longer match its size.
+    public func toTensor() throws(LadonError) -> Tensor { try Tensor(rgb8: pixels, width: width, height: height) }
 
     /// Encodes the image as PNG bytes (see ``PNGEncoder``).
     public func pngData() throws(ImageError) -> [UInt8] { try PNGEncoder.encode(rgb: self) }

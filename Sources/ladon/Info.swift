@@ -15,7 +15,7 @@ struct Info: ParsableCommand {
 
     struct Source: Encodable { var slot: String, file: String, sha256: String }
     struct Head: Encodable { var name: String, classes: Int, classList: String }
-    /// The SC2 encoder size under the conventions sc2bench's `analyze_model_size` admits (docs/sc2-evaluation).
+    /// The SC2 encoder size under the conventions sc2bench's `analyze_model_size` admits (docs/evaluation.md).
     struct EncoderSizes: Encodable {
         /// Convolution and GDN parameters only (weights, biases, beta, gamma of `encoder.encoder.*`).
         var encoderParameterBytes: Int
@@ -61,16 +61,12 @@ struct Info: ParsableCommand {
             return Source(slot: slot, file: file, sha256: m["source.\(slot).sha256"] ?? "")
         }
         let size = f.encoderSize
-        // Parameters only: convolution weights/biases and GDN beta/gamma, not GDN's reparametrisation buffers.
-        let parameterBytes = f.file.entries.filter { name, _ in
-            name.hasPrefix("encoder.encoder.") && !name.contains("_reparam")
-        }.values.reduce(0) { $0 + $1.dataRange.count }
         let fileBytes = (try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int) ?? 0
         let report = Report(
             file: model, kind: f.kind.rawValue, architecture: f.config.architecture, formatVersion: m["format_version"],
             fingerprint: f.fingerprint, modelId: f.modelID.hexString, beta: m["beta"], sharedBodyFrom: f.sharedBodyFrom,
             heads: heads, sources: sources, tensors: f.file.entries.count, fileBytes: fileBytes,
-            encoderSize: EncoderSizes(encoderParameterBytes: parameterBytes, encoderBytes: size.encoderBytes,
+            encoderSize: EncoderSizes(encoderParameterBytes: size.parameterBytes, encoderBytes: size.encoderBytes,
                                       entropyBottleneckBytes: size.entropyBottleneckBytes, totalBytes: size.totalBytes,
                                       totalBits: size.totalBits, totalMiB: Double(size.totalBytes) / 1_048_576,
                                       totalMB: Double(size.totalBytes) / 1_000_000),

@@ -70,7 +70,7 @@ struct ImageDecoderTests {
     @Test("toTensor equals torchvision to_tensor(img).unsqueeze(0) exactly")
     func toTensorMatchesTorchvision() throws {
         let image = try ImageDecoder.decode(contentsOf: ImageFixtures.path("astronaut_rgb.png"))
-        let tensor = image.toTensor()
+        let tensor = try image.toTensor()
         let expected = try ImageFixtures.expectedTensor("to_tensor/astronaut_rgb.png")
         #expect(tensor.shape == [1, 3, 32, 32])
         #expect(tensor.scalars == expected.scalars)

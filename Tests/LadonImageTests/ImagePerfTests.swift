@@ -48,7 +48,7 @@ struct ImagePerfTests {
         let pngSmallMs = try Self.medianMilliseconds(runs: 3) { sink &+= try PNGEncoder.encode(rgb: image, compression: .small).count }
         let smallKB = try PNGEncoder.encode(rgb: image, compression: .small).count / 1024
         let decoded = try ImageDecoder.decode(bytes: jpeg)
-        let tensorMs = Self.medianMilliseconds(runs: 21) { sink &+= decoded.toTensor().count }
+        let tensorMs = Self.medianMilliseconds(runs: 21) { sink &+= (try? decoded.toTensor())?.count ?? 0 }
         print(String(format: "ImagePerf %dx%d: JPEG q90 4:2:0 (%d KB) decode %.2f ms | PNG (%d KB) decode %.2f ms, encode .fast %.2f ms, .small %.2f ms (%d KB) | toTensor %.2f ms [sink %d]",
                      size.0, size.1, jpeg.count / 1024, jpegMs, png.count / 1024, pngMs, pngEncodeMs, pngSmallMs, smallKB,
                      tensorMs, sink & 1))

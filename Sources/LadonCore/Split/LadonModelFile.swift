@@ -114,27 +114,33 @@ public struct LadonModelFile: Sendable {
 public struct EncoderSize: Codable, Sendable, Equatable {
     /// The encoder's convolutions and GDN layers (`encoder.encoder.*`).
     public var encoderBytes: Int
+    /// Of ``encoderBytes``, the parameters only: convolution weights and biases, GDN beta and gamma (not GDN's
+    /// reparametrisation buffers).
+    public var parameterBytes: Int
     /// The entropy bottleneck: density parameters, quantiles and CDF tables (`encoder.entropy_bottleneck.*`).
     public var entropyBottleneckBytes: Int
     public var totalBytes: Int { encoderBytes + entropyBottleneckBytes }
     public var totalBits: Int { 8 * totalBytes }
 
-    enum CodingKeys: String, CodingKey { case encoderBytes, entropyBottleneckBytes, totalBytes, totalBits }
+    enum CodingKeys: String, CodingKey { case encoderBytes, parameterBytes, entropyBottleneckBytes, totalBytes, totalBits }
 
-    public init(encoderBytes: Int, entropyBottleneckBytes: Int) {
+    public init(encoderBytes: Int, parameterBytes: Int, entropyBottleneckBytes: Int) {
         self.encoderBytes = encoderBytes
+        self.parameterBytes = parameterBytes
         self.entropyBottleneckBytes = entropyBottleneckBytes
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         encoderBytes = try c.decode(Int.self, forKey: .encoderBytes)
+        parameterBytes = try c.decodeIfPresent(Int.self, forKey: .parameterBytes) ?? encoderBytes
         entropyBottleneckBytes = try c.decode(Int.self, forKey: .entropyBottleneckBytes)
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(encoderBytes, forKey: .encoderBytes)
+        try c.encode(parameterBytes, forKey: .parameterBytes)
         try c.encode(entropyBottleneckBytes, forKey: .entropyBottleneckBytes)
         try c.encode(totalBytes, forKey: .totalBytes)
         try c.encode(totalBits, forKey: .totalBits)
@@ -144,12 +150,13 @@ public struct EncoderSize: Codable, Sendable, Equatable {
 extension LadonModelFile {
     /// The encoder size of this file's device half.
     public var encoderSize: EncoderSize {
-        var sizes = [0, 0]
+        var sizes = [0, 0], parameters = 0
         for (name, e) in file.entries {
             for (k, prefix) in Self.devicePrefixes.enumerated() where name.hasPrefix(prefix) {
                 sizes[k] += e.dataRange.count
             }
+            if name.hasPrefix(Self.devicePrefixes[0]) && !name.contains("_reparam") { parameters += e.dataRange.count }
         }
-        return EncoderSize(encoderBytes: sizes[0], entropyBottleneckBytes: sizes[1])
+        return EncoderSize(encoderBytes: sizes[0], parameterBytes: parameters, entropyBottleneckBytes: sizes[1])
     }
 }
