@@ -25,7 +25,7 @@ public enum EvalRunner {
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while let position = state.next(limit: todo.count) {
                 let record = evaluate(todo[position])
-                do { try store?.append(record) } catch { state.fail(error) }
+                if let store { do throws(EvalError) { try store.append(record) } catch { state.fail(error) } }
                 let done = state.finish(record)
                 progress?(done, total)
             }
