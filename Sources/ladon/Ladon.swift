@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import LadonCore
 import LadonImage
+import LadonEval
 
 @main
 struct Ladon: AsyncParsableCommand {
@@ -10,7 +11,7 @@ struct Ladon: AsyncParsableCommand {
         commandName: "ladon",
         abstract: "Ladon split-computing inference: ImageNet classification, COCO detection and VOC segmentation from one encoder.",
         version: LadonVersion.current,
-        subcommands: [Infer.self, Convert.self, Info.self, Encode.self, Decode.self, SplitModel.self, Serve.self, Send.self])
+        subcommands: [Infer.self, Convert.self, Info.self, Encode.self, Decode.self, SplitModel.self, Serve.self, Send.self, Eval.self, Report.self, Bench.self])
 
     /// Runs the command; errors end it with the exit status of their kind (``ExitStatus``).
     static func main() async {
@@ -25,6 +26,8 @@ struct Ladon: AsyncParsableCommand {
             fail(error.description, error.status)
         } catch let error as ImageError {
             fail("\(error)", .inputFailed)
+        } catch let error as EvalError {
+            fail("\(error)", .failed)
         } catch let error as LadonError {
             fail("\(error)", .failed)
         } catch {

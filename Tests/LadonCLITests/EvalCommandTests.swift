@@ -115,4 +115,22 @@ import Testing
         let bad = try LadonCLI.run(["report", LadonCLI.temporary("none")])
         #expect(bad.status == 2)
     }
+
+    @Test func benchMeasuresStagesAndModelsLatencyAgainstRate() throws {
+        let svg = LadonCLI.temporary("bench.svg")
+        let r = try LadonCLI.run(["bench", "--json", "--runs", "2", "--warmup", "0", "--device-slowdown", "10",
+                                  "--rates", "37.5kbps,1Mbps,50Mbps", "--plot", svg, "--model", Self.model,
+                                  LadonCLI.fixture("Scripts/data/chelsea_small.png")])
+        #expect(r.status == 0, "\(r.stderr)")
+        let text = r.stdout
+        let o = try Self.json(text)
+        #expect(text.contains("packetBytes") && text.contains("jpegBytes"))
+        let chart = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(chart.contains("<svg") && chart.contains("split computing"))
+        #expect(!o.isEmpty)
+        let noImage = try LadonCLI.run(["bench", "--model", Self.model])
+        #expect(noImage.status == 64)
+        let badRate = try LadonCLI.run(["bench", "--rates", "5MB/s", "--model", Self.model, LadonCLI.fixture("Scripts/data/chelsea_small.png")])
+        #expect(badRate.status == 64)
+    }
 }
