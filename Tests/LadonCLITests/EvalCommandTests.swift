@@ -122,12 +122,21 @@ import Testing
                                   "--rates", "37.5kbps,1Mbps,50Mbps", "--plot", svg, "--model", Self.model,
                                   LadonCLI.fixture("Scripts/data/chelsea_small.png")])
         #expect(r.status == 0, "\(r.stderr)")
-        let text = r.stdout
-        let o = try Self.json(text)
-        #expect(text.contains("packetBytes") && text.contains("jpegBytes"))
+        let o = try Self.json(r.stdout)
+        #expect((o["stages"] as? [Any])?.count == 10)
+        let latency = try #require(o["latency"] as? [[String: Any]])
+        #expect(latency.count == 3)
+        // Transfer time is 8 · bytes / rate, shown explicitly per scenario.
+        for row in latency {
+            let rate = try #require(row["bitsPerSecond"] as? Double)
+            let split = try #require(row["split"] as? [String: Double])
+            #expect(abs(split["transferMs"]! - 8000 * split["bytesSent"]! / rate) < 1e-6)
+            #expect(abs(split["totalMs"]! - split["deviceMs"]! - split["transferMs"]! - split["serverMs"]! - split["rttMs"]!) < 1e-6)
+            let local = try #require(row["local"] as? [String: Double])
+            #expect(local["transferMs"] == 0 && local["bytesSent"] == 0)
+        }
         let chart = try String(contentsOfFile: svg, encoding: .utf8)
         #expect(chart.contains("<svg") && chart.contains("split computing"))
-        #expect(!o.isEmpty)
         let noImage = try LadonCLI.run(["bench", "--model", Self.model])
         #expect(noImage.status == 64)
         let badRate = try LadonCLI.run(["bench", "--rates", "5MB/s", "--model", Self.model, LadonCLI.fixture("Scripts/data/chelsea_small.png")])
