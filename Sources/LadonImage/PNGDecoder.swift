@@ -80,7 +80,7 @@ enum PNGDecoder {
     }
 
     /// The message libpng left in `image`, as a typed error.
-    private static func failure(_ image: inout png_image) -> ImageError {
+    static func failure(_ image: inout png_image) -> ImageError {
         let message = withUnsafeBytes(of: &image.message) { raw -> String in
             let text = raw.prefix { $0 != 0 }
             return String(decoding: text, as: UTF8.self)

@@ -31,6 +31,10 @@ struct EvalOptions: ParsableArguments {
     @Flag(help: "Print one JSON object (schema in docs/evaluation.md).")
     var json = false
 
+    @Option(name: .customLong("pil-pass-order"),
+            help: "ImageNet/VOC resize: horizontal-first (Pillow ≤ 12, the published numbers' era) or pillow13 (vertical pass first when the height shrinks much more than the width).")
+    var passOrder: PILPassOrder = SC2Preprocessing.publishedPassOrder
+
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -117,8 +121,8 @@ extension Eval {
                 FileHandle.standardError.write(Data("Warning: \(root) has \(dataset.classes.count) class folders, the model \(head.numClasses) classes; labels are the sorted folder positions\n".utf8))
             }
             let run = try options.makeRun(.imagenet, model: info, dataset: .init(root: root, samples: dataset.samples.count),
-                                          preprocessing: SC2Preprocessing.imagenetDescription)
-            let taskModel = TaskModel(model)
+                                          preprocessing: SC2Preprocessing.imagenetDescription + "; Pillow pass order \(options.passOrder.rawValue)")
+            let taskModel = TaskModel(model, passOrder: options.passOrder)
             let samples = dataset.samples
             let prefix = (root as NSString).standardizingPath + "/"
             let records = try options.evaluate(run, label: "imagenet") { i in
@@ -156,8 +160,8 @@ extension Eval {
                 throw CLIError("the model has no segmentation head; VOC evaluation needs one", status: .model)
             }
             let run = try options.makeRun(.voc, model: info, dataset: .init(root: root, split: split, samples: dataset.ids.count),
-                                          preprocessing: SC2Preprocessing.vocDescription)
-            let taskModel = TaskModel(model)
+                                          preprocessing: SC2Preprocessing.vocDescription + "; Pillow pass order \(options.passOrder.rawValue)")
+            let taskModel = TaskModel(model, passOrder: options.passOrder)
             let classes = head.numClasses
             let records = try options.evaluate(run, label: "voc") { i in
                 let id = dataset.ids[i]
@@ -312,3 +316,5 @@ extension Eval {
         }
     }
 }
+
+extension PILPassOrder: ExpressibleByArgument {}

@@ -6,8 +6,13 @@ import LadonImage
 /// string), the server half decodes, then one head runs.
 public struct TaskModel: Sendable {
     public let model: LadonModel
+    /// The bilinear pass order of the emulated Pillow (ImageNet and VOC preprocessing).
+    public var passOrder: PILPassOrder
 
-    public init(_ model: LadonModel) { self.model = model }
+    public init(_ model: LadonModel, passOrder: PILPassOrder = SC2Preprocessing.publishedPassOrder) {
+        self.model = model
+        self.passOrder = passOrder
+    }
 
     /// Device half: preprocessing, encoder and entropy coding.
     public func encode(_ image: RGBImage) throws(LadonError) -> EncodedImage {
@@ -33,7 +38,7 @@ public struct TaskModel: Sendable {
 
     /// ImageNet: the record with the label and the five best classes.
     public func classify(_ original: RGBImage, label: Int, into r: inout SampleRecord) throws(LadonError) {
-        let e = try encode(SC2Preprocessing.imagenet(original))
+        let e = try encode(SC2Preprocessing.imagenet(original, passOrder: passOrder))
         Self.recordSizes(&r, e, original: original)
         guard let logits = model.server.classify(try features(e)) else {
             throw .config("the model has no classification head; ImageNet evaluation needs one")
@@ -44,7 +49,7 @@ public struct TaskModel: Sendable {
 
     /// VOC: the record with this image's confusion-matrix cells.
     public func segment(_ original: RGBImage, mask: IndexedImage, classes: Int, into r: inout SampleRecord) throws(LadonError) {
-        let (image, target) = SC2Preprocessing.voc(original, mask: mask)
+        let (image, target) = SC2Preprocessing.voc(original, mask: mask, passOrder: passOrder)
         let e = try encode(image)
         Self.recordSizes(&r, e, original: original)
         let g = e.geometry
