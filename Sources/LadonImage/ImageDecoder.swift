@@ -49,18 +49,22 @@ public enum ImageDecoder {
     ///   - maxFileBytes: largest file read; a pipe or device (e.g. `/dev/zero`) is read up to this and refused beyond.
     public static func decode(contentsOf path: String, pixelLimit: Int = defaultPixelLimit,
                               maxFileBytes: Int = Self.maxFileBytes) throws(ImageError) -> RGBImage {
+        try decode(data: try readImageFile(path, maxFileBytes: maxFileBytes), pixelLimit: pixelLimit)
+    }
+
+    /// The bytes of an image file, read with a size bound: a missing file, a directory, or a pipe or device longer
+    /// than `maxFileBytes` is an ``ImageError/unreadable(path:reason:)``.
+    static func readImageFile(_ path: String, maxFileBytes: Int) throws(ImageError) -> Data {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw .unreadable(path: path, reason: "no such file")
         }
         guard !isDirectory.boolValue else { throw .unreadable(path: path, reason: "it is a directory") }
-        let data: Data
         do {
-            data = try UntrustedFile.read(path, maxBytes: max(maxFileBytes, 0), allowStreams: true)
+            return try UntrustedFile.read(path, maxBytes: max(maxFileBytes, 0), allowStreams: true)
         } catch {
             throw .unreadable(path: path, reason: error.reason)
         }
-        return try decode(data: data, pixelLimit: pixelLimit)
     }
 
     /// Decodes an image held in memory.

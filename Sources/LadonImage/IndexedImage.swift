@@ -1,4 +1,4 @@
-// Single-channel 8-bit images read without colour conversion: segmentation masks whose pixel values are class ids.
+// Single-channel 8-bit images read without color conversion: segmentation masks whose pixel values are class ids.
 import CPNG
 import Foundation
 import LadonCore
@@ -6,7 +6,7 @@ import LadonCore
 /// An 8-bit single-channel image of raw values, rows top to bottom: the class-id mask of a segmentation dataset.
 ///
 /// PASCAL VOC's `SegmentationClass` masks are palette PNGs. Pillow opens them in mode `"P"` and the class id is
-/// the *palette index* (255 marks the "ignore" border), not a colour; this type reads exactly those indices,
+/// the *palette index* (255 marks the "ignore" border), not a color; this type reads exactly those indices,
 /// never expanding the palette. 8-bit grayscale PNGs (mode `"L"`) are read as their values.
 ///
 /// ```swift
@@ -40,17 +40,7 @@ public struct IndexedImage: Sendable, Equatable {
     ///   - maxFileBytes: largest file read; a pipe or device is read up to this and refused beyond.
     public init(contentsOf path: String, pixelLimit: Int = ImageDecoder.defaultPixelLimit,
                 maxFileBytes: Int = ImageDecoder.maxFileBytes) throws(ImageError) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw .unreadable(path: path, reason: "no such file")
-        }
-        guard !isDirectory.boolValue else { throw .unreadable(path: path, reason: "it is a directory") }
-        let data: Data
-        do {
-            data = try UntrustedFile.read(path, maxBytes: max(maxFileBytes, 0), allowStreams: true)
-        } catch {
-            throw .unreadable(path: path, reason: error.reason)
-        }
+        let data = try ImageDecoder.readImageFile(path, maxFileBytes: maxFileBytes)
         let result: Result<IndexedImage, ImageError> = data.withUnsafeBytes { raw in
             Result { () throws(ImageError) in
                 try IndexedPNGDecoder.decode(raw.bindMemory(to: UInt8.self), pixelLimit: pixelLimit)
@@ -61,10 +51,10 @@ public struct IndexedImage: Sendable, Equatable {
 
     /// Decodes a palette or grayscale PNG held in memory, as Pillow's `np.array(Image.open(f))` sees it.
     ///
-    /// - Palette PNGs (colour type 3, 1/2/4/8 bits; Pillow mode `"P"`): the palette indices, whatever the palette
+    /// - Palette PNGs (color type 3, 1/2/4/8 bits; Pillow mode `"P"`): the palette indices, whatever the palette
     ///   or `tRNS` say; indices beyond the palette are kept, as Pillow keeps them.
-    /// - Grayscale PNGs (colour type 0; mode `"L"`) of 8 bits, or 2 and 4 bits scaled to 8 (`v * 0x55`,
-    ///   `v * 0x11`, as Pillow unpacks them); `tRNS` and colour-management chunks are ignored.
+    /// - Grayscale PNGs (color type 0; mode `"L"`) of 8 bits, or 2 and 4 bits scaled to 8 (`v * 0x55`,
+    ///   `v * 0x11`, as Pillow unpacks them); `tRNS` and color-management chunks are ignored.
     ///
     /// Other PNGs (RGB, RGBA, gray + alpha, 1-bit gray (mode `"1"`), 16-bit gray (mode `"I;16"`)) are refused
     /// with ``ImageError/invalidImage(_:)``, as is anything that is not a PNG. Damaged or truncated data throws
@@ -93,13 +83,13 @@ enum IndexedPNGDecoder {
             throw .corrupt(format: .png, message: "IDAT: CRC error")
         }
         // Gamma chunks would make libpng convert gray levels; Pillow ignores them.
-        if let stripped = PNGDecoder.withoutChunks(bytes, chunks.colourManagement) {
+        if let stripped = PNGDecoder.withoutChunks(bytes, chunks.colorManagement) {
             return try stripped.withUnsafeBufferPointer { (b) throws(ImageError) in try decodeRaw(b, pixelLimit: pixelLimit) }
         }
         return try decodeRaw(bytes, pixelLimit: pixelLimit)
     }
 
-    /// PNG colour types (IHDR byte 25).
+    /// PNG color types (IHDR byte 25).
     static let grayType: UInt8 = 0, paletteType: UInt8 = 3
 
     private static func decodeRaw(_ bytes: UnsafeBufferPointer<UInt8>, pixelLimit: Int) throws(ImageError) -> IndexedImage {
@@ -112,24 +102,24 @@ enum IndexedPNGDecoder {
         let w = Int(image.width), h = Int(image.height)
         guard w > 0, h > 0 else { throw .corrupt(format: .png, message: "the header declares a \(w)x\(h) image") }
         guard w * h <= pixelLimit else { throw .tooLarge(width: w, height: h, limit: pixelLimit) }
-        // libpng has read IHDR, which must be the first chunk: bit depth and colour type are bytes 24 and 25.
+        // libpng has read IHDR, which must be the first chunk: bit depth and color type are bytes 24 and 25.
         guard bytes.count >= 26, Array(bytes[12..<16]) == Array("IHDR".utf8) else {
             throw .corrupt(format: .png, message: "IHDR is not the first chunk")
         }
-        let bitDepth = bytes[24], colourType = bytes[25]
+        let bitDepth = bytes[24], colorType = bytes[25]
         let fileFormat = image.format
         let pixelCount = w * h
 
-        switch (colourType, bitDepth) {
+        switch (colorType, bitDepth) {
         case (paletteType, _):
-            // Read "colour-mapped": libpng hands back the file's own indices (`PNG_CMAP_NONE`), unpacked to a
-            // byte each. An RGBA colour map keeps `tRNS` out of the indices (no background is composited).
+            // Read "color-mapped": libpng hands back the file's own indices (`PNG_CMAP_NONE`), unpacked to a
+            // byte each. An RGBA color map keeps `tRNS` out of the indices (no background is composited).
             image.format = UInt32(PNG_FORMAT_FLAG_COLORMAP) | PNGDecoder.colorFlag | PNGDecoder.alphaFlag
-            var colourMap = [UInt8](repeating: 0, count: 256 * 4)
+            var colorMap = [UInt8](repeating: 0, count: 256 * 4)
             image.colormap_entries = 256
             var ok: Int32 = 0
             let indices = [UInt8](unsafeUninitializedCapacity: pixelCount) { out, initialized in
-                ok = colourMap.withUnsafeMutableBytes { map in
+                ok = colorMap.withUnsafeMutableBytes { map in
                     png_image_finish_read(&image, nil, out.baseAddress, 0, map.baseAddress)
                 }
                 initialized = ok != 0 ? pixelCount : 0
@@ -155,20 +145,20 @@ enum IndexedPNGDecoder {
             }
             return IndexedImage(width: w, height: h, indices: gray)
         default:
-            throw .invalidImage("the PNG is \(describe(colourType: colourType, bitDepth: bitDepth)), not a class-index "
+            throw .invalidImage("the PNG is \(describe(colorType: colorType, bitDepth: bitDepth)), not a class-index "
                                 + "mask; masks are palette (P) or 8-bit grayscale (L) PNGs")
         }
     }
 
-    /// The colour type in Pillow's terms, for error messages.
-    static func describe(colourType: UInt8, bitDepth: UInt8) -> String {
-        switch colourType {
+    /// The color type in Pillow's terms, for error messages.
+    static func describe(colorType: UInt8, bitDepth: UInt8) -> String {
+        switch colorType {
         case grayType where bitDepth == 1: return "1-bit grayscale (Pillow mode \"1\")"
         case grayType: return "\(bitDepth)-bit grayscale (Pillow mode \"I;16\")"
         case 2: return "RGB (\(bitDepth)-bit)"
         case 4: return "grayscale with alpha (Pillow mode \"LA\")"
         case 6: return "RGBA (\(bitDepth)-bit)"
-        default: return "colour type \(colourType) at \(bitDepth) bits"
+        default: return "color type \(colorType) at \(bitDepth) bits"
         }
     }
 }

@@ -2,7 +2,7 @@
 
 /// Drawing helpers for visual results.
 public enum Overlay {
-    /// The PASCAL VOC colour map (class id → RGB): the bit-interleaved palette the VOC toolkit uses.
+    /// The PASCAL VOC color map (class id → RGB): the bit-interleaved palette the VOC toolkit uses.
     public static func vocColor(_ id: Int) -> (UInt8, UInt8, UInt8) {
         var r = 0, g = 0, b = 0, c = id
         for j in 0..<8 {
@@ -14,7 +14,7 @@ public enum Overlay {
         return (UInt8(r), UInt8(g), UInt8(b))
     }
 
-    /// Blends each non-background pixel (`classIDs[i] != 0`) with its class colour at `opacity`.
+    /// Blends each non-background pixel (`classIDs[i] != 0`) with its class color at `opacity`.
     /// - Parameter classIDs: one id per pixel of `image`, row-major.
     public static func segmentation(on image: RGBImage, classIDs: [Int32], opacity: Float = 0.5) -> RGBImage {
         precondition(classIDs.count == image.width * image.height, "mask size does not match the image")
@@ -38,13 +38,13 @@ public enum Overlay {
     public struct LabelledBox: Sendable {
         public var x1: Float, y1: Float, x2: Float, y2: Float
         public var label: String
-        public var colour: (UInt8, UInt8, UInt8)
-        public init(x1: Float, y1: Float, x2: Float, y2: Float, label: String, colour: (UInt8, UInt8, UInt8)) {
-            (self.x1, self.y1, self.x2, self.y2, self.label, self.colour) = (x1, y1, x2, y2, label, colour)
+        public var color: (UInt8, UInt8, UInt8)
+        public init(x1: Float, y1: Float, x2: Float, y2: Float, label: String, color: (UInt8, UInt8, UInt8)) {
+            (self.x1, self.y1, self.x2, self.y2, self.label, self.color) = (x1, y1, x2, y2, label, color)
         }
     }
 
-    /// A distinct, bright colour per COCO class id (golden-ratio hue steps).
+    /// A distinct, bright color per COCO class id (golden-ratio hue steps).
     public static func detectionColor(_ id: Int) -> (UInt8, UInt8, UInt8) {
         let hue = (Double(id) * 0.618_033_988_75).truncatingRemainder(dividingBy: 1)
         let h6 = hue * 6, sector = Int(h6), f = h6 - Double(sector)
@@ -66,7 +66,7 @@ public enum Overlay {
     public static func textScale(for image: RGBImage) -> Int { max(1, min(image.width, image.height) / 600 + 1) }
 
     /// Black or white, whichever contrasts more with `c` (Rec. 601 luma).
-    static func textColour(on c: (UInt8, UInt8, UInt8)) -> (UInt8, UInt8, UInt8) {
+    static func textColor(on c: (UInt8, UInt8, UInt8)) -> (UInt8, UInt8, UInt8) {
         0.299 * Float(c.0) + 0.587 * Float(c.1) + 0.114 * Float(c.2) > 140 ? (0, 0, 0) : (255, 255, 255)
     }
 
@@ -112,7 +112,7 @@ public enum Overlay {
     }
 
     /// Draws each box as an outline with its label on a filled tab above (or inside) the top-left corner. The tab
-    /// is opaque, in the box colour, with black or white text (whichever contrasts), kept inside the image, and
+    /// is opaque, in the box color, with black or white text (whichever contrasts), kept inside the image, and
     /// the text scales with the image (``textScale(for:)``).
     public static func boxes(on image: RGBImage, _ boxes: [LabelledBox]) -> RGBImage {
         guard image.width > 0, image.height > 0 else { return image }
@@ -126,22 +126,22 @@ public enum Overlay {
         for b in boxes {
             let x1 = clampPixel(b.x1, w), x2 = clampPixel(b.x2, w), y1 = clampPixel(b.y1, h), y2 = clampPixel(b.y2, h)
             for t in 0..<thickness {
-                for x in x1...max(x1, x2) { canvas.put(x, y1 + t, b.colour); canvas.put(x, y2 - t, b.colour) }
-                for y in y1...max(y1, y2) { canvas.put(x1 + t, y, b.colour); canvas.put(x2 - t, y, b.colour) }
+                for x in x1...max(x1, x2) { canvas.put(x, y1 + t, b.color); canvas.put(x, y2 - t, b.color) }
+                for y in y1...max(y1, y2) { canvas.put(x1 + t, y, b.color); canvas.put(x2 - t, y, b.color) }
             }
             let size = Canvas.textSize(b.label, scale: scale)
             let tabW = size.width + 4 * scale, tabH = size.height
             let left = max(0, min(x1, w - tabW))
             let top = y1 - tabH >= 0 ? y1 - tabH : min(y1, max(0, h - tabH))
-            canvas.fill(left, top, tabW, tabH, b.colour)
-            canvas.text(b.label, left + 2 * scale, top, textColour(on: b.colour), scale: scale)
+            canvas.fill(left, top, tabW, tabH, b.color)
+            canvas.text(b.label, left + 2 * scale, top, textColor(on: b.color), scale: scale)
         }
         return canvas.image
     }
 
-    /// Draws a legend in the top-left corner: a colour swatch and the name of each entry, on a dark translucent
+    /// Draws a legend in the top-left corner: a color swatch and the name of each entry, on a dark translucent
     /// panel (readable on any background), e.g. the segmentation classes present in the mask.
-    public static func legend(on image: RGBImage, _ entries: [(name: String, colour: (UInt8, UInt8, UInt8))]) -> RGBImage {
+    public static func legend(on image: RGBImage, _ entries: [(name: String, color: (UInt8, UInt8, UInt8))]) -> RGBImage {
         guard image.width > 0, image.height > 0, !entries.isEmpty else { return image }
         var canvas = Canvas(image: image)
         let scale = textScale(for: image)
@@ -150,7 +150,7 @@ public enum Overlay {
         canvas.fill(0, 0, pad * 3 + swatch + textWidth, pad * 2 + line * entries.count, (0, 0, 0), opacity: 0.6)
         for (k, e) in entries.enumerated() {
             let y = pad + k * line
-            canvas.fill(pad, y, swatch, swatch, e.colour)
+            canvas.fill(pad, y, swatch, swatch, e.color)
             canvas.text(e.name, pad * 2 + swatch, y, (255, 255, 255), scale: scale)
         }
         return canvas.image

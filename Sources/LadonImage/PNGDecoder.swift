@@ -2,9 +2,9 @@
 import CPNG
 import LadonCore
 
-/// Decodes every PNG colour type (gray, gray+alpha, RGB, RGBA, palette, 1...16 bits, interlaced) to RGB
+/// Decodes every PNG color type (gray, gray+alpha, RGB, RGBA, palette, 1...16 bits, interlaced) to RGB
 /// the way Pillow's `Image.open(f).convert("RGB")` does: alpha (and `tRNS`) is dropped, never composited,
-/// and colour-management chunks (gAMA, cHRM, sRGB, iCCP, cICP) are ignored. 16-bit samples keep their
+/// and color-management chunks (gAMA, cHRM, sRGB, iCCP, cICP) are ignored. 16-bit samples keep their
 /// high byte (`v >> 8`, Pillow's rule), except 16-bit images *with alpha*, which libpng scales with
 /// rounding (`(v * 255 + 32767) / 65535`): at most 1 off Pillow. (Pillow clips 16-bit grayscale to 255;
 /// LadonImage takes the high byte instead.) Each call owns its `png_image`: thread-safe.
@@ -21,7 +21,7 @@ enum PNGDecoder {
         if let last = chunks.lastIDAT, !hasValidCRC(bytes, chunk: last) {
             throw .corrupt(format: .png, message: "IDAT: CRC error")
         }
-        if let stripped = withoutChunks(bytes, chunks.colourManagement) {
+        if let stripped = withoutChunks(bytes, chunks.colorManagement) {
             return try stripped.withUnsafeBufferPointer { (b) throws(ImageError) in try decodeRaw(b, pixelLimit: pixelLimit) }
         }
         return try decodeRaw(bytes, pixelLimit: pixelLimit)
@@ -53,7 +53,7 @@ enum PNGDecoder {
             guard ok != 0 else { throw failure(&image) }
             return RGBImage(width: w, height: h, pixels: wide.map { UInt8(truncatingIfNeeded: $0 >> 8) })
         }
-        // 8-bit (any colour type) or 16-bit with alpha: read 8-bit sRGB, with alpha if the file has any,
+        // 8-bit (any color type) or 16-bit with alpha: read 8-bit sRGB, with alpha if the file has any,
         // so nothing is composited onto the output buffer; then drop the alpha channel.
         image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
         let hasAlpha = fileFormat & alphaFlag != 0
@@ -92,12 +92,12 @@ enum PNGDecoder {
         return .corrupt(format: .png, message: message.isEmpty ? "libpng reported an unknown error" : message)
     }
 
-    /// Chunk types that make libpng convert colours; Pillow ignores them.
-    private static let colourManagementChunks: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP", "cICP", "mDCv", "cLLi"]
+    /// Chunk types that make libpng convert colors; Pillow ignores them.
+    private static let colorManagementChunks: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP", "cICP", "mDCv", "cLLi"]
 
-    /// Walks the chunk list: colour-management chunks to drop, and the last complete IDAT chunk (whole
+    /// Walks the chunk list: color-management chunks to drop, and the last complete IDAT chunk (whole
     /// chunk range, length field to CRC). Stops quietly at damage: libpng reports it on the bytes.
-    static func scanChunks(_ bytes: UnsafeBufferPointer<UInt8>) -> (colourManagement: [Range<Int>], lastIDAT: Range<Int>?) {
+    static func scanChunks(_ bytes: UnsafeBufferPointer<UInt8>) -> (colorManagement: [Range<Int>], lastIDAT: Range<Int>?) {
         var position = 8
         var drop: [Range<Int>] = []
         var lastIDAT: Range<Int>? = nil
@@ -108,7 +108,7 @@ enum PNGDecoder {
             if length > Int(Int32.max) || end > bytes.count { break }
             if type == "IDAT" { lastIDAT = position..<end }
             if type == "IEND" { break }
-            if lastIDAT == nil && colourManagementChunks.contains(type) { drop.append(position..<end) }
+            if lastIDAT == nil && colorManagementChunks.contains(type) { drop.append(position..<end) }
             position = end
         }
         return (drop, lastIDAT)

@@ -6,7 +6,7 @@ import Foundation
 /// ``ImageDecoder`` gives back the same pixels. Thread-safe (each call owns its `png_image`).
 public enum PNGEncoder {
     /// An RGB palette entry.
-    public struct Colour: Sendable, Equatable {
+    public struct Color: Sendable, Equatable {
         public var red: UInt8, green: UInt8, blue: UInt8
         public init(red: UInt8, green: UInt8, blue: UInt8) { (self.red, self.green, self.blue) = (red, green, blue) }
     }
@@ -20,7 +20,7 @@ public enum PNGEncoder {
         var flag: UInt32 { self == .fast ? UInt32(PNG_IMAGE_FLAG_FAST) : 0 }
     }
 
-    /// The PNG file bytes of an RGB image (8-bit truecolour, tagged sRGB).
+    /// The PNG file bytes of an RGB image (8-bit truecolor, tagged sRGB).
     public static func encode(rgb image: RGBImage, compression: Compression = .fast) throws(ImageError) -> [UInt8] {
         try checkSize(image.width, image.height)
         return try write(width: image.width, height: image.height, format: UInt32(PNG_FORMAT_FLAG_COLOR),
@@ -28,7 +28,7 @@ public enum PNGEncoder {
     }
 
     /// The PNG file bytes of an 8-bit grayscale image, `pixels` row-major with `width * height` bytes.
-    /// Meant for masks of class ids: no colour-space chunk is written.
+    /// Meant for masks of class ids: no color-space chunk is written.
     public static func encodeGray(width: Int, height: Int, pixels: [UInt8],
                                   compression: Compression = .fast) throws(ImageError) -> [UInt8] {
         try checkSize(width, height)
@@ -41,18 +41,18 @@ public enum PNGEncoder {
     }
 
     /// The PNG file bytes of a palette image: `indices` (one byte per pixel, row-major) index `palette`
-    /// (1...256 colours). Decoding it gives RGB `palette[index]` per pixel.
-    public static func encodeIndexed(width: Int, height: Int, indices: [UInt8], palette: [Colour],
+    /// (1...256 colors). Decoding it gives RGB `palette[index]` per pixel.
+    public static func encodeIndexed(width: Int, height: Int, indices: [UInt8], palette: [Color],
                                      compression: Compression = .fast) throws(ImageError) -> [UInt8] {
         try checkSize(width, height)
         guard indices.count == width * height else {
             throw .invalidImage("a \(width)x\(height) indexed image needs \(width * height) indices, got \(indices.count)")
         }
         guard (1...256).contains(palette.count) else {
-            throw .invalidImage("a PNG palette holds 1...256 colours, got \(palette.count)")
+            throw .invalidImage("a PNG palette holds 1...256 colors, got \(palette.count)")
         }
         if let bad = indices.first(where: { Int($0) >= palette.count }) {
-            throw .invalidImage("index \(bad) is outside the \(palette.count)-colour palette")
+            throw .invalidImage("index \(bad) is outside the \(palette.count)-color palette")
         }
         let colormap = palette.flatMap { [$0.red, $0.green, $0.blue] }
         return try write(width: width, height: height,
@@ -72,7 +72,7 @@ public enum PNGEncoder {
     }
 
     /// Encodes a palette image as PNG and writes it to `path`.
-    public static func writeIndexed(width: Int, height: Int, indices: [UInt8], palette: [Colour],
+    public static func writeIndexed(width: Int, height: Int, indices: [UInt8], palette: [Color],
                                     to path: String) throws(ImageError) {
         try writeFile(try encodeIndexed(width: width, height: height, indices: indices, palette: palette), to: path)
     }

@@ -96,7 +96,7 @@ struct Infer: ParsableCommand {
         }
         if let overlayPath = overlay {
             var drawn = rgb
-            var legend: [(name: String, colour: (UInt8, UInt8, UInt8))] = []
+            var legend: [(name: String, color: (UInt8, UInt8, UInt8))] = []
             if let seg = result.segmentation {
                 let ids = seg.mask(resampledFrom: result.geometry.resizedHeight, result.geometry.resizedWidth,
                                    toHeight: rgb.height, width: rgb.width)
@@ -108,7 +108,7 @@ struct Infer: ParsableCommand {
             let boxes = report.shownDetections.filter { report.cocoName($0.label) != "N/A" }.map { d in
                 Overlay.LabelledBox(x1: d.box.x1, y1: d.box.y1, x2: d.box.x2, y2: d.box.y2,
                                     label: String(format: "%@ %.2f", report.cocoName(d.label), d.score),
-                                    colour: Overlay.detectionColor(d.label))
+                                    color: Overlay.detectionColor(d.label))
             }
             drawn = Overlay.legend(on: Overlay.boxes(on: drawn, boxes), legend)
             try PNGEncoder.write(rgb: drawn, to: overlayPath)

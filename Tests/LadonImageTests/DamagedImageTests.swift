@@ -28,7 +28,7 @@ struct DamagedImageTests {
     func empty() throws {
         #expect(Self.decode([]) == .empty)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-empty-\(UUID()).png").path
-        FileManager.default.createFile(atPath: path, contents: Data())
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect(imageError { () throws(ImageError) in try ImageDecoder.decode(contentsOf: path) } == .empty)
     }
@@ -94,7 +94,7 @@ struct DamagedImageTests {
         let idat = (8..<png.count).first { Array(png[$0..<($0 + 4)]) == Array("IDAT".utf8) }! - 4
         let idatLength = png[idat..<(idat + 4)].reduce(0) { $0 << 8 | Int($1) }
         let idatCRC = idat + 8 + idatLength
-        // IHDR width, IHDR colour type, IDAT start, IDAT middle, IDAT's last byte, the stored CRC itself.
+        // IHDR width, IHDR color type, IDAT start, IDAT middle, IDAT's last byte, the stored CRC itself.
         for offset in [17, 25, idat + 10, idat + 8 + idatLength / 2, idatCRC - 1, idatCRC + 2] {
             var damaged = png
             damaged[offset] ^= 0x10

@@ -27,7 +27,7 @@ struct ImageDecoderTests {
         #expect(maxDifference(image, try ImageFixtures.expected(name)) == 0, "\(name)")
     }
 
-    @Test("PNG pixels equal Pillow's convert(\"RGB\") for every colour type", arguments: exactPNGs)
+    @Test("PNG pixels equal Pillow's convert(\"RGB\") for every color type", arguments: exactPNGs)
     func pngMatchesPillow(name: String) throws {
         let image = try ImageDecoder.decode(contentsOf: ImageFixtures.path(name))
         let expected = try ImageFixtures.expected(name)

@@ -38,15 +38,15 @@ struct ImageEncoderTests {
         #expect(decoded.pixels == classIds.flatMap { [$0, $0, $0] })
     }
 
-    @Test("Palette images decode to their palette colours")
+    @Test("Palette images decode to their palette colors")
     func indexedRoundTrip() throws {
         let (w, h) = (13, 9)
-        let palette = (0..<21).map { (i: Int) -> PNGEncoder.Colour in
-            PNGEncoder.Colour(red: UInt8(i * 12), green: UInt8(255 - i * 7), blue: UInt8(i * i % 256))
+        let palette = (0..<21).map { (i: Int) -> PNGEncoder.Color in
+            PNGEncoder.Color(red: UInt8(i * 12), green: UInt8(255 - i * 7), blue: UInt8(i * i % 256))
         }
         let indices = Self.noise(width: w, height: h, channels: 1, seed: 5).map { $0 % 21 }
         let png = try PNGEncoder.encodeIndexed(width: w, height: h, indices: indices, palette: palette)
-        #expect(png[25] == 3, "colour type 3 (palette)")
+        #expect(png[25] == 3, "color type 3 (palette)")
         let decoded = try ImageDecoder.decode(bytes: png)
         let expected: [UInt8] = indices.flatMap { (i: UInt8) -> [UInt8] in
             let c = palette[Int(i)]

@@ -31,14 +31,14 @@ struct IndexedImageTests {
             #expect(mask.indices.count == expected.count && differing == 0, "\(name): \(differing) values differ")
             #expect(try IndexedImage(pngBytes: ImageFixtures.bytes("pil/masks/\(name)")) == mask)
         }
-        // The VOC mask keeps its class ids and the 255 border (a palette expansion would give colours instead).
+        // The VOC mask keeps its class ids and the 255 border (a palette expansion would give colors instead).
         let voc = try IndexedImage(contentsOf: Self.maskPath("voc_p8.png"))
         #expect(voc.indices.contains(255) && voc.indices.contains(0))
         #expect(voc.indices.allSatisfy { $0 <= 20 || $0 == 255 })
     }
 
     @Test("RGB, RGBA, gray + alpha, 1-bit and 16-bit gray PNGs are refused with a clear error")
-    func refusesOtherColourTypes() throws {
+    func refusesOtherColorTypes() throws {
         let refused = try PILFixtures.metadata(try Self.fixtures(), "refused", as: [String].self)
         #expect(refused.count == 5)
         for name in refused {

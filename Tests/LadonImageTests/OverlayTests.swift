@@ -24,15 +24,15 @@ import Testing
     @Test func labelsStayInsideTheImageAndContrastWithTheirTab() {
         // A box at the right edge: its label tab is moved left so it is drawn whole.
         let image = grey(120, 60)
-        let box = Overlay.LabelledBox(x1: 110, y1: 30, x2: 119, y2: 59, label: "person 0.99", colour: (255, 255, 0))
+        let box = Overlay.LabelledBox(x1: 110, y1: 30, x2: 119, y2: 59, label: "person 0.99", color: (255, 255, 0))
         let out = Overlay.boxes(on: image, [box])
         let tabWidth = "person 0.99".utf8.count * 6 + 4
         #expect(pixel(out, 119 - tabWidth + 1, 20) != [128, 128, 128], "the tab reaches into the image from the right edge")
         // Text is black on a bright tab and white on a dark one.
-        #expect(Overlay.textColour(on: (255, 255, 0)) == (0, 0, 0))
-        #expect(Overlay.textColour(on: (0, 0, 128)) == (255, 255, 255))
+        #expect(Overlay.textColor(on: (255, 255, 0)) == (0, 0, 0))
+        #expect(Overlay.textColor(on: (0, 0, 128)) == (255, 255, 255))
         // Degenerate boxes (NaN, outside, zero size) draw nothing harmful.
-        let odd = [Overlay.LabelledBox(x1: .nan, y1: -5, x2: 1e9, y2: .infinity, label: "x", colour: (1, 2, 3))]
+        let odd = [Overlay.LabelledBox(x1: .nan, y1: -5, x2: 1e9, y2: .infinity, label: "x", color: (1, 2, 3))]
         #expect(Overlay.boxes(on: grey(3, 3), odd).pixels.count == 27)
         #expect(Overlay.boxes(on: RGBImage(width: 0, height: 0, pixels: []), odd).pixels.isEmpty)
     }

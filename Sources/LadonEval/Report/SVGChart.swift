@@ -69,7 +69,7 @@ public struct SVGChart: Sendable {
         public var line: [Point]
         /// Drawn as symbols; empty for a plain line.
         public var markers: [Point]
-        /// Any SVG/CSS colour; nil takes the next colour of ``SVGChart/palette``.
+        /// Any SVG/CSS color; nil takes the next color of ``SVGChart/palette``.
         public var color: String?
         public var dashed: Bool
         public var shape: MarkerShape
@@ -101,7 +101,7 @@ public struct SVGChart: Sendable {
         }
     }
 
-    /// Series colours, in order (matplotlib's "tab10").
+    /// Series colors, in order (matplotlib's "tab10").
     public static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                                  "#bcbd22", "#17becf"]
 
@@ -176,15 +176,15 @@ public struct SVGChart: Sendable {
 
         svg += "<g class=\"plot\" clip-path=\"url(#plot-area)\">\n"
         for (i, s) in series.enumerated() {
-            let colour = Self.escape(s.color ?? Self.palette[i % Self.palette.count])
+            let color = Self.escape(s.color ?? Self.palette[i % Self.palette.count])
             svg += "<g class=\"series\" data-label=\"\(Self.escape(s.label))\">\n"
             let linePoints = s.line.filter { x.shows($0.x) && y.shows($0.y) }
             if !s.line.isEmpty {
                 let coordinates = linePoints.map { "\(f(x($0.x))),\(f(y($0.y)))" }.joined(separator: " ")
-                svg += "<polyline points=\"\(coordinates)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>\n"
+                svg += "<polyline points=\"\(coordinates)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>\n"
             }
             for p in s.markers where x.shows(p.x) && y.shows(p.y) {
-                svg += Self.marker(s.shape, at: (x(p.x), y(p.y)), colour: colour) + "\n"
+                svg += Self.marker(s.shape, at: (x(p.x), y(p.y)), color: color) + "\n"
                 if let label = p.label {
                     svg += "<text class=\"point-label\" x=\"\(f(x(p.x) + 7))\" y=\"\(f(y(p.y) - 7))\" font-size=\"10\">\(Self.escape(label))</text>\n"
                 }
@@ -195,13 +195,13 @@ public struct SVGChart: Sendable {
 
         svg += "<g class=\"legend\">\n"
         for (i, s) in series.enumerated() {
-            let colour = Self.escape(s.color ?? Self.palette[i % Self.palette.count])
+            let color = Self.escape(s.color ?? Self.palette[i % Self.palette.count])
             let ly = plot.top + 8 + 20 * Double(i), lx = plot.right + 12
             svg += "<g class=\"legend-item\">"
             if !s.line.isEmpty {
-                svg += "<line x1=\"\(f(lx))\" y1=\"\(f(ly))\" x2=\"\(f(lx + 24))\" y2=\"\(f(ly))\" stroke=\"\(colour)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>"
+                svg += "<line x1=\"\(f(lx))\" y1=\"\(f(ly))\" x2=\"\(f(lx + 24))\" y2=\"\(f(ly))\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"7 4\"" : "")/>"
             }
-            if !s.markers.isEmpty { svg += Self.marker(s.shape, at: (lx + 12, ly), colour: colour) }
+            if !s.markers.isEmpty { svg += Self.marker(s.shape, at: (lx + 12, ly), color: color) }
             svg += "<text x=\"\(f(lx + 30))\" y=\"\(f(ly + 4))\">\(Self.escape(s.label))</text></g>\n"
         }
         svg += "</g>\n</svg>\n"
@@ -261,19 +261,19 @@ public struct SVGChart: Sendable {
         return 10 * magnitude
     }
 
-    private static func marker(_ shape: MarkerShape, at p: (x: Double, y: Double), colour: String) -> String {
+    private static func marker(_ shape: MarkerShape, at p: (x: Double, y: Double), color: String) -> String {
         let r = 4.0
         switch shape {
         case .circle:
-            return "<circle cx=\"\(f(p.x))\" cy=\"\(f(p.y))\" r=\"\(f(r))\" fill=\"\(colour)\"/>"
+            return "<circle cx=\"\(f(p.x))\" cy=\"\(f(p.y))\" r=\"\(f(r))\" fill=\"\(color)\"/>"
         case .square:
-            return "<rect x=\"\(f(p.x - r))\" y=\"\(f(p.y - r))\" width=\"\(f(2 * r))\" height=\"\(f(2 * r))\" fill=\"\(colour)\"/>"
+            return "<rect x=\"\(f(p.x - r))\" y=\"\(f(p.y - r))\" width=\"\(f(2 * r))\" height=\"\(f(2 * r))\" fill=\"\(color)\"/>"
         case .diamond:
             let q = r * 1.3
-            return "<polygon points=\"\(f(p.x)),\(f(p.y - q)) \(f(p.x + q)),\(f(p.y)) \(f(p.x)),\(f(p.y + q)) \(f(p.x - q)),\(f(p.y))\" fill=\"\(colour)\"/>"
+            return "<polygon points=\"\(f(p.x)),\(f(p.y - q)) \(f(p.x + q)),\(f(p.y)) \(f(p.x)),\(f(p.y + q)) \(f(p.x - q)),\(f(p.y))\" fill=\"\(color)\"/>"
         case .triangle:
             let q = r * 1.3
-            return "<polygon points=\"\(f(p.x)),\(f(p.y - q)) \(f(p.x + q)),\(f(p.y + q * 0.8)) \(f(p.x - q)),\(f(p.y + q * 0.8))\" fill=\"\(colour)\"/>"
+            return "<polygon points=\"\(f(p.x)),\(f(p.y - q)) \(f(p.x + q)),\(f(p.y + q * 0.8)) \(f(p.x - q)),\(f(p.y + q * 0.8))\" fill=\"\(color)\"/>"
         }
     }
 }
