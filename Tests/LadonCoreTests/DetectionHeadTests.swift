@@ -159,8 +159,8 @@ import Testing
     @Test func fpnResamplingHelpers() {
         var rng = SplitMix64(seed: 2)
         let x = Tensor.random([1, 2, 3, 5], using: &rng)
-        // General nearest rule (non-2× sizes): src = min(floor(dst · in/out), in − 1).
-        let up = fpnUpsampleNearest(x, height: 7, width: 10)
+        // The FPN's nearest rule (non-2× sizes): src = min(floor(dst · in/out), in − 1).
+        let up = Kernels.upsampleNearest(x, outputHeight: 7, outputWidth: 10)
         for c in 0..<2 { for y in 0..<7 { for xx in 0..<10 {
             let sy = min(Int((Float(y) * (Float(3) / 7)).rounded(.down)), 2), sx = xx / 2
             #expect(up[0, c, y, xx] == x[0, c, sy, sx])

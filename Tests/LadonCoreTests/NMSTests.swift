@@ -107,7 +107,7 @@ import Testing
             if n > 3 && trial % 4 == 0 { v[1] = .nan; v[n - 1] = -.infinity; v[2] = .infinity }
             let k = Int.random(in: 0...(n + 5), using: &rng)
             let expected = Array(v.indices.sorted { Kernels.scoreBefore(v[$0], $0, v[$1], $1) }.prefix(k))
-            #expect(ProposalFilter.topK(v, k) == expected, "trial \(trial) n \(n) k \(k)")
+            #expect(Kernels.topK(v, k: k).map(\.index) == expected, "trial \(trial) n \(n) k \(k)")
         }
     }
 

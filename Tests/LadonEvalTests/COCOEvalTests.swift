@@ -129,7 +129,7 @@ struct COCOEvalTests {
         var detections = Self.detections(Self.referenceSet("adversarial"))
             + Self.detections(Self.referenceSet("model"))
         detections.append(COCODetection(imageID: 139, categoryID: 1,
-                                        bbox: COCOBox(x: 0.1 + 0.2, y: 5e-324, width: 1e16, height: -0.0),
+                                        bbox: COCOBox(x: 0.1 + 0.2, y: .leastNonzeroMagnitude, width: 1e16, height: -0.0),
                                         score: Double(Float(0.3))))
         let text = COCOResultsFile.encode(detections)
         let decoded = try COCOResultsFile.decode(json: Array(text.utf8))

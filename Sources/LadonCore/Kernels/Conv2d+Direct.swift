@@ -50,13 +50,13 @@ extension Kernels {
                     let fill = DirectPlanes(p: p, input: job.input + b * p.inChannels * job.h * job.w,
                                             h: job.h, w: job.w, paddedH: paddedH, rowWidth: rowWidth, planes: planes)
                     let channelParts = planeCount >= 1 << 16 ? min(job.threads, p.inChannels) : 1
-                    parallelFor(channelParts) { part in
+                    WorkSplit.forEachPart(channelParts) { part in
                         fill.channels(p.inChannels * part / channelParts..<p.inChannels * (part + 1) / channelParts)
                     }
                     let tiles = DirectTiles(job: job, batch: b, planes: UnsafePointer(planes), packed: UnsafePointer(packed),
                                             offsets: tapOffsets, tapCount: tapCount, blocks: blocks,
                                             paddedH: paddedH, rowWidth: rowWidth)
-                    parallelFor(parts) { part in tiles.run(items * part / parts..<items * (part + 1) / parts) }
+                    WorkSplit.forEachPart(parts) { part in tiles.run(items * part / parts..<items * (part + 1) / parts) }
                 }
             }
         }
@@ -97,7 +97,7 @@ extension Kernels {
 }
 
 /// Copies input channels of one image into the padded, phase-split rows ``Kernels/conv2dDirect(_:)`` reads.
-struct DirectPlanes: @unchecked Sendable {
+struct DirectPlanes {
     let p: Conv2dParameters
     let input: UnsafePointer<Float>
     let h: Int, w: Int, paddedH: Int, rowWidth: Int
@@ -133,7 +133,7 @@ struct DirectPlanes: @unchecked Sendable {
 }
 
 /// The output tiles of one image: work item `(group, channel block, output row)`, flattened.
-struct DirectTiles: @unchecked Sendable {
+struct DirectTiles {
     let job: ConvJob
     let batch: Int
     let planes: UnsafePointer<Float>

@@ -50,7 +50,7 @@ extension Kernels {
                                               y0: y0, y1: y1, col: col)
                         let groups = k / taps.kx.count  // (input channel, kernel row) pairs
                         let parts = k * n >= 1 << 16 ? min(job.threads, groups) : 1
-                        parallelFor(parts) { part in
+                        WorkSplit.forEachPart(parts) { part in
                             fill.rowGroups(groups * part / parts..<groups * (part + 1) / parts)
                         }
                         let channel = g * coutG
@@ -101,7 +101,7 @@ struct Im2colTaps {
 /// Row `(icg·|ky| + a)·|kx| + b` holds input channel `icg` shifted by tap (`ky[a]`, `kx[b]`).
 /// Kernel columns never dropped from `taps.kx` all fit: a pruned `kx` only skips rows, and the phase rows
 /// are wide enough for the largest kernel column.
-struct Im2colFill: @unchecked Sendable {
+struct Im2colFill {
     let p: Conv2dParameters
     let taps: Im2colTaps
     let input: UnsafePointer<Float>

@@ -124,7 +124,7 @@ extension Kernels {
 }
 
 /// One convolution call's operands as raw pointers (valid for the duration of the call).
-struct ConvJob: @unchecked Sendable {
+struct ConvJob {
     let p: Conv2dParameters
     let batch: Int, h: Int, w: Int, oh: Int, ow: Int
     let input: UnsafePointer<Float>

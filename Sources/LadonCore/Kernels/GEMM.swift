@@ -48,7 +48,7 @@ extension Kernels {
         let tiles = splitN ? tilesN : tilesM, count = parts
         let unit = splitN ? nr : mr
         let extent = splitN ? op.n : op.m
-        parallelFor(count) { part in
+        WorkSplit.forEachPart(count) { part in
             let lo = min(extent, tiles * part / count * unit)
             let hi = min(extent, tiles * (part + 1) / count * unit)
             guard lo < hi else { return }
@@ -164,7 +164,7 @@ struct GEMMBlocking: Sendable, Equatable {
 
 /// What to apply to `C` after the last `K` block: `C = relu?(C + bias[row] + residual)`.
 /// Pointers are relative to the first element of the `C` they come with.
-struct GEMMEpilogue: @unchecked Sendable {
+struct GEMMEpilogue {
     /// One value per row of `C`.
     var bias: UnsafePointer<Float>?
     /// Same shape as `C`, leading dimension `ldr`.
@@ -172,7 +172,7 @@ struct GEMMEpilogue: @unchecked Sendable {
     var ldr: Int
     var relu: Bool
 
-    static let none = GEMMEpilogue(bias: nil, residual: nil, ldr: 0, relu: false)
+    static var none: GEMMEpilogue { GEMMEpilogue(bias: nil, residual: nil, ldr: 0, relu: false) }
 
     var isNone: Bool { bias == nil && residual == nil && !relu }
 
@@ -184,7 +184,7 @@ struct GEMMEpilogue: @unchecked Sendable {
 }
 
 /// One GEMM problem (or a part of one), with raw operand pointers.
-struct GEMMOperands: @unchecked Sendable {
+struct GEMMOperands {
     var m: Int, n: Int, k: Int
     var a: UnsafePointer<Float>, lda: Int, transposeA: Bool
     var b: UnsafePointer<Float>, ldb: Int, transposeB: Bool

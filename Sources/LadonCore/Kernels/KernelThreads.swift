@@ -17,15 +17,6 @@ extension Kernels {
     /// `requested` (or ``threadCount``) clamped to at least 1.
     @usableFromInline
     static func resolvedThreads(_ requested: Int?) -> Int { max(1, requested ?? threadCount) }
-
-    /// Runs `body(i)` for `i` in `0..<count`, concurrently when `count > 1`.
-    static func parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
-        if count <= 1 {
-            if count == 1 { body(0) }
-            return
-        }
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
-    }
 }
 
 /// An `Int` behind a lock (the platform floor, macOS 14, predates `Synchronization.Mutex`).

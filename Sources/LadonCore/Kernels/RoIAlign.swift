@@ -6,7 +6,7 @@ extension Kernels {
     ///
     /// For every RoI the bilinear taps and weights of all `outputSize² · grid²` sample points are computed once
     /// (`pre_calc_for_bilinear_interpolate`), then reused for every channel. Float32 operation order follows the
-    /// C++ code, so results match torchvision to the last bit or two. Work is split over RoIs on two threads.
+    /// C++ code, so results match torchvision to the last bit or two. Work is split over RoIs on ``Kernels/threadCount`` threads.
     ///
     /// - Parameters:
     ///   - feature: `[1, C, H, W]`.
@@ -63,21 +63,19 @@ extension Kernels {
         case .channelsLast: channelsLast = true
         }
         let source = channelsLast ? Self.channelsLast(feature) : feature.scalars
-        let threads = boxes.count >= 16 ? 2 : 1
         source.withUnsafeBufferPointer { fp in
-            // Each thread writes only the rows of its own RoIs.
-            let shared = RoIAlignPointers(input: fp.baseAddress!, output: output)
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                let range = (boxes.count * t / threads)..<(boxes.count * (t + 1) / threads)
+            let input = fp.baseAddress!
+            // Each part writes only the rows of its own RoIs.
+            WorkSplit.forEachRange(boxes.count, work: boxes.count * outputSize * outputSize * samples * channels) { range in
                 var taps = RoIAlignTaps()
                 for k in range {
                     taps.compute(boxes[k], spatialScale: spatialScale, height: height, width: width,
                                  pooled: outputSize, samplingRatio: samplingRatio, aligned: aligned)
-                    let dst = shared.output + rows[k] * rowSize
+                    let dst = output + rows[k] * rowSize
                     if channelsLast {
-                        taps.applyChannelsLast(input: shared.input, channels: channels, output: dst)
+                        taps.applyChannelsLast(input: input, channels: channels, output: dst)
                     } else {
-                        taps.apply(input: shared.input, channels: channels, planeSize: height * width, output: dst)
+                        taps.apply(input: input, channels: channels, planeSize: height * width, output: dst)
                     }
                 }
             }
@@ -154,12 +152,6 @@ enum RoIAlignLayout {
     case planar
     /// Over a transposed `[H·W, C]` copy, all channels of a tap at once.
     case channelsLast
-}
-
-/// The feature and output pointers handed to the worker threads (disjoint output rows per thread).
-private struct RoIAlignPointers: @unchecked Sendable {
-    let input: UnsafePointer<Float>
-    let output: UnsafeMutablePointer<Float>
 }
 
 /// The scaled RoI and its bin/sampling grid (shared by the fast and the reference kernel).

@@ -1,14 +1,5 @@
 // Top-k classification accuracy as torchvision's and torchdistill's `accuracy(output, target, topk=(1, 5))`.
 
-/// The classes with the highest logits, best first.
-///
-/// Ties go to the lower class index (a stable sort), which is what `torch.topk` returns on CPU for the
-/// distinct-valued logits real models produce.
-public func topClasses(_ logits: [Float], k: Int) -> [Int] {
-    let order = logits.indices.sorted { a, b in logits[a] > logits[b] || (logits[a] == logits[b] && a < b) }
-    return Array(order.prefix(max(0, k)))
-}
-
 /// Counts of correct top-1 and top-5 predictions over a set of samples.
 public struct TopKAccuracy: Sendable, Equatable {
     public private(set) var samples = 0
@@ -17,7 +8,7 @@ public struct TopKAccuracy: Sendable, Equatable {
 
     public init() {}
 
-    /// Adds one sample: `top5` is the predicted classes, best first (see ``topClasses(_:k:)``).
+    /// Adds one sample: `top5` is the predicted classes, best first (`Kernels.topK`: ties go to the lower class index).
     public mutating func add(label: Int, top5: [Int]) {
         samples += 1
         if top5.first == label { correctTop1 += 1 }

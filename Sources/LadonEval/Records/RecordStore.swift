@@ -47,7 +47,7 @@ public final class RecordStore: @unchecked Sendable {
         self.run = run
         let (records, goodLength) = try Self.readRecords(recordsPath)
         existing = records
-        if !fm.fileExists(atPath: recordsPath) { fm.createFile(atPath: recordsPath, contents: nil) }
+        if !fm.fileExists(atPath: recordsPath) { _ = fm.createFile(atPath: recordsPath, contents: nil) }
         guard let h = FileHandle(forWritingAtPath: recordsPath) else { throw .io("cannot open \(recordsPath) for writing") }
         do {
             try h.truncate(atOffset: UInt64(goodLength))  // drops a line cut off by an interruption

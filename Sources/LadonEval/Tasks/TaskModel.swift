@@ -44,7 +44,7 @@ public struct TaskModel: Sendable {
             throw .config("the model has no classification head; ImageNet evaluation needs one")
         }
         r.label = label
-        r.top5 = topClasses(logits.scalars, k: 5)
+        r.top5 = Kernels.topK(logits.scalars, k: 5).map(\.index)
     }
 
     /// VOC: the record with this image's confusion-matrix cells.

@@ -43,43 +43,13 @@ public struct FeaturePyramidNetwork: Sendable {
         var last = innerBlocks[n - 1](features[n - 1])
         outputs[n - 1] = layerBlocks[n - 1](last)
         for i in stride(from: n - 2, through: 0, by: -1) {
-            let topDown = fpnUpsampleNearest(last, height: features[i].h, width: features[i].w)
+            let topDown = Kernels.upsampleNearest(last, outputHeight: features[i].h, outputWidth: features[i].w)
             last = innerBlocks[i](features[i], residual: topDown)   // inner(C_i) + top-down, as torchvision adds
             outputs[i] = layerBlocks[i](last)
         }
         outputs.append(fpnLastLevelMaxPool(outputs[n - 1]))
         return outputs
     }
-}
-
-/// `F.interpolate(x, size: (height, width), mode: "nearest")` for the FPN top-down path.
-///
-/// PyTorch's nearest rule: `src = min(floor(dst · (in / out)), in − 1)` with the scale in float32. For the padded
-/// sizes Ladon uses (multiples of 32) every step is an exact 2×, for which this is `src = dst / 2`; the general
-/// rule is kept so odd sizes behave like PyTorch. (Private to the detection head; the general-purpose resize
-/// kernels live in `Kernels/Resize.swift`.)
-func fpnUpsampleNearest(_ x: Tensor, height outH: Int, width outW: Int) -> Tensor {
-    let (n, c, inH, inW) = (x.n, x.c, x.h, x.w)
-    func sourceIndices(_ inSize: Int, _ outSize: Int) -> [Int] {
-        if outSize == 2 * inSize { return (0..<outSize).map { $0 >> 1 } }
-        let scale = Float(inSize) / Float(outSize)
-        return (0..<outSize).map { min(Int((Float($0) * scale).rounded(.down)), inSize - 1) }
-    }
-    if n * c * outH * outW == 0 || inH == 0 || inW == 0 { return Tensor(shape: [n, c, outH, outW]) }
-    let ys = sourceIndices(inH, outH), xs = sourceIndices(inW, outW)
-    return Tensor(shape: [n, c, outH, outW], unsafeUninitialized: { out in
-        x.withUnsafeBufferPointer { src in
-            for plane in 0..<(n * c) {
-                let s = src.baseAddress! + plane * inH * inW
-                let d = out.baseAddress! + plane * outH * outW
-                for oy in 0..<outH {
-                    let row = s + ys[oy] * inW
-                    let dRow = d + oy * outW
-                    for ox in 0..<outW { dRow[ox] = row[xs[ox]] }
-                }
-            }
-        }
-    })
 }
 
 /// `F.max_pool2d(x, kernel_size: 1, stride: 2, padding: 0)` (torchvision `LastLevelMaxPool`): with a 1×1 window the

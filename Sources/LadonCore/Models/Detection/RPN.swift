@@ -71,7 +71,7 @@ public struct ProposalFilter: Sendable, Equatable {
         for level in objectness.indices {
             let logits = objectness[level]
             precondition(anchors[level].count == logits.count && deltas[level].count == 4 * logits.count)
-            for i in Self.topK(logits, min(preNMSTopN, logits.count)) {
+            for (i, _) in Kernels.topK(logits, k: min(preNMSTopN, logits.count)) {
                 let d = 4 * i
                 let box = coder.decode(deltas[level][d], deltas[level][d + 1], deltas[level][d + 2],
                                        deltas[level][d + 3], reference: anchors[level][i])
@@ -88,48 +88,4 @@ public struct ProposalFilter: Sendable, Equatable {
         return (keep.map { boxes[$0] }, keep.map { scores[$0] })
     }
 
-    /// Indices of the `k` largest values, largest first; ties by lower index; NaN counts as the largest value.
-    public static func topK(_ values: [Float], _ k: Int) -> [Int] {
-        let k = min(max(k, 0), values.count)
-        if k == 0 { return [] }
-        // Distinct sortable keys: value order in the high 32 bits, reversed index in the low 32 bits.
-        var keys = values.enumerated().map { i, v -> UInt64 in
-            (UInt64(orderKey(v)) << 32) | UInt64(UInt32.max - UInt32(truncatingIfNeeded: i))
-        }
-        if k < keys.count { selectLargest(&keys, k) }
-        var top = keys[0..<k].sorted(by: >)
-        top.withUnsafeMutableBufferPointer { t in
-            for j in t.indices { t[j] = UInt64(UInt32.max - UInt32(truncatingIfNeeded: t[j])) }
-        }
-        return top.map { Int($0) }
-    }
-
-    /// Monotone map of a float to an unsigned key; every NaN maps to the maximum.
-    @inline(__always) static func orderKey(_ v: Float) -> UInt32 {
-        if v.isNaN { return .max }
-        let bits = v.bitPattern
-        return bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
-    }
-
-    /// Moves the `k` largest (distinct) keys to the front, in any order (quickselect, median of three).
-    static func selectLargest(_ keys: inout [UInt64], _ k: Int) {
-        var lo = 0, hi = keys.count - 1
-        keys.withUnsafeMutableBufferPointer { a in
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2
-                if a[mid] > a[lo] { a.swapAt(mid, lo) }
-                if a[hi] > a[lo] { a.swapAt(hi, lo) }
-                if a[mid] > a[hi] { a.swapAt(mid, hi) }
-                let pivot = a[hi]          // median of the three
-                var store = lo
-                for j in lo..<hi where a[j] > pivot {
-                    a.swapAt(j, store)
-                    store += 1
-                }
-                a.swapAt(store, hi)        // a[lo..<store] > pivot = a[store] > a[store+1...hi]
-                if store == k - 1 || store == k { return }
-                if store > k { hi = store - 1 } else { lo = store + 1 }
-            }
-        }
-    }
 }

@@ -149,7 +149,9 @@ public struct DetectionPostprocess: Sendable, Equatable {
         classLogits.withUnsafeBufferPointer { lp in
             boxRegression.withUnsafeBufferPointer { rp in
                 for (i, proposal) in proposals.enumerated() {
-                    Self.softmax(lp.baseAddress! + i * classes, count: classes, into: &probabilities)
+                    probabilities.withUnsafeMutableBufferPointer {
+                        Kernels.softmaxRow(lp.baseAddress! + i * classes, $0.baseAddress!, count: classes)
+                    }
                     for k in 1..<max(classes, 1) where probabilities[k] > scoreThreshold {
                         let d = rp.baseAddress! + (i * classes + k) * 4
                         let box = coder.decode(d[0], d[1], d[2], d[3], reference: proposal)
@@ -165,19 +167,6 @@ public struct DetectionPostprocess: Sendable, Equatable {
         let keep = Kernels.batchedNMS(boxes: boxes, scores: scores, groups: labels, iouThreshold: nmsThreshold)
             .prefix(max(detectionsPerImage, 0))
         return keep.map { Detection(box: boxes[$0], score: scores[$0], label: labels[$0]) }
-    }
-
-    /// PyTorch's CPU softmax over the last dimension: `exp(x − max)`, summed, then multiplied by `1 / sum`.
-    static func softmax(_ x: UnsafePointer<Float>, count: Int, into out: inout [Float]) {
-        var m = -Float.infinity
-        for k in 0..<count where x[k] > m || x[k].isNaN { m = x[k] }
-        var sum: Float = 0
-        for k in 0..<count {
-            out[k] = Foundation.exp(x[k] - m)
-            sum += out[k]
-        }
-        let inv = 1 / sum
-        for k in 0..<count { out[k] *= inv }
     }
 
     /// Maps resized-frame detections to the original image: `x · (W_orig / W')`, `y · (H_orig / H')`, ratios in
