@@ -73,7 +73,7 @@ extension Kernels {
     /// Bytes per SIMD step.
     @inline(__always) static var blockBytes: Int { Lanes.scalarCount * MemoryLayout<Float>.stride }
 
-    /// Calls `body` with ranges of whole SIMD blocks covering `count / 16` blocks, on two threads for large
+    /// Calls `body` with ranges of whole SIMD blocks covering `count / 16` blocks, on ``Kernels/threadCount`` threads for large
     /// buffers. The loop lives inside `body`, so the per-block code is inlined (no closure call per block).
     static func forEachSIMDBlock(_ count: Int, _ body: (Range<Int>) -> Void) {
         WorkSplit.forEachRange(count / Lanes.scalarCount, work: count, minimumWork: 1 << 20, body)

@@ -84,7 +84,7 @@ extension Kernels {
     }
 
     /// Separable bilinear resampling: every needed input row is interpolated along W once (two rows are
-    /// cached), then output rows are blended along H with SIMD. Planes are split over two threads.
+    /// cached), then output rows are blended along H with SIMD. Planes are split over ``Kernels/threadCount`` threads.
     private static func bilinear(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int,
                                  scaleHeight: Float, scaleWidth: Float) -> Tensor {
         let (n, c, h, w) = (x.n, x.c, x.h, x.w)
