@@ -178,7 +178,56 @@ def fit_entropy_bottleneck(eb, y, steps, gen):
     return loss.item(), aux.item()
 
 
-def calibrate_shared(cls, batch, args, gen):
+def split_attention_layers(body):
+    """The timm SplitAttn modules of a ResNeSt body (none in ResNet-50)."""
+    return [m for m in body.modules() if type(m).__name__ == 'SplitAttn']
+
+
+def recalibrate_per_image(body, bottleneck, singles):
+    """ResNeSt: each split attention averages over the image's own padded map, which a batch padded to the largest
+    photo does not reproduce, and its bn1 sees one value per image. Refits the statistics on the photos one by one at
+    their own padded sizes, as inference runs them: every attention bn1 from the per-image fc1 outputs (eval mode), the
+    other BatchNorms from per-image batch statistics with those bn1s fixed, then the bn1s again."""
+    attention = split_attention_layers(body)
+
+    def run(x):
+        z = bottleneck.decoder(dequantized(bottleneck, latent(bottleneck, x)))
+        for layer in body:
+            z = layer(z)
+
+    def refit_attention_bn():
+        outputs = [[] for _ in attention]
+        hooks = [a.fc1.register_forward_hook(lambda m, i, o, k=k: outputs[k].append(o.detach().flatten(1)))
+                 for k, a in enumerate(attention)]
+        body.eval()
+        with torch.no_grad():
+            for x in singles:
+                run(x)
+        for h in hooks:
+            h.remove()
+        for a, out in zip(attention, outputs):
+            values = torch.cat(out)
+            var = values.var(0, unbiased=False)
+            a.bn1.running_mean.copy_(values.mean(0))
+            a.bn1.running_var.copy_(var.clamp_min(0.25 * var.mean().item() + 1e-3))
+
+    refit_attention_bn()
+    fixed = {id(a.bn1) for a in attention}
+    bns = [m for m in body.modules() if isinstance(m, nn.BatchNorm2d) and id(m) not in fixed]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    with torch.no_grad():
+        for x in singles:
+            run(x)
+    for bn in bns:
+        bn.momentum = 0.1
+    body.eval()
+    refit_attention_bn()
+
+
+def calibrate_shared(cls, batch, args, gen, singles=None):
     bottleneck = cls.bottleneck_layer
     for module in list(bottleneck.encoder) + list(bottleneck.decoder):
         if module.__class__.__name__ == 'GDN1':
@@ -213,6 +262,8 @@ def calibrate_shared(cls, batch, args, gen):
         for layer in body:
             z = layer(z)
     calibrate_bn(body, run_body)
+    if singles and split_attention_layers(body):
+        recalibrate_per_image(body, bottleneck, singles)
     with torch.no_grad():
         feats = body_features(cls, batch)
     for key, name in (('1', 'decoder'), ('2', 'layer2'), ('3', 'layer3'), ('4', 'layer4')):
@@ -465,7 +516,8 @@ def main():
     tensors = [pc.load_image(p)[1] for p in paths]
     batch, _ = pc.preprocess(tensors, transform, 'torchvision-0.13')
     print(f'calibrating on {len(paths)} photos, batch {tuple(batch.tensors.shape)}')
-    feats = calibrate_shared(cls, batch.tensors, args, gen)
+    singles = [pc.preprocess([t], transform, 'torchvision-0.13')[0].tensors for t in tensors]
+    feats = calibrate_shared(cls, batch.tensors, args, gen, singles)
     calibrate_classifier(cls, feats, gen)
 
     shared = OrderedDict((k, v) for k, v in cls.state_dict().items() if not k.startswith('fc.'))
