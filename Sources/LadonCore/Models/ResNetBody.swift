@@ -62,6 +62,17 @@ public struct ResNeStBottleneckBlock: Sendable {
         return rounded
     }
 
+    /// Loads one block from `s` (timm names: `conv1`, `bn1`, `conv2.{conv,bn0,fc1,bn1,fc2}`, `conv3`, `bn3`,
+    /// `downsample.{1,2}`) and folds every BatchNorm.
+    ///
+    /// - Parameters:
+    ///   - s: the block's scope, e.g. `shared_body.layer3.0`.
+    ///   - inChannels: channels entering the block.
+    ///   - planes: the block's width `w` (the attention splits have `w` channels each).
+    ///   - expansion: output channels are `expansion · planes` (4 in timm).
+    ///   - stride: 2 for the first block of a stage (average pools after the attention and on the shortcut), else 1.
+    ///   - radix: number of splits (2 for ResNeSt-269e).
+    ///   - epsilon: BatchNorm epsilon.
     public init(weights s: WeightScope, inChannels: Int, planes: Int, expansion: Int, stride: Int,
                 radix: Int = ResNeStBottleneckBlock.resnest269eRadix, epsilon: Float = 1e-5) throws(LadonError) {
         let out = planes * expansion, attention = Self.attentionChannels(planes: planes, radix: radix)
@@ -86,6 +97,7 @@ public struct ResNeStBottleneckBlock: Sendable {
         self.stride = stride
     }
 
+    /// Runs the block on `[N, inChannels, H, W]`; returns `[N, expansion · planes, ⌈H/stride⌉, ⌈W/stride⌉]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y = Kernels.splitAttention(splitConv(conv1(x)), radix: radix, fc1Weight: fc1.weight, fc1Bias: fc1.bias ?? [],
                                        fc2Weight: fc2.weight, fc2Bias: fc2.bias ?? [])
@@ -99,9 +111,12 @@ public struct ResNeStBottleneckBlock: Sendable {
 
 /// One block of the body, of the type the config names.
 public enum ResNetBlock: Sendable {
+    /// A torchvision `Bottleneck` (ResNet-50).
     case bottleneck(ResNetBottleneckBlock)
+    /// A timm `ResNestBottleneck` (ResNeSt-269e).
     case splitAttention(ResNeStBottleneckBlock)
 
+    /// Runs the block.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         switch self {
         case .bottleneck(let block): return block(x)
