@@ -204,7 +204,7 @@ public struct LadonConverter: Sendable {
     /// Replaces empty entropy tables of the kept body (a checkpoint saved before CompressAI's `update()`, as the
     /// ResNeSt-269e β = 0.32/1.28/5.12 classification files probably are) by those of another given checkpoint
     /// whose entropy-model parameters are bit-identical (the bottleneck is frozen after stage 1, so the detection
-    /// and segmentation files qualify); says so in a warning.
+    /// and segmentation files qualify), or else rebuilds them from the entropy model; says which in a warning.
     private func fillEmptyEntropyTables(_ tensors: inout [ConvertedTensor], bodySlot: CheckpointSlot,
                                         checkpoints: [CheckpointSlot: TorchCheckpoint], maps: [CheckpointSlot: [String: String]],
                                         warnings: inout [String]) throws(LadonError) {
@@ -235,6 +235,41 @@ public struct LadonConverter: Sendable {
             warnings.append("\(bodySource): the entropy tables (_offset, _quantized_cdf, _cdf_length) are empty (saved before update()); took them from \(ckpt.source), whose entropy model parameters are identical")
             return
         }
+        do {
+            try rebuildEntropyTables(&tensors, source: bodySource)
+        } catch {
+            warnings.append("\(bodySource): rebuilding the empty entropy tables failed (\(error)); they stay empty and the runtime will refuse them")
+            return
+        }
+        warnings.removeAll { $0.hasPrefix("\(bodySource): ") && $0.contains("is empty (entropy model saved before update())") }
+        warnings.append("\(bodySource): the entropy tables (_offset, _quantized_cdf, _cdf_length) are empty (saved before update()) and no other checkpoint given has them; rebuilt them from the entropy model as CompressAI 1.2.8's update() does (EntropyBottleneck(rebuildingTablesFrom:)). Streams coded with rebuilt tables may not decode with another installation's tables; convert with the detection or segmentation file to take its tables instead")
+    }
+
+    /// Replaces the entropy tables by ones rebuilt from the converted entropy-model parameters.
+    private func rebuildEntropyTables(_ tensors: inout [ConvertedTensor], source: String) throws(LadonError) {
+        let prefix = "encoder.entropy_bottleneck."
+        var writer = SafeTensorsWriter()
+        for t in tensors where t.name.hasPrefix(prefix) && t.dtype == .f32 {
+            writer.add(String(t.name.dropFirst(prefix.count)), dtype: .f32, shape: t.shape, bytes: t.bytes)
+        }
+        let file = try SafeTensorsFile(data: writer.serialized(), source: "\(source) entropy model")
+        let tables = try EntropyBottleneck(rebuildingTablesFrom: WeightScope(file: file)).tables
+        let width = Int(tables.cdfLengths.max() ?? 0)
+        var cdf: [Int32] = []
+        for (row, length) in zip(tables.cdfs, tables.cdfLengths) {
+            let used = row.prefix(Int(length)).map { Int32(bitPattern: $0) }
+            cdf += used + [Int32](repeating: 0, count: width - used.count)
+        }
+        let rebuilt: [String: ([Int], [Int32])] = [
+            prefix + "_offset": ([tables.channels], tables.offsets),
+            prefix + "_cdf_length": ([tables.channels], tables.cdfLengths),
+            prefix + "_quantized_cdf": ([tables.channels, width], cdf),
+        ]
+        for (i, t) in tensors.enumerated() {
+            guard let (shape, values) = rebuilt[t.name] else { continue }
+            tensors[i] = ConvertedTensor(name: t.name, shape: shape, dtype: .i32,
+                                         bytes: values.map(\.littleEndian).withUnsafeBytes { [UInt8]($0) }, group: t.group)
+        }
     }
 
     private func read(_ spec: LadonTensorSpec, from ckpt: TorchCheckpoint, map: [String: String],
@@ -245,7 +280,7 @@ public struct LadonConverter: Sendable {
         let ref = try ckpt.tensorRef(key)
         let isEntropyTable = spec.isInteger
         if isEntropyTable && ref.elementCount == 0 {
-            warnings.append("\(ckpt.source): '\(key)' is empty (entropy model saved before update()); no other checkpoint given has the tables, so the runtime must rebuild the CDF tables")
+            warnings.append("\(ckpt.source): '\(key)' is empty (entropy model saved before update())")
         } else if !spec.matches(ref.shape) {
             throw .shapeMismatch(name: "\(spec.name) (from \(ckpt.source): \(key))",
                                  expected: spec.shape.map { $0 == -1 ? 0 : $0 }, actual: ref.shape)

@@ -61,10 +61,17 @@ import Testing
         }
         #expect(c.warnings.count == 1)
         #expect(c.warnings.first?.contains("took them from") == true && c.warnings.first?.contains("ladon_resnest_tiny_det.pt") == true)
-        // cls alone: nothing to take them from; the tables stay empty, a warning says the runtime must rebuild them.
+        // cls alone: nothing to take them from, so they are rebuilt as CompressAI's update() builds them, which
+        // here gives exactly the tables CompressAI stored in det (same entropy model); a warning says so.
         let alone = try converter.convert([.classification: files[.classification]!])
-        #expect(alone.tensors.first { $0.name == "encoder.entropy_bottleneck._quantized_cdf" }?.shape == [0])
-        #expect(alone.warnings.contains { $0.contains("must rebuild the CDF tables") })
+        for name in ["_offset", "_quantized_cdf", "_cdf_length"] {
+            let rebuilt = try #require(alone.tensors.first { $0.name == "encoder.entropy_bottleneck.\(name)" })
+            let stored = try #require(c.tensors.first { $0.name == rebuilt.name })
+            #expect(rebuilt.shape == stored.shape && rebuilt.bytes == stored.bytes, "\(name)")
+        }
+        #expect(alone.warnings.count == 1 && alone.warnings[0].contains("rebuilt them from the entropy model"))
+        let data = LadonWeightsFormat.serialize(alone, sources: [])
+        #expect(try LadonModel(file: SafeTensorsFile(data: data, source: "cls only")).entropyBottleneck.channels == 2)
     }
 
     @Test func convertedModelRunsTheSegBody() throws {
