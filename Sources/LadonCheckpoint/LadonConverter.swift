@@ -156,7 +156,7 @@ public struct LadonConverter: Sendable {
         for spec in sharedSpecs {
             tensors.append(try read(spec, from: bodyCkpt, map: maps[bodySlot]!, warnings: &warnings))
         }
-        try fillEmptyEntropyTables(&tensors, bodySlot: bodySlot, checkpoints: checkpoints, maps: maps, warnings: &warnings)
+        fillEmptyEntropyTables(&tensors, bodySlot: bodySlot, checkpoints: checkpoints, maps: maps, warnings: &warnings)
         for spec in headSpecs {
             let slot = spec.group == "classification_head" ? CheckpointSlot.classification
                 : spec.group == "detection_head" ? .detection : .segmentation
@@ -207,7 +207,7 @@ public struct LadonConverter: Sendable {
     /// and segmentation files qualify), or else rebuilds them from the entropy model; says which in a warning.
     private func fillEmptyEntropyTables(_ tensors: inout [ConvertedTensor], bodySlot: CheckpointSlot,
                                         checkpoints: [CheckpointSlot: TorchCheckpoint], maps: [CheckpointSlot: [String: String]],
-                                        warnings: inout [String]) throws(LadonError) {
+                                        warnings: inout [String]) {
         let specs = LadonWeightLayout.sharedSpecs(for: config).filter { $0.group == "entropy_bottleneck" }
         let tables = specs.filter(\.isInteger), parameters = specs.filter { !$0.isInteger }
         guard tables.contains(where: { spec in tensors.contains { $0.name == spec.name && $0.shape.reduce(1, *) == 0 } }) else { return }
