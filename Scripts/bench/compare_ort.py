@@ -4,7 +4,7 @@
     python Scripts/bench/compare_ort.py --model /tmp/ladon-parity/model.safetensors \\
         --classification /tmp/ladon-parity/classification.pt --detection /tmp/ladon-parity/detection.pt \\
         --segmentation /tmp/ladon-parity/segmentation.pt [--image Scripts/parity/images/astronaut.jpg] \\
-        [--rounds 4] [--runs 5] [--threads 1 2] [--ladon .build/release/ladon]
+        [--rounds 4] [--runs 5] [--threads 1 2] [--ladon .build/release/ladon] [--backbone resnest269e]
 
 The checkpoints are the ones `Scripts/parity/make_checkpoints.py` writes (and `ladon convert` turned into
 --model). The reference runtime (Scripts/parity/reference.py) is exported stage by stage to ONNX (opset 17,
@@ -50,6 +50,8 @@ def parse_args():
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--ladon", default=os.path.join(ROOT, ".build", "release", "ladon"))
     p.add_argument("--skip-detection", action="store_true", help="do not export/time the detection head in ORT")
+    p.add_argument("--backbone", choices=pc.BACKBONES, default="resnet50",
+                   help="the checkpoints' variant (resnest269e needs the timm <= 1.0.20 venv, Scripts/parity/README.md)")
     return p.parse_args()
 
 
@@ -143,6 +145,7 @@ def swift_block(args, threads):
 
 def main():
     args = parse_args()
+    pc.set_backbone(args.backbone)
     torch.set_num_threads(1)
     rt = LadonRuntime(args.classification, args.detection, args.segmentation)
     _, image = pc.load_image(args.image)

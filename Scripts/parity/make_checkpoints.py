@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""Builds full-size ResNet-50 Ladon per-task checkpoints (classification, detection, segmentation) with random
-but non-degenerate weights, using the REAL sc2bench 0.1.1 model builders, and saves them in torchdistill's
-checkpoint layout.
+"""Builds full-size ResNet-50 or ResNeSt-269e Ladon per-task checkpoints (classification, detection, segmentation)
+with random but non-degenerate weights, using the REAL sc2bench 0.1.1 model builders, and saves them in
+torchdistill's checkpoint layout.
 
     /root/.cache/ladon-ref-venv/bin/python Scripts/parity/make_checkpoints.py [--output-dir /tmp/ladon-parity]
+    /root/.cache/ladon-resnest-venv/bin/python Scripts/parity/make_checkpoints.py --backbone resnest269e \
+        --output-dir /tmp/ladon-parity-resnest269e
+
+ResNeSt-269e: the detection body uses FrozenBatchNorm2d (as sc2bench's faster_rcnn_model builds it), so its file has
+no num_batches_tracked in the body and its BN tensors equal the classification file's.
 
 Weights are calibrated on real photographs (Scripts/parity/images by default) so that activations stay O(1)
 through the ResNet body, the latent codes to realistic kilobytes, the detection head yields several detections per
@@ -25,7 +30,10 @@ from torch import nn
 print = functools.partial(print, flush=True)  # noqa: A001  (progress through pipes)
 SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 FILE_NAMES = {'classification': 'classification.pt', 'detection': 'detection.pt', 'segmentation': 'segmentation.pt'}
-EXPECTED_KEYS = {'classification': 304, 'detection': 332, 'segmentation': 354}
+EXPECTED_KEYS = {'resnet50': {'classification': 304, 'detection': 332, 'segmentation': 354},
+                 'resnest269e': {'classification': 2392, 'detection': 2073, 'segmentation': 2442}}
+SHARED_BODY_KEYS = {'resnet50': {'classification': 302, 'detection': 302, 'segmentation': 302},
+                    'resnest269e': {'classification': 2390, 'detection': 2043, 'segmentation': 2390}}
 PREFIXES = {'classification': '', 'detection': 'backbone.body.', 'segmentation': 'backbone.'}
 # COCO ids that get a strong classifier row, so a few classes win (person, car, dog, cat, bird, bus, ...).
 ACTIVE_COCO_CLASSES = [1, 3, 6, 16, 17, 18, 19, 44, 47, 52, 58, 62, 64, 72]
@@ -34,6 +42,7 @@ ACTIVE_COCO_CLASSES = [1, 3, 6, 16, 17, 18, 19, 44, 47, 52, 58, 62, 64, 72]
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--output-dir', default='/tmp/ladon-parity')
+    parser.add_argument('--backbone', choices=pc.BACKBONES, default='resnet50')
     parser.add_argument('--images', nargs='+', default=[os.path.join(SCRIPT_DIR, 'images')],
                         help='calibration photographs (files or directories)')
     parser.add_argument('--seed', type=int, default=20250224)
@@ -169,7 +178,56 @@ def fit_entropy_bottleneck(eb, y, steps, gen):
     return loss.item(), aux.item()
 
 
-def calibrate_shared(cls, batch, args, gen):
+def split_attention_layers(body):
+    """The timm SplitAttn modules of a ResNeSt body (none in ResNet-50)."""
+    return [m for m in body.modules() if type(m).__name__ == 'SplitAttn']
+
+
+def recalibrate_per_image(body, bottleneck, singles):
+    """ResNeSt: each split attention averages over the image's own padded map, which a batch padded to the largest
+    photo does not reproduce, and its bn1 sees one value per image. Refits the statistics on the photos one by one at
+    their own padded sizes, as inference runs them: every attention bn1 from the per-image fc1 outputs (eval mode), the
+    other BatchNorms from per-image batch statistics with those bn1s fixed, then the bn1s again."""
+    attention = split_attention_layers(body)
+
+    def run(x):
+        z = bottleneck.decoder(dequantized(bottleneck, latent(bottleneck, x)))
+        for layer in body:
+            z = layer(z)
+
+    def refit_attention_bn():
+        outputs = [[] for _ in attention]
+        hooks = [a.fc1.register_forward_hook(lambda m, i, o, k=k: outputs[k].append(o.detach().flatten(1)))
+                 for k, a in enumerate(attention)]
+        body.eval()
+        with torch.no_grad():
+            for x in singles:
+                run(x)
+        for h in hooks:
+            h.remove()
+        for a, out in zip(attention, outputs):
+            values = torch.cat(out)
+            var = values.var(0, unbiased=False)
+            a.bn1.running_mean.copy_(values.mean(0))
+            a.bn1.running_var.copy_(var.clamp_min(0.25 * var.mean().item() + 1e-3))
+
+    refit_attention_bn()
+    fixed = {id(a.bn1) for a in attention}
+    bns = [m for m in body.modules() if isinstance(m, nn.BatchNorm2d) and id(m) not in fixed]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    with torch.no_grad():
+        for x in singles:
+            run(x)
+    for bn in bns:
+        bn.momentum = 0.1
+    body.eval()
+    refit_attention_bn()
+
+
+def calibrate_shared(cls, batch, args, gen, singles=None):
     bottleneck = cls.bottleneck_layer
     for module in list(bottleneck.encoder) + list(bottleneck.decoder):
         if module.__class__.__name__ == 'GDN1':
@@ -204,6 +262,8 @@ def calibrate_shared(cls, batch, args, gen):
         for layer in body:
             z = layer(z)
     calibrate_bn(body, run_body)
+    if singles and split_attention_layers(body):
+        recalibrate_per_image(body, bottleneck, singles)
     with torch.no_grad():
         feats = body_features(cls, batch)
     for key, name in (('1', 'decoder'), ('2', 'layer2'), ('3', 'layer3'), ('4', 'layer4')):
@@ -408,15 +468,20 @@ def verify(paths, args):
         prefix = PREFIXES[task]
         body = [k for k in keys if k.startswith(prefix + 'bottleneck_layer.') or
                 any(k.startswith(prefix + f'layer{i}.') for i in (2, 3, 4))]
-        print(f'{task:15s} {len(keys)} entries ({len(body)} shared-body), expected {EXPECTED_KEYS[task]}; '
+        print(f'{task:15s} {len(keys)} entries ({len(body)} shared-body), expected {EXPECTED_KEYS[pc.BACKBONE][task]}; '
               f'top-level keys {sorted(ckpt.keys())}')
-        ok &= len(keys) == EXPECTED_KEYS[task] and len(body) == 302
+        ok &= len(keys) == EXPECTED_KEYS[pc.BACKBONE][task] and len(body) == SHARED_BODY_KEYS[pc.BACKBONE][task]
     # Shared tensors identical except BN running stats / num_batches_tracked, which must differ.
     shared = [k for k in loaded['classification']['model'] if not k.startswith('fc.')]
     same, differ = 0, 0
+    frozen_det = pc.BACKBONE == 'resnest269e'  # FrozenBatchNorm2d body: no counters, statistics equal cls's
     for key in shared:
-        tensors = [loaded[t]['model'][PREFIXES[t] + key] for t in ('classification', 'detection', 'segmentation')]
+        tasks = ('classification', 'segmentation') if frozen_det and key.endswith('num_batches_tracked') \
+            else ('classification', 'detection', 'segmentation')
+        tensors = [loaded[t]['model'][PREFIXES[t] + key] for t in tasks]
         identical = all(torch.equal(tensors[0], t) for t in tensors[1:])
+        if frozen_det and len(tasks) == 3:
+            ok &= torch.equal(tensors[0], tensors[1])
         is_stat = key.endswith(('running_mean', 'running_var', 'num_batches_tracked'))
         if is_stat:
             differ += 0 if identical else 1
@@ -436,20 +501,23 @@ def verify(paths, args):
 
 def main():
     args = parse_args()
+    pc.set_backbone(args.backbone)
     gen = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
     os.makedirs(args.output_dir, exist_ok=True)
     paths = pc.list_images(args.images)
     if not paths:
         sys.exit('no calibration images found')
-    print(f'building models (sc2bench splittable_resnet / faster_rcnn_model / deeplabv3_model, pretrained=False)')
+    print(f'building {args.backbone} models (sc2bench splittable_{"resnet" if args.backbone == "resnet50" else "resnest"}'
+          f' / faster_rcnn_model / deeplabv3_model, pretrained=False)')
     cls, det, seg = build_models()
 
     transform = pc.make_transform()
     tensors = [pc.load_image(p)[1] for p in paths]
     batch, _ = pc.preprocess(tensors, transform, 'torchvision-0.13')
     print(f'calibrating on {len(paths)} photos, batch {tuple(batch.tensors.shape)}')
-    feats = calibrate_shared(cls, batch.tensors, args, gen)
+    singles = [pc.preprocess([t], transform, 'torchvision-0.13')[0].tensors for t in tensors]
+    feats = calibrate_shared(cls, batch.tensors, args, gen, singles)
     calibrate_classifier(cls, feats, gen)
 
     shared = OrderedDict((k, v) for k, v in cls.state_dict().items() if not k.startswith('fc.'))
@@ -457,7 +525,7 @@ def main():
         eb = module._modules['bottleneck_layer'].entropy_bottleneck
         for name in ('_quantized_cdf', '_offset', '_cdf_length'):
             getattr(eb, name).resize_(shared['bottleneck_layer.entropy_bottleneck.' + name].shape)
-        module.load_state_dict(shared, strict=True)
+        module.load_state_dict(OrderedDict(shared), strict=True)  # a copy: sc2bench pops entropy-model keys
 
     per_image = []
     with torch.no_grad():
@@ -477,8 +545,15 @@ def main():
 
     state = {'classification': cls.state_dict(), 'detection': det.state_dict(), 'segmentation': seg.state_dict()}
     changed = perturb_bn_stats(state['classification'], '', gen, 0.03)
-    perturb_bn_stats(state['detection'], 'backbone.body.', gen, 0.02)
-    print(f'perturbed {changed} shared-body BN statistics in the classification and detection files')
+    if pc.BACKBONE == 'resnest269e':
+        # Frozen BN in the detection body: its statistics are the classification file's.
+        for key in state['detection']:
+            if key.startswith('backbone.body.layer') and key.endswith(('running_mean', 'running_var')):
+                state['detection'][key] = state['classification'][key[len('backbone.body.'):]].clone()
+    else:
+        perturb_bn_stats(state['detection'], 'backbone.body.', gen, 0.02)
+    print(f'perturbed {changed} shared-body BN statistics in the classification and detection files'
+          + (' (detection: frozen BN, set to the classification file\'s)' if pc.BACKBONE == 'resnest269e' else ''))
     written = {}
     for task, sd in state.items():
         if args.eb_keys == 'legacy':

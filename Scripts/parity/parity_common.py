@@ -29,20 +29,34 @@ MAX_SIZE = 416
 SIZE_DIVISIBLE = 32
 RESIZE_RULES = ('torchvision-0.13', 'torchvision-0.15')
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png')
+# The Ladon variant the configs below describe: set_backbone() switches it for the whole run.
+BACKBONES = ('resnet50', 'resnest269e')
+BACKBONE = 'resnet50'
+
+
+def set_backbone(name):
+    """resnet50 (sc2bench splittable_resnet) or resnest269e (splittable_resnest over timm; needs timm <= 1.0.20,
+    whose ResNet does not pass device/dtype to the FrozenBatchNorm2d the detection backbone uses)."""
+    global BACKBONE
+    if name not in BACKBONES:
+        raise ValueError(f'unknown backbone {name!r}; expected one of {BACKBONES}')
+    BACKBONE = name
 
 
 # ---------------------------------------------------------------------------------------------- configs
 def bottleneck_config():
     return {'key': 'FPBasedResNetBottleneck',
-            'kwargs': {'num_bottleneck_channels': 24, 'num_target_channels': 256}}
+            'kwargs': {'num_bottleneck_channels': 24 if BACKBONE == 'resnet50' else 32, 'num_target_channels': 256}}
 
 
 def classification_config(src_ckpt=None):
-    """[L] configs/ilsvrc2012/ladon/splittable_resnet50-fp-beta*_from_resnet50.yaml (student model)."""
-    config = {'key': 'splittable_resnet',
-              'kwargs': {'num_classes': 1000, 'pretrained': False, 'bottleneck_config': bottleneck_config(),
-                         'resnet_name': 'resnet50', 'pre_transform': None,
-                         'skips_avgpool': False, 'skips_fc': False}}
+    """[L] configs/ilsvrc2012/ladon/splittable_{resnet50,resnest269e}-fp-beta*_from_*.yaml (student model)."""
+    kwargs = {'num_classes': 1000, 'pretrained': False, 'bottleneck_config': bottleneck_config(),
+              'pre_transform': None, 'skips_avgpool': False, 'skips_fc': False}
+    if BACKBONE == 'resnet50':
+        config = {'key': 'splittable_resnet', 'kwargs': dict(kwargs, resnet_name='resnet50')}
+    else:
+        config = {'key': 'splittable_resnest', 'kwargs': dict(kwargs, resnest_name='resnest269e', inplanes=2048)}
     if src_ckpt is not None:
         config['src_ckpt'] = src_ckpt
     return config
@@ -171,7 +185,8 @@ def to_legacy_eb_key(key):
 
 
 def entropy_bottleneck_from_state(state_dict):
-    """Builds a CompressAI EntropyBottleneck(24) from any per-task checkpoint's state_dict (either key style)."""
+    """Builds a CompressAI EntropyBottleneck (24 or 32 channels) from any per-task checkpoint's state_dict (either
+    key style)."""
     from compressai.entropy_models import EntropyBottleneck
     prefix = None
     for key in state_dict:

@@ -5,7 +5,8 @@ per image for compare.py.
     /root/.cache/ladon-ref-venv/bin/python Scripts/parity/reference.py \\
         --classification /tmp/ladon-parity/classification.pt --detection /tmp/ladon-parity/detection.pt \\
         --segmentation /tmp/ladon-parity/segmentation.pt --output-dir /tmp/ladon-parity/reference \\
-        [--resize-rule torchvision-0.13|torchvision-0.15] [--roi-levels p2-p4|p2-p5] [--timings] IMAGE|DIR ...
+        [--resize-rule torchvision-0.13|torchvision-0.15] [--roi-levels p2-p4|p2-p5] [--timings] \
+        [--backbone resnet50|resnest269e] IMAGE|DIR ...
 
 Assembly (`ladon_splittable_resnet` of the Ladon repository): the classification model is loaded and `update()`d,
 then a Faster R-CNN and a DeepLabv3 are built AROUND THE SAME backbone instance and loaded with strict=False, so
@@ -39,6 +40,7 @@ def parse_args():
     parser.add_argument('--detection', required=True)
     parser.add_argument('--segmentation', required=True)
     parser.add_argument('--output-dir', required=True)
+    parser.add_argument('--backbone', choices=pc.BACKBONES, default='resnet50')
     parser.add_argument('--resize-rule', choices=pc.RESIZE_RULES, default='torchvision-0.13')
     parser.add_argument('--roi-levels', choices=['p2-p4', 'p2-p5'], default='p2-p4',
                         help='p2-p4: per-task detection model (trained mapping); p2-p5: the Ladon runtime module')
@@ -202,6 +204,7 @@ def time_stages(runtime, image, args, threads):
 
 def main():
     args = parse_args()
+    pc.set_backbone(args.backbone)
     paths = pc.list_images(args.images)
     if not paths:
         sys.exit('no images')

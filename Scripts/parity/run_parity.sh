@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # End-to-end full-size parity check: PyTorch reference (sc2bench + CompressAI + torchvision) vs the Swift runtime.
 #
-#   Scripts/parity/run_parity.sh [--out DIR] [--images DIR] [--regenerate] [--resize-rule torchvision-0.13]
-#                                [--compare-skip detection,...] [--no-timings]
+#   Scripts/parity/run_parity.sh [--backbone resnet50|resnest269e] [--out DIR] [--images DIR] [--regenerate]
+#                                [--resize-rule torchvision-0.13] [--compare-skip detection,...] [--no-timings]
 #
 # Steps: make_checkpoints.py (skipped when the three .pt files exist, unless --regenerate) -> `ladon convert`
 # -> reference.py over every image -> `ladon infer --json --logits --bin --mask --mask-size padded` per image
 # -> compare.py. Exit status: compare.py's (0 pass, 1 a check failed, 2 missing output), or the failing step's.
-# Environment: LADON_REF_PYTHON (default /root/.cache/ladon-ref-venv/bin/python); LADON_BIN: use this ladon
-# executable instead of building one with `swift build -c release`.
+# Environment: LADON_REF_PYTHON (default /root/.cache/ladon-ref-venv/bin/python, or for resnest269e
+# /root/.cache/ladon-resnest-venv/bin/python: timm <= 1.0.20, see README); LADON_BIN: use this ladon executable
+# instead of building one with `swift build -c release`. Default --out: /tmp/ladon-parity (resnet50),
+# /tmp/ladon-parity-resnest269e (resnest269e).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/Scripts/parity"
-PY="${LADON_REF_PYTHON:-/root/.cache/ladon-ref-venv/bin/python}"
-OUT=/tmp/ladon-parity
+BACKBONE=resnet50
+OUT=""
 IMAGES="$HERE/images"
 REGENERATE=0
 RESIZE_RULE=torchvision-0.13
@@ -23,16 +25,24 @@ TIMINGS=(--timings)
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
+        --backbone) BACKBONE="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --images) IMAGES="$2"; shift 2 ;;
         --regenerate) REGENERATE=1; shift ;;
         --resize-rule) RESIZE_RULE="$2"; shift 2 ;;
         --compare-skip) COMPARE_SKIP="$2"; shift 2 ;;
         --no-timings) TIMINGS=(); shift ;;
-        -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
+case "$BACKBONE" in
+    resnet50) DEFAULT_PY=/root/.cache/ladon-ref-venv/bin/python; DEFAULT_OUT=/tmp/ladon-parity ;;
+    resnest269e) DEFAULT_PY=/root/.cache/ladon-resnest-venv/bin/python; DEFAULT_OUT=/tmp/ladon-parity-resnest269e ;;
+    *) echo "--backbone must be resnet50 or resnest269e, not '$BACKBONE'" >&2; exit 2 ;;
+esac
+PY="${LADON_REF_PYTHON:-$DEFAULT_PY}"
+OUT="${OUT:-$DEFAULT_OUT}"
 
 CLS="$OUT/classification.pt"
 DET="$OUT/detection.pt"
@@ -45,7 +55,7 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "1/5 checkpoints ($OUT)"
 if [[ $REGENERATE == 1 || ! -f $CLS || ! -f $DET || ! -f $SEG ]]; then
-    "$PY" "$HERE/make_checkpoints.py" --output-dir "$OUT"
+    "$PY" "$HERE/make_checkpoints.py" --output-dir "$OUT" --backbone "$BACKBONE"
 else
     echo "reusing existing checkpoints (pass --regenerate to rebuild)"
 fi
@@ -61,15 +71,15 @@ fi
 CONFIG_ARGS=()
 if [[ $RESIZE_RULE == torchvision-0.15 ]]; then
     MODEL="$OUT/model-0.15.safetensors"
-    sed 's/"torchvision-0.13-float32"/"torchvision-0.15-double"/' "$ROOT/Configs/ladon-resnet50.json" > "$OUT/config-0.15.json"
+    sed 's/"torchvision-0.13-float32"/"torchvision-0.15-double"/' "$ROOT/Configs/ladon-$BACKBONE.json" > "$OUT/config-0.15.json"
     CONFIG_ARGS=(--config "$OUT/config-0.15.json")
 fi
-"$LADON" convert --classification "$CLS" --detection "$DET" --segmentation "$SEG" --output "$MODEL" "${CONFIG_ARGS[@]}"
+"$LADON" convert --backbone "$BACKBONE" --classification "$CLS" --detection "$DET" --segmentation "$SEG" --output "$MODEL" "${CONFIG_ARGS[@]}"
 
 step "3/5 PyTorch reference ($RESIZE_RULE)"
 rm -f "$REF_DIR"/*.json "$SWIFT_DIR"/*
 "$PY" "$HERE/reference.py" --classification "$CLS" --detection "$DET" --segmentation "$SEG" \
-    --output-dir "$REF_DIR" --resize-rule "$RESIZE_RULE" "${TIMINGS[@]}" "$IMAGES"
+    --output-dir "$REF_DIR" --resize-rule "$RESIZE_RULE" --backbone "$BACKBONE" "${TIMINGS[@]}" "$IMAGES"
 
 step "4/5 Swift runtime"
 shopt -s nullglob nocaseglob

@@ -156,6 +156,7 @@ public struct LadonConverter: Sendable {
         for spec in sharedSpecs {
             tensors.append(try read(spec, from: bodyCkpt, map: maps[bodySlot]!, warnings: &warnings))
         }
+        fillEmptyEntropyTables(&tensors, bodySlot: bodySlot, checkpoints: checkpoints, maps: maps, warnings: &warnings)
         for spec in headSpecs {
             let slot = spec.group == "classification_head" ? CheckpointSlot.classification
                 : spec.group == "detection_head" ? .detection : .segmentation
@@ -175,15 +176,99 @@ public struct LadonConverter: Sendable {
                                differences: differences, dropped: dropped, warnings: warnings)
     }
 
-    /// Rejects bodies other than the configured one early, with a message that says what the file is.
+    /// Rejects a body of another kind than the configured one early, with a message that says what the file is
+    /// and which backbone converts it.
     private func checkBodyKind(_ ckpt: TorchCheckpoint, map: [String: String]) throws(LadonError) {
+        let hints = [LadonModelConfig.resnet50, .resnest269e].map { ($0.bottleneckChannels, $0.body.name) }
         if let key = map["encoder.encoder.4.weight"], let ref = try? ckpt.tensorRef(key), let latent = ref.shape.first,
            latent != config.bottleneckChannels {
-            let hint = latent == 32 ? " (a ResNeSt-269e Ladon checkpoint?)" : ""
-            throw .checkpoint("\(ckpt.source): the bottleneck has \(latent) channels\(hint), but \(config.architecture) expects \(config.bottleneckChannels); only the ResNet-50 body is supported")
+            let hint = hints.first { $0.0 == latent }.map { " (a \($0.1) Ladon checkpoint? convert it with --backbone \($0.1))" } ?? ""
+            throw .checkpoint("\(ckpt.source): the bottleneck has \(latent) channels\(hint), but \(config.architecture) expects \(config.bottleneckChannels)")
         }
-        if let key = map.values.sorted().first(where: { $0.contains(".conv2.conv.") || $0.contains(".conv2.fc1.") }) {
-            throw .checkpoint("\(ckpt.source): key '\(key)' is a ResNeSt split-attention block; only the ResNet-50 body is supported")
+        let splitAttention = map.values.sorted().first { $0.contains(".conv2.conv.") || $0.contains(".conv2.fc1.") }
+        let plainBottleneck = map.values.sorted().first { $0.hasSuffix(".conv2.weight") }
+        switch config.body.kind {
+        case .resnet50?:
+            if let key = splitAttention {
+                throw .checkpoint("\(ckpt.source): key '\(key)' is a ResNeSt split-attention block, but \(config.architecture) has a resnet50 body; convert it with --backbone resnest269e")
+            }
+        case .resnest269e?:
+            if let key = plainBottleneck {
+                throw .checkpoint("\(ckpt.source): key '\(key)' is a ResNet bottleneck block, but \(config.architecture) has a resnest269e body; convert it with --backbone resnet50")
+            }
+        case nil:
+            break
+        }
+    }
+
+    /// Replaces empty entropy tables of the kept body (a checkpoint saved before CompressAI's `update()`, as the
+    /// ResNeSt-269e β = 0.32/1.28/5.12 classification files probably are) by those of another given checkpoint
+    /// whose entropy-model parameters are bit-identical (the bottleneck is frozen after stage 1, so the detection
+    /// and segmentation files qualify), or else rebuilds them from the entropy model; says which in a warning.
+    private func fillEmptyEntropyTables(_ tensors: inout [ConvertedTensor], bodySlot: CheckpointSlot,
+                                        checkpoints: [CheckpointSlot: TorchCheckpoint], maps: [CheckpointSlot: [String: String]],
+                                        warnings: inout [String]) {
+        let specs = LadonWeightLayout.sharedSpecs(for: config).filter { $0.group == "entropy_bottleneck" }
+        let tables = specs.filter(\.isInteger), parameters = specs.filter { !$0.isInteger }
+        guard tables.contains(where: { spec in tensors.contains { $0.name == spec.name && $0.shape.reduce(1, *) == 0 } }) else { return }
+        let bodySource = checkpoints[bodySlot]!.source
+        for slot in checkpoints.keys.sorted() where slot != bodySlot {
+            let ckpt = checkpoints[slot]!, map = maps[slot]!
+            var candidate: [ConvertedTensor] = []
+            var scratch: [String] = []
+            do {
+                for spec in tables { candidate.append(try read(spec, from: ckpt, map: map, warnings: &scratch)) }
+                guard scratch.isEmpty, candidate.allSatisfy({ $0.shape.reduce(1, *) > 0 }) else { continue }
+                var sameModel = true
+                for spec in parameters where sameModel {
+                    let theirs = try read(spec, from: ckpt, map: map, warnings: &scratch)
+                    sameModel = tensors.first { $0.name == spec.name } == theirs
+                }
+                guard sameModel else { continue }
+            } catch {
+                continue
+            }
+            for t in candidate {
+                if let i = tensors.firstIndex(where: { $0.name == t.name }) { tensors[i] = t }
+            }
+            warnings.removeAll { $0.hasPrefix("\(bodySource): ") && $0.contains("is empty (entropy model saved before update())") }
+            warnings.append("\(bodySource): the entropy tables (_offset, _quantized_cdf, _cdf_length) are empty (saved before update()); took them from \(ckpt.source), whose entropy model parameters are identical")
+            return
+        }
+        do {
+            try rebuildEntropyTables(&tensors, source: bodySource)
+        } catch {
+            warnings.append("\(bodySource): rebuilding the empty entropy tables failed (\(error)); they stay empty and the runtime will refuse them")
+            return
+        }
+        warnings.removeAll { $0.hasPrefix("\(bodySource): ") && $0.contains("is empty (entropy model saved before update())") }
+        warnings.append("\(bodySource): the entropy tables (_offset, _quantized_cdf, _cdf_length) are empty (saved before update()) and no other checkpoint given has them; rebuilt them from the entropy model as CompressAI 1.2.8's update() does (EntropyBottleneck(rebuildingTablesFrom:)). Streams coded with rebuilt tables may not decode with another installation's tables; convert with the detection or segmentation file to take its tables instead")
+    }
+
+    /// Replaces the entropy tables by ones rebuilt from the converted entropy-model parameters.
+    private func rebuildEntropyTables(_ tensors: inout [ConvertedTensor], source: String) throws(LadonError) {
+        let prefix = "encoder.entropy_bottleneck."
+        var writer = SafeTensorsWriter()
+        for t in tensors where t.name.hasPrefix(prefix) && t.dtype == .f32 {
+            writer.add(String(t.name.dropFirst(prefix.count)), dtype: .f32, shape: t.shape, bytes: t.bytes)
+        }
+        let file = try SafeTensorsFile(data: writer.serialized(), source: "\(source) entropy model")
+        let tables = try EntropyBottleneck(rebuildingTablesFrom: WeightScope(file: file)).tables
+        let width = Int(tables.cdfLengths.max() ?? 0)
+        var cdf: [Int32] = []
+        for (row, length) in zip(tables.cdfs, tables.cdfLengths) {
+            let used = row.prefix(Int(length)).map { Int32(bitPattern: $0) }
+            cdf += used + [Int32](repeating: 0, count: width - used.count)
+        }
+        let rebuilt: [String: ([Int], [Int32])] = [
+            prefix + "_offset": ([tables.channels], tables.offsets),
+            prefix + "_cdf_length": ([tables.channels], tables.cdfLengths),
+            prefix + "_quantized_cdf": ([tables.channels, width], cdf),
+        ]
+        for (i, t) in tensors.enumerated() {
+            guard let (shape, values) = rebuilt[t.name] else { continue }
+            tensors[i] = ConvertedTensor(name: t.name, shape: shape, dtype: .i32,
+                                         bytes: values.map(\.littleEndian).withUnsafeBytes { [UInt8]($0) }, group: t.group)
         }
     }
 
@@ -195,7 +280,7 @@ public struct LadonConverter: Sendable {
         let ref = try ckpt.tensorRef(key)
         let isEntropyTable = spec.isInteger
         if isEntropyTable && ref.elementCount == 0 {
-            warnings.append("\(ckpt.source): '\(key)' is empty (entropy model saved before update()); the runtime must rebuild the CDF tables")
+            warnings.append("\(ckpt.source): '\(key)' is empty (entropy model saved before update())")
         } else if !spec.matches(ref.shape) {
             throw .shapeMismatch(name: "\(spec.name) (from \(ckpt.source): \(key))",
                                  expected: spec.shape.map { $0 == -1 ? 0 : $0 }, actual: ref.shape)

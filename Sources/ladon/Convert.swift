@@ -20,7 +20,7 @@ struct Convert: AsyncParsableCommand {
     @Option(help: "β of the release checkpoints to convert, e.g. 1.28 (with --release; stored in the weights metadata).")
     var beta: String?
 
-    @Option(help: "Backbone of the release checkpoints: resnet50 (resnest269e is not supported yet).")
+    @Option(help: "Backbone of the checkpoints: resnet50 or resnest269e (picks the built-in config and, with --release, the file names).")
     var backbone = "resnet50"
 
     @Option(name: .customLong("classification"), help: "Classification checkpoint (splittable_resnet50 ... _from_resnet50.pt).")
@@ -38,7 +38,7 @@ struct Convert: AsyncParsableCommand {
     @Option(name: .customLong("shared-body-from"), help: "Take the shared body from cls, det or seg (default: the last given).")
     var sharedBodyFrom: String?
 
-    @Option(name: .long, help: "Model config JSON (default: the built-in ladon-resnet50 config, Configs/ladon-resnet50.json).")
+    @Option(name: .long, help: "Model config JSON (default: the built-in config of --backbone, Configs/ladon-<backbone>.json).")
     var config: String?
 
     @Flag(name: .customLong("no-verify-crc"), help: "Skip the CRC-32 check of the checkpoint records.")
@@ -48,11 +48,11 @@ struct Convert: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
+        guard LadonModelConfig.builtIn(backbone: backbone) != nil else {
+            throw ValidationError("--backbone must be resnet50 or resnest269e, not '\(backbone)'")
+        }
         if release != nil {
             guard let beta, Double(beta) != nil else { throw ValidationError("--release needs --beta, e.g. --beta 1.28") }
-            guard ["resnet50", "resnest269e"].contains(backbone) else {
-                throw ValidationError("--backbone must be resnet50 or resnest269e, not '\(backbone)'")
-            }
         } else if beta != nil {
             throw ValidationError("--beta goes with --release")
         }
@@ -91,7 +91,6 @@ struct Convert: AsyncParsableCommand {
         if !missing.isEmpty {
             var message = "--release \(root) has no " + missing.map { $0.1.joined(separator: " or ") }.joined(separator: ", ")
             if !zips.isEmpty { message += "; it holds zip files (\(zips.prefix(3).joined(separator: ", "))): unpack them first (unzip -d DIR FILE.zip)" }
-            if backbone != "resnet50" { message += "; note that only the resnet50 backbone converts today" }
             throw CLIError(message)
         }
         return found
@@ -118,7 +117,7 @@ struct Convert: AsyncParsableCommand {
             bodySlot = s
         }
         let output = self.output ?? ModelLocator.defaultPath
-        let modelConfig = try config.map { try LadonModelConfig.load(path: $0) } ?? .resnet50
+        let modelConfig = try config.map { try LadonModelConfig.load(path: $0) } ?? LadonModelConfig.builtIn(backbone: backbone)!
         let converter = try LadonConverter(config: modelConfig)
 
         let start = ContinuousClock.now

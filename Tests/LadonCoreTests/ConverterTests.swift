@@ -210,7 +210,7 @@ private func conversionError(_ body: () throws -> Void) -> String? {
         #expect(shipped == .resnet50)
         #expect(try LadonModelConfig.decode(json: Data(LadonModelConfig.resnet50.jsonString().utf8)) == .resnet50)
         var bad = LadonModelConfig.resnet50
-        bad.body.name = "resnest269e"
+        bad.body.name = "resnext50"
         #expect(throws: LadonError.self) { try bad.validate() }
         bad = .resnet50
         bad.encoderChannels = [3, 96, 48, 32]

@@ -1,4 +1,4 @@
-// Spatial pooling over NCHW tensors: max pooling, adaptive average pooling, global average pooling.
+// Spatial pooling over NCHW tensors: max pooling, average pooling, adaptive average pooling, global average pooling.
 
 extension Kernels {
     // MARK: - Max pooling
@@ -125,6 +125,102 @@ extension Kernels {
                      "maxPool2d: kernelSize \(k), stride \(s), padding \(p) (need k ≥ 1, s ≥ 1, 0 ≤ p ≤ k/2)")
         precondition(x.h + 2 * p >= k && x.w + 2 * p >= k, "maxPool2d: input \(x.shape) smaller than window \(k)")
         return (x.n, x.c, x.h, x.w)
+    }
+
+    // MARK: - Average pooling
+
+    /// The output extent of an average pool, PyTorch's `pooling_output_shape`: floor mode
+    /// `⌊(in + 2p − k) / s⌋ + 1`; ceil mode `⌈(in + 2p − k) / s⌉ + 1`, less one if the last window would start
+    /// in the right padding (`(out − 1)·s ≥ in + p`).
+    public static func avgPooledExtent(_ input: Int, kernelSize k: Int, stride s: Int, padding p: Int,
+                                       ceilMode: Bool) -> Int {
+        var out = floorDivide(input + 2 * p - k + (ceilMode ? s - 1 : 0), s) + 1
+        if ceilMode && (out - 1) * s >= input + p { out -= 1 }
+        return out
+    }
+
+    /// 2-D average pooling with a square window, PyTorch `nn.AvgPool2d(k, s, p, ceil_mode, count_include_pad)`.
+    ///
+    /// A window is clipped to the padded extent `[−p, in + p)`; with `countIncludePad` its divisor is the clipped
+    /// window's size (padding counts, so ResNeSt's 3×3/s2/p1 pool always divides by 9), otherwise the number of
+    /// input elements it covers (ResNeSt's 2×2/s2 ceil-mode shortcut pool divides the last, one-wide window of an
+    /// odd extent by 2 or 1). Each window is summed in float, row by row, then divided, as ATen's CPU kernel
+    /// does, so results are bit-identical to PyTorch's.
+    ///
+    /// - Precondition: `kernelSize ≥ 1`, `stride ≥ 1`, `0 ≤ padding ≤ kernelSize / 2`, and every output
+    ///   extent at least 1.
+    public static func avgPool2d(_ x: Tensor, kernelSize k: Int, stride s: Int, padding p: Int = 0,
+                                 ceilMode: Bool = false, countIncludePad: Bool = true) -> Tensor {
+        let (oh, ow) = checkAvgPool(x, kernelSize: k, stride: s, padding: p, ceilMode: ceilMode)
+        let (h, w) = (x.h, x.w), planes = x.n * x.c
+        return Tensor(shape: [x.n, x.c, oh, ow], unsafeUninitialized: { out in
+            x.withUnsafeBufferPointer { xp in
+                guard let src = xp.baseAddress, let dst = out.baseAddress else { return }
+                WorkSplit.forEachRange(planes, work: planes * oh * ow * k * k) { range in
+                    for plane in range {
+                        let input = src + plane * h * w, output = dst + plane * oh * ow
+                        for y in 0..<oh {
+                            let (y0, y1, yCount) = avgWindow(y, kernelSize: k, stride: s, padding: p, extent: h)
+                            for xo in 0..<ow {
+                                let (x0, x1, xCount) = avgWindow(xo, kernelSize: k, stride: s, padding: p, extent: w)
+                                guard y0 < y1 && x0 < x1 else { output[y * ow + xo] = 0; continue }
+                                var sum: Float = 0
+                                for iy in y0..<y1 {
+                                    for ix in x0..<x1 { sum += input[iy * w + ix] }
+                                }
+                                let divisor = countIncludePad ? yCount * xCount : (y1 - y0) * (x1 - x0)
+                                output[y * ow + xo] = sum / Float(divisor)
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Plain reference for ``avgPool2d(_:kernelSize:stride:padding:ceilMode:countIncludePad:)``: the same windows
+    /// and divisors, summed in Double.
+    public static func avgPool2dReference(_ x: Tensor, kernelSize k: Int, stride s: Int, padding p: Int = 0,
+                                          ceilMode: Bool = false, countIncludePad: Bool = true) -> Tensor {
+        let (oh, ow) = checkAvgPool(x, kernelSize: k, stride: s, padding: p, ceilMode: ceilMode)
+        let (h, w) = (x.h, x.w)
+        var out = Tensor(shape: [x.n, x.c, oh, ow])
+        for plane in 0..<(x.n * x.c) {
+            for y in 0..<oh {
+                for xo in 0..<ow {
+                    // The window in padded coordinates, clipped to the padded extent, then to the input.
+                    let py0 = y * s - p, py1 = min(py0 + k, h + p), px0 = xo * s - p, px1 = min(px0 + k, w + p)
+                    var sum = 0.0, covered = 0
+                    for iy in max(py0, 0)..<max(min(py1, h), max(py0, 0)) {
+                        for ix in max(px0, 0)..<max(min(px1, w), max(px0, 0)) {
+                            sum += Double(x.scalars[(plane * h + iy) * w + ix])
+                            covered += 1
+                        }
+                    }
+                    let divisor = countIncludePad ? (py1 - py0) * (px1 - px0) : covered
+                    out.scalars[(plane * oh + y) * ow + xo] = covered == 0 ? 0 : Float(sum / Double(divisor))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Input range `lo..<hi` of average-pool window `i` and its extent clipped to the padded input.
+    @inline(__always) private static func avgWindow(_ i: Int, kernelSize k: Int, stride s: Int, padding p: Int,
+                                                    extent: Int) -> (Int, Int, Int) {
+        let start = i * s - p, end = min(start + k, extent + p)
+        return (max(start, 0), min(end, extent), end - start)
+    }
+
+    private static func checkAvgPool(_ x: Tensor, kernelSize k: Int, stride s: Int, padding p: Int,
+                                     ceilMode: Bool) -> (Int, Int) {
+        precondition(x.rank == 4, "avgPool2d: expected NCHW, got \(x.shape)")
+        precondition(k >= 1 && s >= 1 && p >= 0 && p <= k / 2,
+                     "avgPool2d: kernelSize \(k), stride \(s), padding \(p) (need k ≥ 1, s ≥ 1, 0 ≤ p ≤ k/2)")
+        let oh = avgPooledExtent(x.h, kernelSize: k, stride: s, padding: p, ceilMode: ceilMode)
+        let ow = avgPooledExtent(x.w, kernelSize: k, stride: s, padding: p, ceilMode: ceilMode)
+        precondition(oh >= 1 && ow >= 1, "avgPool2d: input \(x.shape) smaller than window \(k)")
+        return (oh, ow)
     }
 
     // MARK: - Adaptive average pooling

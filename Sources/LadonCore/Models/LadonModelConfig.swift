@@ -32,16 +32,28 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         public var likelihoodBound: Double
     }
 
-    /// torchvision Bottleneck stages `layer2`, `layer3`, `layer4` (stride 2 on the 3x3, v1.5).
+    /// The body stages `layer2`, `layer3`, `layer4` after the decoder; the block type comes from ``name``.
     public struct Body: Codable, Sendable, Equatable {
-        /// `resnet50` is the only body the converter validates.
+        /// The block type (``Kind``): `resnet50` or `resnest269e`.
         public var name: String
-        /// Blocks per stage, `[4, 6, 3]` for ResNet-50.
+        /// Blocks per stage: `[4, 6, 3]` for ResNet-50, `[30, 48, 8]` for ResNeSt-269e.
         public var blocks: [Int]
         /// Bottleneck widths per stage, `[128, 256, 512]`; each stage outputs `expansion * planes` channels.
         public var planes: [Int]
         public var expansion: Int
         public var batchNormEpsilon: Double
+
+        /// The block types a body can have.
+        public enum Kind: String, Sendable, CaseIterable {
+            /// torchvision `Bottleneck` (v1.5: stride 2 on the 3×3; 1×1 strided conv + BN shortcut).
+            case resnet50
+            /// timm `ResNestBottleneck` as in `resnest269e`: split attention with radix 2 and cardinality 1,
+            /// a 3×3/s2 average pool after it in strided blocks, and an average-pool + 1×1 conv + BN shortcut.
+            case resnest269e
+        }
+
+        /// The block type named by ``name``, or nil for an unknown name.
+        public var kind: Kind? { Kind(rawValue: name) }
     }
 
     /// Average pool + `fc` over layer4.
@@ -116,6 +128,29 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         preprocessing: Preprocessing(minSize: 416, maxSize: 416, sizeDivisible: 32, mean: [0.485, 0.456, 0.406],
                                      std: [0.229, 0.224, 0.225], resizeRule: "torchvision-0.13-float32"))
 
+    /// The ResNeSt-269e Ladon model with all three heads: the paper's more accurate variant. Latent 32 channels,
+    /// timm `resnest269e` layer2–4 (30/48/8 split-attention blocks); heads as ``resnet50``.
+    /// `Configs/ladon-resnest269e.json` holds the same values.
+    public static let resnest269e: LadonModelConfig = {
+        var c = LadonModelConfig.resnet50
+        c.architecture = "ladon-resnest269e"
+        c.bottleneckChannels = 32
+        c.encoderChannels = [3, 128, 64, 32]
+        c.decoderChannels = [32, 512, 256, 256]
+        c.body = Body(name: Body.Kind.resnest269e.rawValue, blocks: [30, 48, 8], planes: [128, 256, 512], expansion: 4,
+                      batchNormEpsilon: 1e-5)
+        return c
+    }()
+
+    /// The built-in config of a release backbone (`resnet50` or `resnest269e`), nil for other names.
+    public static func builtIn(backbone: String) -> LadonModelConfig? {
+        switch Body.Kind(rawValue: backbone) {
+        case .resnet50: return .resnet50
+        case .resnest269e: return .resnest269e
+        case nil: return nil
+        }
+    }
+
     /// Names of the heads present, in the reference load order.
     public var heads: [String] {
         [classification.map { _ in "classification" }, detection.map { _ in "detection" },
@@ -187,13 +222,17 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         try check(eb.tailMass.isFinite && eb.tailMass > 0 && eb.tailMass < 0.5, "entropyBottleneck.tailMass must be in (0, 0.5), got \(eb.tailMass)")
         try check(eb.likelihoodBound.isFinite && eb.likelihoodBound > 0 && eb.likelihoodBound < 1,
                   "entropyBottleneck.likelihoodBound must be in (0, 1), got \(eb.likelihoodBound)")
-        try check(body.name == "resnet50", "body '\(body.name.prefix(Limits.nameLength))' is not supported (only 'resnet50'; ResNeSt-269e bodies are not implemented)")
+        try check(body.kind != nil, "body '\(body.name.prefix(Limits.nameLength))' is not supported (one of \(Body.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
         try check(body.blocks.count == 3 && body.planes.count == 3,
                   "body needs 3 stages (layer2-4), got blocks \(body.blocks.prefix(16)), planes \(body.planes.prefix(16))")
         try within(body.blocks, 1...Limits.blocksPerStage, "body.blocks")
         try within([body.expansion], 1...Limits.expansion, "body.expansion")
         try within(body.planes, 1...(Limits.channels / body.expansion), "body.planes (times expansion \(body.expansion) at most \(Limits.channels))")
         try within([body.batchNormEpsilon], 1e-12...1, "body.batchNormEpsilon")
+        if body.kind == .resnest269e {
+            let radix = ResNeStBottleneckBlock.resnest269eRadix
+            try check(body.planes.allSatisfy { $0 % radix == 0 }, "body.planes of a resnest269e body must be multiples of the radix \(radix), got \(body.planes.prefix(16))")
+        }
         if let c = classification {
             try within([c.numClasses], 1...Limits.classes, "classification.numClasses")
             try name(c.classList, "classification.classList")

@@ -85,13 +85,33 @@ public enum LadonWeightLayout {
                 for p in ["weight", "bias", "running_mean", "running_var"] { add(group, "\(prefix).\(p)", [n]) }
             }
             for b in 0..<blocks {
-                let blockIn = b == 0 ? inChannels : outChannels
-                add(group, "\(stage).\(b).conv1.weight", [planes, blockIn, 1, 1]); bn("\(stage).\(b).bn1", planes)
-                add(group, "\(stage).\(b).conv2.weight", [planes, planes, 3, 3]); bn("\(stage).\(b).bn2", planes)
-                add(group, "\(stage).\(b).conv3.weight", [outChannels, planes, 1, 1]); bn("\(stage).\(b).bn3", outChannels)
-                if b == 0 {
-                    add(group, "\(stage).0.downsample.0.weight", [outChannels, blockIn, 1, 1])
-                    bn("\(stage).0.downsample.1", outChannels)
+                let blockIn = b == 0 ? inChannels : outChannels, block = "\(stage).\(b)"
+                add(group, "\(block).conv1.weight", [planes, blockIn, 1, 1]); bn("\(block).bn1", planes)
+                switch config.body.kind {
+                case .resnest269e:
+                    // timm SplitAttn: grouped 3×3 (groups = radix), bn0, fc1 (+bias), bn1, fc2 (+bias).
+                    let radix = ResNeStBottleneckBlock.resnest269eRadix
+                    let attention = ResNeStBottleneckBlock.attentionChannels(planes: planes, radix: radix)
+                    add(group, "\(block).conv2.conv.weight", [radix * planes, planes / radix, 3, 3])
+                    bn("\(block).conv2.bn0", radix * planes)
+                    add(group, "\(block).conv2.fc1.weight", [attention, planes, 1, 1])
+                    add(group, "\(block).conv2.fc1.bias", [attention])
+                    bn("\(block).conv2.bn1", attention)
+                    add(group, "\(block).conv2.fc2.weight", [radix * planes, attention, 1, 1])
+                    add(group, "\(block).conv2.fc2.bias", [radix * planes])
+                    add(group, "\(block).conv3.weight", [outChannels, planes, 1, 1]); bn("\(block).bn3", outChannels)
+                    if b == 0 {
+                        // downsample.0 is the average pool (no tensors).
+                        add(group, "\(stage).0.downsample.1.weight", [outChannels, blockIn, 1, 1])
+                        bn("\(stage).0.downsample.2", outChannels)
+                    }
+                case .resnet50, nil:
+                    add(group, "\(block).conv2.weight", [planes, planes, 3, 3]); bn("\(block).bn2", planes)
+                    add(group, "\(block).conv3.weight", [outChannels, planes, 1, 1]); bn("\(block).bn3", outChannels)
+                    if b == 0 {
+                        add(group, "\(stage).0.downsample.0.weight", [outChannels, blockIn, 1, 1])
+                        bn("\(stage).0.downsample.1", outChannels)
+                    }
                 }
             }
             inChannels = outChannels
