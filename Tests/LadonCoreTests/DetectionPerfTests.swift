@@ -1,11 +1,14 @@
 // Per-stage timings of the full-width detection head on a 416×416 padded image (random in-memory weights).
-// Run: LADON_PERF=1 swift test -c release --filter DetectionPerf   (LADON_PERF_ITERS sets the repeat count)
+// Run: swift test -c release --filter DetectionPerf   (LADON_PERF_ITERS sets the repeat count)
 import Foundation
+import LadonTestSupport
 import Testing
 @testable import LadonCore
 
-@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["LADON_PERF"] != nil, "set LADON_PERF=1"))
+@Suite(.serialized, .enabled(if: PerfGate.enabled, Comment(rawValue: PerfGate.reason)))
 struct DetectionPerfTests {
+    init() { PerfGate.announce() }
+
     static var iterations: Int { Int(ProcessInfo.processInfo.environment["LADON_PERF_ITERS"] ?? "") ?? 3 }
 
     /// Full-size weights (FPN 256, representation 1024, 91 classes) under the converter's names, in memory.

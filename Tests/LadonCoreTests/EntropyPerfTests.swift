@@ -1,15 +1,18 @@
 // Throughput of the entropy coder on a Ladon-sized latent (1×24×103×103). Prints figures; asserts no timings.
 //
-//   LADON_PERF=1 swift test -c release --filter EntropyPerf
+//   swift test -c release --filter EntropyPerf
 //
 // Scripts/compressai_vectors/bench_compressai.py times CompressAI on the same latent (same generator, same
 // tables) and prints the same checksum, so the two can be compared line by line.
 import Foundation
+import LadonTestSupport
 import Testing
 @testable import LadonCore
 
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["LADON_PERF"] != nil, "set LADON_PERF=1"))
+@Suite(.enabled(if: PerfGate.enabled, Comment(rawValue: PerfGate.reason)))
 struct EntropyPerfTests {
+    init() { PerfGate.announce() }
+
     /// Gaussian latent around each channel's median, σ = (quantile range) / 40 (≈ 3.3 bits/symbol with the vector
     /// model, like make_vectors.py's benchmark). SplitMix64 + Box–Muller in Double, so Python can rebuild it.
     static func latent(_ eb: EntropyBottleneck, quantiles: Tensor, height: Int, width: Int, seed: UInt64) -> Tensor {

@@ -1,5 +1,6 @@
-// Opt-in GEMM and convolution throughput figures (LADON_PERF=1 swift test -c release --filter Perf).
+// Opt-in GEMM and convolution throughput figures (swift test -c release --filter Perf).
 import Foundation
+import LadonTestSupport
 import Testing
 @testable import LadonCore
 
@@ -88,9 +89,11 @@ private func loadAverage() -> String {
         .joined(separator: " ") ?? "n/a"
 }
 
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["LADON_PERF"] != nil, "set LADON_PERF=1"),
+@Suite(.enabled(if: PerfGate.enabled, Comment(rawValue: PerfGate.reason)),
        .serialized)
 struct GEMMPerfTests {
+    init() { PerfGate.announce() }
+
     /// ResNet-50 @416 im2col GEMM shapes (M, K, N) from the performance anchors.
     static let shapes: [(String, Int, Int, Int)] = [
         ("conv1 7x7 3->64", 64, 147, 43264),

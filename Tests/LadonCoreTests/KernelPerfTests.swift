@@ -1,11 +1,14 @@
 // Timings of the non-GEMM kernels at Ladon's shapes (printed, never asserted).
-// Run: LADON_PERF=1 swift test -c release --filter KernelPerf
+// Run: swift test -c release --filter KernelPerf
 import Foundation
+import LadonTestSupport
 import Testing
 @testable import LadonCore
 
-@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["LADON_PERF"] != nil, "set LADON_PERF=1"))
+@Suite(.serialized, .enabled(if: PerfGate.enabled, Comment(rawValue: PerfGate.reason)))
 struct KernelPerfTests {
+    init() { PerfGate.announce() }
+
     /// Median wall time in milliseconds of `runs` calls after one warm-up call.
     static func medianMilliseconds(runs: Int, _ body: () -> Void) -> Double {
         body()

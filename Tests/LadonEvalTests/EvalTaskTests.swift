@@ -1,3 +1,4 @@
+import LadonTestSupport
 import Testing
 @testable import LadonEval
 
@@ -5,5 +6,10 @@ import Testing
     @Test func metricNamesMatchTheDocumentedSchema() {
         #expect(EvalTask.coco.metricNames.count == 12)
         for task in EvalTask.allCases { #expect(task.metricNames.contains(task.headlineMetric)) }
+    }
+
+    @Test func benchmarksRunWhenAFilterNamesThem() {
+        #expect(PerfGate.filters(["x", "--filter", "Perf", "--skip", "A", "--filter=GEMMPerf"]) == ["Perf", "GEMMPerf"])
+        #expect(PerfGate.filters(["x", "--skip", "Perf"]).isEmpty)
     }
 }

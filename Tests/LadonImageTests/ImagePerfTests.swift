@@ -1,10 +1,13 @@
 // Decode timings for camera-sized JPEGs (and PNG, toTensor); prints medians, asserts nothing about time.
 import Foundation
+import LadonTestSupport
 import Testing
 @testable import LadonImage
 
-@Suite("ImagePerf", .enabled(if: ProcessInfo.processInfo.environment["LADON_PERF"] != nil, "set LADON_PERF=1"))
+@Suite("ImagePerf", .enabled(if: PerfGate.enabled, Comment(rawValue: PerfGate.reason)))
 struct ImagePerfTests {
+    init() { PerfGate.announce() }
+
     /// A photo-like synthetic image: smooth gradients, waves and a little noise, so JPEG sizes are realistic.
     static func synthetic(width: Int, height: Int) -> RGBImage {
         var state: UInt64 = 1
