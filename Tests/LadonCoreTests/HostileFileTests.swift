@@ -1,6 +1,7 @@
 // Hostile weights files, checkpoints and configs (docs/security.md): each is built here, small, and must give a
 // clear error within 2 s and without a large allocation, while the matching control still reads.
 import Foundation
+import LadonTestSupport
 import Testing
 @testable import LadonCore
 @testable import LadonCheckpoint
@@ -63,22 +64,22 @@ private func stateDict(_ name: String, numel: Int, size: [Int], stride: [Int]) -
 /// Runs `body`, expecting a `LadonError` whose text contains `needle`, within `seconds`.
 private func expectRefused(_ needle: String, within seconds: Double = 2, sourceLocation: SourceLocation = #_sourceLocation,
                            _ body: () throws -> Void) {
-    let start = Date()
+    let start = threadCPUSeconds()
     do {
         try body()
         Issue.record("expected an error containing '\(needle)', got success", sourceLocation: sourceLocation)
     } catch {
         #expect("\(error)".contains(needle), "\(error)", sourceLocation: sourceLocation)
     }
-    let elapsed = Date().timeIntervalSince(start)
-    #expect(elapsed < seconds, "took \(elapsed) s", sourceLocation: sourceLocation)
+    let used = threadCPUSeconds() - start
+    #expect(used < seconds, "took \(used) CPU s", sourceLocation: sourceLocation)
 }
 
 private func timed<R>(_ seconds: Double = 2, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> R) rethrows -> R {
-    let start = Date()
+    let start = threadCPUSeconds()
     let r = try body()
-    let elapsed = Date().timeIntervalSince(start)
-    #expect(elapsed < seconds, "took \(elapsed) s", sourceLocation: sourceLocation)
+    let used = threadCPUSeconds() - start
+    #expect(used < seconds, "took \(used) CPU s", sourceLocation: sourceLocation)
     return r
 }
 

@@ -1,16 +1,17 @@
 // Hostile images (docs/security.md): huge declared sizes, scan floods, endless files. Each gives a clear error
-// within 2 s and before any large allocation; the untouched fixtures still decode.
+// within 2 s of CPU time and before any large allocation; the untouched fixtures still decode.
 import Foundation
 import LadonCore
+import LadonTestSupport
 import Testing
 @testable import LadonImage
 
 private func timedError(_ seconds: Double = 2, sourceLocation: SourceLocation = #_sourceLocation,
                         _ body: () throws(ImageError) -> RGBImage) -> ImageError? {
-    let start = Date()
+    let start = threadCPUSeconds()
     let e = imageError(body, sourceLocation: sourceLocation)
-    let elapsed = Date().timeIntervalSince(start)
-    #expect(elapsed < seconds, "took \(elapsed) s", sourceLocation: sourceLocation)
+    let used = threadCPUSeconds() - start
+    #expect(used < seconds, "took \(used) CPU s", sourceLocation: sourceLocation)
     return e
 }
 

@@ -1,5 +1,6 @@
-// When the benchmark suites run: asked for by name (`swift test --filter Perf`) or with LADON_PERF=1. A plain
-// `swift test` (and CI's `swift test --skip Perf`) skips them.
+// Test timing helpers. PerfGate: the benchmark suites run when asked for by name (`swift test --filter Perf`)
+// or with LADON_PERF=1, and a plain `swift test` (and CI's `swift test --skip Perf`) skips them.
+// threadCPUSeconds: the clock of the hostile-input hang guards.
 import Foundation
 
 public enum PerfGate {
@@ -34,4 +35,13 @@ public enum PerfGate {
         print("Benchmarks: release build, \(ProcessInfo.processInfo.activeProcessorCount) cores.")
         #endif
     }()
+}
+
+/// CPU seconds used by the calling thread. The hang guards of the hostile-input tests bound the work a hostile
+/// file causes (the quadratic cases they guard against took 20+ s), not speed, so other load on a shared machine
+/// must not count: wall time would.
+public func threadCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
