@@ -294,18 +294,28 @@ struct LadonCLI {
         request.httpMethod = "POST"
         request.setValue("application/vnd.ladon.packet", forHTTPHeaderField: "Content-Type")
         request.httpBody = packet
-        async let answer = URLSession.shared.data(for: request)
-        // SIGTERM only once the request is being computed (a loaded machine may take a while to connect).
+        // SIGTERM only once a request is being computed. On a loaded machine a request can finish between two
+        // polls of /metrics; then another one is sent.
         let metrics = URL(string: "http://127.0.0.1:\(bound)/metrics")!
-        var computing = false
-        for _ in 0..<1000 where !computing {
-            let (data, _) = try await URLSession.shared.data(from: metrics)
-            computing = String(decoding: data, as: UTF8.self).range(of: #"ladon_inflight_requests 1(\.0)?\b"#, options: .regularExpression) != nil
-            if !computing { try await Task.sleep(for: .milliseconds(5)) }
+        var answer: Task<(Data, URLResponse), any Error>?
+        for _ in 0..<5 {
+            let finished = Collected()
+            let attempt = Task {
+                defer { finished.append(Data([1])) }
+                return try await URLSession.shared.data(for: request)
+            }
+            var computing = false
+            while !computing && finished.text.isEmpty {
+                let (data, _) = try await URLSession.shared.data(from: metrics)
+                computing = String(decoding: data, as: UTF8.self).range(of: #"ladon_inflight_requests 1(\.0)?\b"#, options: .regularExpression) != nil
+                if !computing { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            if computing { answer = attempt; break }
+            _ = try await attempt.value
         }
-        #expect(computing, "the request never started computing")
+        let inFlight = try #require(answer, "no request was ever seen computing")
         kill(process.processIdentifier, SIGTERM)
-        let (data, response) = try await answer
+        let (data, response) = try await inFlight.value
         #expect((response as? HTTPURLResponse)?.statusCode == 200, "\(String(decoding: data, as: UTF8.self))")
         for _ in 0..<600 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!process.isRunning)
