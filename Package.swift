@@ -8,8 +8,9 @@ import PackageDescription
 // compiles for baseline x86-64 and every lane of `addingProduct` becomes an `fmaf` libcall (30x slower).
 // `unsafeFlags` would fix that but SwiftPM refuses to build a package *consumed by version* that carries them.
 // So the flags are added only when this manifest is evaluated as the root package (its directory is not a
-// SwiftPM/Xcode dependency checkout) and `LADON_PORTABLE` is not set. Dependents get a clean manifest and
-// the portable code path (`acc + a * b`, which vectorises without FMA); see docs/performance.md.
+// SwiftPM/Xcode dependency checkout) and `LADON_PORTABLE` is not set. Dependents get a clean manifest: on
+// x86-64 their GEMM runs the CLadonKernels micro-kernels chosen by CPUID (AVX-512 or AVX2 + FMA), and the
+// other kernels the portable code path (`acc + a * b`, which vectorises without FMA); see docs/performance.md.
 let isDependencyCheckout = Context.packageDirectory.contains("/checkouts/")
     || Context.packageDirectory.contains("/SourcePackages/")
 let tuneForHost = !isDependencyCheckout && Context.environment["LADON_PORTABLE"] == nil
@@ -46,7 +47,10 @@ let package = Package(
     targets: [
         // Tensors, kernels, layers, the Ladon model and its two halves, the entropy coder, weight files, the
         // result schema. Pure Swift, no dependencies: this is what a device links.
-        .target(name: "LadonCore", swiftSettings: kernelSettings),
+        .target(name: "LadonCore", dependencies: ["CLadonKernels"], swiftSettings: kernelSettings),
+        // GEMM micro-kernels for x86-64 CPU features (AVX-512, AVX2 + FMA), picked at run time: per-function
+        // `target` attributes, no flags, so dependents get them too. Empty on other architectures.
+        .target(name: "CLadonKernels"),
         // Reading PyTorch checkpoints (zip, restricted pickle, torch tensors) and converting them to weights files.
         // Its own target so that a device build carries no pickle machine.
         .target(name: "LadonCheckpoint", dependencies: ["LadonCore"]),

@@ -127,7 +127,7 @@ struct GEMMPerfTests {
         // The peak loop uses the vector width the micro-kernel uses per register (zmm with AVX-512, else 8 lanes).
         let lanes = kernel.wide ? 16 : 8
         let peak = [1: measuredPeak(lanes: lanes, threads: 1), 2: measuredPeak(lanes: lanes, threads: 2)]
-        print("GEMM GFLOP/s, C[M×N] = W[M×K]·col[K×N], median of 7 (\(build), \(kernel.mr)x\(kernel.nr) kernel); "
+        print("GEMM GFLOP/s, C[M×N] = W[M×K]·col[K×N], median of 7 (\(build), \(kernel.kernel.rawValue) kernel); "
               + "load avg before: \(loadAverage())")
         print(String(format: "FMA peak measured here (%d-lane chains): wall %.0f GFLOP/s 1T, %.0f 2T; "
                      + "per CPU-second %.0f 1T, %.0f 2T (anchor AVX-512 machine: 259 / 517)",

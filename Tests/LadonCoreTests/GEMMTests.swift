@@ -58,14 +58,15 @@ private func checkGEMM(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Boo
             }
         }
         #expect(firstBad.isEmpty,
-                "\(blocking.map { "\($0.mr)x\($0.nr)" } ?? "public") m \(m) n \(n) k \(k) tA \(transposeA) tB \(transposeB) acc \(accumulate) threads \(threads): max diff \(worst), first \(firstBad)",
+                "\(blocking.map { $0.kernel.rawValue } ?? "public") m \(m) n \(n) k \(k) tA \(transposeA) tB \(transposeB) acc \(accumulate) threads \(threads): max diff \(worst), first \(firstBad)",
                 sourceLocation: sourceLocation)
     }
 }
 
 @Suite struct GEMMTests {
     static let sizes = [1, 2, 3, 5, 7, 11, 12, 13, 17, 31, 32, 33, 47, 61, 64, 67]
-    static let kernels: [GEMMBlocking] = [.wide, .narrow]
+    /// Every micro-kernel this CPU runs (on an AVX-512 machine: both Swift kernels and both C ones).
+    static let kernels = GEMMKernel.allCases.filter(\.isSupported).map(GEMMBlocking.init)
 
     @Test(arguments: [1, 2], kernels)
     func randomOddShapes(threads: Int, blocking: GEMMBlocking) {
@@ -94,11 +95,11 @@ private func checkGEMM(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Boo
     }
 
     /// Shapes that cross the cache-block boundaries (KC 256, MC 144/168, NC 2048/4080) and both thread
-    /// splits, through the public entry point (default kernel) and both forced kernels, 1 and 2 threads.
+    /// splits, through the public entry point (default kernel) and every forced kernel, 1 and 2 threads.
     @Test func multipleBlocks() {
         let cases: [(Int, Int, Int)] = [(150, 40, 300), (13, 4100, 5), (40, 2177, 70),
                                         (7, 9, 600), (175, 33, 513)]
-        let variants: [(GEMMBlocking?, Int)] = [(nil, 1), (nil, 2), (.wide, 1), (.wide, 2), (.narrow, 1), (.narrow, 2)]
+        let variants: [(GEMMBlocking?, Int)] = [(nil, 1), (nil, 2)] + Self.kernels.flatMap { [($0, 1), ($0, 2)] }
         for (i, (m, n, k)) in cases.enumerated() {
             for (tA, tB) in [(false, false), (true, true), (true, false), (false, true)] {
                 checkGEMM(m: m, n: n, k: k, transposeA: tA, transposeB: tB, accumulate: i % 2 == 0,

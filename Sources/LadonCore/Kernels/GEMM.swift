@@ -7,7 +7,7 @@ extension Kernels {
     ///
     /// Goto-style blocked GEMM: `A` is packed into `MR`-row panels and `B` into `NR`-column panels (both
     /// transposes are handled by the packing), and a register-blocked SIMD micro-kernel computes each
-    /// `MR×NR` tile. Work is split over `threads` (default ``threadCount``) along `N` or `M`, whichever
+    /// `MR×NR` tile (the fastest this CPU supports, see ``gemmKernelName``). Work is split over `threads` (default ``threadCount``) along `N` or `M`, whichever
     /// duplicates less packing. With `k == 0` the product is zero: `C` is zeroed unless `accumulate`.
     public static func gemm(
         m: Int, n: Int, k: Int,
@@ -68,7 +68,7 @@ extension Kernels {
         let singleBlock = op.m <= mcMax
         let ncMax = min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
         let aCount = mcMax * kc, bCount = kc * ncMax, tileCount = mr * nr
-        let kernel = blocking.wide ? gemmMicroKernel12x32 : gemmMicroKernel6x16
+        let kernel = blocking.kernel.function
         KernelScratch.shared.withBuffer(count: aCount + bCount + tileCount + 64) { scratch in
             let packedA = scratch
             let packedB = scratch + roundUp(aCount, 16)
@@ -127,10 +127,10 @@ extension Kernels {
     static func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
 }
 
-/// Register and cache blocking of the GEMM: a micro-kernel shape plus cache block sizes.
+/// Register and cache blocking of the GEMM: a micro-kernel plus cache block sizes.
 struct GEMMBlocking: Sendable, Equatable {
-    /// The 12×32 kernel (24 vector accumulators) rather than the 6×16 one (6 accumulators).
-    var wide: Bool
+    /// The micro-kernel computing each `mr×nr` tile.
+    var kernel: GEMMKernel
     /// Micro-tile rows (broadcast `A` values) and columns (one or two vectors).
     var mr: Int, nr: Int
     /// Depth of a packed block (`KC×NR` of `B` stays in L1), rows of a packed `A` block (`MC×KC`, L2),
@@ -139,27 +139,29 @@ struct GEMMBlocking: Sendable, Equatable {
     /// Columns of a packed `B` block when all of `M` fits one `MC` block (`KC×NCsmall` stays in L2).
     var ncSmall: Int
 
+    /// The 12×32 tile (24 vector accumulators) rather than the 6×16 one (6 accumulators).
+    var wide: Bool { mr == 12 }
+
     /// 12×32 with 24 accumulators: needs 32 vector registers of `GEMMVector` width (AVX-512 zmm).
-    static let wide = GEMMBlocking(wide: true, mr: 12, nr: 2 * GEMMVector.scalarCount, kc: 256, mc: 144, nc: 2048, ncSmall: 256)
+    static let wide = GEMMBlocking(kernel: .swift12x32, mr: 12, nr: 2 * GEMMVector.scalarCount, kc: 256, mc: 144,
+                                   nc: 2048, ncSmall: 256)
     /// 6×16 with 6 accumulators (12 ymm on AVX2, 24 q-registers on NEON); the BLIS Haswell shape.
-    static let narrow = GEMMBlocking(wide: false, mr: 6, nr: GEMMVector.scalarCount, kc: 256, mc: 168, nc: 4080, ncSmall: 256)
+    static let narrow = GEMMBlocking(kernel: .swift6x16, mr: 6, nr: GEMMVector.scalarCount, kc: 256, mc: 168,
+                                     nc: 4080, ncSmall: 256)
 
-    /// `wide` when the build targets the host CPU (`LADON_FMA`) and the host has AVX-512; otherwise `narrow`.
-    static let preferred: GEMMBlocking = hostHasAVX512() ? .wide : .narrow
-
-    private static func hostHasAVX512() -> Bool {
-        #if LADON_FMA && arch(x86_64) && os(Linux)
-        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
-        return flags.split(separator: " ").contains("avx512f")
-        #elseif LADON_FMA && arch(x86_64) && os(macOS)
-        var value: Int32 = 0
-        var size = MemoryLayout<Int32>.size
-        return sysctlbyname("hw.optional.avx512f", &value, &size, nil, 0) == 0 && value != 0
-        #else
-        return false
-        #endif
+    /// The blocking of `kernel`: the 12×32 kernels share ``wide``'s block sizes, the 6×16 ones ``narrow``'s.
+    init(_ kernel: GEMMKernel) {
+        self = kernel.isWide ? .wide : .narrow
+        self.kernel = kernel
     }
+
+    private init(kernel: GEMMKernel, mr: Int, nr: Int, kc: Int, mc: Int, nc: Int, ncSmall: Int) {
+        self.kernel = kernel
+        (self.mr, self.nr, self.kc, self.mc, self.nc, self.ncSmall) = (mr, nr, kc, mc, nc, ncSmall)
+    }
+
+    /// The blocking of ``GEMMKernel/selected``, the kernel this process runs.
+    static let preferred = GEMMBlocking(GEMMKernel.selected)
 }
 
 /// What to apply to `C` after the last `K` block: `C = relu?(C + bias[row] + residual)`.

@@ -1,0 +1,138 @@
+// x86-64 GEMM micro-kernels with per-function target attributes, bit-identical to LadonCore's Swift kernels
+// built with LADON_FMA: each element is `acc = fma(a[i], b[j], acc)` over p = 0..<kc in order, then
+// `+ C`, `+ bias`, `+ residual`, ReLU (`x > 0 ? x : 0`, so NaN and -0 become +0), in that order.
+#include "CLadonKernels.h"
+
+#ifdef CLADON_KERNELS_X86
+#include <immintrin.h>
+
+bool cladon_cpu_has_avx512f(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+bool cladon_cpu_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+/// Writes the valid `rows x cols` corner of a computed tile (leading dimension `ldt`) to `c`.
+static void copy_edge_tile(const float *tile, ptrdiff_t ldt, float *c, ptrdiff_t ldc, ptrdiff_t rows,
+                           ptrdiff_t cols, bool load_c, const CLadonEpilogue *epilogue) {
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        float *crow = c + i * ldc;
+        const float *trow = tile + i * ldt;
+        for (ptrdiff_t j = 0; j < cols; j++) {
+            float v = trow[j];
+            if (load_c) v += crow[j];
+            if (epilogue) {
+                if (epilogue->bias) v += epilogue->bias[i];
+                if (epilogue->residual) v += epilogue->residual[i * epilogue->ldr + j];
+                if (epilogue->relu) v = v > 0 ? v : 0;
+            }
+            crow[j] = v;
+        }
+    }
+}
+
+// MARK: AVX-512
+
+__attribute__((target("avx512f")))
+static inline void store16_avx512(__m512 x, float *dst, ptrdiff_t row, ptrdiff_t column, bool load_c,
+                                  const CLadonEpilogue *epilogue) {
+    if (load_c) x = _mm512_add_ps(x, _mm512_loadu_ps(dst));
+    if (epilogue) {
+        if (epilogue->bias) x = _mm512_add_ps(x, _mm512_set1_ps(epilogue->bias[row]));
+        if (epilogue->residual)
+            x = _mm512_add_ps(x, _mm512_loadu_ps(epilogue->residual + row * epilogue->ldr + column));
+        if (epilogue->relu) x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), x);
+    }
+    _mm512_storeu_ps(dst, x);
+}
+
+#define CLADON_ROW512(i)                                                      \
+    {                                                                         \
+        __m512 x = _mm512_set1_ps(a[i]);                                      \
+        c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0);                            \
+        c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);                            \
+    }
+#define CLADON_STORE512(i)                                                             \
+    store16_avx512(c##i##0, dst + (i) * ld, i, 0, from_c, vector_epilogue);           \
+    store16_avx512(c##i##1, dst + (i) * ld + 16, i, 16, from_c, vector_epilogue);
+
+__attribute__((target("avx512f")))
+void cladon_gemm_12x32_avx512(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                              ptrdiff_t rows, ptrdiff_t cols, bool load_c, const CLadonEpilogue *epilogue,
+                              float *tile) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    __m512 c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00;
+    __m512 c90 = c00, c91 = c00, c100 = c00, c101 = c00, c110 = c00, c111 = c00;
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        CLADON_ROW512(0) CLADON_ROW512(1) CLADON_ROW512(2) CLADON_ROW512(3)
+        CLADON_ROW512(4) CLADON_ROW512(5) CLADON_ROW512(6) CLADON_ROW512(7)
+        CLADON_ROW512(8) CLADON_ROW512(9) CLADON_ROW512(10) CLADON_ROW512(11)
+        a += 12;
+        b += 32;
+    }
+    bool full = rows == 12 && cols == 32;
+    // A full tile goes straight to C; an edge tile goes through `tile` and is copied element-wise.
+    float *dst = full ? c : tile;
+    ptrdiff_t ld = full ? ldc : 32;
+    const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
+    bool from_c = full && load_c;
+    CLADON_STORE512(0) CLADON_STORE512(1) CLADON_STORE512(2) CLADON_STORE512(3)
+    CLADON_STORE512(4) CLADON_STORE512(5) CLADON_STORE512(6) CLADON_STORE512(7)
+    CLADON_STORE512(8) CLADON_STORE512(9) CLADON_STORE512(10) CLADON_STORE512(11)
+    if (!full) copy_edge_tile(tile, 32, c, ldc, rows, cols, load_c, epilogue);
+}
+
+// MARK: AVX2 + FMA
+
+__attribute__((target("avx2,fma")))
+static inline void store8_avx2(__m256 x, float *dst, ptrdiff_t row, ptrdiff_t column, bool load_c,
+                               const CLadonEpilogue *epilogue) {
+    if (load_c) x = _mm256_add_ps(x, _mm256_loadu_ps(dst));
+    if (epilogue) {
+        if (epilogue->bias) x = _mm256_add_ps(x, _mm256_set1_ps(epilogue->bias[row]));
+        if (epilogue->residual)
+            x = _mm256_add_ps(x, _mm256_loadu_ps(epilogue->residual + row * epilogue->ldr + column));
+        if (epilogue->relu) x = _mm256_and_ps(x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ));
+    }
+    _mm256_storeu_ps(dst, x);
+}
+
+#define CLADON_ROW256(i)                                                      \
+    {                                                                         \
+        __m256 x = _mm256_broadcast_ss(a + (i));                              \
+        c##i##0 = _mm256_fmadd_ps(x, b0, c##i##0);                            \
+        c##i##1 = _mm256_fmadd_ps(x, b1, c##i##1);                            \
+    }
+#define CLADON_STORE256(i)                                                         \
+    store8_avx2(c##i##0, dst + (i) * ld, i, 0, from_c, vector_epilogue);           \
+    store8_avx2(c##i##1, dst + (i) * ld + 8, i, 8, from_c, vector_epilogue);
+
+__attribute__((target("avx2,fma")))
+void cladon_gemm_6x16_avx2(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                           ptrdiff_t rows, ptrdiff_t cols, bool load_c, const CLadonEpilogue *epilogue,
+                           float *tile) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        CLADON_ROW256(0) CLADON_ROW256(1) CLADON_ROW256(2)
+        CLADON_ROW256(3) CLADON_ROW256(4) CLADON_ROW256(5)
+        a += 6;
+        b += 16;
+    }
+    bool full = rows == 6 && cols == 16;
+    float *dst = full ? c : tile;
+    ptrdiff_t ld = full ? ldc : 16;
+    const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
+    bool from_c = full && load_c;
+    CLADON_STORE256(0) CLADON_STORE256(1) CLADON_STORE256(2)
+    CLADON_STORE256(3) CLADON_STORE256(4) CLADON_STORE256(5)
+    if (!full) copy_edge_tile(tile, 16, c, ldc, rows, cols, load_c, epilogue);
+}
+#endif

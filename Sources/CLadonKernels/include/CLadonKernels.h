@@ -1,0 +1,43 @@
+// GEMM micro-kernels for x86-64 built for specific CPU features (AVX-512, AVX2 + FMA), chosen at run time.
+// They need no compiler flags: each function carries its own `target` attribute, so a package that
+// depends on ladon-swift by version (where SwiftPM forbids unsafe flags) still gets FMA kernels.
+// On other architectures and systems the header declares nothing and LadonCore keeps its Swift kernels.
+#ifndef CLADON_KERNELS_H
+#define CLADON_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#if defined(__x86_64__) && (defined(__linux__) || defined(__APPLE__))
+#define CLADON_KERNELS_X86 1
+
+/// What to apply to a tile after its last depth block: `C = relu?(C + bias[row] + residual)`.
+/// Pointers are relative to the tile's first element (`bias[i]` for tile row `i`, `residual + i * ldr + j`).
+typedef struct {
+    const float *_Nullable bias;
+    const float *_Nullable residual;
+    ptrdiff_t ldr;
+    bool relu;
+} CLadonEpilogue;
+
+/// Whether the CPU and the OS support AVX-512 Foundation (zmm registers).
+bool cladon_cpu_has_avx512f(void);
+/// Whether the CPU and the OS support AVX2 and FMA3.
+bool cladon_cpu_has_avx2_fma(void);
+
+/// One 12x32 tile from packed panels (`a`: `kc` groups of 12 values, `b`: `kc` rows of 32 values), with
+/// the contract of LadonCore's `gemmMicroKernel12x32`: a full tile goes to `c` (leading dimension `ldc`),
+/// adding the old `C` when `load_c` and then applying `epilogue` when not NULL; an edge tile (`rows < 12` or
+/// `cols < 32`) is computed into `tile` (12 * 32 floats) and its valid corner copied. AVX-512F only.
+void cladon_gemm_12x32_avx512(ptrdiff_t kc, const float *_Nonnull a, const float *_Nonnull b,
+                              float *_Nonnull c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols, bool load_c,
+                              const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
+
+/// One 6x16 tile (`a`: `kc` groups of 6, `b`: `kc` rows of 16); same contract, `tile` holds 6 * 16 floats.
+/// AVX2 + FMA only.
+void cladon_gemm_6x16_avx2(ptrdiff_t kc, const float *_Nonnull a, const float *_Nonnull b,
+                           float *_Nonnull c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols, bool load_c,
+                           const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
+#endif
+
+#endif

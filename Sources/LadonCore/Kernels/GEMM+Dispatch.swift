@@ -1,0 +1,130 @@
+// Which GEMM micro-kernel runs: the Swift ones, or the CLadonKernels ones built for x86-64 CPU features,
+// chosen once per process from CPUID (or `LADON_GEMM_KERNEL`).
+import Foundation
+#if arch(x86_64) && (os(Linux) || os(macOS))
+import CLadonKernels
+#endif
+
+/// A micro-kernel: one `MR×NR` tile from packed panels, with the contract of ``Kernels/gemmMicroKernel6x16``.
+typealias GEMMMicroKernelFunction = (Int, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+                                     Int, Int, Int, Bool, GEMMEpilogue?, UnsafeMutablePointer<Float>) -> Void
+
+/// The GEMM micro-kernels, named as `LADON_GEMM_KERNEL` and ``Kernels/gemmKernelName`` spell them.
+enum GEMMKernel: String, CaseIterable, Sendable {
+    /// `SIMD16<Float>` Swift, 24 accumulators; fast only in a `LADON_FMA` build on an AVX-512 CPU.
+    case swift12x32 = "swift-12x32"
+    /// `SIMD16<Float>` Swift, 6 accumulators; fused only in a `LADON_FMA` build.
+    case swift6x16 = "swift-6x16"
+    #if arch(x86_64) && (os(Linux) || os(macOS))
+    /// C with AVX-512F intrinsics (24 zmm accumulators), any build.
+    case avx512 = "avx512-12x32"
+    /// C with AVX2 + FMA intrinsics (12 ymm accumulators), any build.
+    case avx2 = "avx2-6x16"
+    #endif
+
+    /// 12×32 tiles rather than 6×16.
+    var isWide: Bool {
+        switch self {
+        case .swift12x32: true
+        case .swift6x16: false
+        #if arch(x86_64) && (os(Linux) || os(macOS))
+        case .avx512: true
+        case .avx2: false
+        #endif
+        }
+    }
+
+    /// Whether this CPU can run the kernel.
+    var isSupported: Bool {
+        switch self {
+        case .swift12x32, .swift6x16: true
+        #if arch(x86_64) && (os(Linux) || os(macOS))
+        case .avx512: CPUFeatures.avx512
+        case .avx2: CPUFeatures.avx2FMA
+        #endif
+        }
+    }
+
+    var function: GEMMMicroKernelFunction {
+        switch self {
+        case .swift12x32: Kernels.gemmMicroKernel12x32
+        case .swift6x16: Kernels.gemmMicroKernel6x16
+        #if arch(x86_64) && (os(Linux) || os(macOS))
+        case .avx512: Kernels.gemmMicroKernel12x32AVX512
+        case .avx2: Kernels.gemmMicroKernel6x16AVX2
+        #endif
+        }
+    }
+
+    /// The fastest kernel for this build and CPU. A `LADON_FMA` build (compiled for the host CPU) keeps its
+    /// Swift kernels; any other build on x86-64 takes the C ones: AVX-512, else AVX2 + FMA, else Swift 6×16.
+    static var detected: GEMMKernel {
+        #if LADON_FMA
+        return CPUFeatures.avx512 ? .swift12x32 : .swift6x16
+        #elseif arch(x86_64) && (os(Linux) || os(macOS))
+        if CPUFeatures.avx512 { return .avx512 }
+        if CPUFeatures.avx2FMA { return .avx2 }
+        return .swift6x16
+        #else
+        return .swift6x16
+        #endif
+    }
+
+    /// The kernel this process runs: `LADON_GEMM_KERNEL` when it names a kernel this CPU supports,
+    /// otherwise ``detected``. Read once, at the first GEMM.
+    static let selected = choose(forced: ProcessInfo.processInfo.environment["LADON_GEMM_KERNEL"])
+
+    /// The kernel named `forced` when this CPU supports it, otherwise ``detected``.
+    static func choose(forced name: String?) -> GEMMKernel {
+        if let name, let forced = GEMMKernel(rawValue: name), forced.isSupported { return forced }
+        return detected
+    }
+}
+
+/// Vector extensions of this CPU (and enabled by its OS), from CPUID; `false` off x86-64.
+enum CPUFeatures {
+    #if arch(x86_64) && (os(Linux) || os(macOS))
+    static let avx512 = cladon_cpu_has_avx512f()
+    static let avx2FMA = cladon_cpu_has_avx2_fma()
+    #else
+    static let avx512 = false
+    static let avx2FMA = false
+    #endif
+}
+
+extension Kernels {
+    /// The GEMM micro-kernel this process runs, e.g. `avx512-12x32` or `avx2-6x16` (C kernels for those
+    /// x86-64 extensions, picked by CPUID), `swift-12x32` or `swift-6x16` (Swift `SIMD16<Float>` kernels).
+    ///
+    /// Set `LADON_GEMM_KERNEL` to one of these names before the first GEMM to force it; a name the CPU
+    /// cannot run is ignored.
+    public static var gemmKernelName: String { GEMMBlocking.preferred.kernel.rawValue }
+
+    #if arch(x86_64) && (os(Linux) || os(macOS))
+    /// ``gemmMicroKernel12x32`` in C with AVX-512F; bit-identical to it in a `LADON_FMA` build.
+    static func gemmMicroKernel12x32AVX512(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                           _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ cols: Int,
+                                           _ loadC: Bool, _ epilogue: GEMMEpilogue?,
+                                           _ tile: UnsafeMutablePointer<Float>) {
+        guard let e = epilogue else {
+            cladon_gemm_12x32_avx512(kc, a, b, c, ldc, rows, cols, loadC, nil, tile)
+            return
+        }
+        var ce = CLadonEpilogue(bias: e.bias, residual: e.residual, ldr: e.ldr, relu: e.relu)
+        cladon_gemm_12x32_avx512(kc, a, b, c, ldc, rows, cols, loadC, &ce, tile)
+    }
+
+    /// ``gemmMicroKernel6x16`` in C with AVX2 + FMA; bit-identical to it in a `LADON_FMA` build.
+    static func gemmMicroKernel6x16AVX2(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ cols: Int,
+                                        _ loadC: Bool, _ epilogue: GEMMEpilogue?,
+                                        _ tile: UnsafeMutablePointer<Float>) {
+        guard let e = epilogue else {
+            cladon_gemm_6x16_avx2(kc, a, b, c, ldc, rows, cols, loadC, nil, tile)
+            return
+        }
+        var ce = CLadonEpilogue(bias: e.bias, residual: e.residual, ldr: e.ldr, relu: e.relu)
+        cladon_gemm_6x16_avx2(kc, a, b, c, ldc, rows, cols, loadC, &ce, tile)
+    }
+    #endif
+}

@@ -1,0 +1,154 @@
+// The micro-kernels one by one against a scalar fused-multiply-add reference (bit for bit), and the choice
+// of kernel from CPU features.
+import Foundation
+import Testing
+@testable import LadonCore
+
+/// One tile computed the way every FMA kernel must: `fma` over `p` in order from 0, then `+ C`, `+ bias`,
+/// `+ residual`, ReLU; elements outside the `rows×cols` corner keep their value.
+private func referenceTile(kc: Int, mr: Int, nr: Int, a: [Float], b: [Float], c: [Float], ldc: Int,
+                           rows: Int, cols: Int, loadC: Bool, bias: [Float]?, residual: [Float]?, ldr: Int,
+                           relu: Bool) -> [Float] {
+    var out = c
+    for i in 0..<rows {
+        for j in 0..<cols {
+            var v: Float = 0
+            for p in 0..<kc { v = v.addingProduct(a[p * mr + i], b[p * nr + j]) }
+            if loadC { v += c[i * ldc + j] }
+            if let bias { v += bias[i] }
+            if let residual { v += residual[i * ldr + j] }
+            if relu { v = v > 0 ? v : 0 }
+            out[i * ldc + j] = v
+        }
+    }
+    return out
+}
+
+@Suite struct GEMMDispatchTests {
+    /// The kernels whose products are fused: the C ones always, the Swift ones in a `LADON_FMA` build.
+    static var fusedKernels: [GEMMKernel] {
+        GEMMKernel.allCases.filter { kernel in
+            guard kernel.isSupported else { return false }
+            #if LADON_FMA
+            return true
+            #else
+            return kernel != .swift12x32 && kernel != .swift6x16
+            #endif
+        }
+    }
+
+    @Test(arguments: fusedKernels)
+    func microKernelIsBitExact(kernel: GEMMKernel) {
+        let blocking = GEMMBlocking(kernel)
+        let (mr, nr) = (blocking.mr, blocking.nr)
+        let ldc = nr + 3, ldr = nr + 5
+        var rng = SplitMix64(seed: 0xD15 + UInt64(mr))
+        var checked = 0
+        for kc in [1, 2, 7, 64, 256] {
+            for (rows, cols) in [(mr, nr), (mr - 1, nr), (mr, nr - 5), (1, 1), (mr / 2, 3)] {
+                for (loadC, epilogueCase) in [(false, 0), (true, 0), (false, 1), (true, 2), (true, 3)] {
+                    let a = (0..<kc * mr).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let b = (0..<kc * nr).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let c = (0..<mr * ldc).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let bias = (0..<mr).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let residual = (0..<mr * ldr).map { _ in Float.random(in: -1...1, using: &rng) }
+                    // 0: none; 1: bias + ReLU; 2: residual; 3: bias + residual + ReLU.
+                    let useBias = epilogueCase == 1 || epilogueCase == 3
+                    let useResidual = epilogueCase >= 2
+                    let relu = epilogueCase == 1 || epilogueCase == 3
+                    let expected = referenceTile(kc: kc, mr: mr, nr: nr, a: a, b: b, c: c, ldc: ldc,
+                                                 rows: rows, cols: cols, loadC: loadC,
+                                                 bias: useBias ? bias : nil, residual: useResidual ? residual : nil,
+                                                 ldr: ldr, relu: relu)
+                    var actual = c
+                    var tile = [Float](repeating: .nan, count: mr * nr)
+                    a.withUnsafeBufferPointer { ap in
+                        b.withUnsafeBufferPointer { bp in
+                            bias.withUnsafeBufferPointer { biasp in
+                                residual.withUnsafeBufferPointer { rp in
+                                    let epilogue = epilogueCase == 0 ? nil
+                                        : GEMMEpilogue(bias: useBias ? biasp.baseAddress! : nil,
+                                                       residual: useResidual ? rp.baseAddress! : nil,
+                                                       ldr: ldr, relu: relu)
+                                    kernel.function(kc, ap.baseAddress!, bp.baseAddress!, &actual, ldc, rows, cols,
+                                                    loadC, epilogue, &tile)
+                                }
+                            }
+                        }
+                    }
+                    let same = zip(actual, expected).allSatisfy { $0.bitPattern == $1.bitPattern }
+                    #expect(same, "\(kernel.rawValue) kc \(kc) rows \(rows) cols \(cols) loadC \(loadC) epilogue \(epilogueCase)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked == 125)
+    }
+
+    /// The blocked GEMM gives the same bits with the C kernels as with the Swift ones of the `LADON_FMA` build.
+    @Test func cKernelsMatchSwiftKernels() {
+        let pairs = Self.fusedKernels.filter { $0 != .swift12x32 && $0 != .swift6x16 }
+            .map { ($0, $0.isWide ? GEMMKernel.swift12x32 : .swift6x16) }
+        var rng = SplitMix64(seed: 0xFA57)
+        for (m, n, k) in [(13, 70, 300), (150, 33, 5), (7, 2100, 1)] {
+            let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &rng) }
+            let b = (0..<k * n).map { _ in Float.random(in: -1...1, using: &rng) }
+            for (fast, swift) in pairs {
+                var results: [[Float]] = []
+                for kernel in [fast, swift] {
+                    var c = [Float](repeating: 0, count: m * n)
+                    a.withUnsafeBufferPointer { ap in
+                        b.withUnsafeBufferPointer { bp in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                let op = GEMMOperands(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, transposeA: false,
+                                                      b: bp.baseAddress!, ldb: n, transposeB: false,
+                                                      c: cp.baseAddress!, ldc: n, accumulate: false, epilogue: .none)
+                                Kernels.gemmBlocked(op, threads: 2, blocking: GEMMBlocking(kernel), parallelFlops: 0)
+                            }
+                        }
+                    }
+                    results.append(c)
+                }
+                #if LADON_FMA
+                #expect(zip(results[0], results[1]).allSatisfy { $0.bitPattern == $1.bitPattern },
+                        "\(fast.rawValue) vs \(swift.rawValue) m \(m) n \(n) k \(k)")
+                #else
+                let tolerance = 1e-6 * Float(k) + 1e-6
+                #expect(zip(results[0], results[1]).allSatisfy { abs($0 - $1) <= tolerance },
+                        "\(fast.rawValue) vs \(swift.rawValue) m \(m) n \(n) k \(k)")
+                #endif
+            }
+        }
+    }
+
+    @Test func forcedKernelName() {
+        for kernel in GEMMKernel.allCases {
+            #expect(GEMMKernel.choose(forced: kernel.rawValue) == (kernel.isSupported ? kernel : GEMMKernel.detected))
+        }
+        #expect(GEMMKernel.choose(forced: nil) == GEMMKernel.detected)
+        #expect(GEMMKernel.choose(forced: "avx512") == GEMMKernel.detected)
+        #expect(GEMMKernel.selected.isSupported)
+        #expect(Kernels.gemmKernelName == GEMMKernel.selected.rawValue)
+    }
+
+    /// CPUID agrees with the kernel's `/proc/cpuinfo` flags, and a build without `LADON_FMA` picks a C kernel
+    /// wherever the CPU has AVX2 + FMA.
+    @Test func detectionFollowsCPUFlags() throws {
+        #if arch(x86_64) && os(Linux)
+        let info = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let line = try #require(info.split(separator: "\n").first { $0.hasPrefix("flags") })
+        let flags = Set(line.split(separator: " ").map(String.init))
+        #expect(CPUFeatures.avx512 == flags.contains("avx512f"))
+        #expect(CPUFeatures.avx2FMA == (flags.contains("avx2") && flags.contains("fma")))
+        #if LADON_FMA
+        #expect(GEMMKernel.detected == (flags.contains("avx512f") ? .swift12x32 : .swift6x16))
+        #else
+        let expected: GEMMKernel = flags.contains("avx512f") ? .avx512
+            : CPUFeatures.avx2FMA ? .avx2 : .swift6x16
+        #expect(GEMMKernel.detected == expected)
+        #endif
+        #elseif !arch(x86_64)
+        #expect(!CPUFeatures.avx512 && !CPUFeatures.avx2FMA)
+        #endif
+    }
+}
