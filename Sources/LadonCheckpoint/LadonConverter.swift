@@ -106,17 +106,17 @@ public struct LadonConverter: Sendable {
     public func convert(_ checkpoints: [CheckpointSlot: TorchCheckpoint],
                         sharedBodyFrom: CheckpointSlot? = nil) throws(LadonError) -> LadonConversion {
         let slots = checkpoints.keys.sorted()
-        guard let last = slots.last else { throw .checkpoint("no checkpoint given: the shared body must come from one of the three files") }
+        guard let last = slots.last else { throw .checkpoint(file: nil, .noCheckpoints) }
         let bodySlot = sharedBodyFrom ?? last
         guard checkpoints[bodySlot] != nil else {
-            throw .checkpoint("the shared body was requested from the \(bodySlot.rawValue) checkpoint, but none was given")
+            throw .checkpoint(file: nil, .missingBodyCheckpoint(slot: bodySlot.rawValue))
         }
         var outputConfig = config
         if checkpoints[.classification] == nil { outputConfig.classification = nil }
         if checkpoints[.detection] == nil { outputConfig.detection = nil }
         if checkpoints[.segmentation] == nil { outputConfig.segmentation = nil }
         for slot in slots where !outputConfig.heads.contains(slot.rawValue) {
-            throw .config("\(config.architecture) has no \(slot.rawValue) head, but a \(slot.rawValue) checkpoint was given")
+            throw .config(.unexpectedHead(model: config.architecture, head: slot.rawValue))
         }
 
         // Map every checkpoint's keys; check each file is the task it was given for.
@@ -127,20 +127,20 @@ public struct LadonConverter: Sendable {
             let ckpt = checkpoints[slot]!
             let keys = ckpt.names
             if let detected = LadonKeyMapping.detectSlot(keys), detected != slot {
-                throw .checkpoint("\(ckpt.source) was given as the \(slot.rawValue) checkpoint but looks like a \(detected.rawValue) checkpoint (keys \(LadonKeyMapping.describe(keys)))")
+                throw .checkpoint(file: ckpt.source, .wrongSlot(given: slot.rawValue, detected: detected.rawValue, keys: LadonKeyMapping.describe(keys)))
             }
             var map: [String: String] = [:], unknown: [String] = []
             for key in keys {
                 switch LadonKeyMapping.role(of: key, in: slot) {
                 case .sharedBody(let out), .head(let out):
-                    guard map[out] == nil else { throw .checkpoint("\(ckpt.source): keys '\(map[out]!)' and '\(key)' both map to '\(out)'") }
+                    guard map[out] == nil else { throw .checkpoint(file: ckpt.source, .keyCollision(map[out]!, key, target: out)) }
                     map[out] = key
                 case .dropped: dropped[slot, default: []].append(key)
                 case .unknown: unknown.append(key)
                 }
             }
             guard !map.isEmpty else {
-                throw .checkpoint("\(ckpt.source) has no Ladon \(slot.rawValue) tensors (keys \(LadonKeyMapping.describe(keys)))")
+                throw .checkpoint(file: ckpt.source, .noLadonTensors(slot: slot.rawValue, keys: LadonKeyMapping.describe(keys)))
             }
             if !unknown.isEmpty {
                 warnings.append("\(ckpt.source): \(unknown.count) unknown keys ignored (\(unknown.prefix(4).joined(separator: ", "))\(unknown.count > 4 ? ", …" : ""))")
@@ -168,7 +168,7 @@ public struct LadonConverter: Sendable {
             for (out, key) in maps[slot]!.sorted(by: { $0.key < $1.key }) where !expected.contains(out) {
                 let isBody = out.hasPrefix("encoder.") || out.hasPrefix("shared_body.")
                 if isBody && slot != bodySlot { continue }
-                throw .checkpoint("\(checkpoints[slot]!.source): tensor '\(key)' (→ '\(out)') is not part of \(config.architecture); the checkpoint does not match the config")
+                throw .checkpoint(file: checkpoints[slot]!.source, .unknownCheckpointKey(key: key, mapped: out, architecture: config.architecture))
             }
         }
         let differences = try compare(sharedSpecs, kept: tensors, bodySlot: bodySlot, checkpoints: checkpoints, maps: maps)
@@ -182,19 +182,21 @@ public struct LadonConverter: Sendable {
         let hints = [LadonModelConfig.resnet50, .resnest269e].map { ($0.bottleneckChannels, $0.body.name) }
         if let key = map["encoder.encoder.4.weight"], let ref = try? ckpt.tensorRef(key), let latent = ref.shape.first,
            latent != config.bottleneckChannels {
-            let hint = hints.first { $0.0 == latent }.map { " (a \($0.1) Ladon checkpoint? convert it with --backbone \($0.1))" } ?? ""
-            throw .checkpoint("\(ckpt.source): the bottleneck has \(latent) channels\(hint), but \(config.architecture) expects \(config.bottleneckChannels)")
+            throw .checkpoint(file: ckpt.source, .bottleneckChannels(found: latent, expected: config.bottleneckChannels, architecture: config.architecture,
+                                                                     otherBackbone: hints.first { $0.0 == latent }?.1))
         }
         let splitAttention = map.values.sorted().first { $0.contains(".conv2.conv.") || $0.contains(".conv2.fc1.") }
         let plainBottleneck = map.values.sorted().first { $0.hasSuffix(".conv2.weight") }
         switch config.body.kind {
         case .resnet50?:
             if let key = splitAttention {
-                throw .checkpoint("\(ckpt.source): key '\(key)' is a ResNeSt split-attention block, but \(config.architecture) has a resnet50 body; convert it with --backbone resnest269e")
+                throw .checkpoint(file: ckpt.source, .wrongBackbone(key: key, block: "ResNeSt split-attention", architecture: config.architecture,
+                                                                     body: "resnet50", convertWith: "resnest269e"))
             }
         case .resnest269e?:
             if let key = plainBottleneck {
-                throw .checkpoint("\(ckpt.source): key '\(key)' is a ResNet bottleneck block, but \(config.architecture) has a resnest269e body; convert it with --backbone resnet50")
+                throw .checkpoint(file: ckpt.source, .wrongBackbone(key: key, block: "ResNet bottleneck", architecture: config.architecture,
+                                                                     body: "resnest269e", convertWith: "resnet50"))
             }
         case nil:
             break
@@ -287,14 +289,14 @@ public struct LadonConverter: Sendable {
         }
         if spec.isInteger {
             guard !ref.dtype.isFloatingPoint else {
-                throw .checkpoint("\(ckpt.source): '\(key)' is \(ref.dtype.rawValue), expected an integer tensor")
+                throw .checkpoint(file: ckpt.source, .wrongDType(tensor: key, dtype: ref.dtype.rawValue, expected: "integer"))
             }
             let values = try ckpt.int32Values(key)
             return ConvertedTensor(name: spec.name, shape: ref.shape, dtype: .i32,
                                    bytes: values.map(\.littleEndian).withUnsafeBytes { [UInt8]($0) }, group: spec.group)
         }
         guard ref.dtype.isFloatingPoint else {
-            throw .checkpoint("\(ckpt.source): '\(key)' is \(ref.dtype.rawValue), expected a floating-point tensor")
+            throw .checkpoint(file: ckpt.source, .wrongDType(tensor: key, dtype: ref.dtype.rawValue, expected: "floating-point"))
         }
         let values = try ckpt.floats(ref)
         return ConvertedTensor(name: spec.name, shape: ref.shape, dtype: .f32,

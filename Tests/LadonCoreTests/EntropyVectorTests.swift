@@ -193,8 +193,9 @@ enum CompressAIVectors {
             _ = try EntropyBottleneck(weights: scope)
             Issue.record("empty tables were accepted")
         } catch {
-            guard case .entropy(let message) = error else { Issue.record("wrong error \(error)"); return }
-            #expect(message.contains("update()") && message.contains("rebuildingTablesFrom"))
+            guard case .entropy(.tablesNotBuilt(let tensor)) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(tensor == "eb._offset")
+            #expect(error.description.contains("update()") && error.description.contains("rebuildingTablesFrom"))
         }
         let rebuilt = try EntropyBottleneck(rebuildingTablesFrom: scope)
         #expect(rebuilt.tables.cdfs == (try CompressAIVectors.bottleneck()).tables.cdfs, "rebuilt table differs")

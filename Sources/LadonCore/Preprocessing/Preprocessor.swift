@@ -29,7 +29,7 @@ public struct Preprocessor: Sendable {
 
     public init(_ settings: LadonModelConfig.Preprocessing) throws(LadonError) {
         try settings.validate()  // checks the resize rule too
-        guard let rule = ResizeRule(rawValue: settings.resizeRule) else { throw .config("unknown resize rule") }
+        guard let rule = ResizeRule(rawValue: settings.resizeRule) else { throw .config(.invalidValue(model: nil, field: "preprocessing.resizeRule", requirement: "is unknown")) }
         self.settings = settings
         self.rule = rule
         self.mean = settings.mean.map { Float($0) }
@@ -75,7 +75,7 @@ public struct Preprocessor: Sendable {
     /// - Parameter image: `[1, 3, H, W]` RGB in [0, 1] (`uint8 / 255`).
     public func callAsFunction(_ image: Tensor) throws(LadonError) -> PreprocessedImage {
         guard image.rank == 4, image.n == 1, image.c == 3, image.h > 0, image.w > 0 else {
-            throw .invalidInput("expected a [1, 3, H, W] image tensor, got \(image.shape)")
+            throw .invalidInput(.tensorShape(expected: "a [1, 3, H, W] image tensor", actual: image.shape))
         }
         let (h, w) = (image.h, image.w)
         // 1. Normalise: (x - mean) / std, true division in float32.
@@ -89,7 +89,7 @@ public struct Preprocessor: Sendable {
         }
         // 2. Resize.
         guard let g = geometry(height: h, width: w) else {
-            throw .invalidInput("image \(w)x\(h) cannot be resized to \(settings.minSize) (a side would become 0 or is over 2^20)")
+            throw .invalidInput(.unresizable(width: w, height: h, minSize: settings.minSize))
         }
         let size = (height: g.resizedHeight, width: g.resizedWidth)
         if size.height != h || size.width != w {

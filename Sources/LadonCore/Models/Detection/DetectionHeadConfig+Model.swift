@@ -19,7 +19,7 @@ extension DetectionHeadConfig {
         var levels: [Int] = []
         for name in d.roiLevels {
             guard let level = Int(name), level >= 0 else {
-                throw .config("detection.roiLevels: '\(name)' is not an FPN output name (\"0\" = P2, \"1\" = P3, …)")
+                throw .config(.invalidValue(model: nil, field: "detection.roiLevels", requirement: "names FPN outputs (\"0\" = P2, \"1\" = P3, …), got '\(name)'"))
             }
             levels.append(level)
         }
@@ -35,7 +35,7 @@ extension DetectionHeadConfig {
         postprocess.nmsThreshold = Float(d.boxNmsThreshold)
         postprocess.minSize = Float(d.boxMinSize)
         postprocess.detectionsPerImage = d.detectionsPerImage
-        guard d.boxCoderWeights.count == 4 else { throw .config("detection.boxCoderWeights needs 4 values") }
+        guard d.boxCoderWeights.count == 4 else { throw .config(.invalidValue(model: nil, field: "detection.boxCoderWeights", requirement: "needs 4 values, got \(d.boxCoderWeights.count)")) }
         let w = d.boxCoderWeights.map { Float($0) }
         postprocess.coder = BoxCoder(weights: (w[0], w[1], w[2], w[3]))
         try validate()
