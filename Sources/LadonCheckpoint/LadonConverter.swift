@@ -10,7 +10,7 @@ public struct ConvertedTensor: Sendable, Equatable {
     public let dtype: SafeTensorsDType
     public let bytes: [UInt8]
     /// Summary group (see ``LadonTensorSpec/group``).
-    public let group: String
+    public let group: LadonWeightLayout.Group
 }
 
 /// How far one checkpoint's copy of a shared-body group differs from the copy that was kept.
@@ -28,7 +28,7 @@ public struct SharedBodyDifference: Sendable, Equatable {
     public let slot: CheckpointSlot
     /// The checkpoint the shared body was taken from.
     public let reference: CheckpointSlot
-    public let group: String
+    public let group: LadonWeightLayout.Group
     public let kind: Kind
     /// Tensors compared (same name and shape in both).
     public var compared = 0
@@ -58,8 +58,8 @@ public struct LadonConversion: Sendable {
     public let warnings: [String]
 
     /// Tensor count per group, in layout order.
-    public var groupCounts: [(group: String, count: Int)] {
-        var out: [(String, Int)] = []
+    public var groupCounts: [(group: LadonWeightLayout.Group, count: Int)] {
+        var out: [(LadonWeightLayout.Group, Int)] = []
         for t in tensors {
             if let i = out.firstIndex(where: { $0.0 == t.group }) { out[i].1 += 1 } else { out.append((t.group, 1)) }
         }
@@ -158,8 +158,8 @@ public struct LadonConverter: Sendable {
         }
         fillEmptyEntropyTables(&tensors, bodySlot: bodySlot, checkpoints: checkpoints, maps: maps, warnings: &warnings)
         for spec in headSpecs {
-            let slot = spec.group == "classification_head" ? CheckpointSlot.classification
-                : spec.group == "detection_head" ? .detection : .segmentation
+            let slot = spec.group == .classificationHead ? CheckpointSlot.classification
+                : spec.group == .detectionHead ? .detection : .segmentation
             tensors.append(try read(spec, from: checkpoints[slot]!, map: maps[slot]!, warnings: &warnings))
         }
         // Anything mapped into a used part but not in the layout means the config does not describe the file.
@@ -210,7 +210,7 @@ public struct LadonConverter: Sendable {
     private func fillEmptyEntropyTables(_ tensors: inout [ConvertedTensor], bodySlot: CheckpointSlot,
                                         checkpoints: [CheckpointSlot: TorchCheckpoint], maps: [CheckpointSlot: [String: String]],
                                         warnings: inout [String]) {
-        let specs = LadonWeightLayout.sharedSpecs(for: config).filter { $0.group == "entropy_bottleneck" }
+        let specs = LadonWeightLayout.sharedSpecs(for: config).filter { $0.group == .entropyBottleneck }
         let tables = specs.filter(\.isInteger), parameters = specs.filter { !$0.isInteger }
         guard tables.contains(where: { spec in tensors.contains { $0.name == spec.name && $0.shape.reduce(1, *) == 0 } }) else { return }
         let bodySource = checkpoints[bodySlot]!.source
@@ -314,7 +314,7 @@ public struct LadonConverter: Sendable {
             for spec in specs {
                 let kind: SharedBodyDifference.Kind = spec.isInteger ? .entropyTables
                     : spec.name.hasSuffix(".running_mean") || spec.name.hasSuffix(".running_var") ? .runningStatistics : .parameters
-                let rowKey = "\(slot.rawValue)/\(spec.group)/\(kind.rawValue)"
+                let rowKey = "\(slot.rawValue)/\(spec.group.rawValue)/\(kind.rawValue)"
                 let i: Int
                 if let existing = rowIndex[rowKey] { i = existing } else {
                     i = rows.count

@@ -298,8 +298,8 @@ private func localHeader(_ name: String, data: [UInt8]) -> [UInt8] {
             ("anchorSizes", { $0.detection?.anchorSizes = [32, 64, 128, 256, 1 << 40] }),
             ("aspectRatios", { $0.detection?.aspectRatios = [.infinity] }),
             ("aspectRatios", { $0.detection?.aspectRatios = [Double](repeating: 1, count: 1000) }),
-            ("roiLevels", { $0.detection?.roiLevels = ["9223372036854775807"] }),
-            ("roiLevels", { $0.detection?.roiLevels = ["2", "1"] }),
+            ("roiLevels", { $0.detection?.roiLevels = [.p4, .p3] }),
+            ("roiLevels", { $0.detection?.roiLevels = [] }),
             ("roiOutputSize", { $0.detection?.roiOutputSize = 1 << 40 }),
             ("roiSamplingRatio", { $0.detection?.roiSamplingRatio = -1 }),
             ("representationSize", { $0.detection?.representationSize = 1 << 40 }),
@@ -319,7 +319,6 @@ private func localHeader(_ name: String, data: [UInt8]) -> [UInt8] {
             ("sizeDivisible", { $0.preprocessing.sizeDivisible = 0 }),
             ("preprocessing.std", { $0.preprocessing.std = [0.2, 0, 0.2] }),
             ("preprocessing.mean", { $0.preprocessing.mean = [.nan, 0, 0] }),
-            ("resizeRule", { $0.preprocessing.resizeRule = "x" }),
             ("architecture", { $0.architecture = String(repeating: "a", count: 10_000) }),
         ]
         for (needle, edit) in hostile {

@@ -54,4 +54,28 @@ import LadonCore
         #expect(rgb == .invalidInput(.rgbByteCount(width: 1, height: 1, expected: 3, actual: 2)))
         #expect(rgb?.description == "input: expected 1x1x3 = 3 RGB bytes, got 2")
     }
+
+    @Test func configEnumsKeepTheirJSONNamesAndRefuseUnknownOnes() throws {
+        // A weights file and a config file written before these fields were enums load unchanged.
+        let file = try SafeTensorsFile(path: Fixtures.url("model/tiny_model.safetensors").path)
+        let model = try LadonModelFile(file: file)
+        #expect(model.config.preprocessing.resizeRule == .torchvision013)
+        let url = Fixtures.url("checkpoints/ladon_tiny_config.json")
+        let config = try LadonModelConfig.load(path: url.path)
+        #expect(config.detection?.roiLevels == [.p2, .p3, .p4])
+        let json = config.jsonString()
+        #expect(json.contains(#""resizeRule":"torchvision-0.13-float32""#) && json.contains(#""roiLevels":["0","1","2"]"#))
+
+        let original = try String(contentsOf: url, encoding: .utf8)
+        let badRule = original.replacingOccurrences(of: "torchvision-0.13-float32", with: "bicubic")
+        guard case .config(.notAConfig(source: "bad.json", let rule))? = Self.error({ _ = try LadonModelConfig.decode(json: Data(badRule.utf8), source: "bad.json") }) else {
+            Issue.record("an unknown resize rule was accepted"); return
+        }
+        #expect(rule == "preprocessing.resizeRule: 'bicubic' is not one of torchvision-0.13-float32, torchvision-0.15-double")
+        let badLevel = original.replacingOccurrences(of: #""2""#, with: #""P4""#)
+        guard case .config(.notAConfig(_, let level))? = Self.error({ _ = try LadonModelConfig.decode(json: Data(badLevel.utf8)) }) else {
+            Issue.record("an unknown FPN level was accepted"); return
+        }
+        #expect(level.hasPrefix("detection.roiLevels[2]: 'P4' is not an FPN output name"), "\(level)")
+    }
 }

@@ -10,7 +10,7 @@ import Testing
     func load(_ i: Int) throws -> (SafeTensorsFile, LadonModel) {
         let case_ = try Fixtures.safetensors("model/tiny_case\(i).safetensors")
         var config = Self.model.config
-        config.preprocessing.resizeRule = case_.metadata["resizeRule"] ?? ResizeRule.torchvision013.rawValue
+        config.preprocessing.resizeRule = try #require(ResizeRule(rawValue: case_.metadata["resizeRule"] ?? ResizeRule.torchvision013.rawValue))
         let model = try LadonModel(file: Fixtures.safetensors("model/tiny_model.safetensors"), config: config)
         return (case_, model)
     }

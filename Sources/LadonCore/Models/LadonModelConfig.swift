@@ -73,7 +73,7 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         public var aspectRatios: [Double]
         /// Feature names MultiScaleRoIAlign pools from: `["0","1","2"]` = P2–P4, as the per-task models were
         /// trained and evaluated (the runtime module's `["0","1","2","3"]` adds P5; see docs/detection.md, "RoI level set").
-        public var roiLevels: [String]
+        public var roiLevels: [FPNLevel]
         public var roiOutputSize: Int
         public var roiSamplingRatio: Int
         /// Width of `fc6`/`fc7` in the box head.
@@ -106,7 +106,7 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         public var mean: [Double]
         public var std: [Double]
         /// `torchvision-0.13-float32` (the legacy pin: float32 scale factor) or `torchvision-0.15-double`.
-        public var resizeRule: String
+        public var resizeRule: ResizeRule
     }
 
     /// The ResNet-50 Ladon model with all three heads.
@@ -120,13 +120,13 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         classification: Classification(numClasses: 1000, classList: "imagenet"),
         detection: Detection(
             numClasses: 91, classList: "coco", fpnChannels: 256, anchorSizes: [32, 64, 128, 256, 512],
-            aspectRatios: [0.5, 1.0, 2.0], roiLevels: ["0", "1", "2"], roiOutputSize: 7, roiSamplingRatio: 2,
+            aspectRatios: [0.5, 1.0, 2.0], roiLevels: [.p2, .p3, .p4], roiOutputSize: 7, roiSamplingRatio: 2,
             representationSize: 1024, rpnPreNmsTopN: 1000, rpnPostNmsTopN: 1000, rpnNmsThreshold: 0.7,
             rpnScoreThreshold: 0.0, rpnMinSize: 1e-3, boxScoreThreshold: 0.05, boxNmsThreshold: 0.5,
             boxMinSize: 1e-2, detectionsPerImage: 100, boxCoderWeights: [10, 10, 5, 5]),
         segmentation: Segmentation(numClasses: 21, classList: "voc", asppChannels: 256, asppRates: [12, 24, 36]),
         preprocessing: Preprocessing(minSize: 416, maxSize: 416, sizeDivisible: 32, mean: [0.485, 0.456, 0.406],
-                                     std: [0.229, 0.224, 0.225], resizeRule: "torchvision-0.13-float32"))
+                                     std: [0.229, 0.224, 0.225], resizeRule: .torchvision013))
 
     /// The ResNeSt-269e Ladon model with all three heads: the paper's more accurate variant. Latent 32 channels,
     /// timm `resnest269e` layer2–4 (30/48/8 split-attention blocks); heads as ``resnet50``.
@@ -245,9 +245,9 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
             try within(d.anchorSizes, 1...Limits.anchorSize, "detection.anchorSizes")
             try check((1...Limits.aspectRatios).contains(d.aspectRatios.count), "detection.aspectRatios", "needs 1 ... \(Limits.aspectRatios) ratios")
             try within(d.aspectRatios, 1e-3...1e3, "detection.aspectRatios")
-            let levels = d.roiLevels.map { Int($0) ?? -1 }
-            try check(!levels.isEmpty && levels.allSatisfy { (0...4).contains($0) } && zip(levels, levels.dropFirst()).allSatisfy { $0 < $1 },
-                      "detection.roiLevels", "must be increasing FPN output names \"0\" ... \"4\", got \(d.roiLevels.prefix(8))")
+            let levels = d.roiLevels.map(\.index)
+            try check(!levels.isEmpty && zip(levels, levels.dropFirst()).allSatisfy { $0 < $1 },
+                      "detection.roiLevels", "must be increasing FPN output names \"0\" ... \"4\", got \(d.roiLevels.prefix(8).map(\.rawValue))")
             try within([d.roiOutputSize], 1...Limits.roiOutputSize, "detection.roiOutputSize")
             try within([d.roiSamplingRatio], 0...Limits.roiSamplingRatio, "detection.roiSamplingRatio")
             try within([d.representationSize], 1...Limits.representationSize, "detection.representationSize")
@@ -286,10 +286,25 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         do {
             config = try JSONDecoder().decode(LadonModelConfig.self, from: json)
         } catch {
-            throw .config(.notAConfig(source: source, reason: "\(error)"))
+            throw .config(.notAConfig(source: source, reason: Self.describe(error)))
         }
         try config.validate()
         return config
+    }
+
+    /// A decoding failure in a few words: the field's path and what was wrong with it.
+    static func describe(_ error: any Error) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return keys.isEmpty ? "top level" : keys.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error as? DecodingError {
+        case .dataCorrupted(let c)?: return "\(path(c)): \(c.debugDescription)"
+        case .keyNotFound(let key, let c)?: return "\(path(c)).\(key.stringValue) is missing".replacingOccurrences(of: "top level.", with: "")
+        case .typeMismatch(let type, let c)?: return "\(path(c)) is not \(type)"
+        case .valueNotFound(let type, let c)?: return "\(path(c)) is null, expected \(type)"
+        default: return "\(error)"
+        }
     }
 
     /// Loads and validates a config file.
@@ -326,7 +341,5 @@ extension LadonModelConfig.Preprocessing {
                   "preprocessing", "sizes must satisfy 1 <= minSize <= maxSize <= 8192, got \(minSize), \(maxSize)")
         try check((1...256).contains(sizeDivisible) && sizeDivisible % 4 == 0,
                   "preprocessing.sizeDivisible", "must be a multiple of 4 in 4 ... 256 (the encoder downsamples by 4), got \(sizeDivisible)")
-        try check(ResizeRule(rawValue: resizeRule) != nil,
-                  "preprocessing.resizeRule", "'\(resizeRule.prefix(LadonModelConfig.Limits.nameLength))' is not one of \(ResizeRule.allCases.map(\.rawValue).joined(separator: ", "))")
     }
 }

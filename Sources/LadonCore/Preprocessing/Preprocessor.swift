@@ -7,6 +7,17 @@ public enum ResizeRule: String, Codable, Sendable, CaseIterable {
     case torchvision013 = "torchvision-0.13-float32"
     /// torchvision ≥ 0.15: the scale in double precision (`min_size / float(min)`).
     case torchvision015 = "torchvision-0.15-double"
+
+    /// Decodes the rule's name; an unknown name is an error that lists the known ones.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let rule = ResizeRule(rawValue: name) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "'\(name.prefix(128))' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = rule
+    }
 }
 
 /// The network input after preprocessing.
@@ -28,10 +39,9 @@ public struct Preprocessor: Sendable {
     private let mean: [Float], std: [Float]
 
     public init(_ settings: LadonModelConfig.Preprocessing) throws(LadonError) {
-        try settings.validate()  // checks the resize rule too
-        guard let rule = ResizeRule(rawValue: settings.resizeRule) else { throw .config(.invalidValue(model: nil, field: "preprocessing.resizeRule", requirement: "is unknown")) }
+        try settings.validate()
         self.settings = settings
-        self.rule = rule
+        self.rule = settings.resizeRule
         self.mean = settings.mean.map { Float($0) }
         self.std = settings.std.map { Float($0) }
     }

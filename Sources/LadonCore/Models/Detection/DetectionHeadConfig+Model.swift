@@ -16,13 +16,7 @@ extension DetectionHeadConfig {
         proposals.nmsThreshold = Float(d.rpnNmsThreshold)
         proposals.scoreThreshold = Float(d.rpnScoreThreshold)
         proposals.minSize = Float(d.rpnMinSize)
-        var levels: [Int] = []
-        for name in d.roiLevels {
-            guard let level = Int(name), level >= 0 else {
-                throw .config(.invalidValue(model: nil, field: "detection.roiLevels", requirement: "names FPN outputs (\"0\" = P2, \"1\" = P3, …), got '\(name)'"))
-            }
-            levels.append(level)
-        }
+        let levels = d.roiLevels.map(\.index)
         roiLevels = levels
         // torchvision's MultiScaleRoIAlign infers its scales once, from the first image it sees, and caches them:
         // 1/4, 1/8, 1/16 … for any photo of ordinary aspect ratio (COCO's first val image included). Re-inferring per
