@@ -330,7 +330,11 @@ public struct PickleMachine {
         }
         let shape = try integers(argIDs[2], "size", callable)
         let strides = try integers(argIDs[3], "stride", callable)
-        return try TorchTensorRef(storage: storage, storageOffset: offset, shape: shape, strides: strides)
+        do {
+            return try TorchTensorRef(storage: storage, storageOffset: offset, shape: shape, strides: strides)
+        } catch .checkpoint(nil, let problem) {
+            throw .checkpoint(file: source, problem)   // name the file the view came from
+        }
     }
 
     /// A tuple or list of at most `maxRank` integers.

@@ -1,5 +1,6 @@
 // Hardening: non-finite and extreme latents, and damaged, foreign or mis-shaped byte strings.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct EntropyHardeningTests {

@@ -6,6 +6,7 @@
 // tables) and prints the same checksum, so the two can be compared line by line.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["LADON_PERF"] != nil, "set LADON_PERF=1"))

@@ -1,6 +1,7 @@
 // CompressAI 1.2.8 vectors: tables, quantisation, bytes and decoded values must match exactly, both directions.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 /// Reads the little-endian `.npy` files of the CompressAI vectors (`<f4` and `<i4`, C order).

@@ -1,6 +1,7 @@
 // Opt-in GEMM and convolution throughput figures (LADON_PERF=1 swift test -c release --filter Perf).
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 /// CPU time consumed by the whole process so far, in seconds (all threads).

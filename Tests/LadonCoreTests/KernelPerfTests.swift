@@ -2,6 +2,7 @@
 // Run: LADON_PERF=1 swift test -c release --filter KernelPerf
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["LADON_PERF"] != nil, "set LADON_PERF=1"))

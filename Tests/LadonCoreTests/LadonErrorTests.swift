@@ -1,6 +1,7 @@
 // LadonError carries values a caller can switch on, and its description still names what was wrong.
 import Foundation
 import Testing
+import LadonTestSupport
 import LadonCore
 
 @Suite struct LadonErrorTests {
@@ -60,7 +61,7 @@ import LadonCore
         let file = try SafeTensorsFile(path: Fixtures.url("model/tiny_model.safetensors").path)
         let model = try LadonModelFile(file: file)
         #expect(model.config.preprocessing.resizeRule == .torchvision013)
-        let url = Fixtures.url("checkpoints/ladon_tiny_config.json")
+        let url = TinyModel.repository.appendingPathComponent("Configs/ladon-resnet50.json")
         let config = try LadonModelConfig.load(path: url.path)
         #expect(config.detection?.roiLevels == [.p2, .p3, .p4])
         let json = config.jsonString()
@@ -72,7 +73,7 @@ import LadonCore
             Issue.record("an unknown resize rule was accepted"); return
         }
         #expect(rule == "preprocessing.resizeRule: 'bicubic' is not one of torchvision-0.13-float32, torchvision-0.15-double")
-        let badLevel = original.replacingOccurrences(of: #""2""#, with: #""P4""#)
+        let badLevel = original.replacingOccurrences(of: #"["0", "1", "2"]"#, with: #"["0", "1", "P4"]"#)
         guard case .config(.notAConfig(_, let level))? = Self.error({ _ = try LadonModelConfig.decode(json: Data(badLevel.utf8)) }) else {
             Issue.record("an unknown FPN level was accepted"); return
         }

@@ -1,6 +1,7 @@
 // Stage-by-stage equality of the Swift Ladon model with the PyTorch reference (Scripts/make_model_fixtures.py).
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct LadonModelTests {

@@ -2,6 +2,7 @@
 // sc2bench (Scripts/make_resnest_fixtures.py), and the full-size weight layout.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct ResNeStKernelTests {

@@ -1,6 +1,7 @@
 // The safetensors reader and writer: round trips, a file from the Python library, and damaged files.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite("SafeTensors")

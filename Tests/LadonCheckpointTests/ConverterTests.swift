@@ -1,6 +1,7 @@
 // LadonConverter on tiny-width per-task checkpoints built from the real modules, and the full-size layout.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 @testable import LadonCheckpoint
 
