@@ -5,7 +5,7 @@ Run from the repository root with the reference venv (torch, torchvision, compre
 
     /root/.cache/ladon-ref-venv/bin/python Scripts/make_checkpoint_fixtures.py
 
-Writes Tests/LadonCoreTests/Fixtures/checkpoints/:
+Writes Tests/LadonCheckpointTests/Fixtures/checkpoints/:
 * torch_various.pt (+ _p4.pt with pickle protocol 4) and torch_various_expected.safetensors: a torchdistill-layout
   checkpoint ({'model', 'optimizer', 'lr_scheduler', 'best_value', 'config', 'args'}) whose OrderedDict 'model' holds
   tensors of every dtype, a transposed view, views sharing one storage at offsets, a stride-0 expand, an empty
@@ -42,7 +42,7 @@ from sc2bench.models.layer import FPBasedResNetBottleneck
 from sc2bench.models.segmentation.base import BaseSegmentationModel
 from sc2bench.models.segmentation.deeplabv3 import create_deeplabv3
 
-OUT = pathlib.Path(__file__).resolve().parent.parent / "Tests" / "LadonCoreTests" / "Fixtures" / "checkpoints"
+OUT = pathlib.Path(__file__).resolve().parent.parent / "Tests" / "LadonCheckpointTests" / "Fixtures" / "checkpoints"
 RETURN_LAYERS = {"bottleneck_layer": "1", "layer2": "2", "layer3": "3", "layer4": "4"}
 
 TINY_CONFIG = {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ResNeSt-269e Ladon fixtures from the real timm / sc2bench modules (random weights).
 
-Writes into Tests/LadonCoreTests/Fixtures/:
+Writes into Tests/LadonCoreTests/Fixtures/ (model/, kernels/) and Tests/LadonCheckpointTests/Fixtures/ (checkpoints/):
   kernels/resnest_ops.safetensors   grouped convolutions (groups 2, 3, 4), the two average pools of the
                                     ResNeSt block (avd 3x3/s2/p1 count_include_pad=True; shortcut 2x2/s2
                                     ceil_mode count_include_pad=False) and timm's SplitAttn (radix 2 and 3),
@@ -56,6 +56,7 @@ torch.manual_seed(20261202)
 torch.set_num_threads(1)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIX = os.path.join(ROOT, "Tests", "LadonCoreTests", "Fixtures")
+CHECKPOINTS = os.path.join(ROOT, "Tests", "LadonCheckpointTests", "Fixtures", "checkpoints")
 
 # Reduced ResNeSt-269e: same block structure (radix 2, avd, avg_down, deep stem unused), fewer blocks and channels.
 LAYERS = [1, 2, 3, 2]          # layer1 is dropped by splittable_resnest; layer2-4 = 2/3/2 blocks
@@ -246,7 +247,7 @@ def converted_names(slot, sd):
 
 
 def checkpoints():
-    out_dir = os.path.join(FIX, "checkpoints")
+    out_dir = CHECKPOINTS
     g = torch.Generator().manual_seed(269)
     cls = tiny_backbone(with_fc=True)
     randomise(cls, g)
@@ -348,7 +349,7 @@ def full_size_keys():
         shape = names[name] if not name.endswith("_quantized_cdf") else names[name][:1] + [-1]  # data-dependent width
         lines.append(name + " " + ",".join(map(str, shape)))
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
-    with open(os.path.join(FIX, "checkpoints", "ladon_resnest269e_keys.json"), "w") as fh:
+    with open(os.path.join(CHECKPOINTS, "ladon_resnest269e_keys.json"), "w") as fh:
         fh.write(json.dumps({"stateDictEntries": counts, "convertedTensors": len(lines), "bodyParameters": body_params,
                              "sha256": digest, "rule": "sorted 'name shape' lines joined by newline; "
                              "_quantized_cdf width written as -1"}, indent=1) + "\n")

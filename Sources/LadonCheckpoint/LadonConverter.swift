@@ -10,7 +10,7 @@ public struct ConvertedTensor: Sendable, Equatable {
     public let dtype: SafeTensorsDType
     public let bytes: [UInt8]
     /// Summary group (see ``LadonTensorSpec/group``).
-    public let group: String
+    public let group: LadonWeightLayout.Group
 }
 
 /// How far one checkpoint's copy of a shared-body group differs from the copy that was kept.
@@ -28,7 +28,7 @@ public struct SharedBodyDifference: Sendable, Equatable {
     public let slot: CheckpointSlot
     /// The checkpoint the shared body was taken from.
     public let reference: CheckpointSlot
-    public let group: String
+    public let group: LadonWeightLayout.Group
     public let kind: Kind
     /// Tensors compared (same name and shape in both).
     public var compared = 0
@@ -58,8 +58,8 @@ public struct LadonConversion: Sendable {
     public let warnings: [String]
 
     /// Tensor count per group, in layout order.
-    public var groupCounts: [(group: String, count: Int)] {
-        var out: [(String, Int)] = []
+    public var groupCounts: [(group: LadonWeightLayout.Group, count: Int)] {
+        var out: [(LadonWeightLayout.Group, Int)] = []
         for t in tensors {
             if let i = out.firstIndex(where: { $0.0 == t.group }) { out[i].1 += 1 } else { out.append((t.group, 1)) }
         }
@@ -106,17 +106,17 @@ public struct LadonConverter: Sendable {
     public func convert(_ checkpoints: [CheckpointSlot: TorchCheckpoint],
                         sharedBodyFrom: CheckpointSlot? = nil) throws(LadonError) -> LadonConversion {
         let slots = checkpoints.keys.sorted()
-        guard let last = slots.last else { throw .checkpoint("no checkpoint given: the shared body must come from one of the three files") }
+        guard let last = slots.last else { throw .checkpoint(file: nil, .noCheckpoints) }
         let bodySlot = sharedBodyFrom ?? last
         guard checkpoints[bodySlot] != nil else {
-            throw .checkpoint("the shared body was requested from the \(bodySlot.rawValue) checkpoint, but none was given")
+            throw .checkpoint(file: nil, .missingBodyCheckpoint(slot: bodySlot.rawValue))
         }
         var outputConfig = config
         if checkpoints[.classification] == nil { outputConfig.classification = nil }
         if checkpoints[.detection] == nil { outputConfig.detection = nil }
         if checkpoints[.segmentation] == nil { outputConfig.segmentation = nil }
         for slot in slots where !outputConfig.heads.contains(slot.rawValue) {
-            throw .config("\(config.architecture) has no \(slot.rawValue) head, but a \(slot.rawValue) checkpoint was given")
+            throw .config(.unexpectedHead(model: config.architecture, head: slot.rawValue))
         }
 
         // Map every checkpoint's keys; check each file is the task it was given for.
@@ -127,20 +127,20 @@ public struct LadonConverter: Sendable {
             let ckpt = checkpoints[slot]!
             let keys = ckpt.names
             if let detected = LadonKeyMapping.detectSlot(keys), detected != slot {
-                throw .checkpoint("\(ckpt.source) was given as the \(slot.rawValue) checkpoint but looks like a \(detected.rawValue) checkpoint (keys \(LadonKeyMapping.describe(keys)))")
+                throw .checkpoint(file: ckpt.source, .wrongSlot(given: slot.rawValue, detected: detected.rawValue, keys: LadonKeyMapping.describe(keys)))
             }
             var map: [String: String] = [:], unknown: [String] = []
             for key in keys {
                 switch LadonKeyMapping.role(of: key, in: slot) {
                 case .sharedBody(let out), .head(let out):
-                    guard map[out] == nil else { throw .checkpoint("\(ckpt.source): keys '\(map[out]!)' and '\(key)' both map to '\(out)'") }
+                    guard map[out] == nil else { throw .checkpoint(file: ckpt.source, .keyCollision(map[out]!, key, target: out)) }
                     map[out] = key
                 case .dropped: dropped[slot, default: []].append(key)
                 case .unknown: unknown.append(key)
                 }
             }
             guard !map.isEmpty else {
-                throw .checkpoint("\(ckpt.source) has no Ladon \(slot.rawValue) tensors (keys \(LadonKeyMapping.describe(keys)))")
+                throw .checkpoint(file: ckpt.source, .noLadonTensors(slot: slot.rawValue, keys: LadonKeyMapping.describe(keys)))
             }
             if !unknown.isEmpty {
                 warnings.append("\(ckpt.source): \(unknown.count) unknown keys ignored (\(unknown.prefix(4).joined(separator: ", "))\(unknown.count > 4 ? ", …" : ""))")
@@ -158,8 +158,8 @@ public struct LadonConverter: Sendable {
         }
         fillEmptyEntropyTables(&tensors, bodySlot: bodySlot, checkpoints: checkpoints, maps: maps, warnings: &warnings)
         for spec in headSpecs {
-            let slot = spec.group == "classification_head" ? CheckpointSlot.classification
-                : spec.group == "detection_head" ? .detection : .segmentation
+            let slot = spec.group == .classificationHead ? CheckpointSlot.classification
+                : spec.group == .detectionHead ? .detection : .segmentation
             tensors.append(try read(spec, from: checkpoints[slot]!, map: maps[slot]!, warnings: &warnings))
         }
         // Anything mapped into a used part but not in the layout means the config does not describe the file.
@@ -168,7 +168,7 @@ public struct LadonConverter: Sendable {
             for (out, key) in maps[slot]!.sorted(by: { $0.key < $1.key }) where !expected.contains(out) {
                 let isBody = out.hasPrefix("encoder.") || out.hasPrefix("shared_body.")
                 if isBody && slot != bodySlot { continue }
-                throw .checkpoint("\(checkpoints[slot]!.source): tensor '\(key)' (→ '\(out)') is not part of \(config.architecture); the checkpoint does not match the config")
+                throw .checkpoint(file: checkpoints[slot]!.source, .unknownCheckpointKey(key: key, mapped: out, architecture: config.architecture))
             }
         }
         let differences = try compare(sharedSpecs, kept: tensors, bodySlot: bodySlot, checkpoints: checkpoints, maps: maps)
@@ -182,19 +182,21 @@ public struct LadonConverter: Sendable {
         let hints = [LadonModelConfig.resnet50, .resnest269e].map { ($0.bottleneckChannels, $0.body.name) }
         if let key = map["encoder.encoder.4.weight"], let ref = try? ckpt.tensorRef(key), let latent = ref.shape.first,
            latent != config.bottleneckChannels {
-            let hint = hints.first { $0.0 == latent }.map { " (a \($0.1) Ladon checkpoint? convert it with --backbone \($0.1))" } ?? ""
-            throw .checkpoint("\(ckpt.source): the bottleneck has \(latent) channels\(hint), but \(config.architecture) expects \(config.bottleneckChannels)")
+            throw .checkpoint(file: ckpt.source, .bottleneckChannels(found: latent, expected: config.bottleneckChannels, architecture: config.architecture,
+                                                                     otherBackbone: hints.first { $0.0 == latent }?.1))
         }
         let splitAttention = map.values.sorted().first { $0.contains(".conv2.conv.") || $0.contains(".conv2.fc1.") }
         let plainBottleneck = map.values.sorted().first { $0.hasSuffix(".conv2.weight") }
         switch config.body.kind {
         case .resnet50?:
             if let key = splitAttention {
-                throw .checkpoint("\(ckpt.source): key '\(key)' is a ResNeSt split-attention block, but \(config.architecture) has a resnet50 body; convert it with --backbone resnest269e")
+                throw .checkpoint(file: ckpt.source, .wrongBackbone(key: key, block: "ResNeSt split-attention", architecture: config.architecture,
+                                                                     body: "resnet50", convertWith: "resnest269e"))
             }
         case .resnest269e?:
             if let key = plainBottleneck {
-                throw .checkpoint("\(ckpt.source): key '\(key)' is a ResNet bottleneck block, but \(config.architecture) has a resnest269e body; convert it with --backbone resnet50")
+                throw .checkpoint(file: ckpt.source, .wrongBackbone(key: key, block: "ResNet bottleneck", architecture: config.architecture,
+                                                                     body: "resnest269e", convertWith: "resnet50"))
             }
         case nil:
             break
@@ -208,7 +210,7 @@ public struct LadonConverter: Sendable {
     private func fillEmptyEntropyTables(_ tensors: inout [ConvertedTensor], bodySlot: CheckpointSlot,
                                         checkpoints: [CheckpointSlot: TorchCheckpoint], maps: [CheckpointSlot: [String: String]],
                                         warnings: inout [String]) {
-        let specs = LadonWeightLayout.sharedSpecs(for: config).filter { $0.group == "entropy_bottleneck" }
+        let specs = LadonWeightLayout.sharedSpecs(for: config).filter { $0.group == .entropyBottleneck }
         let tables = specs.filter(\.isInteger), parameters = specs.filter { !$0.isInteger }
         guard tables.contains(where: { spec in tensors.contains { $0.name == spec.name && $0.shape.reduce(1, *) == 0 } }) else { return }
         let bodySource = checkpoints[bodySlot]!.source
@@ -287,14 +289,14 @@ public struct LadonConverter: Sendable {
         }
         if spec.isInteger {
             guard !ref.dtype.isFloatingPoint else {
-                throw .checkpoint("\(ckpt.source): '\(key)' is \(ref.dtype.rawValue), expected an integer tensor")
+                throw .checkpoint(file: ckpt.source, .wrongDType(tensor: key, dtype: ref.dtype.rawValue, expected: "integer"))
             }
             let values = try ckpt.int32Values(key)
             return ConvertedTensor(name: spec.name, shape: ref.shape, dtype: .i32,
                                    bytes: values.map(\.littleEndian).withUnsafeBytes { [UInt8]($0) }, group: spec.group)
         }
         guard ref.dtype.isFloatingPoint else {
-            throw .checkpoint("\(ckpt.source): '\(key)' is \(ref.dtype.rawValue), expected a floating-point tensor")
+            throw .checkpoint(file: ckpt.source, .wrongDType(tensor: key, dtype: ref.dtype.rawValue, expected: "floating-point"))
         }
         let values = try ckpt.floats(ref)
         return ConvertedTensor(name: spec.name, shape: ref.shape, dtype: .f32,
@@ -312,7 +314,7 @@ public struct LadonConverter: Sendable {
             for spec in specs {
                 let kind: SharedBodyDifference.Kind = spec.isInteger ? .entropyTables
                     : spec.name.hasSuffix(".running_mean") || spec.name.hasSuffix(".running_var") ? .runningStatistics : .parameters
-                let rowKey = "\(slot.rawValue)/\(spec.group)/\(kind.rawValue)"
+                let rowKey = "\(slot.rawValue)/\(spec.group.rawValue)/\(kind.rawValue)"
                 let i: Int
                 if let existing = rowIndex[rowKey] { i = existing } else {
                     i = rows.count

@@ -59,7 +59,7 @@ extension LadonWeightsFormat {
         let temporary = path + ".partial"
         let fm = FileManager.default
         guard fm.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
-            throw .weights("cannot create \(temporary)")
+            throw .weights(file: temporary, .unwritable(reason: "the file cannot be created"))
         }
         do {
             try handle.write(contentsOf: header(conversion, sources: sources, extra: extra))
@@ -69,7 +69,7 @@ extension LadonWeightsFormat {
             try fm.moveItem(atPath: temporary, toPath: path)
         } catch {
             try? fm.removeItem(atPath: temporary)
-            throw .weights("cannot write \(path): \(error.localizedDescription)")
+            throw .weights(file: path, .unwritable(reason: error.localizedDescription))
         }
     }
 

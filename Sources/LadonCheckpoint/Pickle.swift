@@ -58,10 +58,10 @@ public struct PickleMachine {
     /// Decodes `bytes`. `source` names the stream in errors.
     public static func load(_ bytes: [UInt8], source: String = "pickle",
                             persistentLoad: @escaping PersistentLoad = { pid throws(LadonError) in
-                                throw .checkpoint("persistent id \(pid.kindName) found but no storage resolver given")
+                                throw .checkpoint(file: nil, .noStorageResolver(persistentID: pid.kindName))
                             }) throws(LadonError) -> PickleValue {
         guard bytes.count <= maxBytes else {
-            throw .checkpoint("\(source): the pickle is \(bytes.count) bytes, more than the \(maxBytes) accepted")
+            throw .checkpoint(file: source, .pickleTooLarge(bytes: bytes.count, limit: maxBytes))
         }
         var machine = PickleMachine(bytes: bytes, source: source, persistentLoad: persistentLoad)
         return try machine.run()
@@ -83,7 +83,7 @@ public struct PickleMachine {
     }
 
     private func fail(_ message: String, at offset: Int? = nil) -> LadonError {
-        .checkpoint("\(source): \(message) (at byte \(offset ?? pos)); the pickle is damaged or uses unsupported features")
+        .checkpoint(file: source, .damagedPickle(detail: message, offset: offset ?? pos))
     }
 
     // MARK: Reading
@@ -330,7 +330,11 @@ public struct PickleMachine {
         }
         let shape = try integers(argIDs[2], "size", callable)
         let strides = try integers(argIDs[3], "stride", callable)
-        return try TorchTensorRef(storage: storage, storageOffset: offset, shape: shape, strides: strides)
+        do {
+            return try TorchTensorRef(storage: storage, storageOffset: offset, shape: shape, strides: strides)
+        } catch .checkpoint(nil, let problem) {
+            throw .checkpoint(file: source, problem)   // name the file the view came from
+        }
     }
 
     /// A tuple or list of at most `maxRank` integers.

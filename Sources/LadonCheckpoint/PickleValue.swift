@@ -115,35 +115,35 @@ public struct TorchTensorRef: Sendable, Equatable {
     /// element inside the storage.
     public init(storage: TorchStorageRef, storageOffset: Int, shape: [Int], strides: [Int]) throws(LadonError) {
         guard shape.count == strides.count else {
-            throw .checkpoint("tensor on storage '\(storage.key)' has size \(shape) but stride \(strides) of another rank")
+            throw .checkpoint(file: nil, .invalidTensorView(storage: storage.key, detail: "size \(shape) but stride \(strides) of another rank"))
         }
         guard shape.count <= Self.maxRank else {
-            throw .checkpoint("tensor on storage '\(storage.key)' has \(shape.count) dimensions, more than the \(Self.maxRank) allowed")
+            throw .checkpoint(file: nil, .invalidTensorView(storage: storage.key, detail: "\(shape.count) dimensions, more than the \(Self.maxRank) allowed"))
         }
         guard storageOffset >= 0, shape.allSatisfy({ $0 >= 0 }), strides.allSatisfy({ $0 >= 0 }) else {
-            throw .checkpoint("tensor on storage '\(storage.key)' has a negative offset, size or stride (offset \(storageOffset), size \(shape), stride \(strides))")
+            throw .checkpoint(file: nil, .invalidTensorView(storage: storage.key, detail: "a negative offset, size or stride (offset \(storageOffset), size \(shape), stride \(strides))"))
         }
         var count = 1
         var last = storageOffset
         for (size, stride) in zip(shape, strides) {
             let (c, o1) = count.multipliedReportingOverflow(by: size)
-            guard !o1 else { throw .checkpoint("tensor size \(shape) on storage '\(storage.key)' overflows") }
+            guard !o1 else { throw .checkpoint(file: nil, .invalidTensorView(storage: storage.key, detail: "size \(shape) overflows")) }
             count = c
             if size > 0 {
                 let (step, o2) = (size - 1).multipliedReportingOverflow(by: stride)
                 let (sum, o3) = last.addingReportingOverflow(step)
-                guard !o2, !o3 else { throw .checkpoint("tensor size \(shape) stride \(strides) on storage '\(storage.key)' overflows") }
+                guard !o2, !o3 else { throw .checkpoint(file: nil, .invalidTensorView(storage: storage.key, detail: "size \(shape) stride \(strides) overflows")) }
                 last = sum
             }
         }
         if count > 0 && last >= storage.elementCount {
-            throw .checkpoint("tensor of size \(shape), stride \(strides), offset \(storageOffset) reaches element \(last), but storage '\(storage.key)' holds \(storage.elementCount) elements")
+            throw .checkpoint(file: nil, .invalidTensorView(storage: storage.key, detail: "size \(shape), stride \(strides), offset \(storageOffset) reaches element \(last), but the storage holds \(storage.elementCount) elements"))
         }
         guard count <= Self.maxElements else {
-            throw .checkpoint("tensor of size \(shape) on storage '\(storage.key)' has \(count) elements, more than the \(Self.maxElements) a view may have")
+            throw .checkpoint(file: nil, .invalidTensorView(storage: storage.key, detail: "size \(shape) has \(count) elements, more than the \(Self.maxElements) a view may have"))
         }
         guard count <= storage.elementCount + Self.maxBroadcastElements else {
-            throw .checkpoint("tensor of size \(shape), stride \(strides) claims \(count) elements over storage '\(storage.key)' of \(storage.elementCount); a view may repeat (stride 0) at most \(Self.maxBroadcastElements) elements beyond its storage")
+            throw .checkpoint(file: nil, .invalidTensorView(storage: storage.key, detail: "size \(shape), stride \(strides) claims \(count) elements over \(storage.elementCount); a view may repeat (stride 0) at most \(Self.maxBroadcastElements) elements beyond its storage"))
         }
         self.storage = storage
         self.storageOffset = storageOffset

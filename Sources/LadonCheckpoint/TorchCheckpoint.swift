@@ -40,7 +40,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
         do {
             data = try UntrustedFile.read(path, maxBytes: UntrustedFile.maxMappedBytes, allowStreams: false)
         } catch {
-            throw .checkpoint("cannot read \(path): \(error.reason)")
+            throw .checkpoint(file: path, .unreadable(reason: error.reason))
         }
         try self.init(data: data, source: path, verifyChecksums: verifyChecksums)
     }
@@ -49,33 +49,33 @@ public final class TorchCheckpoint: @unchecked Sendable {
     public init(data: Data, source: String = "<memory>", verifyChecksums: Bool = true) throws(LadonError) {
         self.source = source
         if data.count >= Self.legacyMagic.count, Array(data.prefix(Self.legacyMagic.count)) == Self.legacyMagic {
-            throw .checkpoint("\(source) uses the legacy (torch < 1.6) serialization format, which is not supported; re-save it with torch >= 1.6: `torch.save(torch.load(path, weights_only=False), new_path)`")
+            throw .checkpoint(file: source, .legacyFormat)
         }
         let archive: ZipArchive
         do {
             archive = try ZipArchive(data: data, source: source)
         } catch {
-            throw .checkpoint("\(source) is not a readable torch.save zip file: \(error)")
+            throw .checkpoint(file: source, .notTorchZip(reason: "\(error)"))
         }
         self.archive = archive
         let pickles = archive.entries.filter { $0.name.hasSuffix("data.pkl") && $0.name.split(separator: "/").count == 2 }
         guard let pickleEntry = pickles.first else {
             if archive.entries.contains(where: { $0.name.hasSuffix("constants.pkl") }) {
-                throw .checkpoint("\(source) is a TorchScript archive (torch.jit.save); save the model's state_dict with torch.save instead")
+                throw .checkpoint(file: source, .torchScript)
             }
-            throw .checkpoint("\(source) has no '<archive>/data.pkl' record; it is not a torch.save checkpoint")
+            throw .checkpoint(file: source, .noDataPickle)
         }
-        guard pickles.count == 1 else { throw .checkpoint("\(source) holds \(pickles.count) data.pkl records; expected one") }
+        guard pickles.count == 1 else { throw .checkpoint(file: source, .multipleDataPickles(pickles.count)) }
         let prefix = String(pickleEntry.name.dropLast("data.pkl".count))
         self.recordPrefix = prefix
         if archive.contains(prefix + "byteorder") {
             let order = String(decoding: try archive.bytes(prefix + "byteorder"), as: UTF8.self)
             guard order == "little" else {
-                throw .checkpoint("\(source) was written on a \(order)-endian machine; only little-endian checkpoints are supported")
+                throw .checkpoint(file: source, .unsupportedByteOrder(order))
             }
         }
         guard pickleEntry.uncompressedSize <= PickleMachine.maxBytes else {
-            throw .checkpoint("\(source): '\(pickleEntry.name)' is \(pickleEntry.uncompressedSize) bytes, more than the \(PickleMachine.maxBytes) a pickle may have")
+            throw .checkpoint(file: source, .pickleTooLarge(bytes: pickleEntry.uncompressedSize, limit: PickleMachine.maxBytes))
         }
         let pickleBytes = try archive.bytes(pickleEntry.name, verifyCRC: verifyChecksums)
         let root = try PickleMachine.load(pickleBytes, source: "\(source) (\(pickleEntry.name))") { pid throws(LadonError) in
@@ -88,10 +88,10 @@ public final class TorchCheckpoint: @unchecked Sendable {
         var names: [String] = [], skipped: [String] = [], tensors: [String: TorchTensorRef] = [:]
         for item in dict {
             guard case .string(let name) = item.key else {
-                throw .checkpoint("\(source): state dict has a non-string key (\(item.key.kindName))")
+                throw .checkpoint(file: source, .nonStringKey(kind: item.key.kindName))
             }
             guard case .tensor(let t) = item.value else { skipped.append(name); continue }
-            guard tensors[name] == nil else { throw .checkpoint("\(source): state dict has '\(name)' twice") }
+            guard tensors[name] == nil else { throw .checkpoint(file: source, .duplicateKey(name)) }
             tensors[name] = t
             names.append(name)
         }
@@ -109,22 +109,22 @@ public final class TorchCheckpoint: @unchecked Sendable {
     /// Turns a persistent id `('storage', StorageType, key, location, numel)` into a checked storage reference.
     static func resolveStorage(_ pid: PickleValue, archive: ZipArchive, prefix: String, source: String) throws(LadonError) -> TorchStorageRef {
         guard let parts = pid.elements, parts.count >= 5, parts[0].stringValue == "storage" else {
-            throw .checkpoint("\(source): persistent id is not ('storage', type, key, location, numel)")
+            throw .checkpoint(file: source, .malformedPersistentID(detail: "persistent id is not ('storage', type, key, location, numel)"))
         }
         guard case .global(let module, let name) = parts[1], let dtype = TorchDType(global: module, name: name) else {
-            throw .checkpoint("\(source): unsupported storage type \(parts[1].kindName)")
+            throw .checkpoint(file: source, .unsupportedStorageType(parts[1].kindName))
         }
         guard let key = parts[2].stringValue ?? parts[2].intValue.map(String.init), let count = parts[4].intValue, count >= 0 else {
-            throw .checkpoint("\(source): storage persistent id has a malformed key or element count")
+            throw .checkpoint(file: source, .malformedPersistentID(detail: "storage persistent id has a malformed key or element count"))
         }
         let record = prefix + "data/" + key
         guard archive.contains(record) else {
-            throw .checkpoint("\(source): the pickle references storage '\(key)', but the record '\(record)' is missing; the file is damaged")
+            throw .checkpoint(file: source, .missingStorageRecord(key: key, record: record))
         }
         let entry = try archive.entry(record)
         let (needed, overflow) = count.multipliedReportingOverflow(by: dtype.size)
         guard !overflow, needed <= entry.uncompressedSize else {
-            throw .checkpoint("\(source): storage '\(key)' declares \(count) \(dtype.rawValue) elements but its record holds only \(entry.uncompressedSize) bytes")
+            throw .checkpoint(file: source, .storageTooSmall(key: key, declared: count, dtype: dtype.rawValue, bytes: entry.uncompressedSize))
         }
         return TorchStorageRef(key: key, dtype: dtype, elementCount: count, location: parts[3].stringValue ?? "")
     }
@@ -139,7 +139,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
             if let items = tensorDict(root[key]) { return (key, items) }
         }
         let keys = root.dictItems?.compactMap { $0.key.stringValue } ?? []
-        throw .checkpoint("\(source): no state dict found (top-level \(root.kindName) with keys \(keys.prefix(12)); expected tensors at the top level or under 'model')")
+        throw .checkpoint(file: source, .noStateDict(topLevel: root.kindName, keys: Array(keys.prefix(12))))
     }
 
     /// The tensor reference for `name`.
@@ -183,7 +183,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
     public func int32Values(_ name: String) throws(LadonError) -> [Int32] {
         var out: [Int32] = []
         for v in try int64Values(name) {
-            guard let narrow = Int32(exactly: v) else { throw .checkpoint("\(source): tensor '\(name)' holds \(v), outside the Int32 range") }
+            guard let narrow = Int32(exactly: v) else { throw .checkpoint(file: source, .valueOutOfRange(tensor: name, value: v)) }
             out.append(narrow)
         }
         return out
@@ -198,7 +198,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
         case .int8: return try gather(ref) { raw, i in Int64(raw.load(fromByteOffset: i, as: Int8.self)) }
         case .uint8, .bool: return try gather(ref) { raw, i in Int64(raw.load(fromByteOffset: i, as: UInt8.self)) }
         case .float32, .float16, .bfloat16, .float64:
-            throw .checkpoint("\(source): tensor on storage '\(ref.storage.key)' is \(ref.dtype.rawValue), expected an integer type")
+            throw .checkpoint(file: source, .notIntegerStorage(key: ref.storage.key, dtype: ref.dtype.rawValue))
         }
     }
 
@@ -207,7 +207,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
         // resolveStorage checked elementCount * size <= record size, and TorchTensorRef checked the view's extent.
         let (bytes, overflow) = ref.storage.elementCount.multipliedReportingOverflow(by: ref.dtype.size)
         guard !overflow, bytes <= entry.uncompressedSize, ref.elementCount <= TorchTensorRef.maxElements else {
-            throw .checkpoint("\(source): storage '\(ref.storage.key)' is smaller than declared")
+            throw .checkpoint(file: source, .storageTooSmall(key: ref.storage.key, declared: ref.storage.elementCount, dtype: ref.dtype.rawValue, bytes: entry.uncompressedSize))
         }
         return try archive.withBytes(of: entry) { (raw: UnsafeRawBufferPointer) throws(LadonError) -> R in body(raw) }
     }

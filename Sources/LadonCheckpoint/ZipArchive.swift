@@ -41,7 +41,7 @@ public final class ZipArchive: @unchecked Sendable {
         do {
             data = try UntrustedFile.read(path, maxBytes: UntrustedFile.maxMappedBytes, allowStreams: false)
         } catch {
-            throw .checkpoint("cannot read \(path): \(error.reason)")
+            throw .checkpoint(file: path, .unreadable(reason: error.reason))
         }
         try self.init(data: data, source: path)
     }
@@ -55,7 +55,7 @@ public final class ZipArchive: @unchecked Sendable {
         }
         var index: [String: Int] = [:]
         for (i, e) in parsed.enumerated() {
-            guard index[e.name] == nil else { throw .checkpoint("\(source): duplicate zip entry '\(e.name)'") }
+            guard index[e.name] == nil else { throw .checkpoint(file: source, .duplicateZipEntry(e.name)) }
             index[e.name] = i
         }
         self.entries = parsed
@@ -67,7 +67,7 @@ public final class ZipArchive: @unchecked Sendable {
 
     /// The entry called `name`, or an error naming it.
     public func entry(_ name: String) throws(LadonError) -> ZipEntry {
-        guard let i = index[name] else { throw .checkpoint("\(source): zip entry '\(name)' is missing") }
+        guard let i = index[name] else { throw .checkpoint(file: source, .missingZipEntry(name)) }
         return entries[i]
     }
 
@@ -75,15 +75,14 @@ public final class ZipArchive: @unchecked Sendable {
     public func withBytes<R>(of entry: ZipEntry, verifyCRC: Bool = false,
                              _ body: (UnsafeRawBufferPointer) throws(LadonError) -> R) throws(LadonError) -> R {
         guard entry.method == 0 else {
-            throw .checkpoint("\(source): zip entry '\(entry.name)' is \(entry.method == 8 ? "DEFLATE-compressed" : "compressed with method \(entry.method)"); "
-                + "only stored entries are supported (torch.save writes them uncompressed: re-save the checkpoint with torch.save instead of re-zipping it)")
+            throw .checkpoint(file: source, .compressedZipEntry(entry.name, method: UInt16(truncatingIfNeeded: entry.method)))
         }
         return try withRawBytes(data) { (all: UnsafeRawBufferPointer) throws(LadonError) -> R in
             let bytes = UnsafeRawBufferPointer(rebasing: all[entry.dataRange])
             if verifyCRC {
                 let actual = CRC32.checksum(bytes)
                 guard actual == entry.crc32 else {
-                    throw .checkpoint("\(source): zip entry '\(entry.name)' fails its CRC-32 check (stored \(String(entry.crc32, radix: 16)), computed \(String(actual, radix: 16))); the file is damaged")
+                    throw .checkpoint(file: source, .checksumMismatch(entry: entry.name, stored: entry.crc32, computed: actual))
                 }
             }
             return try body(bytes)
@@ -109,7 +108,7 @@ private struct ZipParser {
     let bytes: UnsafeRawBufferPointer
     let source: String
 
-    func fail(_ message: String) -> LadonError { .checkpoint("\(source): \(message); the file is damaged or not a zip archive") }
+    func fail(_ message: String) -> LadonError { .checkpoint(file: source, .damagedZip(detail: message)) }
 
     func u16(_ at: Int) throws(LadonError) -> Int {
         guard at >= 0, at <= bytes.count - 2 else { throw fail("read past the end at offset \(at)") }
@@ -196,7 +195,7 @@ private struct ZipParser {
             guard let name = String(bytes: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<(nameStart + nameLength)]), encoding: .utf8) else {
                 throw fail("central directory entry \(i) has a name that is not UTF-8")
             }
-            guard flags & 1 == 0 else { throw .checkpoint("\(source): zip entry '\(name)' is encrypted, which is not supported") }
+            guard flags & 1 == 0 else { throw .checkpoint(file: source, .encryptedZipEntry(name)) }
             // zip64 extended information: only the fields saturated in the fixed header, in this order.
             var e = nameStart + nameLength
             let extraEnd = e + extraLength

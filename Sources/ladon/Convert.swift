@@ -182,7 +182,7 @@ struct Convert: AsyncParsableCommand {
         print("\nwrote \(output): \(c.tensors.count) tensors, \(String(format: "%.1f", Double(bytes) / 1_048_576)) MiB in \(String(format: "%.2f", seconds)) s")
         print("shared body from: \(c.sharedBodyFrom.rawValue)")
         print("tensors per group:")
-        for (group, count) in c.groupCounts { print("  \(group.padding(toLength: 20, withPad: " ", startingAt: 0)) \(count)") }
+        for (group, count) in c.groupCounts { print("  \(group.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)) \(count)") }
         for (slot, keys) in c.dropped.sorted(by: { $0.key < $1.key }) {
             let counters = keys.filter { $0.hasSuffix("num_batches_tracked") }.count
             let aux = keys.count - counters
@@ -192,7 +192,7 @@ struct Convert: AsyncParsableCommand {
             print("shared body vs \(c.sharedBodyFrom.rawValue) (max |difference|, tensors differing/compared):")
             for d in c.differences {
                 let extra = d.incomparable.isEmpty ? "" : ", \(d.incomparable.count) missing or reshaped"
-                print("  \(d.slot.shortName) \(d.group.padding(toLength: 19, withPad: " ", startingAt: 0)) \(d.kind.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)) \(String(format: "%.6g", d.maxAbsDifference))  (\(d.differing)/\(d.compared)\(extra))")
+                print("  \(d.slot.shortName) \(d.group.rawValue.padding(toLength: 19, withPad: " ", startingAt: 0)) \(d.kind.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)) \(String(format: "%.6g", d.maxAbsDifference))  (\(d.differing)/\(d.compared)\(extra))")
             }
         }
         for w in c.warnings { print("warning: \(w)") }

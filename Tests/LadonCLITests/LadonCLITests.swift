@@ -160,7 +160,7 @@ struct LadonCLI {
     }
 
     @Test func convertFindsTheReleaseFilesByName() throws {
-        let dir = "Tests/LadonCoreTests/Fixtures/checkpoints/"
+        let dir = "Tests/LadonCheckpointTests/Fixtures/checkpoints/"
         let release = LadonCLI.temporary("release")
         let names = [("ilsvrc2012", "ladon_tiny_cls.pt", "ilsvrc2012-splittable_resnet50-fp-beta1.28_from_resnet50.pt"),
                      ("coco2017", "ladon_tiny_det.pt", "coco2017-faster_rcnn_splittable_resnet50-fp-beta1.28_fpn.pt"),
@@ -188,7 +188,7 @@ struct LadonCLI {
     @Test func convertsRealTorchCheckpointsThatInferCanLoad() throws {
         // The output directory need not exist (the default model location does not on a fresh machine).
         let out = LadonCLI.temporary("new-dir") + "/ladon/tiny.safetensors"
-        let dir = "Tests/LadonCoreTests/Fixtures/checkpoints/"
+        let dir = "Tests/LadonCheckpointTests/Fixtures/checkpoints/"
         let c = try LadonCLI.run(["convert", "--classification", LadonCLI.fixture(dir + "ladon_tiny_cls.pt"),
                                   "--detection", LadonCLI.fixture(dir + "ladon_tiny_det.pt"),
                                   "--segmentation", LadonCLI.fixture(dir + "ladon_tiny_seg.pt"),

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 @Suite(.serialized) struct ResNeStCLITests {
-    static let checkpoints = "Tests/LadonCoreTests/Fixtures/checkpoints/"
+    static let checkpoints = "Tests/LadonCheckpointTests/Fixtures/checkpoints/"
 
     @Test func convertsTheResNeStReleaseFilesByName() throws {
         let release = LadonCLI.temporary("resnest-release")

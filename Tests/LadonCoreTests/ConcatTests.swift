@@ -1,5 +1,6 @@
 // Channel concatenation against torch.cat and the reference.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct ConcatTests {

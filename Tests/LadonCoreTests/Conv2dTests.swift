@@ -1,5 +1,6 @@
 // Every convolution algorithm against the reference on odd shapes, plus PyTorch golden fixtures.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 /// One random convolution problem.

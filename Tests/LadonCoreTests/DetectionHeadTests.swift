@@ -1,5 +1,6 @@
 // The detection head stage by stage against torchvision's Faster R-CNN modules (fixture: small random widths).
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct DetectionHeadTests {

@@ -1,5 +1,6 @@
 // ReLU, residual add and add+ReLU: SIMD kernels against references and PyTorch.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct ElementwiseTests {

@@ -5,6 +5,7 @@
 // (LADON_FUZZ_SEED picks another seed.)
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct EntropyFuzzTests {

@@ -1,5 +1,6 @@
 // Hardening: non-finite and extreme latents, and damaged, foreign or mis-shaped byte strings.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct EntropyHardeningTests {
@@ -29,10 +30,11 @@ import Testing
                 _ = try eb.compress(x)
                 Issue.record("\(bad) accepted by compress")
             } catch {
-                guard case .invalidInput(let message) = error else { Issue.record("\(error)"); continue }
-                #expect(message.contains("[0, 5, 7, 9]"), "\(message)")
+                guard case .invalidInput(.nonFiniteLatent(let index)) = error else { Issue.record("\(error)"); continue }
+                #expect(index == [0, 5, 7, 9])
+                #expect(error.description.contains("[0, 5, 7, 9]"), "\(error)")
             }
-            #expect(throws: LadonError.invalidInput("the latent holds a non-finite value at [0, 5, 7, 9]; the encoder produced NaN or infinity")) {
+            #expect(throws: LadonError.invalidInput(.nonFiniteLatent(index: [0, 5, 7, 9]))) {
                 try eb.quantize(x)
             }
         }

@@ -7,6 +7,7 @@
 import Foundation
 import LadonTestSupport
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite(.enabled(if: PerfGate.enabled, Comment(rawValue: PerfGate.reason)))

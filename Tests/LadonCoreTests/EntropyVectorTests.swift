@@ -1,6 +1,7 @@
 // CompressAI 1.2.8 vectors: tables, quantisation, bytes and decoded values must match exactly, both directions.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 /// Reads the little-endian `.npy` files of the CompressAI vectors (`<f4` and `<i4`, C order).
@@ -193,8 +194,9 @@ enum CompressAIVectors {
             _ = try EntropyBottleneck(weights: scope)
             Issue.record("empty tables were accepted")
         } catch {
-            guard case .entropy(let message) = error else { Issue.record("wrong error \(error)"); return }
-            #expect(message.contains("update()") && message.contains("rebuildingTablesFrom"))
+            guard case .entropy(.tablesNotBuilt(let tensor)) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(tensor == "eb._offset")
+            #expect(error.description.contains("update()") && error.description.contains("rebuildingTablesFrom"))
         }
         let rebuilt = try EntropyBottleneck(rebuildingTablesFrom: scope)
         #expect(rebuilt.tables.cdfs == (try CompressAIVectors.bottleneck()).tables.cdfs, "rebuilt table differs")

@@ -1,5 +1,6 @@
 // GDN1 / IGDN1: the tiled kernel against the Double reference, CompressAI and the layer loader.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct GDNTests {

@@ -2,6 +2,7 @@
 import Foundation
 import LadonTestSupport
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 /// CPU time consumed by the whole process so far, in seconds (all threads).

@@ -1,5 +1,6 @@
 // The blocked GEMM against the Double reference on odd shapes, transposes, leading dimensions and threads.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 /// One GEMM case with padded leading dimensions: computes the reference once, then checks the optimised

@@ -3,6 +3,7 @@
 import Foundation
 import LadonTestSupport
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite(.serialized, .enabled(if: PerfGate.enabled, Comment(rawValue: PerfGate.reason)))

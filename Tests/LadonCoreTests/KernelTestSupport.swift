@@ -1,4 +1,5 @@
 // Helpers shared by the kernel test suites: fixture access, exact and per-element comparisons.
+import LadonTestSupport
 import Testing
 @testable import LadonCore
 

@@ -1,6 +1,7 @@
 // Stage-by-stage equality of the Swift Ladon model with the PyTorch reference (Scripts/make_model_fixtures.py).
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct LadonModelTests {
@@ -10,7 +11,7 @@ import Testing
     func load(_ i: Int) throws -> (SafeTensorsFile, LadonModel) {
         let case_ = try Fixtures.safetensors("model/tiny_case\(i).safetensors")
         var config = Self.model.config
-        config.preprocessing.resizeRule = case_.metadata["resizeRule"] ?? ResizeRule.torchvision013.rawValue
+        config.preprocessing.resizeRule = try #require(ResizeRule(rawValue: case_.metadata["resizeRule"] ?? ResizeRule.torchvision013.rawValue))
         let model = try LadonModel(file: Fixtures.safetensors("model/tiny_model.safetensors"), config: config)
         return (case_, model)
     }

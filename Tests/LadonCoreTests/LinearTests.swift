@@ -1,5 +1,6 @@
 // The fully connected kernel and layer against nn.Linear.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct LinearTests {

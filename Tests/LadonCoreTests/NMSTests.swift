@@ -1,5 +1,6 @@
 // NMS, batched NMS and top-k selection against torchvision fixtures and brute-force references.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct NMSTests {

@@ -1,5 +1,6 @@
 // Max pooling, adaptive and global average pooling against PyTorch and the references.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct PoolingTests {

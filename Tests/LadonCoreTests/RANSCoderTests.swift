@@ -1,5 +1,6 @@
 // The fast rANS coder against the plain reference on random tables and odd shapes; table validation; edge cases.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 /// Random but valid coding tables and symbols for property tests.

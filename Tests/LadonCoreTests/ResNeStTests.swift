@@ -2,6 +2,7 @@
 // sc2bench (Scripts/make_resnest_fixtures.py), and the full-size weight layout.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct ResNeStKernelTests {
@@ -147,7 +148,7 @@ import Testing
 
     @Test func fullSizeLayoutHasTimmsCountsAndParameters() {
         let specs = LadonWeightLayout.sharedSpecs(for: .resnest269e)
-        let body = specs.filter { ["layer2", "layer3", "layer4"].contains($0.group) }
+        let body = specs.filter { [.layer2, .layer3, .layer4].contains($0.group) }
         // timm resnest269e layer2–4: 2,340 state-dict entries, of which 347 are num_batches_tracked (not stored).
         #expect(body.count == 1_993)
         let parameters = body.filter { !$0.name.hasSuffix("running_mean") && !$0.name.hasSuffix("running_var") }

@@ -1,5 +1,6 @@
 // Bilinear and nearest resizing against F.interpolate and the references.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct ResizeTests {

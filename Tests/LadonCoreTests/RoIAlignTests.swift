@@ -1,5 +1,6 @@
 // RoIAlign against torchvision.ops.roi_align fixtures and against the plain per-sample reference.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct RoIAlignTests {

@@ -1,6 +1,7 @@
 // SHA-256 and CRC-32 against published test vectors.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct SHA256Tests {

@@ -1,6 +1,7 @@
 // The safetensors reader and writer: round trips, a file from the Python library, and damaged files.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite("SafeTensors")
@@ -22,7 +23,7 @@ struct SafeTensorsTests {
             let file = try SafeTensorsFile(data: data, source: "test.safetensors")
             Issue.record("expected a weights error, opened \(file.names)", sourceLocation: sourceLocation)
         } catch {
-            if case .weights(let message) = error { return message }
+            if case .weights = error { return error.description }
             Issue.record("expected .weights, got \(error)", sourceLocation: sourceLocation)
         }
         return ""

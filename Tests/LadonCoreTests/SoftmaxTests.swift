@@ -1,5 +1,6 @@
 // Softmax, channel argmax and top-k against PyTorch and the references.
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 
 @Suite struct SoftmaxTests {

@@ -63,10 +63,10 @@ public struct EntropyBottleneck: Sendable, Equatable {
     /// Builds a bottleneck from medians and validated tables.
     public init(medians: [Float], tables: EntropyTables) throws(LadonError) {
         guard medians.count == tables.channels else {
-            throw .entropy("\(medians.count) medians for \(tables.channels) table channels")
+            throw .entropy(.medianCountMismatch(medians: medians.count, channels: tables.channels))
         }
         if let c = medians.firstIndex(where: { !$0.isFinite }) {
-            throw .entropy("the median of channel \(c) is \(medians[c])")
+            throw .entropy(.invalidMedian(channel: c, value: medians[c]))
         }
         self.medians = medians
         self.tables = tables
@@ -84,18 +84,18 @@ public struct EntropyBottleneck: Sendable, Equatable {
         for name in ["_offset", "_cdf_length", "_quantized_cdf"] {
             let (_, values) = try weights.integers(name)
             if values.isEmpty {
-                throw .entropy("\(weights.path(name)) is empty: the checkpoint was saved before EntropyBottleneck.update() built its coding tables. Use a checkpoint saved after update(), or build them explicitly with EntropyBottleneck(rebuildingTablesFrom:) (may be incompatible with other CompressAI versions)")
+                throw .entropy(.tablesNotBuilt(tensor: weights.path(name)))
             }
             ints.append(values)
         }
         let (cdfShape, _) = try weights.integers("_quantized_cdf")
         let channels = medians.count
         guard ints[0].count == channels, ints[1].count == channels, cdfShape.count == 2, cdfShape[0] == channels else {
-            throw .entropy("\(weights.prefix): tables do not match \(channels) channels: _offset \(ints[0].count), _cdf_length \(ints[1].count), _quantized_cdf \(cdfShape)")
+            throw .entropy(.tableShapeMismatch(scope: weights.prefix, channels: channels, offsets: ints[0].count, cdfLengths: ints[1].count, cdfShape: cdfShape))
         }
         let width = cdfShape[1]
         func int32(_ v: Int, _ name: String) throws(LadonError) -> Int32 {
-            guard let r = Int32(exactly: v) else { throw .entropy("\(weights.path(name)) holds \(v), outside Int32") }
+            guard let r = Int32(exactly: v) else { throw .entropy(.valueOutOfRange(tensor: weights.path(name), value: v)) }
             return r
         }
         var offsets: [Int32] = [], lengths: [Int32] = [], rows: [[Int32]] = []
@@ -150,7 +150,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
     public func dequantize(_ symbols: [Int32], shape: [Int]) throws(LadonError) -> Tensor {
         guard shape.count == 4, shape[1] == channels, shape.allSatisfy({ $0 >= 0 }),
               shape.reduce(1, *) == symbols.count else {
-            throw .entropy("\(symbols.count) symbols cannot be dequantized as \(shape); expected [N, \(channels), H, W] with N·\(channels)·H·W elements")
+            throw .entropy(.dequantizeShapeMismatch(symbols: symbols.count, shape: shape, channels: channels))
         }
         let plane = shape[2] * shape[3]
         return Tensor(shape: shape) { out in
@@ -196,7 +196,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
         if nonFinite >= 0 {
             let hw = latent.shape[3]
             let (c, rest) = nonFinite.quotientAndRemainder(dividingBy: max(plane, 1))
-            throw .invalidInput("the latent holds a non-finite value at [\(sample), \(c), \(rest / max(hw, 1)), \(rest % max(hw, 1))]; the encoder produced NaN or infinity")
+            throw .invalidInput(.nonFiniteLatent(index: [sample, c, rest / max(hw, 1), rest % max(hw, 1)]))
         }
         return escapes
     }
@@ -237,7 +237,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
         let (plane, overflow) = height.multipliedReportingOverflow(by: width)
         let (total, overflow2) = plane.multipliedReportingOverflow(by: channels)
         guard height >= 0, width >= 0, !overflow, !overflow2, !total.multipliedReportingOverflow(by: strings.count).overflow else {
-            throw .entropy("latent size \(height)×\(width) is invalid")
+            throw .entropy(.invalidLatentSize(height: height, width: width))
         }
         // Reject impossible shapes before allocating the output.
         for (k, s) in strings.enumerated() where Double(total) * tables.fast.minBitsPerSymbol > 32 * Double(s.count / 4) + 64 {
@@ -271,7 +271,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
     /// Decompresses a ``CompressedLatent``; its channel count must match the tables.
     public func decompress(_ latent: CompressedLatent) throws(LadonError) -> Tensor {
         guard latent.channels == channels else {
-            throw .entropy("the compressed latent has \(latent.channels) channels, the tables \(channels)")
+            throw .entropy(.latentChannelMismatch(latent: latent.channels, tables: channels))
         }
         return try decompress(latent.strings, height: latent.height, width: latent.width)
     }

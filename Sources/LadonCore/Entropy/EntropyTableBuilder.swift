@@ -10,22 +10,22 @@ extension EntropyTables {
     /// Returns `pmf.count + 1` entries. Negative or non-finite probabilities, an all-zero pmf, and inputs the C++
     /// cannot handle (overflowing totals, more intervals than units) are errors.
     public static func pmfToQuantizedCDF(_ pmf: [Float], precision: Int = 16) throws(LadonError) -> [UInt32] {
-        guard (1...24).contains(precision) else { throw .entropy("precision \(precision) must be in 1...24") }
+        guard (1...24).contains(precision) else { throw .entropy(.invalidPMF(reason: "precision \(precision) must be in 1...24")) }
         let one = UInt64(1) << UInt64(precision)
         guard !pmf.isEmpty, UInt64(pmf.count) <= one else {
-            throw .entropy("a pmf of \(pmf.count) entries cannot be quantised to \(one) units")
+            throw .entropy(.invalidPMF(reason: "a pmf of \(pmf.count) entries cannot be quantised to \(one) units"))
         }
         var cdf = [UInt64](repeating: 0, count: pmf.count + 1)
         var total: UInt64 = 0
         for (i, p) in pmf.enumerated() {
-            guard p >= 0, p.isFinite else { throw .entropy("pmf entry \(i) is \(p); probabilities must be finite and >= 0") }
+            guard p >= 0, p.isFinite else { throw .entropy(.invalidPMF(reason: "pmf entry \(i) is \(p); probabilities must be finite and >= 0")) }
             let scaled = (p * Float(one)).rounded(.toNearestOrAwayFromZero)   // std::round of a float product
-            guard scaled < 4_294_967_296 else { throw .entropy("pmf entry \(i) = \(p) is far above 1") }
+            guard scaled < 4_294_967_296 else { throw .entropy(.invalidPMF(reason: "pmf entry \(i) = \(p) is far above 1")) }
             cdf[i + 1] = UInt64(scaled)
             total += cdf[i + 1]
         }
-        guard total > 0 else { throw .entropy("the pmf sums to zero") }
-        guard total <= UInt64(Int32.max) else { throw .entropy("the pmf sums to \(total) units, beyond the C++ int accumulator") }
+        guard total > 0 else { throw .entropy(.invalidPMF(reason: "the pmf sums to zero")) }
+        guard total <= UInt64(Int32.max) else { throw .entropy(.invalidPMF(reason: "the pmf sums to \(total) units, beyond the C++ int accumulator")) }
         for i in 0..<cdf.count { cdf[i] = one * cdf[i] / total }
         for i in 1..<cdf.count { cdf[i] += cdf[i - 1] }
         cdf[cdf.count - 1] = one
@@ -39,7 +39,7 @@ extension EntropyTables {
                     bestSteal = j
                 }
             }
-            guard bestSteal >= 0 else { throw .entropy("no interval can spare a unit for interval \(i)") }
+            guard bestSteal >= 0 else { throw .entropy(.invalidPMF(reason: "no interval can spare a unit for interval \(i)")) }
             if bestSteal < i {
                 for j in (bestSteal + 1)...i { cdf[j] -= 1 }
             } else {
@@ -143,10 +143,10 @@ extension EntropyBottleneck {
             let low = quantiles.scalars[3 * c], median = quantiles.scalars[3 * c + 1], high = quantiles.scalars[3 * c + 2]
             let below = (median - low).rounded(.up), above = (high - median).rounded(.up)
             guard below.isFinite, above.isFinite, below < 65536, above < 65536 else {
-                throw .entropy("channel \(c): quantiles \([low, median, high]) give an unusable range")
+                throw .entropy(.unusableQuantiles(channel: c, low: low, median: median, high: high))
             }
             let lo = max(0, Int32(below)), hi = max(0, Int32(above))
-            guard Int(lo) + Int(hi) + 1 <= 65535 else { throw .entropy("channel \(c): \(lo + hi + 1) symbols is too many") }
+            guard Int(lo) + Int(hi) + 1 <= 65535 else { throw .entropy(.tooManySymbols(channel: c, count: Int(lo) + Int(hi) + 1)) }
             minima.append(lo)
             lengths.append(Int(lo) + Int(hi) + 1)
             starts.append(median - Float(lo))

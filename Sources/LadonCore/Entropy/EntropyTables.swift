@@ -48,10 +48,10 @@ public struct EntropyTables: Sendable, Equatable {
     public init(offsets: [Int32], cdfLengths: [Int32], cdfs: [[Int32]]) throws(LadonError) {
         let channels = offsets.count
         guard channels > 0 else {
-            throw .entropy("the entropy tables are empty (0 channels); the checkpoint was probably saved before `update()` built them")
+            throw .entropy(.emptyTables)
         }
         guard cdfLengths.count == channels, cdfs.count == channels else {
-            throw .entropy("entropy tables disagree on the channel count: \(offsets.count) offsets, \(cdfLengths.count) CDF lengths, \(cdfs.count) CDF rows")
+            throw .entropy(.tableCountMismatch(offsets: offsets.count, cdfLengths: cdfLengths.count, cdfRows: cdfs.count))
         }
         var rows: [[UInt32]] = []
         rows.reserveCapacity(channels)
@@ -59,18 +59,18 @@ public struct EntropyTables: Sendable, Equatable {
             let length = Int(cdfLengths[c])
             let row = cdfs[c]
             guard length >= 3, length <= row.count, length <= 65537 else {
-                throw .entropy("channel \(c): CDF length \(length) must be in 3...\(min(row.count, 65537)) (row width \(row.count))")
+                throw .entropy(.invalidCDF(channel: c, reason: "CDF length \(length) must be in 3...\(min(row.count, 65537)) (row width \(row.count))"))
             }
             guard abs(Int(offsets[c])) <= Int(RANSConstants.maxAbsOffset) else {
-                throw .entropy("channel \(c): offset \(offsets[c]) is outside ±2^24")
+                throw .entropy(.invalidCDF(channel: c, reason: "offset \(offsets[c]) is outside ±2^24"))
             }
             guard row[0] == 0, row[length - 1] == 65536 else {
-                throw .entropy("channel \(c): CDF must start at 0 and end at 65536, got \(row[0]) ... \(row[length - 1])")
+                throw .entropy(.invalidCDF(channel: c, reason: "CDF must start at 0 and end at 65536, got \(row[0]) ... \(row[length - 1])"))
             }
             var trimmed = [UInt32](repeating: 0, count: length)
             for k in 0..<length {
                 if k > 0 && row[k] <= row[k - 1] {
-                    throw .entropy("channel \(c): CDF is not strictly increasing at index \(k) (\(row[k - 1]) then \(row[k]))")
+                    throw .entropy(.invalidCDF(channel: c, reason: "CDF is not strictly increasing at index \(k) (\(row[k - 1]) then \(row[k]))"))
                 }
                 trimmed[k] = UInt32(row[k])
             }

@@ -5,7 +5,7 @@ extension EntropyTables {
     /// producing exactly CompressAI's bytes. Symbols outside ``codableSymbols(_:)`` are an error.
     public func encode(_ symbols: [Int32], planeSize: Int) throws(LadonError) -> [UInt8] {
         guard planeSize >= 0, symbols.count == channels * planeSize else {
-            throw .entropy("\(symbols.count) symbols do not form \(channels) planes of \(planeSize)")
+            throw .entropy(.planeMismatch(symbols: symbols.count, channels: channels, planeSize: planeSize))
         }
         var values = [Int32](repeating: 0, count: symbols.count)
         var escapes = 0
@@ -15,7 +15,7 @@ extension EntropyTables {
             for i in (c * planeSize)..<((c + 1) * planeSize) {
                 let s = symbols[i]
                 guard codable.contains(s) else {
-                    throw .entropy("symbol \(s) at \(i) is outside channel \(c)'s codable range \(codable)")
+                    throw .entropy(.symbolOutOfRange(symbol: s, position: i, channel: c, codable: codable))
                 }
                 let v = s - offset
                 values[i] = v
@@ -29,7 +29,7 @@ extension EntropyTables {
     /// Any byte string gives either the encoded symbols or a typed error.
     public func decode(_ bytes: [UInt8], planeSize: Int) throws(LadonError) -> [Int32] {
         let (count, overflow) = channels.multipliedReportingOverflow(by: planeSize)
-        guard planeSize >= 0, !overflow else { throw .entropy("plane size \(planeSize) is invalid") }
+        guard planeSize >= 0, !overflow else { throw .entropy(.invalidPlaneSize(planeSize)) }
         var out = [Int32](repeating: 0, count: count)
         let result = out.withUnsafeMutableBufferPointer { buffer in
             bytes.withUnsafeBytes { raw in

@@ -12,20 +12,13 @@ enum RANSDecodeFailure: Error, Equatable {
 
     var error: LadonError {
         switch self {
-        case .badLength(let n):
-            return .entropy("a rANS stream is a whole number of 32-bit words and at least 8 bytes; got \(n) bytes")
-        case .badInitialState(let x):
-            return .entropy("the stream's initial state 0x\(String(x, radix: 16)) is outside [2^31, 2^63); the data is not a CompressAI rANS stream")
-        case .truncated(let i):
-            return .entropy("the stream ended while decoding symbol \(i); it is truncated or was coded with other tables or another shape")
-        case .bypassTooLong(let i, let n):
-            return .entropy("symbol \(i) has an escape payload of \(n) nibbles (at most 7 are valid); the stream is corrupt or was coded with other tables")
-        case .nonCanonicalBypass(let i):
-            return .entropy("symbol \(i) has an escape payload with a leading zero nibble, which no encoder writes; the stream is corrupt")
-        case .trailingData(let x, let words):
-            return .entropy("the stream did not end cleanly (final state 0x\(String(x, radix: 16)), \(words) unread words); it is corrupt, has trailing data, or was coded with other tables or another shape")
-        case .tooManySymbols(let n, let bytes):
-            return .entropy("\(bytes) bytes cannot hold \(n) symbols with these tables; the shape or the tables are wrong")
+        case .badLength(let n): return .entropy(.invalidStreamLength(bytes: n))
+        case .badInitialState(let x): return .entropy(.invalidInitialState(x))
+        case .truncated(let i): return .entropy(.truncatedStream(symbol: i))
+        case .bypassTooLong(let i, let n): return .entropy(.escapeTooLong(symbol: i, nibbles: n))
+        case .nonCanonicalBypass(let i): return .entropy(.nonCanonicalEscape(symbol: i))
+        case .trailingData(let x, let words): return .entropy(.trailingData(finalState: x, unreadWords: words))
+        case .tooManySymbols(let n, let bytes): return .entropy(.streamTooShort(bytes: bytes, symbols: n))
         }
     }
 }
@@ -44,18 +37,18 @@ public struct RANSEncoder: Sendable {
     /// Symbols outside ``EntropyTables/codableSymbols(_:)`` are an error (CompressAI would hang on them).
     public func encode(_ symbols: [Int32], indexes: [Int32]) throws(LadonError) -> [UInt8] {
         guard symbols.count == indexes.count else {
-            throw .entropy("\(symbols.count) symbols but \(indexes.count) indexes")
+            throw .entropy(.indexCountMismatch(symbols: symbols.count, indexes: indexes.count))
         }
         typealias Record = (start: UInt32, freq: UInt32, bits: UInt32)
         var records: [Record] = []
         records.reserveCapacity(symbols.count)
         for (i, (symbol, index)) in zip(symbols, indexes).enumerated() {
             guard index >= 0, Int(index) < tables.channels else {
-                throw .entropy("index \(index) of symbol \(i) is not a channel of the \(tables.channels)-channel tables")
+                throw .entropy(.indexOutOfRange(index: index, symbol: i, channels: tables.channels))
             }
             let c = Int(index)
             guard tables.codableSymbols(c).contains(symbol) else {
-                throw .entropy("symbol \(symbol) at \(i) is outside channel \(c)'s codable range \(tables.codableSymbols(c))")
+                throw .entropy(.symbolOutOfRange(symbol: symbol, position: i, channel: c, codable: tables.codableSymbols(c)))
             }
             let cdf = tables.cdfs[c]
             let maxValue = tables.escapeIndex(c)
@@ -122,16 +115,15 @@ public struct RANSDecoder: Sendable {
             return try decodeOrFail(bytes, indexes: indexes)
         } catch let failure as RANSDecodeFailure {
             throw failure.error
-        } catch let error as LadonError {
-            throw error
         } catch {
-            throw .entropy("\(error)")
+            // decodeOrFail throws only RANSDecodeFailure and LadonError.
+            throw error as! LadonError
         }
     }
 
     private func decodeOrFail(_ bytes: [UInt8], indexes: [Int32]) throws -> [Int32] {
         for index in indexes where index < 0 || Int(index) >= tables.channels {
-            throw LadonError.entropy("index \(index) is not a channel of the \(tables.channels)-channel tables")
+            throw LadonError.entropy(.indexOutOfRange(index: index, symbol: nil, channels: tables.channels))
         }
         guard bytes.count % 4 == 0, bytes.count >= 8 else { throw RANSDecodeFailure.badLength(bytes.count) }
         var words: [UInt32] = []

@@ -12,7 +12,7 @@ public enum LadonWeightsFormat {
     public static func sha256(ofFile path: String) throws(LadonError) -> String {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw .weights("cannot read \(path): \(error.localizedDescription)")
+            throw .weights(file: path, .unreadable(reason: error.localizedDescription))
         }
         return data.withUnsafeBytes { SHA256.hash($0) }.hexString
     }
@@ -20,7 +20,7 @@ public enum LadonWeightsFormat {
     /// The model config stored in a weights file's `config` metadata.
     public static func config(of file: SafeTensorsFile) throws(LadonError) -> LadonModelConfig {
         guard let json = file.metadata["config"] else {
-            throw .weights("\(file.source) has no 'config' metadata; pass a config (Configs/ladon-resnet50.json) or convert the checkpoints with `ladon convert`")
+            throw .weights(file: file.source, .noConfig)
         }
         return try LadonModelConfig.decode(json: Data(json.utf8), source: "\(file.source) metadata 'config'")
     }
@@ -30,7 +30,7 @@ public enum LadonWeightsFormat {
         var classes: [String: [String]] = [:]
         for (k, v) in file.metadata where k.hasPrefix("classes.") {
             guard let list = try? JSONSerialization.jsonObject(with: Data(v.utf8)) as? [String] else {
-                throw .weights("\(file.source): metadata \(k) is not a JSON array of strings")
+                throw .weights(file: file.source, .malformedMetadata(key: k, expected: "a JSON array of strings"))
             }
             classes[String(k.dropFirst("classes.".count))] = list
         }

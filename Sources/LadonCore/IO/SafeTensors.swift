@@ -75,7 +75,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         do {
             data = try UntrustedFile.read(path, maxBytes: UntrustedFile.maxMappedBytes, allowStreams: false)
         } catch {
-            throw .weights("cannot read \(path): \(error.reason)")
+            throw .weights(file: path, .unreadable(reason: error.reason))
         }
         try self.init(data: data, source: path)
     }
@@ -85,22 +85,22 @@ public final class SafeTensorsFile: @unchecked Sendable {
         self.source = source
         self.data = data
         guard data.count >= 8 else {
-            throw .weights("\(source) is \(data.count) bytes, too short for a safetensors header (need at least 8)")
+            throw .weights(file: source, .tooShort(bytes: data.count))
         }
         var headerLength: UInt64 = 0
         for i in 0..<8 { headerLength |= UInt64(data[data.startIndex + i]) << (8 * UInt64(i)) }
         guard headerLength >= 2, headerLength <= UInt64(Self.maxHeaderBytes),
               headerLength <= UInt64(data.count - 8) else {
-            throw .weights("\(source): header length \(headerLength) is impossible for a \(data.count)-byte file; the file is damaged or not safetensors")
+            throw .weights(file: source, .invalidHeaderLength(headerLength, fileBytes: data.count))
         }
         let headerData = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + Int(headerLength)))
         // A safetensors header nests 3 deep; refuse deep nesting before a recursive JSON parser sees it.
         guard Self.jsonNestingDepth(headerData) <= Self.maxHeaderDepth else {
-            throw .weights("\(source): the header's JSON is nested deeper than \(Self.maxHeaderDepth); the file is damaged or not safetensors")
+            throw .weights(file: source, .malformedHeader(detail: "the header's JSON is nested deeper than \(Self.maxHeaderDepth)"))
         }
         guard let object = try? JSONSerialization.jsonObject(with: headerData),
               let header = object as? [String: Any] else {
-            throw .weights("\(source): the header is not a JSON object; the file is damaged or not safetensors")
+            throw .weights(file: source, .malformedHeader(detail: "the header is not a JSON object"))
         }
         dataStart = 8 + Int(headerLength)
         let dataSize = data.count - dataStart
@@ -109,10 +109,10 @@ public final class SafeTensorsFile: @unchecked Sendable {
         for (name, value) in header {
             if name == "__metadata__" {
                 guard let m = value as? [String: Any] else {
-                    throw .weights("\(source): __metadata__ is not an object")
+                    throw .weights(file: source, .malformedHeader(detail: "__metadata__ is not an object"))
                 }
                 for (k, v) in m {
-                    guard let s = v as? String else { throw .weights("\(source): metadata '\(k)' is not a string") }
+                    guard let s = v as? String else { throw .weights(file: source, .malformedMetadata(key: k, expected: "a string")) }
                     meta[k] = s
                 }
                 continue
@@ -121,34 +121,34 @@ public final class SafeTensorsFile: @unchecked Sendable {
                   let dtypeName = info["dtype"] as? String,
                   let shapeAny = info["shape"] as? [Any],
                   let offsetsAny = info["data_offsets"] as? [Any], offsetsAny.count == 2 else {
-                throw .weights("\(source): tensor '\(name)' has a malformed header entry")
+                throw .weights(file: source, .malformedHeader(detail: "tensor '\(name)' has a malformed header entry"))
             }
             guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
-                throw .weights("\(source): tensor '\(name)' has unsupported dtype \(dtypeName)")
+                throw .weights(file: source, .unsupportedDType(tensor: name, dtype: dtypeName))
             }
             guard shapeAny.count <= Self.maxRank else {
-                throw .weights("\(source): tensor '\(name)' has \(shapeAny.count) dimensions, more than the \(Self.maxRank) accepted")
+                throw .weights(file: source, .tooManyDimensions(tensor: name, rank: shapeAny.count, limit: Self.maxRank))
             }
             var shape: [Int] = []
             var count = 1
             for d in shapeAny {
                 guard let n = jsonInteger(d), n >= 0, n <= Int(Int32.max) else {
-                    throw .weights("\(source): tensor '\(name)' has an invalid shape \(shapeAny)")
+                    throw .weights(file: source, .invalidShape(tensor: name, shape: "\(shapeAny)"))
                 }
                 shape.append(n)
                 let (product, overflow) = count.multipliedReportingOverflow(by: n)
                 guard !overflow, product <= dataSize else {
-                    throw .weights("\(source): tensor '\(name)' shape \(shape) is larger than the file")
+                    throw .weights(file: source, .dataOutOfBounds(tensor: name, detail: "shape \(shape) is larger than the file"))
                 }
                 count = product
             }
             guard let begin = jsonInteger(offsetsAny[0]),
                   let end = jsonInteger(offsetsAny[1]),
                   begin >= 0, end >= begin, end <= dataSize else {
-                throw .weights("\(source): tensor '\(name)' data offsets \(offsetsAny) lie outside the \(dataSize)-byte data section")
+                throw .weights(file: source, .dataOutOfBounds(tensor: name, detail: "data offsets \(offsetsAny) lie outside the \(dataSize)-byte data section"))
             }
             guard end - begin == count * dtype.size else {
-                throw .weights("\(source): tensor '\(name)' has \(end - begin) bytes but shape \(shape) of \(dtypeName) needs \(count * dtype.size)")
+                throw .weights(file: source, .byteCountMismatch(tensor: name, bytes: end - begin, needed: count * dtype.size, shape: shape, dtype: dtypeName))
             }
             entries[name] = SafeTensorsEntry(name: name, dtype: dtype, shape: shape, dataRange: begin..<end)
         }
@@ -157,7 +157,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         let ordered = entries.values.sorted { ($0.dataRange.lowerBound, $0.dataRange.upperBound, $0.name)
             < ($1.dataRange.lowerBound, $1.dataRange.upperBound, $1.name) }
         for (a, b) in zip(ordered, ordered.dropFirst()) where a.dataRange.upperBound > b.dataRange.lowerBound {
-            throw .weights("\(source): tensors '\(a.name)' (bytes \(a.dataRange)) and '\(b.name)' (bytes \(b.dataRange)) overlap; the file is damaged")
+            throw .weights(file: source, .overlappingTensors(a.name, a.dataRange, b.name, b.dataRange))
         }
         self.metadata = meta
         self.entries = entries
@@ -190,7 +190,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         let e = try entry(name)
         switch e.dtype {
         case .f16, .bf16, .f32, .f64:
-            throw .weights("\(source): tensor '\(name)' is \(e.dtype.rawValue), expected an integer dtype")
+            throw .weights(file: source, .notIntegerTensor(tensor: name, dtype: e.dtype.rawValue))
         default: break
         }
         let n = e.elementCount

@@ -73,7 +73,7 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         public var aspectRatios: [Double]
         /// Feature names MultiScaleRoIAlign pools from: `["0","1","2"]` = P2–P4, as the per-task models were
         /// trained and evaluated (the runtime module's `["0","1","2","3"]` adds P5; see docs/detection.md, "RoI level set").
-        public var roiLevels: [String]
+        public var roiLevels: [FPNLevel]
         public var roiOutputSize: Int
         public var roiSamplingRatio: Int
         /// Width of `fc6`/`fc7` in the box head.
@@ -106,7 +106,7 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         public var mean: [Double]
         public var std: [Double]
         /// `torchvision-0.13-float32` (the legacy pin: float32 scale factor) or `torchvision-0.15-double`.
-        public var resizeRule: String
+        public var resizeRule: ResizeRule
     }
 
     /// The ResNet-50 Ladon model with all three heads.
@@ -120,13 +120,13 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
         classification: Classification(numClasses: 1000, classList: "imagenet"),
         detection: Detection(
             numClasses: 91, classList: "coco", fpnChannels: 256, anchorSizes: [32, 64, 128, 256, 512],
-            aspectRatios: [0.5, 1.0, 2.0], roiLevels: ["0", "1", "2"], roiOutputSize: 7, roiSamplingRatio: 2,
+            aspectRatios: [0.5, 1.0, 2.0], roiLevels: [.p2, .p3, .p4], roiOutputSize: 7, roiSamplingRatio: 2,
             representationSize: 1024, rpnPreNmsTopN: 1000, rpnPostNmsTopN: 1000, rpnNmsThreshold: 0.7,
             rpnScoreThreshold: 0.0, rpnMinSize: 1e-3, boxScoreThreshold: 0.05, boxNmsThreshold: 0.5,
             boxMinSize: 1e-2, detectionsPerImage: 100, boxCoderWeights: [10, 10, 5, 5]),
         segmentation: Segmentation(numClasses: 21, classList: "voc", asppChannels: 256, asppRates: [12, 24, 36]),
         preprocessing: Preprocessing(minSize: 416, maxSize: 416, sizeDivisible: 32, mean: [0.485, 0.456, 0.406],
-                                     std: [0.229, 0.224, 0.225], resizeRule: "torchvision-0.13-float32"))
+                                     std: [0.229, 0.224, 0.225], resizeRule: .torchvision013))
 
     /// The ResNeSt-269e Ladon model with all three heads: the paper's more accurate variant. Latent 32 channels,
     /// timm `resnest269e` layer2–4 (30/48/8 split-attention blocks); heads as ``resnet50``.
@@ -197,41 +197,41 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
 
     /// Checks internal consistency and every bound of ``Limits``; throws `.config` naming the first problem.
     public func validate() throws(LadonError) {
-        func check(_ ok: Bool, _ message: @autoclosure () -> String) throws(LadonError) {
-            if !ok { throw .config("\(architecture.prefix(Limits.nameLength)): \(message())") }
+        func check(_ ok: Bool, _ field: String, _ requirement: @autoclosure () -> String) throws(LadonError) {
+            if !ok { throw .config(.invalidValue(model: architecture, field: field, requirement: requirement())) }
         }
         func name(_ s: String, _ what: String) throws(LadonError) {
-            try check(!s.isEmpty && s.utf8.count <= Limits.nameLength, "\(what) must be 1 ... \(Limits.nameLength) bytes long")
+            try check(!s.isEmpty && s.utf8.count <= Limits.nameLength, what, "must be 1 ... \(Limits.nameLength) bytes long")
         }
         func within(_ values: [Int], _ range: ClosedRange<Int>, _ what: String) throws(LadonError) {
-            try check(values.allSatisfy { range.contains($0) }, "\(what) must be in \(range.lowerBound) ... \(range.upperBound), got \(values.prefix(16))")
+            try check(values.allSatisfy { range.contains($0) }, what, "must be in \(range.lowerBound) ... \(range.upperBound), got \(values.prefix(16))")
         }
         func within(_ values: [Double], _ range: ClosedRange<Double>, _ what: String) throws(LadonError) {
-            try check(values.allSatisfy { $0.isFinite && range.contains($0) }, "\(what) must be finite and in \(range.lowerBound) ... \(range.upperBound), got \(values.prefix(16))")
+            try check(values.allSatisfy { $0.isFinite && range.contains($0) }, what, "must be finite and in \(range.lowerBound) ... \(range.upperBound), got \(values.prefix(16))")
         }
         try name(architecture, "architecture")
         try within([bottleneckChannels], 1...Limits.bottleneckChannels, "bottleneckChannels")
         try check(encoderChannels.count == 4 && encoderChannels.first == 3 && encoderChannels.last == bottleneckChannels,
-                  "encoderChannels must be [3, c1, c2, bottleneckChannels], got \(encoderChannels.prefix(16))")
+                  "encoderChannels", "must be [3, c1, c2, bottleneckChannels], got \(encoderChannels.prefix(16))")
         try check(decoderChannels.count == 4 && decoderChannels.first == bottleneckChannels,
-                  "decoderChannels must be [bottleneckChannels, c1, c2, c3], got \(decoderChannels.prefix(16))")
+                  "decoderChannels", "must be [bottleneckChannels, c1, c2, c3], got \(decoderChannels.prefix(16))")
         try within(encoderChannels + decoderChannels, 1...Limits.channels, "encoder and decoder channels")
         let eb = entropyBottleneck
-        try check((1...Limits.densityLayers).contains(eb.filters.count), "entropyBottleneck.filters must have 1 ... \(Limits.densityLayers) layers")
+        try check((1...Limits.densityLayers).contains(eb.filters.count), "entropyBottleneck.filters", "must have 1 ... \(Limits.densityLayers) layers")
         try within(eb.filters, 1...Limits.densityWidth, "entropyBottleneck.filters")
-        try check(eb.tailMass.isFinite && eb.tailMass > 0 && eb.tailMass < 0.5, "entropyBottleneck.tailMass must be in (0, 0.5), got \(eb.tailMass)")
+        try check(eb.tailMass.isFinite && eb.tailMass > 0 && eb.tailMass < 0.5, "entropyBottleneck.tailMass", "must be in (0, 0.5), got \(eb.tailMass)")
         try check(eb.likelihoodBound.isFinite && eb.likelihoodBound > 0 && eb.likelihoodBound < 1,
-                  "entropyBottleneck.likelihoodBound must be in (0, 1), got \(eb.likelihoodBound)")
-        try check(body.kind != nil, "body '\(body.name.prefix(Limits.nameLength))' is not supported (one of \(Body.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                  "entropyBottleneck.likelihoodBound", "must be in (0, 1), got \(eb.likelihoodBound)")
+        try check(body.kind != nil, "body", "'\(body.name.prefix(Limits.nameLength))' is not supported (one of \(Body.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
         try check(body.blocks.count == 3 && body.planes.count == 3,
-                  "body needs 3 stages (layer2-4), got blocks \(body.blocks.prefix(16)), planes \(body.planes.prefix(16))")
+                  "body", "needs 3 stages (layer2-4), got blocks \(body.blocks.prefix(16)), planes \(body.planes.prefix(16))")
         try within(body.blocks, 1...Limits.blocksPerStage, "body.blocks")
         try within([body.expansion], 1...Limits.expansion, "body.expansion")
         try within(body.planes, 1...(Limits.channels / body.expansion), "body.planes (times expansion \(body.expansion) at most \(Limits.channels))")
         try within([body.batchNormEpsilon], 1e-12...1, "body.batchNormEpsilon")
         if body.kind == .resnest269e {
             let radix = ResNeStBottleneckBlock.resnest269eRadix
-            try check(body.planes.allSatisfy { $0 % radix == 0 }, "body.planes of a resnest269e body must be multiples of the radix \(radix), got \(body.planes.prefix(16))")
+            try check(body.planes.allSatisfy { $0 % radix == 0 }, "body.planes", "of a resnest269e body must be multiples of the radix \(radix), got \(body.planes.prefix(16))")
         }
         if let c = classification {
             try within([c.numClasses], 1...Limits.classes, "classification.numClasses")
@@ -241,13 +241,13 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
             try within([d.numClasses], 2...Limits.classes, "detection.numClasses (background included)")
             try name(d.classList, "detection.classList")
             try within([d.fpnChannels], 1...Limits.channels, "detection.fpnChannels")
-            try check(d.anchorSizes.count == 5, "detection.anchorSizes needs 5 sizes (P2-P5 and pool), got \(d.anchorSizes.count)")
+            try check(d.anchorSizes.count == 5, "detection.anchorSizes", "needs 5 sizes (P2-P5 and pool), got \(d.anchorSizes.count)")
             try within(d.anchorSizes, 1...Limits.anchorSize, "detection.anchorSizes")
-            try check((1...Limits.aspectRatios).contains(d.aspectRatios.count), "detection.aspectRatios needs 1 ... \(Limits.aspectRatios) ratios")
+            try check((1...Limits.aspectRatios).contains(d.aspectRatios.count), "detection.aspectRatios", "needs 1 ... \(Limits.aspectRatios) ratios")
             try within(d.aspectRatios, 1e-3...1e3, "detection.aspectRatios")
-            let levels = d.roiLevels.map { Int($0) ?? -1 }
-            try check(!levels.isEmpty && levels.allSatisfy { (0...4).contains($0) } && zip(levels, levels.dropFirst()).allSatisfy { $0 < $1 },
-                      "detection.roiLevels must be increasing FPN output names \"0\" ... \"4\", got \(d.roiLevels.prefix(8))")
+            let levels = d.roiLevels.map(\.index)
+            try check(!levels.isEmpty && zip(levels, levels.dropFirst()).allSatisfy { $0 < $1 },
+                      "detection.roiLevels", "must be increasing FPN output names \"0\" ... \"4\", got \(d.roiLevels.prefix(8).map(\.rawValue))")
             try within([d.roiOutputSize], 1...Limits.roiOutputSize, "detection.roiOutputSize")
             try within([d.roiSamplingRatio], 0...Limits.roiSamplingRatio, "detection.roiSamplingRatio")
             try within([d.representationSize], 1...Limits.representationSize, "detection.representationSize")
@@ -256,18 +256,18 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
             try within([d.rpnNmsThreshold, d.rpnScoreThreshold, d.boxScoreThreshold, d.boxNmsThreshold], 0...1,
                        "detection thresholds (rpnNmsThreshold, rpnScoreThreshold, boxScoreThreshold, boxNmsThreshold)")
             try within([d.rpnMinSize, d.boxMinSize], 0...Limits.boxValue, "detection.rpnMinSize / boxMinSize")
-            try check(d.boxCoderWeights.count == 4, "detection.boxCoderWeights needs 4 values, got \(d.boxCoderWeights.count)")
+            try check(d.boxCoderWeights.count == 4, "detection.boxCoderWeights", "needs 4 values, got \(d.boxCoderWeights.count)")
             try within(d.boxCoderWeights, 1e-3...Limits.boxValue, "detection.boxCoderWeights")
         }
         if let s = segmentation {
             try within([s.numClasses], 1...Limits.classes, "segmentation.numClasses")
             try name(s.classList, "segmentation.classList")
             try within([s.asppChannels], 1...Limits.channels, "segmentation.asppChannels")
-            try check((1...Limits.asppRates).contains(s.asppRates.count), "segmentation.asppRates needs 1 ... \(Limits.asppRates) rates")
+            try check((1...Limits.asppRates).contains(s.asppRates.count), "segmentation.asppRates", "needs 1 ... \(Limits.asppRates) rates")
             try within(s.asppRates, 1...Limits.asppRate, "segmentation.asppRates")
         }
-        do { try preprocessing.validate() } catch let LadonError.config(message) {
-            throw .config("\(architecture.prefix(Limits.nameLength)): \(message)")
+        do { try preprocessing.validate() } catch let LadonError.config(.invalidValue(_, field, requirement)) {
+            throw .config(.invalidValue(model: architecture, field: field, requirement: requirement))
         }
     }
 
@@ -277,26 +277,41 @@ public struct LadonModelConfig: Codable, Sendable, Equatable {
     /// Decodes and validates a config from JSON.
     public static func decode(json: Data, source: String = "config") throws(LadonError) -> LadonModelConfig {
         guard json.count <= maxJSONBytes else {
-            throw .config("\(source) is \(json.count) bytes, more than the \(maxJSONBytes) a model config may have")
+            throw .config(.tooLarge(source: source, bytes: json.count, limit: maxJSONBytes))
         }
         guard SafeTensorsFile.jsonNestingDepth(json) <= 8 else {
-            throw .config("\(source) is nested deeper than a model config (8 levels); it is not a Ladon model config")
+            throw .config(.tooDeeplyNested(source: source))
         }
         let config: LadonModelConfig
         do {
             config = try JSONDecoder().decode(LadonModelConfig.self, from: json)
         } catch {
-            throw .config("\(source) is not a valid Ladon model config: \(error)")
+            throw .config(.notAConfig(source: source, reason: Self.describe(error)))
         }
         try config.validate()
         return config
+    }
+
+    /// A decoding failure in a few words: the field's path and what was wrong with it.
+    static func describe(_ error: any Error) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return keys.isEmpty ? "top level" : keys.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error as? DecodingError {
+        case .dataCorrupted(let c)?: return "\(path(c)): \(c.debugDescription)"
+        case .keyNotFound(let key, let c)?: return "\(path(c)).\(key.stringValue) is missing".replacingOccurrences(of: "top level.", with: "")
+        case .typeMismatch(let type, let c)?: return "\(path(c)) is not \(type)"
+        case .valueNotFound(let type, let c)?: return "\(path(c)) is null, expected \(type)"
+        default: return "\(error)"
+        }
     }
 
     /// Loads and validates a config file.
     public static func load(path: String) throws(LadonError) -> LadonModelConfig {
         let data: Data
         do { data = try UntrustedFile.read(path, maxBytes: maxJSONBytes, allowStreams: true) } catch {
-            throw .config("cannot read \(path): \(error.reason)")
+            throw .config(.unreadable(path: path, reason: error.reason))
         }
         return try decode(json: data, source: path)
     }
@@ -314,19 +329,17 @@ extension LadonModelConfig.Preprocessing {
     /// The preprocessing bounds, shared by ``LadonModelConfig/validate()`` and ``Preprocessor/init(_:)`` (settings
     /// built in code): the sizes feed `Int(Double)` conversions and `sizeDivisible` a division.
     public func validate() throws(LadonError) {
-        func check(_ ok: Bool, _ message: @autoclosure () -> String) throws(LadonError) {
-            if !ok { throw .config(message()) }
+        func check(_ ok: Bool, _ field: String, _ requirement: @autoclosure () -> String) throws(LadonError) {
+            if !ok { throw .config(.invalidValue(model: nil, field: field, requirement: requirement())) }
         }
-        try check(mean.count == 3 && std.count == 3, "preprocessing needs 3 means and 3 stds")
+        try check(mean.count == 3 && std.count == 3, "preprocessing", "needs 3 means and 3 stds")
         try check(mean.allSatisfy { $0.isFinite && (-1e3...1e3).contains($0) },
-                  "preprocessing.mean must be finite and in -1000.0 ... 1000.0, got \(mean.prefix(16))")
+                  "preprocessing.mean", "must be finite and in -1000.0 ... 1000.0, got \(mean.prefix(16))")
         try check(std.allSatisfy { $0.isFinite && (1e-6...1e3).contains($0) },
-                  "preprocessing.std must be finite and in 1e-06 ... 1000.0, got \(std.prefix(16))")
+                  "preprocessing.std", "must be finite and in 1e-06 ... 1000.0, got \(std.prefix(16))")
         try check((1...8192).contains(minSize) && (minSize...8192).contains(maxSize),
-                  "preprocessing sizes must satisfy 1 <= minSize <= maxSize <= 8192, got \(minSize), \(maxSize)")
+                  "preprocessing", "sizes must satisfy 1 <= minSize <= maxSize <= 8192, got \(minSize), \(maxSize)")
         try check((1...256).contains(sizeDivisible) && sizeDivisible % 4 == 0,
-                  "preprocessing.sizeDivisible must be a multiple of 4 in 4 ... 256 (the encoder downsamples by 4), got \(sizeDivisible)")
-        try check(ResizeRule(rawValue: resizeRule) != nil,
-                  "preprocessing.resizeRule '\(resizeRule.prefix(LadonModelConfig.Limits.nameLength))' is not one of \(ResizeRule.allCases.map(\.rawValue).joined(separator: ", "))")
+                  "preprocessing.sizeDivisible", "must be a multiple of 4 in 4 ... 256 (the encoder downsamples by 4), got \(sizeDivisible)")
     }
 }

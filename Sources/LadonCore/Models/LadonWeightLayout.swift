@@ -11,9 +11,8 @@ public struct LadonTensorSpec: Sendable, Equatable {
     public static let maxFreeExtent = 65_537
     /// Stored as Int32 (the entropy coder's `_offset`, `_quantized_cdf`, `_cdf_length`) instead of Float32.
     public let isInteger: Bool
-    /// Summary group: `encoder`, `entropy_bottleneck`, `decoder`, `layer2`…`layer4`, `classification_head`,
-    /// `detection_head`, `segmentation_head`.
-    public let group: String
+    /// The part of the model the tensor belongs to.
+    public let group: LadonWeightLayout.Group
 
     /// Whether `actual` fits this spec's shape.
     public func matches(_ actual: [Int]) -> Bool {
@@ -28,8 +27,19 @@ public struct LadonTensorSpec: Sendable, Equatable {
 /// names), `shared_body.decoder.{0..4}`, `shared_body.layer{2,3,4}.{b}.…`, `classification_head.fc`,
 /// `detection_head.{fpn,rpn.head,roi_heads.box_head,roi_heads.box_predictor}`, `segmentation_head.classifier`.
 public enum LadonWeightLayout {
+    /// The parts of the model tensors are grouped by in summaries; the raw values are the names `ladon convert`
+    /// prints.
+    public enum Group: String, Codable, Sendable, CaseIterable {
+        case encoder, entropyBottleneck = "entropy_bottleneck", decoder, layer2, layer3, layer4
+        case classificationHead = "classification_head", detectionHead = "detection_head"
+        case segmentationHead = "segmentation_head"
+
+        /// Body stage `i` (0 = layer2).
+        static func stage(_ i: Int) -> Group { [.layer2, .layer3, .layer4][i] }
+    }
+
     /// Body groups shared by all heads (taken from one checkpoint).
-    public static let sharedGroups = ["encoder", "entropy_bottleneck", "decoder", "layer2", "layer3", "layer4"]
+    public static let sharedGroups: [Group] = [.encoder, .entropyBottleneck, .decoder, .layer2, .layer3, .layer4]
 
     /// Every tensor for `config`, heads included only where the config has them, in a stable order.
     public static func specs(for config: LadonModelConfig) -> [LadonTensorSpec] {
@@ -39,10 +49,10 @@ public enum LadonWeightLayout {
     /// The encoder, entropy bottleneck, decoder and layer2–4.
     public static func sharedSpecs(for config: LadonModelConfig) -> [LadonTensorSpec] {
         var out: [LadonTensorSpec] = []
-        func add(_ group: String, _ name: String, _ shape: [Int], integer: Bool = false) {
+        func add(_ group: Group, _ name: String, _ shape: [Int], integer: Bool = false) {
             out.append(LadonTensorSpec(name: name, shape: shape, isInteger: integer, group: group))
         }
-        func gdn(_ group: String, _ prefix: String, _ c: Int) {
+        func gdn(_ group: Group, _ prefix: String, _ c: Int) {
             add(group, prefix + ".beta", [c])
             add(group, prefix + ".gamma", [c, c])
             for p in ["beta_reparam", "gamma_reparam"] {
@@ -51,35 +61,35 @@ public enum LadonWeightLayout {
             }
         }
         let e = config.encoderChannels
-        add("encoder", "encoder.encoder.0.weight", [e[1], e[0], 5, 5])
-        gdn("encoder", "encoder.encoder.1", e[1])
-        add("encoder", "encoder.encoder.2.weight", [e[2], e[1], 5, 5])
-        gdn("encoder", "encoder.encoder.3", e[2])
-        add("encoder", "encoder.encoder.4.weight", [e[3], e[2], 2, 2])
+        add(.encoder, "encoder.encoder.0.weight", [e[1], e[0], 5, 5])
+        gdn(.encoder, "encoder.encoder.1", e[1])
+        add(.encoder, "encoder.encoder.2.weight", [e[2], e[1], 5, 5])
+        gdn(.encoder, "encoder.encoder.3", e[2])
+        add(.encoder, "encoder.encoder.4.weight", [e[3], e[2], 2, 2])
 
         let c = config.bottleneckChannels
         let eb = "encoder.entropy_bottleneck"
         let dims = [1] + config.entropyBottleneck.filters + [1]
-        for i in 0..<(dims.count - 1) { add("entropy_bottleneck", "\(eb).matrices.\(i)", [c, dims[i + 1], dims[i]]) }
-        for i in 0..<(dims.count - 1) { add("entropy_bottleneck", "\(eb).biases.\(i)", [c, dims[i + 1], 1]) }
-        for i in 0..<(dims.count - 2) { add("entropy_bottleneck", "\(eb).factors.\(i)", [c, dims[i + 1], 1]) }
-        add("entropy_bottleneck", "\(eb).quantiles", [c, 1, 3])
-        add("entropy_bottleneck", "\(eb)._offset", [c], integer: true)
-        add("entropy_bottleneck", "\(eb)._quantized_cdf", [c, -1], integer: true)
-        add("entropy_bottleneck", "\(eb)._cdf_length", [c], integer: true)
-        add("entropy_bottleneck", "\(eb).target", [3])
-        add("entropy_bottleneck", "\(eb).likelihood_lower_bound.bound", [1])
+        for i in 0..<(dims.count - 1) { add(.entropyBottleneck, "\(eb).matrices.\(i)", [c, dims[i + 1], dims[i]]) }
+        for i in 0..<(dims.count - 1) { add(.entropyBottleneck, "\(eb).biases.\(i)", [c, dims[i + 1], 1]) }
+        for i in 0..<(dims.count - 2) { add(.entropyBottleneck, "\(eb).factors.\(i)", [c, dims[i + 1], 1]) }
+        add(.entropyBottleneck, "\(eb).quantiles", [c, 1, 3])
+        add(.entropyBottleneck, "\(eb)._offset", [c], integer: true)
+        add(.entropyBottleneck, "\(eb)._quantized_cdf", [c, -1], integer: true)
+        add(.entropyBottleneck, "\(eb)._cdf_length", [c], integer: true)
+        add(.entropyBottleneck, "\(eb).target", [3])
+        add(.entropyBottleneck, "\(eb).likelihood_lower_bound.bound", [1])
 
         let d = config.decoderChannels
-        add("decoder", "shared_body.decoder.0.weight", [d[1], d[0], 2, 2])
-        gdn("decoder", "shared_body.decoder.1", d[1])
-        add("decoder", "shared_body.decoder.2.weight", [d[2], d[1], 2, 2])
-        gdn("decoder", "shared_body.decoder.3", d[2])
-        add("decoder", "shared_body.decoder.4.weight", [d[3], d[2], 2, 2])
+        add(.decoder, "shared_body.decoder.0.weight", [d[1], d[0], 2, 2])
+        gdn(.decoder, "shared_body.decoder.1", d[1])
+        add(.decoder, "shared_body.decoder.2.weight", [d[2], d[1], 2, 2])
+        gdn(.decoder, "shared_body.decoder.3", d[2])
+        add(.decoder, "shared_body.decoder.4.weight", [d[3], d[2], 2, 2])
 
         var inChannels = d[3]
         for (s, (blocks, planes)) in zip(config.body.blocks, config.body.planes).enumerated() {
-            let group = "layer\(s + 2)", stage = "shared_body.layer\(s + 2)"
+            let group = Group.stage(s), stage = "shared_body.layer\(s + 2)"
             let outChannels = planes * config.body.expansion
             func bn(_ prefix: String, _ n: Int) {
                 for p in ["weight", "bias", "running_mean", "running_var"] { add(group, "\(prefix).\(p)", [n]) }
@@ -122,16 +132,16 @@ public enum LadonWeightLayout {
     /// The heads present in `config`.
     public static func headSpecs(for config: LadonModelConfig) -> [LadonTensorSpec] {
         var out: [LadonTensorSpec] = []
-        func add(_ group: String, _ name: String, _ shape: [Int]) {
+        func add(_ group: Group, _ name: String, _ shape: [Int]) {
             out.append(LadonTensorSpec(name: name, shape: shape, isInteger: false, group: group))
         }
         let stages = config.stageChannels
         if let cls = config.classification {
-            add("classification_head", "classification_head.fc.weight", [cls.numClasses, stages[2]])
-            add("classification_head", "classification_head.fc.bias", [cls.numClasses])
+            add(.classificationHead, "classification_head.fc.weight", [cls.numClasses, stages[2]])
+            add(.classificationHead, "classification_head.fc.bias", [cls.numClasses])
         }
         if let det = config.detection {
-            let g = "detection_head", f = det.fpnChannels, a = det.aspectRatios.count
+            let g = Group.detectionHead, f = det.fpnChannels, a = det.aspectRatios.count
             let fpnIn = [config.decoderChannels[3]] + stages
             for (i, c) in fpnIn.enumerated() {
                 add(g, "detection_head.fpn.inner_blocks.\(i).0.weight", [f, c, 1, 1])
@@ -158,7 +168,7 @@ public enum LadonWeightLayout {
             add(g, "detection_head.roi_heads.box_predictor.bbox_pred.bias", [4 * det.numClasses])
         }
         if let seg = config.segmentation {
-            let g = "segmentation_head", p = "segmentation_head.classifier", a = seg.asppChannels, inC = stages[2]
+            let g = Group.segmentationHead, p = "segmentation_head.classifier", a = seg.asppChannels, inC = stages[2]
             func bn(_ prefix: String) {
                 for n in ["weight", "bias", "running_mean", "running_var"] { add(g, "\(prefix).\(n)", [a]) }
             }

@@ -133,7 +133,7 @@ public struct ResNetBody: Sendable {
 
     /// Loads `layer2.*`…`layer4.*` from `scope` (e.g. `shared_body`).
     public init(weights scope: WeightScope, inChannels: Int, config: LadonModelConfig.Body) throws(LadonError) {
-        guard let kind = config.kind else { throw .config("body '\(config.name.prefix(128))' is not supported") }
+        guard let kind = config.kind else { throw .config(.unsupportedBody(name: config.name)) }
         var inChannels = inChannels
         var stages: [[ResNetBlock]] = []
         for (i, (blocks, planes)) in zip(config.blocks, config.planes).enumerated() {

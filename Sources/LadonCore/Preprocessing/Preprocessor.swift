@@ -7,6 +7,17 @@ public enum ResizeRule: String, Codable, Sendable, CaseIterable {
     case torchvision013 = "torchvision-0.13-float32"
     /// torchvision ≥ 0.15: the scale in double precision (`min_size / float(min)`).
     case torchvision015 = "torchvision-0.15-double"
+
+    /// Decodes the rule's name; an unknown name is an error that lists the known ones.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let rule = ResizeRule(rawValue: name) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "'\(name.prefix(128))' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = rule
+    }
 }
 
 /// The network input after preprocessing.
@@ -28,10 +39,9 @@ public struct Preprocessor: Sendable {
     private let mean: [Float], std: [Float]
 
     public init(_ settings: LadonModelConfig.Preprocessing) throws(LadonError) {
-        try settings.validate()  // checks the resize rule too
-        guard let rule = ResizeRule(rawValue: settings.resizeRule) else { throw .config("unknown resize rule") }
+        try settings.validate()
         self.settings = settings
-        self.rule = rule
+        self.rule = settings.resizeRule
         self.mean = settings.mean.map { Float($0) }
         self.std = settings.std.map { Float($0) }
     }
@@ -75,7 +85,7 @@ public struct Preprocessor: Sendable {
     /// - Parameter image: `[1, 3, H, W]` RGB in [0, 1] (`uint8 / 255`).
     public func callAsFunction(_ image: Tensor) throws(LadonError) -> PreprocessedImage {
         guard image.rank == 4, image.n == 1, image.c == 3, image.h > 0, image.w > 0 else {
-            throw .invalidInput("expected a [1, 3, H, W] image tensor, got \(image.shape)")
+            throw .invalidInput(.tensorShape(expected: "a [1, 3, H, W] image tensor", actual: image.shape))
         }
         let (h, w) = (image.h, image.w)
         // 1. Normalise: (x - mean) / std, true division in float32.
@@ -89,7 +99,7 @@ public struct Preprocessor: Sendable {
         }
         // 2. Resize.
         guard let g = geometry(height: h, width: w) else {
-            throw .invalidInput("image \(w)x\(h) cannot be resized to \(settings.minSize) (a side would become 0 or is over 2^20)")
+            throw .invalidInput(.unresizable(width: w, height: h, minSize: settings.minSize))
         }
         let size = (height: g.resizedHeight, width: g.resizedWidth)
         if size.height != h || size.width != w {

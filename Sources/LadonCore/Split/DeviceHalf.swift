@@ -30,7 +30,7 @@ public struct DeviceHalf: Sendable {
         encoder = try LadonEncoder(weights: f.root.scope("encoder.encoder"), channels: f.config.encoderChannels)
         entropyBottleneck = try EntropyBottleneck(weights: f.root.scope("encoder.entropy_bottleneck"))
         guard entropyBottleneck.channels == f.config.bottleneckChannels else {
-            throw .weights("entropy bottleneck has \(entropyBottleneck.channels) channels, config says \(f.config.bottleneckChannels)")
+            throw .weights(file: f.file.source, .bottleneckChannelMismatch(tables: entropyBottleneck.channels, config: f.config.bottleneckChannels))
         }
         fingerprint = f.fingerprint
         modelID = f.modelID
@@ -49,7 +49,7 @@ public struct DeviceHalf: Sendable {
     /// Entropy-codes a latent (one sample) into CompressAI's byte string.
     public func compress(_ latent: Tensor) throws(LadonError) -> [UInt8] {
         let strings = try entropyBottleneck.compress(latent)
-        guard strings.count == 1 else { throw .invalidInput("expected a batch of one latent, got \(strings.count)") }
+        guard strings.count == 1 else { throw .invalidInput(.batchSize(strings.count)) }
         return strings[0]
     }
 

@@ -32,12 +32,12 @@ public struct LadonModelFile: Sendable {
         switch m["format"] {
         case LadonWeightsFormat.format?:
             guard m["format_version"] == nil || m["format_version"] == LadonWeightsFormat.version else {
-                throw .weights("\(file.source) has format_version \(m["format_version"]!); this build reads version \(LadonWeightsFormat.version). Convert the checkpoints again with this version of `ladon convert`")
+                throw .weights(file: file.source, .unsupportedFormatVersion(found: m["format_version"]!, supported: LadonWeightsFormat.version))
             }
         case nil where explicitConfig != nil:
             break
         case let other:
-            throw .weights("\(file.source) is not a Ladon weights file (metadata format = \(other ?? "absent")); convert the checkpoints with `ladon convert`")
+            throw .weights(file: file.source, .notLadonFile(format: other))
         }
         if let c = explicitConfig {
             try c.validate()
@@ -46,11 +46,11 @@ public struct LadonModelFile: Sendable {
             config = try LadonWeightsFormat.config(of: file)
         }
         guard let kind = Kind(rawValue: m["kind"] ?? Kind.full.rawValue) else {
-            throw .weights("\(file.source) has metadata kind '\(m["kind"]!)', expected 'full' or 'device'")
+            throw .weights(file: file.source, .unknownKind(m["kind"]!))
         }
         if let fp = m["fingerprint"] {
             guard fp.count == 64, fp.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
-                throw .weights("\(file.source) has a malformed fingerprint '\(fp.prefix(80))' (expected 64 lower-case hex digits)")
+                throw .weights(file: file.source, .malformedFingerprint(String(fp.prefix(80))))
             }
         }
         self.file = file
@@ -104,7 +104,7 @@ public struct LadonModelFile: Sendable {
             writer.add(name, dtype: e.dtype, shape: e.shape, bytes: try file.rawBytes(name))
             kept += 1
         }
-        guard kept > 0 else { throw .weights("\(file.source) has no encoder tensors (encoder.encoder.*) to split off") }
+        guard kept > 0 else { throw .weights(file: file.source, .noEncoderTensors) }
         return writer.serialized()
     }
 }

@@ -32,7 +32,7 @@ public struct ServerHalf: Sendable {
     /// Builds the server half from an opened, checked whole-model file.
     public init(modelFile f: LadonModelFile) throws(LadonError) {
         guard f.kind == .full else {
-            throw .weights("\(f.file.source) is a device file (encoder only); the server needs the whole model from `ladon convert`")
+            throw .weights(file: f.file.source, .deviceFileOnly)
         }
         let config = f.config, root = f.root
         self.config = config
@@ -42,7 +42,7 @@ public struct ServerHalf: Sendable {
         preprocessor = try Preprocessor(config.preprocessing)
         entropyBottleneck = try EntropyBottleneck(weights: root.scope("encoder.entropy_bottleneck"))
         guard entropyBottleneck.channels == config.bottleneckChannels else {
-            throw .weights("entropy bottleneck has \(entropyBottleneck.channels) channels, config says \(config.bottleneckChannels)")
+            throw .weights(file: f.file.source, .bottleneckChannelMismatch(tables: entropyBottleneck.channels, config: config.bottleneckChannels))
         }
         decoder = try LadonDecoder(weights: root.scope("shared_body.decoder"), channels: config.decoderChannels)
         body = try ResNetBody(weights: root.scope("shared_body"), inChannels: config.decoderChannels[3], config: config.body)
@@ -75,19 +75,22 @@ public struct ServerHalf: Sendable {
             throw .wrongModel(packetModel: e.modelID.hexString)
         }
         guard e.latentChannels == config.bottleneckChannels else {
-            throw .geometry("latent has \(e.latentChannels) channels, this model codes \(config.bottleneckChannels)")
+            throw .geometry(.latentChannels(packet: e.latentChannels, model: config.bottleneckChannels))
         }
         let g = e.geometry
         let (pixels, overflow) = g.originalHeight.multipliedReportingOverflow(by: g.originalWidth)
         guard g.originalHeight > 0, g.originalWidth > 0, !overflow, pixels <= maxOriginalPixels else {
-            throw .geometry("original size \(g.originalWidth)x\(g.originalHeight) is outside 1 ... \(maxOriginalPixels) pixels")
+            throw .geometry(.originalSizeOutOfRange(width: g.originalWidth, height: g.originalHeight, maxPixels: maxOriginalPixels))
         }
         guard let expected = expectedGeometry(originalHeight: g.originalHeight, originalWidth: g.originalWidth) else {
-            throw .geometry("an image of \(g.originalWidth)x\(g.originalHeight) is too thin for this model's preprocessing")
+            throw .geometry(.tooThin(width: g.originalWidth, height: g.originalHeight))
         }
         guard g == expected.geometry, e.latentHeight == expected.latentHeight, e.latentWidth == expected.latentWidth else {
             let x = expected.geometry
-            throw .geometry("sizes do not follow from the original \(g.originalWidth)x\(g.originalHeight): got resized \(g.resizedWidth)x\(g.resizedHeight), padded \(g.paddedWidth)x\(g.paddedHeight), latent \(e.latentWidth)x\(e.latentHeight); this model's preprocessing gives resized \(x.resizedWidth)x\(x.resizedHeight), padded \(x.paddedWidth)x\(x.paddedHeight), latent \(expected.latentWidth)x\(expected.latentHeight)")
+            throw .geometry(.inconsistentSizes(
+                width: g.originalWidth, height: g.originalHeight,
+                found: "resized \(g.resizedWidth)x\(g.resizedHeight), padded \(g.paddedWidth)x\(g.paddedHeight), latent \(e.latentWidth)x\(e.latentHeight)",
+                expected: "resized \(x.resizedWidth)x\(x.resizedHeight), padded \(x.paddedWidth)x\(x.paddedHeight), latent \(expected.latentWidth)x\(expected.latentHeight)"))
         }
     }
 

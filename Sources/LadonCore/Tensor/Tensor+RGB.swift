@@ -6,7 +6,7 @@ extension Tensor {
     public init(rgb8 pixels: [UInt8], width: Int, height: Int) throws(LadonError) {
         let (plane, overflow) = width.multipliedReportingOverflow(by: height)
         guard width > 0, height > 0, !overflow, plane <= Int.max / 3, pixels.count == 3 * plane else {
-            throw .invalidInput("expected \(width)x\(height)x3 = \(overflow ? "too many" : String(3 * max(plane, 0))) RGB bytes, got \(pixels.count)")
+            throw .invalidInput(.rgbByteCount(width: width, height: height, expected: overflow || plane > Int.max / 3 ? nil : 3 * max(plane, 0), actual: pixels.count))
         }
         self.init(shape: [1, 3, height, width]) { out in
             pixels.withUnsafeBufferPointer { src in

@@ -41,7 +41,7 @@ public struct TaskModel: Sendable {
         let e = try encode(SC2Preprocessing.imagenet(original, passOrder: passOrder))
         Self.recordSizes(&r, e, original: original)
         guard let logits = model.server.classify(try features(e)) else {
-            throw .config("the model has no classification head; ImageNet evaluation needs one")
+            throw .config(.missingHead("classification", neededBy: "ImageNet evaluation"))
         }
         r.label = label
         r.top5 = Kernels.topK(logits.scalars, k: 5).map(\.index)
@@ -54,7 +54,7 @@ public struct TaskModel: Sendable {
         Self.recordSizes(&r, e, original: original)
         let g = e.geometry
         guard let seg = model.server.segment(try features(e), paddedHeight: g.paddedHeight, paddedWidth: g.paddedWidth) else {
-            throw .config("the model has no segmentation head; VOC evaluation needs one")
+            throw .config(.missingHead("segmentation", neededBy: "VOC evaluation"))
         }
         let prediction = seg.classIDBytes(resampledFrom: g.resizedHeight, g.resizedWidth,
                                           toHeight: target.height, width: target.width)
@@ -68,7 +68,7 @@ public struct TaskModel: Sendable {
         let e = try encode(original)
         Self.recordSizes(&r, e, original: original)
         guard model.server.detectionHead != nil else {
-            throw .config("the model has no detection head; COCO evaluation needs one")
+            throw .config(.missingHead("detection", neededBy: "COCO evaluation"))
         }
         return try model.server.detect(try features(e), geometry: e.geometry)
     }

@@ -42,21 +42,21 @@ public struct DetectionHeadConfig: Sendable, Equatable {
     /// Throws `.config` when the settings cannot describe a working head.
     public func validate() throws(LadonError) {
         let levels = inChannels.count + 1
-        guard !inChannels.isEmpty, inChannels.allSatisfy({ $0 > 0 }) else { throw .config("detection: inChannels must be positive and non-empty") }
-        guard fpnChannels > 0, representationSize > 0 else { throw .config("detection: channel widths must be positive") }
-        guard numClasses >= 2 else { throw .config("detection: numClasses must be at least 2 (background + one class)") }
+        guard !inChannels.isEmpty, inChannels.allSatisfy({ $0 > 0 }) else { throw .config(.invalidValue(model: nil, field: "detection.inChannels", requirement: "must be positive and non-empty")) }
+        guard fpnChannels > 0, representationSize > 0 else { throw .config(.invalidValue(model: nil, field: "detection channel widths", requirement: "(fpnChannels, representationSize) must be positive")) }
+        guard numClasses >= 2 else { throw .config(.invalidValue(model: nil, field: "detection.numClasses", requirement: "must be at least 2 (background + one class)")) }
         guard anchorSizes.count == levels else {
-            throw .config("detection: \(anchorSizes.count) anchor sizes for \(levels) FPN outputs (\(inChannels.count) levels + pool)")
+            throw .config(.invalidValue(model: nil, field: "detection.anchorSizes", requirement: "has \(anchorSizes.count) sizes for \(levels) FPN outputs (\(inChannels.count) levels + pool)"))
         }
-        guard !aspectRatios.isEmpty, aspectRatios.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw .config("detection: aspect ratios must be positive") }
+        guard !aspectRatios.isEmpty, aspectRatios.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw .config(.invalidValue(model: nil, field: "detection.aspectRatios", requirement: "must be positive")) }
         guard !roiLevels.isEmpty, roiLevels.allSatisfy({ (0..<levels).contains($0) }),
               zip(roiLevels, roiLevels.dropFirst()).allSatisfy({ $0 < $1 }) else {
-            throw .config("detection: roiLevels \(roiLevels) must be increasing indices below \(levels)")
+            throw .config(.invalidValue(model: nil, field: "detection.roiLevels", requirement: "\(roiLevels) must be increasing indices below \(levels)"))
         }
         if case .fixed(let s) = poolerScales, s.count != roiLevels.count || !s.allSatisfy({ $0 > 0 && $0.isFinite }) {
-            throw .config("detection: \(s.count) fixed pooler scales for \(roiLevels.count) pooled levels")
+            throw .config(.invalidValue(model: nil, field: "detection.poolerScales", requirement: "has \(s.count) fixed scales for \(roiLevels.count) pooled levels"))
         }
-        guard roiOutputSize > 0, canonicalScale > 0 else { throw .config("detection: RoI output size and canonical scale must be positive") }
+        guard roiOutputSize > 0, canonicalScale > 0 else { throw .config(.invalidValue(model: nil, field: "detection.roiOutputSize / canonicalScale", requirement: "must be positive")) }
     }
 }
 
@@ -202,17 +202,17 @@ public struct DetectionHead: Sendable {
     private func validate(features: [Tensor], paddedSize: (h: Int, w: Int), imageSize: (h: Int, w: Int),
                           originalSize: (h: Int, w: Int)) throws(LadonError) {
         guard features.count == config.inChannels.count else {
-            throw .invalidInput("detection: \(features.count) feature maps, expected \(config.inChannels.count)")
+            throw .invalidInput(.featureCount(count: features.count, expected: config.inChannels.count))
         }
         for (i, f) in features.enumerated() {
             guard f.rank == 4, f.shape[0] == 1, f.shape[1] == config.inChannels[i], f.shape[2] > 0, f.shape[3] > 0 else {
-                throw .invalidInput("detection: feature \(i) has shape \(f.shape), expected [1, \(config.inChannels[i]), h, w]")
+                throw .invalidInput(.featureShape(index: i, shape: f.shape, channels: config.inChannels[i]))
             }
         }
-        guard paddedSize.h > 0, paddedSize.w > 0 else { throw .invalidInput("detection: padded size must be positive") }
-        guard (1...paddedSize.h).contains(imageSize.h), (1...paddedSize.w).contains(imageSize.w) else {
-            throw .invalidInput("detection: image size \(imageSize) must be positive and within the padded size \(paddedSize)")
+        guard paddedSize.h > 0, paddedSize.w > 0, (1...paddedSize.h).contains(imageSize.h), (1...paddedSize.w).contains(imageSize.w),
+              originalSize.h > 0, originalSize.w > 0 else {
+            throw .invalidInput(.detectionSizes(image: [imageSize.h, imageSize.w], padded: [paddedSize.h, paddedSize.w],
+                                                original: [originalSize.h, originalSize.w]))
         }
-        guard originalSize.h > 0, originalSize.w > 0 else { throw .invalidInput("detection: original size must be positive") }
     }
 }

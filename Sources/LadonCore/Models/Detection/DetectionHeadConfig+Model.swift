@@ -16,13 +16,7 @@ extension DetectionHeadConfig {
         proposals.nmsThreshold = Float(d.rpnNmsThreshold)
         proposals.scoreThreshold = Float(d.rpnScoreThreshold)
         proposals.minSize = Float(d.rpnMinSize)
-        var levels: [Int] = []
-        for name in d.roiLevels {
-            guard let level = Int(name), level >= 0 else {
-                throw .config("detection.roiLevels: '\(name)' is not an FPN output name (\"0\" = P2, \"1\" = P3, …)")
-            }
-            levels.append(level)
-        }
+        let levels = d.roiLevels.map(\.index)
         roiLevels = levels
         // torchvision's MultiScaleRoIAlign infers its scales once, from the first image it sees, and caches them:
         // 1/4, 1/8, 1/16 … for any photo of ordinary aspect ratio (COCO's first val image included). Re-inferring per
@@ -35,7 +29,7 @@ extension DetectionHeadConfig {
         postprocess.nmsThreshold = Float(d.boxNmsThreshold)
         postprocess.minSize = Float(d.boxMinSize)
         postprocess.detectionsPerImage = d.detectionsPerImage
-        guard d.boxCoderWeights.count == 4 else { throw .config("detection.boxCoderWeights needs 4 values") }
+        guard d.boxCoderWeights.count == 4 else { throw .config(.invalidValue(model: nil, field: "detection.boxCoderWeights", requirement: "needs 4 values, got \(d.boxCoderWeights.count)")) }
         let w = d.boxCoderWeights.map { Float($0) }
         postprocess.coder = BoxCoder(weights: (w[0], w[1], w[2], w[3]))
         try validate()

@@ -1,6 +1,7 @@
 // TorchCheckpoint on real torch.save files: every dtype, strided/shared views, torchdistill layout, damaged files.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 @testable import LadonCheckpoint
 

@@ -2,6 +2,7 @@
 // (Scripts/make_resnest_fixtures.py), the converted model's body, and the full-size key layout.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 @testable import LadonCheckpoint
 

@@ -1,6 +1,7 @@
 // LadonConverter on tiny-width per-task checkpoints built from the real modules, and the full-size layout.
 import Foundation
 import Testing
+import LadonTestSupport
 @testable import LadonCore
 @testable import LadonCheckpoint
 
@@ -39,9 +40,9 @@ private func conversionError(_ body: () throws -> Void) -> String? {
                 #expect(t.bytes == (try expected.rawBytes(t.name)), "\(t.name)")
             }
         }
-        #expect(c.groupCounts.map(\.group) == ["encoder", "entropy_bottleneck", "decoder", "layer2", "layer3", "layer4",
+        #expect(c.groupCounts.map(\.group.rawValue) == ["encoder", "entropy_bottleneck", "decoder", "layer2", "layer3", "layer4",
                                                "classification_head", "detection_head", "segmentation_head"])
-        #expect(c.groupCounts.first { $0.group == "entropy_bottleneck" }?.count == 20)
+        #expect(c.groupCounts.first { $0.group == .entropyBottleneck }?.count == 20)
         #expect(c.dropped[.segmentation]?.contains("aux_classifier.4.bias") == true)
         #expect(c.dropped[.classification]?.contains("layer2.0.bn1.num_batches_tracked") == true)
         #expect(c.warnings.isEmpty, "\(c.warnings)")
@@ -56,7 +57,7 @@ private func conversionError(_ body: () throws -> Void) -> String? {
             switch d.kind {
             case .parameters, .entropyTables: #expect(d.maxAbsDifference == 0, "\(d.slot) \(d.group) \(d.kind)")
             case .runningStatistics:
-                #expect(["layer2", "layer3", "layer4"].contains(d.group))
+                #expect([.layer2, .layer3, .layer4].contains(d.group))
                 #expect(d.maxAbsDifference > 0.01 && d.maxAbsDifference < 0.07, "\(d.slot) \(d.group): \(d.maxAbsDifference)")
                 #expect(d.differing == d.compared && d.compared > 0)
             }
@@ -81,7 +82,7 @@ private func conversionError(_ body: () throws -> Void) -> String? {
         let clsOnly = try converter.convert([.classification: ckpt("ladon_tiny_cls.pt")])
         #expect(clsOnly.config.heads == ["classification"])
         #expect(clsOnly.sharedBodyFrom == .classification)
-        #expect(!clsOnly.tensors.contains { $0.group == "detection_head" || $0.group == "segmentation_head" })
+        #expect(!clsOnly.tensors.contains { $0.group == .detectionHead || $0.group == .segmentationHead })
         #expect(clsOnly.tensors.contains { $0.name == "encoder.entropy_bottleneck.matrices.0" })  // from _matrix0
         let detOnly = try converter.convert([.detection: ckpt("ladon_tiny_det.pt")])
         #expect(detOnly.tensors.contains { $0.name == "detection_head.fpn.inner_blocks.3.0.weight" })  // old name
