@@ -1,6 +1,7 @@
 // The micro-kernels one by one against a scalar fused-multiply-add reference (bit for bit), and the choice
 // of kernel from CPU features.
 import Foundation
+import LadonTestSupport
 import Testing
 @testable import LadonCore
 
