@@ -78,7 +78,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
     /// The tables are used exactly as stored, never recomputed. A checkpoint saved before `update()` has empty
     /// tables; that is an ``LadonError/entropy(_:)`` error that says so. ``init(rebuildingTablesFrom:)`` can
     /// build them, with a compatibility caveat.
-    public init(weights: WeightScope) throws(LadonError) {
+    package init(weights: WeightScope) throws(LadonError) {
         let medians = try Self.loadMedians(weights)
         var ints: [[Int]] = []
         for name in ["_offset", "_cdf_length", "_quantized_cdf"] {
@@ -110,7 +110,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
     }
 
     /// Whether `weights` holds non-empty coding tables (`_offset`, `_cdf_length`, `_quantized_cdf`).
-    public static func hasStoredTables(_ weights: WeightScope) -> Bool {
+    package static func hasStoredTables(_ weights: WeightScope) -> Bool {
         ["_offset", "_cdf_length", "_quantized_cdf"].allSatisfy {
             (weights.file.entries[weights.path($0)]?.elementCount ?? 0) > 0
         }

@@ -3,7 +3,7 @@
 extension EntropyTables {
     /// Encodes one sample of symbols laid out channel-major (`planeSize` symbols per channel, `channels` planes),
     /// producing exactly CompressAI's bytes. Symbols outside ``codableSymbols(_:)`` are an error.
-    public func encode(_ symbols: [Int32], planeSize: Int) throws(LadonError) -> [UInt8] {
+    package func encode(_ symbols: [Int32], planeSize: Int) throws(LadonError) -> [UInt8] {
         guard planeSize >= 0, symbols.count == channels * planeSize else {
             throw .entropy(.planeMismatch(symbols: symbols.count, channels: channels, planeSize: planeSize))
         }
@@ -27,7 +27,7 @@ extension EntropyTables {
 
     /// Decodes one sample of `channels * planeSize` symbols (channel-major), the inverse of ``encode(_:planeSize:)``.
     /// Any byte string gives either the encoded symbols or a typed error.
-    public func decode(_ bytes: [UInt8], planeSize: Int) throws(LadonError) -> [Int32] {
+    package func decode(_ bytes: [UInt8], planeSize: Int) throws(LadonError) -> [Int32] {
         let (count, overflow) = channels.multipliedReportingOverflow(by: planeSize)
         guard planeSize >= 0, !overflow else { throw .entropy(.invalidPlaneSize(planeSize)) }
         var out = [Int32](repeating: 0, count: count)

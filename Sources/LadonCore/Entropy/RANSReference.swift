@@ -25,17 +25,17 @@ enum RANSDecodeFailure: Error, Equatable {
 
 /// Reference rANS encoder: CompressAI's `RansEncoder.encode_with_indexes` (BufferedRansEncoder + flush), written
 /// plainly with a record list and integer division. Slow; it exists to check ``EntropyTables/encode(_:planeSize:)``.
-public struct RANSEncoder: Sendable {
+package struct RANSEncoder: Sendable {
     /// The tables symbols are coded with.
-    public let tables: EntropyTables
+    package let tables: EntropyTables
 
     /// An encoder for `tables`.
-    public init(tables: EntropyTables) { self.tables = tables }
+    package init(tables: EntropyTables) { self.tables = tables }
 
     /// Encodes `symbols[i]` with the table of channel `indexes[i]`, in the given order.
     ///
     /// Symbols outside ``EntropyTables/codableSymbols(_:)`` are an error (CompressAI would hang on them).
-    public func encode(_ symbols: [Int32], indexes: [Int32]) throws(LadonError) -> [UInt8] {
+    package func encode(_ symbols: [Int32], indexes: [Int32]) throws(LadonError) -> [UInt8] {
         guard symbols.count == indexes.count else {
             throw .entropy(.indexCountMismatch(symbols: symbols.count, indexes: indexes.count))
         }
@@ -102,15 +102,15 @@ public struct RANSEncoder: Sendable {
 
 /// Reference rANS decoder: CompressAI's `RansDecoder.decode_with_indexes`, plus the bounds and integrity checks
 /// the C++ lacks (see ``EntropyBottleneck`` for the rules). Slow; it exists to check the fast decoder.
-public struct RANSDecoder: Sendable {
+package struct RANSDecoder: Sendable {
     /// The tables symbols are decoded with.
-    public let tables: EntropyTables
+    package let tables: EntropyTables
 
     /// A decoder for `tables`.
-    public init(tables: EntropyTables) { self.tables = tables }
+    package init(tables: EntropyTables) { self.tables = tables }
 
     /// Decodes one symbol per entry of `indexes` (the channel of each symbol, in coding order).
-    public func decode(_ bytes: [UInt8], indexes: [Int32]) throws(LadonError) -> [Int32] {
+    package func decode(_ bytes: [UInt8], indexes: [Int32]) throws(LadonError) -> [Int32] {
         do {
             return try decodeOrFail(bytes, indexes: indexes)
         } catch let failure as RANSDecodeFailure {

@@ -9,7 +9,7 @@ extension Kernels {
     /// transposes are handled by the packing), and a register-blocked SIMD micro-kernel computes each
     /// `MR×NR` tile. Work is split over `threads` (default ``threadCount``) along `N` or `M`, whichever
     /// duplicates less packing. With `k == 0` the product is zero: `C` is zeroed unless `accumulate`.
-    public static func gemm(
+    package static func gemm(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
         b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
