@@ -16,24 +16,24 @@ import LadonCore
 /// walks object references is charged to a work budget of ``workPerByte`` units per input byte, so decoding is
 /// linear in the input whatever the sharing (memo, `DUP`) does; and every recursion (building the result,
 /// `_rebuild_from_type_v2` chains) goes through a depth counter capped at ``maxDepth``.
-public struct PickleMachine {
+package struct PickleMachine {
     /// Most memo entries accepted.
-    public static let maxMemo = 1 << 22
+    package static let maxMemo = 1 << 22
     /// Deepest container nesting accepted when building the result, and the longest chain of nested
     /// `_rebuild_from_type_v2` calls.
-    public static let maxDepth = 256
+    package static let maxDepth = 256
     /// Largest pickle stream accepted (a Ladon checkpoint's `data.pkl` is well under 1 MB; torchdistill's
     /// optimizer state adds about 150 bytes per tensor).
-    public static let maxBytes = 16 << 20
+    package static let maxBytes = 16 << 20
     /// Work units (object references copied or visited) allowed per input byte, plus ``baseWork``.
-    public static let workPerByte = 64
+    package static let workPerByte = 64
     /// Work allowed on top of ``workPerByte`` per byte, so tiny streams are never starved.
-    public static let baseWork = 1 << 16
+    package static let baseWork = 1 << 16
     /// Most dimensions in a tensor size or stride tuple.
     static let maxRank = TorchTensorRef.maxRank
 
     /// Resolves a persistent id (torch: `('storage', type, key, location, numel)`) to a value.
-    public typealias PersistentLoad = (PickleValue) throws(LadonError) -> PickleValue
+    package typealias PersistentLoad = (PickleValue) throws(LadonError) -> PickleValue
 
     private enum Node {
         case leaf(PickleValue)
@@ -56,7 +56,7 @@ public struct PickleMachine {
     private let workLimit: Int
 
     /// Decodes `bytes`. `source` names the stream in errors.
-    public static func load(_ bytes: [UInt8], source: String = "pickle",
+    package static func load(_ bytes: [UInt8], source: String = "pickle",
                             persistentLoad: @escaping PersistentLoad = { pid throws(LadonError) in
                                 throw .checkpoint(file: nil, .noStorageResolver(persistentID: pid.kindName))
                             }) throws(LadonError) -> PickleValue {

@@ -2,11 +2,11 @@
 import LadonCore
 
 /// Element types of torch storages that a checkpoint may hold.
-public enum TorchDType: String, Sendable, CaseIterable {
+package enum TorchDType: String, Sendable, CaseIterable {
     case float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8, bool
 
     /// Bytes per element.
-    public var size: Int {
+    package var size: Int {
         switch self {
         case .float64, .int64: return 8
         case .float32, .int32: return 4
@@ -16,10 +16,10 @@ public enum TorchDType: String, Sendable, CaseIterable {
     }
 
     /// Whether the type is a floating-point type.
-    public var isFloatingPoint: Bool { [.float32, .float16, .bfloat16, .float64].contains(self) }
+    package var isFloatingPoint: Bool { [.float32, .float16, .bfloat16, .float64].contains(self) }
 
     /// The storage class name torch pickles for this type (`FloatStorage`, ...).
-    public var storageClassName: String {
+    package var storageClassName: String {
         switch self {
         case .float32: return "FloatStorage"
         case .float16: return "HalfStorage"
@@ -36,7 +36,7 @@ public enum TorchDType: String, Sendable, CaseIterable {
 
     /// Maps a pickled storage class or dtype global (`torch.FloatStorage`, `torch.cuda.HalfStorage`,
     /// `torch.float32`, `torch.UntypedStorage`) to a dtype; nil if unknown.
-    public init?(global module: String, name: String) {
+    package init?(global module: String, name: String) {
         guard module == "torch" || module == "torch.cuda" || module == "torch.storage" else { return nil }
         if name == "UntypedStorage" || name == "_UntypedStorage" || name == "uint8" {
             self = .uint8
@@ -59,16 +59,16 @@ public enum TorchDType: String, Sendable, CaseIterable {
 }
 
 /// A torch storage referenced by a checkpoint's pickle (a record `<archive>/data/<key>` in the zip).
-public struct TorchStorageRef: Sendable, Equatable, Hashable {
+package struct TorchStorageRef: Sendable, Equatable, Hashable {
     /// The record key (the file name under `data/`).
-    public let key: String
-    public let dtype: TorchDType
+    package let key: String
+    package let dtype: TorchDType
     /// Number of elements the storage holds.
-    public let elementCount: Int
+    package let elementCount: Int
     /// Device the storage was saved from (`cpu`, `cuda:0`); informational.
-    public let location: String
+    package let location: String
 
-    public init(key: String, dtype: TorchDType, elementCount: Int, location: String) {
+    package init(key: String, dtype: TorchDType, elementCount: Int, location: String) {
         self.key = key
         self.dtype = dtype
         self.elementCount = elementCount
@@ -77,20 +77,20 @@ public struct TorchStorageRef: Sendable, Equatable, Hashable {
 }
 
 /// A strided view of a storage, as `torch._utils._rebuild_tensor_v2` describes it.
-public struct TorchTensorRef: Sendable, Equatable {
-    public let storage: TorchStorageRef
+package struct TorchTensorRef: Sendable, Equatable {
+    package let storage: TorchStorageRef
     /// Offset of element [0, 0, ...] in the storage, in elements.
-    public let storageOffset: Int
-    public let shape: [Int]
+    package let storageOffset: Int
+    package let shape: [Int]
     /// Element strides per dimension.
-    public let strides: [Int]
+    package let strides: [Int]
 
-    public var dtype: TorchDType { storage.dtype }
-    public var elementCount: Int { shape.reduce(1, *) }
+    package var dtype: TorchDType { storage.dtype }
+    package var elementCount: Int { shape.reduce(1, *) }
 
     /// Whether the view is row-major contiguous. An empty view is contiguous; a product that overflows (only
     /// possible for empty views, which validation lets through with any sizes) is not.
-    public var isContiguous: Bool {
+    package var isContiguous: Bool {
         var expected = 1
         for (size, stride) in zip(shape, strides).reversed() {
             if size != 1 && stride != expected { return elementCount == 0 }
@@ -103,17 +103,17 @@ public struct TorchTensorRef: Sendable, Equatable {
 
     /// Most elements one tensor view may address (2^28: 1 GiB as `Float32`; the largest Ladon tensor, ResNeSt-269e's
     /// included, has under 2^24). Views are materialised whole, so this bounds what any read allocates.
-    public static let maxElements = 1 << 28
+    package static let maxElements = 1 << 28
     /// Most dimensions a view may have (torch's own limit is 64).
-    public static let maxRank = 64
+    package static let maxRank = 64
     /// A view may address more elements than its storage holds only through repeated (stride-0) elements, and
     /// then by at most this many: broadcast buffers are small, while a 4 KB file claiming 2.6e13 elements over
     /// one stored element is an attack on the reader's memory.
-    public static let maxBroadcastElements = 1 << 20
+    package static let maxBroadcastElements = 1 << 20
 
     /// Validates the view against its storage: non-negative sizes/strides, no overflow, every addressed
     /// element inside the storage.
-    public init(storage: TorchStorageRef, storageOffset: Int, shape: [Int], strides: [Int]) throws(LadonError) {
+    package init(storage: TorchStorageRef, storageOffset: Int, shape: [Int], strides: [Int]) throws(LadonError) {
         guard shape.count == strides.count else {
             throw .checkpoint(file: nil, .invalidTensorView(storage: storage.key, detail: "size \(shape) but stride \(strides) of another rank"))
         }
@@ -153,25 +153,25 @@ public struct TorchTensorRef: Sendable, Equatable {
 }
 
 /// One key/value pair of a pickled dict (order preserved).
-public struct PickleDictItem: Sendable, Equatable {
-    public let key: PickleValue
-    public let value: PickleValue
-    public init(key: PickleValue, value: PickleValue) { self.key = key; self.value = value }
+package struct PickleDictItem: Sendable, Equatable {
+    package let key: PickleValue
+    package let value: PickleValue
+    package init(key: PickleValue, value: PickleValue) { self.key = key; self.value = value }
 }
 
 /// An instance of a class the unpickler does not know (e.g. `argparse.Namespace`). It is recorded, never
 /// constructed: no code from the pickle ever runs.
-public struct PickleObject: Sendable, Equatable {
+package struct PickleObject: Sendable, Equatable {
     /// `module.name` of the class or callable.
-    public let className: String
+    package let className: String
     /// Constructor / reduce arguments.
-    public let args: [PickleValue]
+    package let args: [PickleValue]
     /// The state passed to BUILD (usually a dict of attributes), if any.
-    public let state: PickleValue?
+    package let state: PickleValue?
 }
 
 /// A value decoded from a pickle stream by ``PickleMachine``.
-public indirect enum PickleValue: Sendable, Equatable {
+package indirect enum PickleValue: Sendable, Equatable {
     case none
     case bool(Bool)
     case int(Int)
@@ -192,19 +192,19 @@ public indirect enum PickleValue: Sendable, Equatable {
     case tensor(TorchTensorRef)
 
     /// The value for a string key if this is a dict.
-    public subscript(key: String) -> PickleValue? {
+    package subscript(key: String) -> PickleValue? {
         guard case .dict(let items) = self else { return nil }
         return items.last(where: { $0.key == .string(key) })?.value
     }
 
     /// The items if this is a dict.
-    public var dictItems: [PickleDictItem]? {
+    package var dictItems: [PickleDictItem]? {
         if case .dict(let items) = self { return items }
         return nil
     }
 
     /// The integer if this is an int (or a bool).
-    public var intValue: Int? {
+    package var intValue: Int? {
         switch self {
         case .int(let v): return v
         case .bool(let b): return b ? 1 : 0
@@ -213,13 +213,13 @@ public indirect enum PickleValue: Sendable, Equatable {
     }
 
     /// The string if this is a str.
-    public var stringValue: String? {
+    package var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil
     }
 
     /// The elements if this is a tuple or a list.
-    public var elements: [PickleValue]? {
+    package var elements: [PickleValue]? {
         switch self {
         case .tuple(let v), .list(let v): return v
         default: return nil
@@ -227,7 +227,7 @@ public indirect enum PickleValue: Sendable, Equatable {
     }
 
     /// A short name of the value's kind, for messages.
-    public var kindName: String {
+    package var kindName: String {
         switch self {
         case .none: return "None"
         case .bool: return "bool"

@@ -4,7 +4,7 @@ import LadonCore
 
 /// A PyTorch checkpoint written by `torch.save` (the zip format of torch >= 1.6), read without Python.
 ///
-/// The pickle is decoded by ``PickleMachine`` (nothing is executed); tensors are strided views of storage
+/// The pickle is decoded by `PickleMachine` (nothing is executed); tensors are strided views of storage
 /// records, validated on open, and materialised on demand as `Float` or integers, honouring strides and
 /// storage offsets. The state dict is the top-level dict if its values are tensors, else `ckpt["model"]`
 /// (torchdistill's layout `{'model', 'optimizer', 'lr_scheduler', 'best_value', 'args'}`), else
@@ -19,7 +19,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
     /// A label for messages (the file path).
     public let source: String
     /// The whole decoded pickle (the object passed to `torch.save`).
-    public let root: PickleValue
+    package let root: PickleValue
     /// Where the state dict was found: `""` (top level), `"model"` or `"state_dict"`.
     public let stateDictKey: String
     /// State-dict tensor names in file order.
@@ -143,7 +143,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
     }
 
     /// The tensor reference for `name`.
-    public func tensorRef(_ name: String) throws(LadonError) -> TorchTensorRef {
+    package func tensorRef(_ name: String) throws(LadonError) -> TorchTensorRef {
         guard let t = tensors[name] else { throw .missingTensor(name: name, file: source) }
         return t
     }
@@ -158,7 +158,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
     }
 
     /// The elements of a tensor as `Float`, row-major.
-    public func floats(_ ref: TorchTensorRef) throws(LadonError) -> [Float] {
+    package func floats(_ ref: TorchTensorRef) throws(LadonError) -> [Float] {
         switch ref.dtype {
         case .float32 where ref.isContiguous:
             return try withStorage(ref) { raw in
@@ -190,7 +190,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
     }
 
     /// The elements of an integer tensor, row-major.
-    public func int64s(_ ref: TorchTensorRef) throws(LadonError) -> [Int64] {
+    package func int64s(_ ref: TorchTensorRef) throws(LadonError) -> [Int64] {
         switch ref.dtype {
         case .int64: return try gather(ref) { raw, i in Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
         case .int32: return try gather(ref) { raw, i in Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }

@@ -3,17 +3,17 @@ import Foundation
 import LadonCore
 
 /// One file inside a ``ZipArchive``.
-public struct ZipEntry: Sendable, Equatable {
+package struct ZipEntry: Sendable, Equatable {
     /// The entry's path inside the archive (e.g. `archive/data/0`).
-    public let name: String
+    package let name: String
     /// 0 = stored, 8 = deflate, others are unsupported.
-    public let method: UInt16
+    package let method: UInt16
     /// CRC-32 recorded in the central directory.
-    public let crc32: UInt32
-    public let compressedSize: Int
-    public let uncompressedSize: Int
+    package let crc32: UInt32
+    package let compressedSize: Int
+    package let uncompressedSize: Int
     /// Byte range of the entry's (stored) data inside the archive.
-    public let dataRange: Range<Int>
+    package let dataRange: Range<Int>
 }
 
 /// A read-only zip archive over an in-memory or memory-mapped byte image.
@@ -24,19 +24,19 @@ public struct ZipEntry: Sendable, Equatable {
 /// entries whose local header and data overlap another entry's (a "zip bomb" that makes thousands of entries
 /// share one data range, so reading or checksumming them all costs far more than the file's size) and entries
 /// whose local header names another file are refused: reading every entry touches each byte at most once.
-public final class ZipArchive: @unchecked Sendable {
+package final class ZipArchive: @unchecked Sendable {
     /// Most entries accepted (a Ladon checkpoint has a few hundred).
-    public static let maxEntries = 1_000_000
+    package static let maxEntries = 1_000_000
 
     /// A label for messages (usually the file path).
-    public let source: String
+    package let source: String
     /// Entries in central-directory order.
-    public let entries: [ZipEntry]
+    package let entries: [ZipEntry]
     private let index: [String: Int]
     private let data: Data
 
     /// Memory-maps the archive at `path`.
-    public convenience init(path: String) throws(LadonError) {
+    package convenience init(path: String) throws(LadonError) {
         let data: Data
         do {
             data = try UntrustedFile.read(path, maxBytes: UntrustedFile.maxMappedBytes, allowStreams: false)
@@ -47,7 +47,7 @@ public final class ZipArchive: @unchecked Sendable {
     }
 
     /// Parses the central directory of an archive image.
-    public init(data: Data, source: String = "<memory>") throws(LadonError) {
+    package init(data: Data, source: String = "<memory>") throws(LadonError) {
         self.source = source
         self.data = data
         let parsed = try withRawBytes(data) { (raw: UnsafeRawBufferPointer) throws(LadonError) -> [ZipEntry] in
@@ -63,16 +63,16 @@ public final class ZipArchive: @unchecked Sendable {
     }
 
     /// Whether the archive holds an entry with this exact name.
-    public func contains(_ name: String) -> Bool { index[name] != nil }
+    package func contains(_ name: String) -> Bool { index[name] != nil }
 
     /// The entry called `name`, or an error naming it.
-    public func entry(_ name: String) throws(LadonError) -> ZipEntry {
+    package func entry(_ name: String) throws(LadonError) -> ZipEntry {
         guard let i = index[name] else { throw .checkpoint(file: source, .missingZipEntry(name)) }
         return entries[i]
     }
 
     /// Calls `body` with the stored bytes of `entry`; optionally checks the CRC-32 first.
-    public func withBytes<R>(of entry: ZipEntry, verifyCRC: Bool = false,
+    package func withBytes<R>(of entry: ZipEntry, verifyCRC: Bool = false,
                              _ body: (UnsafeRawBufferPointer) throws(LadonError) -> R) throws(LadonError) -> R {
         guard entry.method == 0 else {
             throw .checkpoint(file: source, .compressedZipEntry(entry.name, method: UInt16(truncatingIfNeeded: entry.method)))
@@ -90,7 +90,7 @@ public final class ZipArchive: @unchecked Sendable {
     }
 
     /// A copy of the stored bytes of the entry called `name`.
-    public func bytes(_ name: String, verifyCRC: Bool = true) throws(LadonError) -> [UInt8] {
+    package func bytes(_ name: String, verifyCRC: Bool = true) throws(LadonError) -> [UInt8] {
         try withBytes(of: entry(name), verifyCRC: verifyCRC) { (b: UnsafeRawBufferPointer) throws(LadonError) -> [UInt8] in [UInt8](b) }
     }
 }

@@ -23,23 +23,13 @@ struct Infer: ParsableCommand {
     @Flag(help: "Print one JSON object per image (one per line) instead of text.")
     var json = false
 
-    @Option(name: .customLong("top-k"), help: "Number of classes to show in text output (JSON always lists the top 5).")
-    var topK = 5
-
-    @Flag(help: "Include all classification logits in the JSON output.")
-    var logits = false
+    @OptionGroup var shown: ReportOptions
 
     @Option(help: "Write the segmentation class-id mask as an 8-bit PNG (one image only).")
     var mask: String?
 
-    @Option(name: .customLong("mask-size"), help: "Size of --mask and of the class-pixel counts: original or padded.")
-    var maskSize: MaskSize = .original
-
     @Option(help: "Write the image with the segmentation and the shown detections drawn over it as a PNG (one image only).")
     var overlay: String?
-
-    @Option(name: .customLong("detection-threshold"), help: "Show detections with at least this score in text output and --overlay (JSON lists all).")
-    var detectionThreshold: Float = 0.5
 
     @Option(name: .customLong("bin"), help: "Write the entropy-coded latent (CompressAI's exact byte string) to a file (one image only).")
     var binPath: String?
@@ -48,9 +38,7 @@ struct Infer: ParsableCommand {
     var pixelLimit = ImageDecoder.devicePixelLimit
 
     func validate() throws {
-        guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
         guard pixelLimit >= 1 else { throw ValidationError("--pixel-limit must be at least 1") }
-        guard (0...1).contains(detectionThreshold) else { throw ValidationError("--detection-threshold must be in [0, 1]") }
         if outputDir != nil && (mask != nil || overlay != nil || binPath != nil) {
             throw ValidationError("--output-dir replaces --mask, --overlay and --bin")
         }
@@ -85,8 +73,9 @@ struct Infer: ParsableCommand {
         let rgb = try stopwatch.time("decode") { () throws(ImageError) in try ImageDecoder.decode(contentsOf: imagePath, pixelLimit: pixelLimit) }
         var result = try model.infer(rgb.toTensor())
         result.timings.insert(contentsOf: stopwatch.laps, at: 0)
-        let report = InferenceReport(file: imagePath, result: result, model: model.server, topK: topK,
-                                     includeLogits: logits, maskSize: maskSize, detectionThreshold: detectionThreshold)
+        let report = InferenceReport(file: imagePath, result: result, model: model.server, topK: shown.topK,
+                                     includeLogits: shown.logits, maskSize: shown.maskSize,
+                                     detectionThreshold: shown.detectionThreshold)
         if let binPath {
             try Data(result.compressed).write(to: URL(fileURLWithPath: binPath))
         }

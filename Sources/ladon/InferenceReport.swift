@@ -1,6 +1,28 @@
 // Turns a LadonResult into the CLI's text and JSON output.
+import ArgumentParser
 import Foundation
 import LadonCore
+
+/// What `infer` and `decode` show of a result: the options both commands take.
+struct ReportOptions: ParsableArguments {
+    @Option(name: .customLong("top-k"), help: "Number of classes to show in text output (JSON always lists the top 5).")
+    var topK = 5
+
+    @Flag(help: "Include all classification logits in the JSON output.")
+    var logits = false
+
+    @Option(name: .customLong("mask-size"), help: "Size of --mask and of the class-pixel counts: original or padded.")
+    var maskSize: MaskSize = .original
+
+    @Option(name: .customLong("detection-threshold"),
+            help: "Show detections with at least this score in text output and in an overlay (JSON lists all).")
+    var detectionThreshold: Float = 0.5
+
+    func validate() throws {
+        guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+        guard (0...1).contains(detectionThreshold) else { throw ValidationError("--detection-threshold must be in [0, 1]") }
+    }
+}
 
 struct InferenceReport {
     let file: String

@@ -86,17 +86,7 @@ struct Decode: ParsableCommand {
     @Flag(help: "Print one JSON object per packet (the fields of `ladon infer --json`).")
     var json = false
 
-    @Option(name: .customLong("top-k"), help: "Number of classes to show in text output (JSON always lists the top 5).")
-    var topK = 5
-
-    @Flag(help: "Include all classification logits in the JSON output.")
-    var logits = false
-
-    @Option(name: .customLong("detection-threshold"), help: "Show detections with at least this score in text output (JSON lists all).")
-    var detectionThreshold: Float = 0.5
-
-    @Option(name: .customLong("mask-size"), help: "Size of --mask and of the class-pixel counts: original or padded.")
-    var maskSize: MaskSize = .original
+    @OptionGroup var shown: ReportOptions
 
     @Option(help: "Write the segmentation class-id mask as an 8-bit PNG (one packet only).")
     var mask: String?
@@ -114,9 +104,9 @@ struct Decode: ParsableCommand {
         for file in paths {
             do {
                 let result = try server.run(try LatentPacket(contentsOf: file).encodedImage)
-                let report = InferenceReport(file: file, result: result, model: server, topK: max(1, topK),
-                                             includeLogits: logits, maskSize: maskSize,
-                                             detectionThreshold: detectionThreshold)
+                let report = InferenceReport(file: file, result: result, model: server, topK: shown.topK,
+                                             includeLogits: shown.logits, maskSize: shown.maskSize,
+                                             detectionThreshold: shown.detectionThreshold)
                 if let mask, let seg = result.segmentation {
                     let (w, h, ids) = report.maskPixels(seg, geometry: result.geometry)
                     try PNGEncoder.writeGray(width: w, height: h, pixels: ids.map { UInt8(clamping: $0) }, to: mask)

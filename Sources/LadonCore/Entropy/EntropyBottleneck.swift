@@ -78,7 +78,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
     /// The tables are used exactly as stored, never recomputed. A checkpoint saved before `update()` has empty
     /// tables; that is an ``LadonError/entropy(_:)`` error that says so. ``init(rebuildingTablesFrom:)`` can
     /// build them, with a compatibility caveat.
-    public init(weights: WeightScope) throws(LadonError) {
+    package init(weights: WeightScope) throws(LadonError) {
         let medians = try Self.loadMedians(weights)
         var ints: [[Int]] = []
         for name in ["_offset", "_cdf_length", "_quantized_cdf"] {
@@ -110,7 +110,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
     }
 
     /// Whether `weights` holds non-empty coding tables (`_offset`, `_cdf_length`, `_quantized_cdf`).
-    public static func hasStoredTables(_ weights: WeightScope) -> Bool {
+    package static func hasStoredTables(_ weights: WeightScope) -> Bool {
         ["_offset", "_cdf_length", "_quantized_cdf"].allSatisfy {
             (weights.file.entries[weights.path($0)]?.elementCount ?? 0) > 0
         }
@@ -241,15 +241,15 @@ public struct EntropyBottleneck: Sendable, Equatable {
         }
         // Reject impossible shapes before allocating the output.
         for (k, s) in strings.enumerated() where Double(total) * tables.fast.minBitsPerSymbol > 32 * Double(s.count / 4) + 64 {
-            throw RANSDecodeFailure.tooManySymbols(symbols: total, bytes: strings[k].count).error
+            throw .entropy(.streamTooShort(bytes: strings[k].count, symbols: total))
         }
         let symbols = UnsafeMutablePointer<Int32>.allocate(capacity: max(total, 1))
         defer { symbols.deallocate() }
-        var failure: RANSDecodeFailure?
+        var failure: LadonError?
         let out = Tensor(shape: [strings.count, channels, height, width]) { out in
             for (k, string) in strings.enumerated() {
                 let result = string.withUnsafeBytes { raw in
-                    Result { () throws(RANSDecodeFailure) in try tables.fast.decode(raw, planeSize: plane, into: symbols) }
+                    Result { () throws(LadonError) in try tables.fast.decode(raw, planeSize: plane, into: symbols) }
                 }
                 if case .failure(let error) = result {
                     // The tensor is thrown away below; Float is a trivial type, so the unwritten rest of the buffer
@@ -264,7 +264,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
                 }
             }
         }
-        if let failure { throw failure.error }
+        if let failure { throw failure }
         return out
     }
 

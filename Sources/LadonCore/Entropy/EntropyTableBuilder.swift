@@ -9,7 +9,7 @@ extension EntropyTables {
     ///
     /// Returns `pmf.count + 1` entries. Negative or non-finite probabilities, an all-zero pmf, and inputs the C++
     /// cannot handle (overflowing totals, more intervals than units) are errors.
-    public static func pmfToQuantizedCDF(_ pmf: [Float], precision: Int = 16) throws(LadonError) -> [UInt32] {
+    package static func pmfToQuantizedCDF(_ pmf: [Float], precision: Int = 16) throws(LadonError) -> [UInt32] {
         guard (1...24).contains(precision) else { throw .entropy(.invalidPMF(reason: "precision \(precision) must be in 1...24")) }
         let one = UInt64(1) << UInt64(precision)
         guard !pmf.isEmpty, UInt64(pmf.count) <= one else {
@@ -133,7 +133,7 @@ extension EntropyBottleneck {
     /// density MLP: it matches CompressAI 1.2.8 on the test model, but CompressAI <= 1.2.4 computes the pmf
     /// differently, and other builds can round differently, so **streams coded with rebuilt tables may not decode
     /// with another installation's tables**. Ship the tables with the checkpoint whenever possible.
-    public init(rebuildingTablesFrom weights: WeightScope) throws(LadonError) {
+    package init(rebuildingTablesFrom weights: WeightScope) throws(LadonError) {
         let quantiles = try weights.tensor("quantiles")
         let medians = try Self.loadMedians(weights)
         let channels = medians.count

@@ -3,7 +3,7 @@
 extension EntropyTables {
     /// Encodes one sample of symbols laid out channel-major (`planeSize` symbols per channel, `channels` planes),
     /// producing exactly CompressAI's bytes. Symbols outside ``codableSymbols(_:)`` are an error.
-    public func encode(_ symbols: [Int32], planeSize: Int) throws(LadonError) -> [UInt8] {
+    package func encode(_ symbols: [Int32], planeSize: Int) throws(LadonError) -> [UInt8] {
         guard planeSize >= 0, symbols.count == channels * planeSize else {
             throw .entropy(.planeMismatch(symbols: symbols.count, channels: channels, planeSize: planeSize))
         }
@@ -27,18 +27,18 @@ extension EntropyTables {
 
     /// Decodes one sample of `channels * planeSize` symbols (channel-major), the inverse of ``encode(_:planeSize:)``.
     /// Any byte string gives either the encoded symbols or a typed error.
-    public func decode(_ bytes: [UInt8], planeSize: Int) throws(LadonError) -> [Int32] {
+    package func decode(_ bytes: [UInt8], planeSize: Int) throws(LadonError) -> [Int32] {
         let (count, overflow) = channels.multipliedReportingOverflow(by: planeSize)
         guard planeSize >= 0, !overflow else { throw .entropy(.invalidPlaneSize(planeSize)) }
         var out = [Int32](repeating: 0, count: count)
         let result = out.withUnsafeMutableBufferPointer { buffer in
             bytes.withUnsafeBytes { raw in
-                Result { () throws(RANSDecodeFailure) in
+                Result { () throws(LadonError) in
                     try fast.decode(raw, planeSize: planeSize, into: buffer.baseAddress)
                 }
             }
         }
-        if case .failure(let failure) = result { throw failure.error }
+        if case .failure(let failure) = result { throw failure }
         return out
     }
 }
@@ -124,22 +124,22 @@ extension FastRANSTables {
     }
 
     /// Decodes `channels * planeSize` symbols from `raw` into `out`, checking every read and the final state.
-    func decode(_ raw: UnsafeRawBufferPointer, planeSize: Int, into out: UnsafeMutablePointer<Int32>?) throws(RANSDecodeFailure) {
+    func decode(_ raw: UnsafeRawBufferPointer, planeSize: Int, into out: UnsafeMutablePointer<Int32>?) throws(LadonError) {
         let byteCount = raw.count
         guard byteCount % 4 == 0, byteCount >= 8, let base = raw.baseAddress else {
-            throw .badLength(byteCount)
+            throw .entropy(.invalidStreamLength(bytes: byteCount))
         }
         let wordCount = byteCount / 4
         let symbolCount = channels * planeSize
         if Double(symbolCount) * minBitsPerSymbol > 32 * Double(wordCount) + 64 {
-            throw .tooManySymbols(symbols: symbolCount, bytes: byteCount)
+            throw .entropy(.streamTooShort(bytes: byteCount, symbols: symbolCount))
         }
         @inline(__always) func word(_ p: Int) -> UInt64 {
             UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * p, as: UInt32.self)))
         }
         let lowerBound = RANSConstants.stateLowerBound
         var x = word(0) | word(1) << 32
-        guard x >= lowerBound, x < 1 << 63 else { throw .badInitialState(x) }
+        guard x >= lowerBound, x < 1 << 63 else { throw .entropy(.invalidInitialState(x)) }
         var p = 2
         if symbolCount > 0, let out {
             for c in 0..<channels {
@@ -164,7 +164,7 @@ extension FastRANSTables {
                     }
                     x = UInt64(interval >> 16) &* (x >> 16) &+ UInt64(cum &- (interval & 0xFFFF))
                     if x < lowerBound {
-                        guard p < wordCount else { throw .truncated(symbol: c * planeSize + i) }
+                        guard p < wordCount else { throw .entropy(.truncatedStream(symbol: c * planeSize + i)) }
                         x = (x << 32) | word(p)
                         p += 1
                     }
@@ -179,33 +179,33 @@ extension FastRANSTables {
                 }
             }
         }
-        guard x == lowerBound, p == wordCount else { throw .trailingData(state: x, unreadWords: wordCount - p) }
+        guard x == lowerBound, p == wordCount else { throw .entropy(.trailingData(finalState: x, unreadWords: wordCount - p)) }
     }
 
     /// The bypass payload after an escape symbol: nibble count (at most 7), then nibbles, least significant first.
     @inline(never)
     static func decodeEscape(_ state: UInt64, _ position: Int, _ base: UnsafeRawPointer, _ wordCount: Int, escape: Int32,
-                             symbol: Int) throws(RANSDecodeFailure) -> (value: Int32, state: UInt64, position: Int) {
+                             symbol: Int) throws(LadonError) -> (value: Int32, state: UInt64, position: Int) {
         var x = state, p = position
-        func nibble() throws(RANSDecodeFailure) -> UInt32 {
+        func nibble() throws(LadonError) -> UInt32 {
             let v = UInt32(truncatingIfNeeded: x) & 15
             x >>= 4
             if x < RANSConstants.stateLowerBound {
-                guard p < wordCount else { throw .truncated(symbol: symbol) }
+                guard p < wordCount else { throw .entropy(.truncatedStream(symbol: symbol)) }
                 x = (x << 32) | UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * p, as: UInt32.self)))
                 p += 1
             }
             return v
         }
         let count = try nibble()
-        guard count <= RANSConstants.maxBypassNibbles else { throw .bypassTooLong(symbol: symbol, nibbles: count) }
+        guard count <= RANSConstants.maxBypassNibbles else { throw .entropy(.escapeTooLong(symbol: symbol, nibbles: count)) }
         var raw: UInt32 = 0
         var last: UInt32 = 0
         for j in 0..<count {
             last = try nibble()
             raw |= last << (4 * j)
         }
-        guard count == 0 || last != 0 else { throw .nonCanonicalBypass(symbol: symbol) }
+        guard count == 0 || last != 0 else { throw .entropy(.nonCanonicalEscape(symbol: symbol)) }
         let half = Int32(raw >> 1)
         return (raw & 1 != 0 ? -half - 1 : half + escape, x, p)
     }

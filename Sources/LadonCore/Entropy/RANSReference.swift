@@ -1,41 +1,18 @@
 // Plain reference rANS coder, a line-by-line port of CompressAI's RansEncoder/RansDecoder (used to test the fast one).
 
-/// Why a stream was rejected. Shared by the reference and the fast decoder so both report the same thing.
-enum RANSDecodeFailure: Error, Equatable {
-    case badLength(Int)
-    case badInitialState(UInt64)
-    case truncated(symbol: Int)
-    case bypassTooLong(symbol: Int, nibbles: UInt32)
-    case nonCanonicalBypass(symbol: Int)
-    case trailingData(state: UInt64, unreadWords: Int)
-    case tooManySymbols(symbols: Int, bytes: Int)
-
-    var error: LadonError {
-        switch self {
-        case .badLength(let n): return .entropy(.invalidStreamLength(bytes: n))
-        case .badInitialState(let x): return .entropy(.invalidInitialState(x))
-        case .truncated(let i): return .entropy(.truncatedStream(symbol: i))
-        case .bypassTooLong(let i, let n): return .entropy(.escapeTooLong(symbol: i, nibbles: n))
-        case .nonCanonicalBypass(let i): return .entropy(.nonCanonicalEscape(symbol: i))
-        case .trailingData(let x, let words): return .entropy(.trailingData(finalState: x, unreadWords: words))
-        case .tooManySymbols(let n, let bytes): return .entropy(.streamTooShort(bytes: bytes, symbols: n))
-        }
-    }
-}
-
 /// Reference rANS encoder: CompressAI's `RansEncoder.encode_with_indexes` (BufferedRansEncoder + flush), written
 /// plainly with a record list and integer division. Slow; it exists to check ``EntropyTables/encode(_:planeSize:)``.
-public struct RANSEncoder: Sendable {
+package struct RANSEncoder: Sendable {
     /// The tables symbols are coded with.
-    public let tables: EntropyTables
+    package let tables: EntropyTables
 
     /// An encoder for `tables`.
-    public init(tables: EntropyTables) { self.tables = tables }
+    package init(tables: EntropyTables) { self.tables = tables }
 
     /// Encodes `symbols[i]` with the table of channel `indexes[i]`, in the given order.
     ///
     /// Symbols outside ``EntropyTables/codableSymbols(_:)`` are an error (CompressAI would hang on them).
-    public func encode(_ symbols: [Int32], indexes: [Int32]) throws(LadonError) -> [UInt8] {
+    package func encode(_ symbols: [Int32], indexes: [Int32]) throws(LadonError) -> [UInt8] {
         guard symbols.count == indexes.count else {
             throw .entropy(.indexCountMismatch(symbols: symbols.count, indexes: indexes.count))
         }
@@ -102,47 +79,40 @@ public struct RANSEncoder: Sendable {
 
 /// Reference rANS decoder: CompressAI's `RansDecoder.decode_with_indexes`, plus the bounds and integrity checks
 /// the C++ lacks (see ``EntropyBottleneck`` for the rules). Slow; it exists to check the fast decoder.
-public struct RANSDecoder: Sendable {
+package struct RANSDecoder: Sendable {
     /// The tables symbols are decoded with.
-    public let tables: EntropyTables
+    package let tables: EntropyTables
 
     /// A decoder for `tables`.
-    public init(tables: EntropyTables) { self.tables = tables }
+    package init(tables: EntropyTables) { self.tables = tables }
 
     /// Decodes one symbol per entry of `indexes` (the channel of each symbol, in coding order).
-    public func decode(_ bytes: [UInt8], indexes: [Int32]) throws(LadonError) -> [Int32] {
-        do {
-            return try decodeOrFail(bytes, indexes: indexes)
-        } catch let failure as RANSDecodeFailure {
-            throw failure.error
-        } catch {
-            // decodeOrFail throws only RANSDecodeFailure and LadonError.
-            throw error as! LadonError
-        }
+    package func decode(_ bytes: [UInt8], indexes: [Int32]) throws(LadonError) -> [Int32] {
+        try decodeOrFail(bytes, indexes: indexes)
     }
 
-    private func decodeOrFail(_ bytes: [UInt8], indexes: [Int32]) throws -> [Int32] {
+    private func decodeOrFail(_ bytes: [UInt8], indexes: [Int32]) throws(LadonError) -> [Int32] {
         for index in indexes where index < 0 || Int(index) >= tables.channels {
-            throw LadonError.entropy(.indexOutOfRange(index: index, symbol: nil, channels: tables.channels))
+            throw .entropy(.indexOutOfRange(index: index, symbol: nil, channels: tables.channels))
         }
-        guard bytes.count % 4 == 0, bytes.count >= 8 else { throw RANSDecodeFailure.badLength(bytes.count) }
+        guard bytes.count % 4 == 0, bytes.count >= 8 else { throw .entropy(.invalidStreamLength(bytes: bytes.count)) }
         var words: [UInt32] = []
         for k in stride(from: 0, to: bytes.count, by: 4) {
             words.append(UInt32(bytes[k]) | UInt32(bytes[k + 1]) << 8 | UInt32(bytes[k + 2]) << 16 | UInt32(bytes[k + 3]) << 24)
         }
         let lowerBound = RANSConstants.stateLowerBound
         var x = UInt64(words[0]) | UInt64(words[1]) << 32
-        guard x >= lowerBound, x < 1 << 63 else { throw RANSDecodeFailure.badInitialState(x) }
+        guard x >= lowerBound, x < 1 << 63 else { throw .entropy(.invalidInitialState(x)) }
         var p = 2
         var symbolIndex = 0
-        func renormalize() throws {
+        func renormalize() throws(LadonError) {
             if x < lowerBound {
-                guard p < words.count else { throw RANSDecodeFailure.truncated(symbol: symbolIndex) }
+                guard p < words.count else { throw .entropy(.truncatedStream(symbol: symbolIndex)) }
                 x = (x << 32) | UInt64(words[p])
                 p += 1
             }
         }
-        func bits4() throws -> UInt32 {
+        func bits4() throws(LadonError) -> UInt32 {
             let v = UInt32(x & 15)
             x >>= 4
             try renormalize()
@@ -165,7 +135,7 @@ public struct RANSDecoder: Sendable {
             if value == maxValue {
                 let nibbles = try bits4()
                 guard nibbles <= RANSConstants.maxBypassNibbles else {
-                    throw RANSDecodeFailure.bypassTooLong(symbol: i, nibbles: nibbles)
+                    throw .entropy(.escapeTooLong(symbol: i, nibbles: nibbles))
                 }
                 var raw: UInt32 = 0
                 var last: UInt32 = 0
@@ -173,14 +143,14 @@ public struct RANSDecoder: Sendable {
                     last = try bits4()
                     raw |= last << (4 * j)
                 }
-                guard nibbles == 0 || last != 0 else { throw RANSDecodeFailure.nonCanonicalBypass(symbol: i) }
+                guard nibbles == 0 || last != 0 else { throw .entropy(.nonCanonicalEscape(symbol: i)) }
                 let half = Int32(raw >> 1)
                 value = raw & 1 != 0 ? -half - 1 : half + maxValue
             }
             out.append(value + tables.offsets[c])
         }
         guard x == lowerBound, p == words.count else {
-            throw RANSDecodeFailure.trailingData(state: x, unreadWords: words.count - p)
+            throw .entropy(.trailingData(finalState: x, unreadWords: words.count - p))
         }
         return out
     }

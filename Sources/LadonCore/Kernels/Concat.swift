@@ -4,7 +4,7 @@ extension Kernels {
     /// Concatenates NCHW tensors along the channel dimension, as `torch.cat(xs, dim=1)`.
     ///
     /// - Precondition: `xs` is non-empty and all tensors share `N`, `H` and `W`.
-    public static func concatChannels(_ xs: [Tensor]) -> Tensor {
+    package static func concatChannels(_ xs: [Tensor]) -> Tensor {
         let (n, hw, channels) = checkConcat(xs)
         let total = channels.reduce(0, +)
         let first = xs[0]
@@ -25,7 +25,7 @@ extension Kernels {
     }
 
     /// Plain reference for ``concatChannels(_:)``.
-    public static func concatChannelsReference(_ xs: [Tensor]) -> Tensor {
+    package static func concatChannelsReference(_ xs: [Tensor]) -> Tensor {
         let (n, hw, channels) = checkConcat(xs)
         let total = channels.reduce(0, +)
         var out = Tensor(shape: [n, total, xs[0].h, xs[0].w])

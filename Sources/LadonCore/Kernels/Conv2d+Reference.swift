@@ -2,7 +2,7 @@
 
 extension Kernels {
     /// Reference convolution: `out = activation(conv(input, weight) + bias + residual)`, NCHW, in `Double`.
-    public static func conv2dReference(_ input: Tensor, weight: Tensor, bias: [Float]?,
+    package static func conv2dReference(_ input: Tensor, weight: Tensor, bias: [Float]?,
                                        _ p: Conv2dParameters, activation: Activation = .none,
                                        residual: Tensor? = nil) -> Tensor {
         precondition(input.rank == 4 && input.c == p.inChannels, "input \(input.shape) does not match \(p)")

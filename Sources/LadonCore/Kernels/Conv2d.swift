@@ -1,7 +1,7 @@
 // Convolution dispatch: picks an algorithm per shape; tests and benchmarks can force one.
 
 /// The convolution algorithms, selectable for tests and benchmarks.
-public enum Conv2dAlgorithm: String, Sendable, CaseIterable {
+package enum Conv2dAlgorithm: String, Sendable, CaseIterable {
     /// Choose per shape (see ``Kernels/conv2dAlgorithm(for:)``).
     case automatic
     /// ``Kernels/conv2dReference(_:weight:bias:_:activation:residual:)``.
@@ -28,7 +28,7 @@ extension Kernels {
     ///   - residual: optional `[N, outC, P, Q]` tensor added before the activation (ResNet shortcut).
     ///   - algorithm: `.automatic` picks per shape.
     ///   - threads: worker threads (default ``threadCount``).
-    public static func conv2d(_ input: Tensor, weight: Tensor, bias: [Float]?, _ p: Conv2dParameters,
+    package static func conv2d(_ input: Tensor, weight: Tensor, bias: [Float]?, _ p: Conv2dParameters,
                               activation: Activation = .none, residual: Tensor? = nil,
                               algorithm: Conv2dAlgorithm = .automatic, threads: Int? = nil) -> Tensor {
         conv2d(input, weight: weight, bias: bias, p, activation: activation, residual: residual,
@@ -93,7 +93,7 @@ extension Kernels {
     ///   output rows to amortise it over, building and packing the im2col matrix costs more than the
     ///   direct kernel loses (measured 1.3–1.4× faster on those two layers at 416²);
     /// - everything else → `.im2col` (measured 1.2–2× faster than `.direct` on the ResNet and decoder convs).
-    public static func conv2dAlgorithm(for p: Conv2dParameters) -> Conv2dAlgorithm {
+    package static func conv2dAlgorithm(for p: Conv2dParameters) -> Conv2dAlgorithm {
         if isPointwise(p) { return .pointwise }
         if p.inChannels / p.groups <= 4 || p.outChannels / p.groups <= 24 { return .direct }
         return .im2col

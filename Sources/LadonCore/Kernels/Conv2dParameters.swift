@@ -2,21 +2,21 @@
 
 /// Hyper-parameters of a 2-D convolution (PyTorch `Conv2d` semantics: symmetric zero padding,
 /// `out = floor((in + 2·pad − dilation·(k − 1) − 1) / stride) + 1`). Weights are `[outC, inC/groups, kH, kW]`.
-public struct Conv2dParameters: Sendable, Equatable, Hashable {
-    public var inChannels: Int
-    public var outChannels: Int
-    public var kernelHeight: Int
-    public var kernelWidth: Int
-    public var strideHeight: Int
-    public var strideWidth: Int
-    public var paddingHeight: Int
-    public var paddingWidth: Int
-    public var dilationHeight: Int
-    public var dilationWidth: Int
-    public var groups: Int
+package struct Conv2dParameters: Sendable, Equatable, Hashable {
+    package var inChannels: Int
+    package var outChannels: Int
+    package var kernelHeight: Int
+    package var kernelWidth: Int
+    package var strideHeight: Int
+    package var strideWidth: Int
+    package var paddingHeight: Int
+    package var paddingWidth: Int
+    package var dilationHeight: Int
+    package var dilationWidth: Int
+    package var groups: Int
 
     /// Square kernel, stride, padding and dilation.
-    public init(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+    package init(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 dilation: Int = 1, groups: Int = 1) {
         self.init(inChannels: inChannels, outChannels: outChannels, kernelHeight: kernelSize,
                   kernelWidth: kernelSize, strideHeight: stride, strideWidth: stride,
@@ -24,7 +24,7 @@ public struct Conv2dParameters: Sendable, Equatable, Hashable {
                   dilationWidth: dilation, groups: groups)
     }
 
-    public init(inChannels: Int, outChannels: Int, kernelHeight: Int, kernelWidth: Int,
+    package init(inChannels: Int, outChannels: Int, kernelHeight: Int, kernelWidth: Int,
                 strideHeight: Int, strideWidth: Int, paddingHeight: Int, paddingWidth: Int,
                 dilationHeight: Int = 1, dilationWidth: Int = 1, groups: Int = 1) {
         precondition(inChannels > 0 && outChannels > 0 && kernelHeight > 0 && kernelWidth > 0
@@ -47,15 +47,15 @@ public struct Conv2dParameters: Sendable, Equatable, Hashable {
 
     /// Output height for an input of height `h` (may be ≤ 0 for inputs smaller than the kernel).
     /// Floor division, as PyTorch: a padded input one row short of the dilated kernel gives 0, not 1.
-    public func outputHeight(_ h: Int) -> Int {
+    package func outputHeight(_ h: Int) -> Int {
         floorDivide(h + 2 * paddingHeight - dilationHeight * (kernelHeight - 1) - 1, strideHeight) + 1
     }
 
     /// Output width for an input of width `w`.
-    public func outputWidth(_ w: Int) -> Int {
+    package func outputWidth(_ w: Int) -> Int {
         floorDivide(w + 2 * paddingWidth - dilationWidth * (kernelWidth - 1) - 1, strideWidth) + 1
     }
 
     /// The weight tensor shape `[outC, inC/groups, kH, kW]`.
-    public var weightShape: [Int] { [outChannels, inChannels / groups, kernelHeight, kernelWidth] }
+    package var weightShape: [Int] { [outChannels, inChannels / groups, kernelHeight, kernelWidth] }
 }

@@ -2,7 +2,7 @@
 
 extension Kernels {
     /// In-place ReLU, `x = max(x, 0)`. NaN stays NaN, as in `torch.relu`.
-    public static func relu(_ x: inout Tensor) {
+    package static func relu(_ x: inout Tensor) {
         x.withUnsafeMutableBufferPointer { p in
             guard let base = p.baseAddress else { return }
             let count = p.count
@@ -19,17 +19,17 @@ extension Kernels {
     }
 
     /// Plain reference for ``relu(_:)``.
-    public static func reluReference(_ x: Tensor) -> Tensor {
+    package static func reluReference(_ x: Tensor) -> Tensor {
         Tensor(shape: x.shape, scalars: x.scalars.map { $0 < 0 ? 0 : $0 })
     }
 
     /// In-place residual add, `x += y` (same shape required).
-    public static func add(_ x: inout Tensor, _ y: Tensor) {
+    package static func add(_ x: inout Tensor, _ y: Tensor) {
         addInPlace(&x, y, relu: false)
     }
 
     /// In-place residual add followed by ReLU, `x = relu(x + y)` (the tail of a ResNet block).
-    public static func addRelu(_ x: inout Tensor, _ y: Tensor) {
+    package static func addRelu(_ x: inout Tensor, _ y: Tensor) {
         addInPlace(&x, y, relu: true)
     }
 
@@ -56,7 +56,7 @@ extension Kernels {
     }
 
     /// Plain reference for ``add(_:_:)`` (`relu == false`) and ``addRelu(_:_:)`` (`relu == true`).
-    public static func addReference(_ x: Tensor, _ y: Tensor, relu: Bool = false) -> Tensor {
+    package static func addReference(_ x: Tensor, _ y: Tensor, relu: Bool = false) -> Tensor {
         precondition(x.shape == y.shape, "add: shapes \(x.shape) and \(y.shape) differ")
         var out = x
         for i in 0..<x.count {

@@ -14,7 +14,7 @@ extension Kernels {
     ///   - beta: `C` effective offsets.
     ///   - gamma: `[C, C]` effective weights, row `i` = output channel.
     ///   - inverse: `false` for GDN (encoder), `true` for IGDN (decoder).
-    public static func gdn(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool) -> Tensor {
+    package static func gdn(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool) -> Tensor {
         checkGDN(x, beta: beta, gamma: gamma)
         return gdn(x, beta: beta, gamma: gamma, inverse: inverse,
                    tileWidth: gdnTileWidth(channels: x.c, pixels: x.h * x.w))
@@ -95,7 +95,7 @@ extension Kernels {
 
     /// Plain reference for ``gdn(_:beta:gamma:inverse:)``: the sum `beta + Σ gamma·|x|` and the final
     /// product in Double, rounded once to Float.
-    public static func gdnReference(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool) -> Tensor {
+    package static func gdnReference(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool) -> Tensor {
         checkGDN(x, beta: beta, gamma: gamma)
         let (n, c, hw) = (x.n, x.c, x.h * x.w)
         var out = Tensor(shape: x.shape)

@@ -6,7 +6,7 @@ extension Kernels {
     /// `op(A)` is `A[M×K]` (`lda ≥ K`) or, when `transposeA`, `A` stored as `[K×M]` (`lda ≥ M`).
     /// `op(B)` is `B[K×N]` (`ldb ≥ N`) or, when `transposeB`, `B` stored as `[N×K]` (`ldb ≥ K`).
     /// Sums in `Double` so it is a trustworthy oracle.
-    public static func gemmReference(
+    package static func gemmReference(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
         b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,

@@ -7,8 +7,12 @@ extension Kernels {
     ///
     /// Goto-style blocked GEMM: `A` is packed into `MR`-row panels and `B` into `NR`-column panels (both
     /// transposes are handled by the packing), and a register-blocked SIMD micro-kernel computes each
-    /// `MR×NR` tile (the fastest this CPU supports, see ``gemmKernelName``). Work is split over `threads` (default ``threadCount``) along `N` or `M`, whichever
-    /// duplicates less packing. With `k == 0` the product is zero: `C` is zeroed unless `accumulate`.
+    /// `MR×NR` tile (the fastest this CPU supports, see ``gemmKernelName``). Work is split over `threads`
+    /// (default ``threadCount``) along `N` or `M`, whichever duplicates less packing. With `k == 0` the product is
+    /// zero: `C` is zeroed unless `accumulate`.
+    ///
+    /// Public so that packages depending on LadonCore can time the kernel their build runs (docs/performance.md,
+    /// "Dependents"); the model calls it through its layers.
     public static func gemm(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,

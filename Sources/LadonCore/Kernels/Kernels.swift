@@ -5,7 +5,7 @@
 public enum Kernels {}
 
 /// A pointwise activation fused into a kernel's epilogue.
-public enum Activation: Sendable, Equatable {
+package enum Activation: Sendable, Equatable {
     case none
     case relu
 

@@ -3,7 +3,7 @@
 extension Kernels {
     /// `y = x·Wᵀ + bias` for `x: [N, in]`, `weight: [out, in]` (PyTorch `nn.Linear` layout), with an
     /// optional fused activation.
-    public static func linear(_ x: Tensor, weight: Tensor, bias: [Float]?, activation: Activation = .none) -> Tensor {
+    package static func linear(_ x: Tensor, weight: Tensor, bias: [Float]?, activation: Activation = .none) -> Tensor {
         precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
                      "linear: x \(x.shape) and weight \(weight.shape) do not match")
         let (n, k, m) = (x.shape[0], x.shape[1], weight.shape[0])

@@ -14,7 +14,7 @@ extension Kernels {
     /// equals torchvision's comparison against the double threshold.
     ///
     /// - Returns: indices of the kept boxes, by decreasing score.
-    public static func nms(boxes: [Box], scores: [Float], iouThreshold: Float) -> [Int] {
+    package static func nms(boxes: [Box], scores: [Float], iouThreshold: Float) -> [Int] {
         precondition(boxes.count == scores.count, "nms: \(boxes.count) boxes, \(scores.count) scores")
         let order = scoreOrder(scores, Array(boxes.indices))
         return suppress(boxes: boxes, order: order, iouThreshold: iouThreshold)
@@ -28,7 +28,7 @@ extension Kernels {
     /// coordinates) or with the coordinate-offset trick (every box shifted by `group · (max coordinate + 1)`
     /// so that groups cannot overlap, then one NMS); the shifted float32 coordinates can round IoU values
     /// differently by an ulp or so, which only matters for pairs sitting exactly at the threshold.
-    public static func batchedNMS(boxes: [Box], scores: [Float], groups: [Int], iouThreshold: Float) -> [Int] {
+    package static func batchedNMS(boxes: [Box], scores: [Float], groups: [Int], iouThreshold: Float) -> [Int] {
         precondition(boxes.count == scores.count && boxes.count == groups.count,
                      "batchedNMS: \(boxes.count) boxes, \(scores.count) scores, \(groups.count) groups")
         let order = scoreOrder(scores, Array(boxes.indices))
@@ -44,7 +44,7 @@ extension Kernels {
 
     /// Plain O(n²) NMS straight from the definition (test oracle): repeatedly take the best remaining box
     /// (highest score, lowest index on ties), keep it, drop every remaining box with IoU above the threshold.
-    public static func nmsReference(boxes: [Box], scores: [Float], iouThreshold: Float) -> [Int] {
+    package static func nmsReference(boxes: [Box], scores: [Float], iouThreshold: Float) -> [Int] {
         precondition(boxes.count == scores.count)
         var remaining = Array(boxes.indices)
         var keep: [Int] = []

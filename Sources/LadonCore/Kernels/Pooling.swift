@@ -4,7 +4,7 @@ extension Kernels {
     // MARK: - Max pooling
 
     /// The output extent of a pooling window sweep, PyTorch floor mode: `⌊(in + 2p − k) / s⌋ + 1`.
-    public static func pooledExtent(_ input: Int, kernelSize: Int, stride: Int, padding: Int) -> Int {
+    package static func pooledExtent(_ input: Int, kernelSize: Int, stride: Int, padding: Int) -> Int {
         (input + 2 * padding - kernelSize) / stride + 1
     }
 
@@ -13,7 +13,7 @@ extension Kernels {
     ///
     /// - Precondition: `kernelSize ≥ 1`, `stride ≥ 1`, `0 ≤ padding ≤ kernelSize / 2` (as PyTorch requires),
     ///   and every spatial extent at least `kernelSize − 2·padding`.
-    public static func maxPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 0) -> Tensor {
+    package static func maxPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 0) -> Tensor {
         let (n, c, h, w) = checkMaxPool(x, kernelSize: kernelSize, stride: stride, padding: padding)
         let oh = pooledExtent(h, kernelSize: kernelSize, stride: stride, padding: padding)
         let ow = pooledExtent(w, kernelSize: kernelSize, stride: stride, padding: padding)
@@ -96,7 +96,7 @@ extension Kernels {
     }
 
     /// Plain reference for ``maxPool2d(_:kernelSize:stride:padding:)``: the loop nest of ATen's CPU kernel.
-    public static func maxPool2dReference(_ x: Tensor, kernelSize k: Int, stride s: Int, padding p: Int = 0) -> Tensor {
+    package static func maxPool2dReference(_ x: Tensor, kernelSize k: Int, stride s: Int, padding p: Int = 0) -> Tensor {
         let (n, c, h, w) = checkMaxPool(x, kernelSize: k, stride: s, padding: p)
         let oh = pooledExtent(h, kernelSize: k, stride: s, padding: p)
         let ow = pooledExtent(w, kernelSize: k, stride: s, padding: p)
@@ -132,7 +132,7 @@ extension Kernels {
     /// The output extent of an average pool, PyTorch's `pooling_output_shape`: floor mode
     /// `⌊(in + 2p − k) / s⌋ + 1`; ceil mode `⌈(in + 2p − k) / s⌉ + 1`, less one if the last window would start
     /// in the right padding (`(out − 1)·s ≥ in + p`).
-    public static func avgPooledExtent(_ input: Int, kernelSize k: Int, stride s: Int, padding p: Int,
+    package static func avgPooledExtent(_ input: Int, kernelSize k: Int, stride s: Int, padding p: Int,
                                        ceilMode: Bool) -> Int {
         var out = floorDivide(input + 2 * p - k + (ceilMode ? s - 1 : 0), s) + 1
         if ceilMode && (out - 1) * s >= input + p { out -= 1 }
@@ -149,7 +149,7 @@ extension Kernels {
     ///
     /// - Precondition: `kernelSize ≥ 1`, `stride ≥ 1`, `0 ≤ padding ≤ kernelSize / 2`, and every output
     ///   extent at least 1.
-    public static func avgPool2d(_ x: Tensor, kernelSize k: Int, stride s: Int, padding p: Int = 0,
+    package static func avgPool2d(_ x: Tensor, kernelSize k: Int, stride s: Int, padding p: Int = 0,
                                  ceilMode: Bool = false, countIncludePad: Bool = true) -> Tensor {
         let (oh, ow) = checkAvgPool(x, kernelSize: k, stride: s, padding: p, ceilMode: ceilMode)
         let (h, w) = (x.h, x.w), planes = x.n * x.c
@@ -180,7 +180,7 @@ extension Kernels {
 
     /// Plain reference for ``avgPool2d(_:kernelSize:stride:padding:ceilMode:countIncludePad:)``: the same windows
     /// and divisors, summed in Double.
-    public static func avgPool2dReference(_ x: Tensor, kernelSize k: Int, stride s: Int, padding p: Int = 0,
+    package static func avgPool2dReference(_ x: Tensor, kernelSize k: Int, stride s: Int, padding p: Int = 0,
                                           ceilMode: Bool = false, countIncludePad: Bool = true) -> Tensor {
         let (oh, ow) = checkAvgPool(x, kernelSize: k, stride: s, padding: p, ceilMode: ceilMode)
         let (h, w) = (x.h, x.w)
@@ -239,7 +239,7 @@ extension Kernels {
     /// `⌊i·H/oh⌋ ..< ⌈(i+1)·H/oh⌉` (bins overlap when the sizes do not divide). A 1×1 output takes the
     /// ``globalAveragePool(_:)`` path, as PyTorch routes it to `mean`; other sizes reproduce ATen's CPU
     /// kernel exactly (sequential float sum, then `/ kh / kw`).
-    public static func adaptiveAvgPool2d(_ x: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
+    package static func adaptiveAvgPool2d(_ x: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
         precondition(x.rank == 4 && outputHeight >= 1 && outputWidth >= 1,
                      "adaptiveAvgPool2d: input \(x.shape), output \(outputHeight)×\(outputWidth)")
         if outputHeight == 1 && outputWidth == 1 && x.h * x.w > 0 { return globalAveragePool(x) }
@@ -248,7 +248,7 @@ extension Kernels {
 
     /// Plain reference for ``adaptiveAvgPool2d(_:outputHeight:outputWidth:)``, a line-for-line port of
     /// ATen's `cpu_adaptive_avg_pool` (contiguous NCHW), including for 1×1 outputs.
-    public static func adaptiveAvgPool2dReference(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
+    package static func adaptiveAvgPool2dReference(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
         precondition(x.rank == 4 && oh >= 1 && ow >= 1, "adaptiveAvgPool2d: input \(x.shape), output \(oh)×\(ow)")
         precondition(x.h >= 1 && x.w >= 1, "adaptiveAvgPool2d: empty spatial extent in \(x.shape)")
         let (n, c, h, w) = (x.n, x.c, x.h, x.w)
@@ -275,7 +275,7 @@ extension Kernels {
     /// Each plane is summed in sixteen float lanes of four-way unrolled partial sums (a blocked,
     /// pairwise-like order whose error grows far slower than a sequential sum), then divided by `H·W`.
     /// PyTorch uses its own cascade sum, so results agree to a few ulps, not bit for bit.
-    public static func globalAveragePool(_ x: Tensor) -> Tensor {
+    package static func globalAveragePool(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.h * x.w > 0, "globalAveragePool: expected non-empty NCHW, got \(x.shape)")
         let planes = x.n * x.c, hw = x.h * x.w
         return Tensor(shape: [x.n, x.c, 1, 1], unsafeUninitialized: { out in
@@ -289,7 +289,7 @@ extension Kernels {
     }
 
     /// Plain reference for ``globalAveragePool(_:)``: a sequential sum in Double.
-    public static func globalAveragePoolReference(_ x: Tensor) -> Tensor {
+    package static func globalAveragePoolReference(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.h * x.w > 0, "globalAveragePool: expected non-empty NCHW, got \(x.shape)")
         let hw = x.h * x.w
         var out = Tensor(shape: [x.n, x.c, 1, 1])

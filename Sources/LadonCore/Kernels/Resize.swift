@@ -14,7 +14,7 @@ extension Kernels {
     /// outputs (and, on one thread, 3-channel inputs) to a channels-last kernel that computes `src` with a
     /// fused multiply-add and sums four products in another order; for those sizes the source index is
     /// computed the same fused way here, which leaves differences of a few ulps.
-    public static func resizeBilinear(_ x: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
+    package static func resizeBilinear(_ x: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
         checkResize(x, outputHeight, outputWidth, "resizeBilinear")
         return bilinear(x, outputHeight: outputHeight, outputWidth: outputWidth,
                         scaleHeight: Float(x.h) / Float(outputHeight), scaleWidth: Float(x.w) / Float(outputWidth))
@@ -24,7 +24,7 @@ extension Kernels {
     /// recompute_scale_factor=…)`: the output size is `⌊in · scaleFactor⌋` (in Double, as Python). With
     /// `recomputeScaleFactor` (torchvision's `GeneralizedRCNNTransform`) the kernel then uses `in/out` like
     /// ``resizeBilinear(_:outputHeight:outputWidth:)``; without it, it uses `Float(1 / scaleFactor)`.
-    public static func resizeBilinear(_ x: Tensor, scaleFactor: Double, recomputeScaleFactor: Bool = true) -> Tensor {
+    package static func resizeBilinear(_ x: Tensor, scaleFactor: Double, recomputeScaleFactor: Bool = true) -> Tensor {
         precondition(x.rank == 4, "resizeBilinear: expected NCHW, got \(x.shape)")
         precondition(scaleFactor > 0 && scaleFactor.isFinite, "resizeBilinear: bad scale factor \(scaleFactor)")
         let oh = interpolatedExtent(x.h, scaleFactor: scaleFactor)
@@ -36,7 +36,7 @@ extension Kernels {
     }
 
     /// The output extent `F.interpolate` derives from a scale factor: `⌊Double(input) · scaleFactor⌋`.
-    public static func interpolatedExtent(_ input: Int, scaleFactor: Double) -> Int {
+    package static func interpolatedExtent(_ input: Int, scaleFactor: Double) -> Int {
         Int((Double(input) * scaleFactor).rounded(.down))
     }
 
@@ -146,7 +146,7 @@ extension Kernels {
     /// Plain reference for ``resizeBilinear(_:outputHeight:outputWidth:)``: ATen's per-pixel formula
     /// `fma(fma(x00, wx0, x01·wx1), wy0, fma(x10, wx0, x11·wx1)·wy1)`, with the fused multiply-adds written
     /// out (`addingProduct`) so that it is the bit-level specification on every build.
-    public static func resizeBilinearReference(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
+    package static func resizeBilinearReference(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
         checkResize(x, oh, ow, "resizeBilinear")
         let (n, c, h, w) = (x.n, x.c, x.h, x.w)
         let fused = oh + ow <= 128
@@ -172,7 +172,7 @@ extension Kernels {
 
     /// `F.interpolate(x, size=(outputHeight, outputWidth), mode="nearest")` (PyTorch's legacy nearest):
     /// `src = min(⌊Float(dst) · (Float(in) / Float(out))⌋, in − 1)` per axis.
-    public static func upsampleNearest(_ x: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
+    package static func upsampleNearest(_ x: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
         checkResize(x, outputHeight, outputWidth, "upsampleNearest")
         let (n, c, h, w) = (x.n, x.c, x.h, x.w)
         let (oh, ow) = (outputHeight, outputWidth)
@@ -202,7 +202,7 @@ extension Kernels {
     }
 
     /// Plain reference for ``upsampleNearest(_:outputHeight:outputWidth:)``.
-    public static func upsampleNearestReference(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
+    package static func upsampleNearestReference(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
         checkResize(x, oh, ow, "upsampleNearest")
         let (n, c, h, w) = (x.n, x.c, x.h, x.w)
         let sh = Float(h) / Float(oh), sw = Float(w) / Float(ow)

@@ -20,7 +20,7 @@ extension Kernels {
     ///
     /// Sample points outside `[-1, H] × [-1, W]` contribute 0. Unlike the C++ kernel (undefined behaviour),
     /// NaN coordinates also contribute 0.
-    public static func roiAlign(_ feature: Tensor, boxes: [Box], spatialScale: Float, outputSize: Int = 7,
+    package static func roiAlign(_ feature: Tensor, boxes: [Box], spatialScale: Float, outputSize: Int = 7,
                                 samplingRatio: Int = 2, aligned: Bool = false) -> Tensor {
         roiAlign(feature, boxes: boxes, spatialScale: spatialScale, outputSize: outputSize, samplingRatio: samplingRatio,
                  aligned: aligned, layout: .automatic)
@@ -103,7 +103,7 @@ extension Kernels {
 
     /// Straightforward RoIAlign from the per-sample formula (test oracle): for every output element, average
     /// the bilinear samples directly, with no precomputation.
-    public static func roiAlignReference(_ feature: Tensor, boxes: [Box], spatialScale: Float, outputSize: Int = 7,
+    package static func roiAlignReference(_ feature: Tensor, boxes: [Box], spatialScale: Float, outputSize: Int = 7,
                                          samplingRatio: Int = 2, aligned: Bool = false) -> Tensor {
         precondition(feature.rank == 4 && feature.n == 1)
         let (channels, height, width) = (feature.c, feature.h, feature.w)

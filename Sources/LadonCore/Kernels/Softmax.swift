@@ -9,7 +9,7 @@ extension Kernels {
     /// The sum is accumulated in Double and the result scaled by the float reciprocal of it, like ATen's
     /// `_vec_softmax_lastdim`; ATen's vectorised `exp` differs from `expf` by an ulp or so, so results agree
     /// with PyTorch to a few ulps. A NaN input, or a vector of only −∞, gives all NaN (as PyTorch).
-    public static func softmax(_ x: [Float]) -> [Float] {
+    package static func softmax(_ x: [Float]) -> [Float] {
         var out = [Float](repeating: 0, count: x.count)
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
@@ -21,7 +21,7 @@ extension Kernels {
     }
 
     /// Row-wise softmax over the last dimension (rows of a `[N, K]` tensor, or any rank ≥ 1).
-    public static func softmax(_ x: Tensor) -> Tensor {
+    package static func softmax(_ x: Tensor) -> Tensor {
         precondition(x.rank >= 1, "softmax: needs a tensor of rank ≥ 1")
         let k = x.shape[x.rank - 1]
         let rows = k == 0 ? 0 : x.count / k
@@ -34,7 +34,7 @@ extension Kernels {
     }
 
     /// Plain reference for ``softmax(_:)-([Float])``, entirely in Double.
-    public static func softmaxReference(_ x: [Float]) -> [Float] {
+    package static func softmaxReference(_ x: [Float]) -> [Float] {
         guard let m = x.map(Double.init).reduce(nil, { (acc: Double?, v) in
             guard let a = acc else { return v }
             return a.isNaN || v.isNaN ? .nan : Swift.max(a, v)
@@ -71,7 +71,7 @@ extension Kernels {
     ///
     /// Ties go to the lowest channel. NaN counts as larger than every number (as `torch.argmax`): the first
     /// NaN channel of a pixel wins.
-    public static func argmaxChannels(_ x: Tensor) -> [Int32] {
+    package static func argmaxChannels(_ x: Tensor) -> [Int32] {
         precondition(x.rank == 4 && x.c >= 1, "argmaxChannels: expected NCHW with C ≥ 1, got \(x.shape)")
         let (n, c, hw) = (x.n, x.c, x.h * x.w)
         let tile = 2048   // pixels per pass: long runs per channel plane keep the prefetchers streaming
@@ -123,7 +123,7 @@ extension Kernels {
     }
 
     /// Plain reference for ``argmaxChannels(_:)``.
-    public static func argmaxChannelsReference(_ x: Tensor) -> [Int32] {
+    package static func argmaxChannelsReference(_ x: Tensor) -> [Int32] {
         precondition(x.rank == 4 && x.c >= 1, "argmaxChannels: expected NCHW with C ≥ 1, got \(x.shape)")
         let (n, c, hw) = (x.n, x.c, x.h * x.w)
         var out = [Int32](repeating: 0, count: n * hw)
@@ -151,7 +151,7 @@ extension Kernels {
     /// Each value becomes one distinct 64-bit key (its order-preserving bit pattern above the reversed index), a
     /// quickselect moves the `k` largest keys to the front in `O(n)`, and only those are sorted: the RPN takes
     /// the best 1000 of ~130,000 anchors per image this way.
-    public static func topK(_ x: [Float], k: Int) -> [(index: Int, value: Float)] {
+    package static func topK(_ x: [Float], k: Int) -> [(index: Int, value: Float)] {
         precondition(k >= 0, "topK: k must be non-negative, got \(k)")
         let k = min(k, x.count)
         if k == 0 { return [] }
@@ -196,7 +196,7 @@ extension Kernels {
     }
 
     /// Plain reference for ``topK(_:k:)``: a full stable sort.
-    public static func topKReference(_ x: [Float], k: Int) -> [(index: Int, value: Float)] {
+    package static func topKReference(_ x: [Float], k: Int) -> [(index: Int, value: Float)] {
         let order = x.indices.sorted { a, b in
             let va = x[a], vb = x[b]
             if va.isNaN || vb.isNaN { return va.isNaN && (!vb.isNaN || a < b) }

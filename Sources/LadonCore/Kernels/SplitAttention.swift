@@ -19,7 +19,7 @@ extension Kernels {
     ///   - fc1Weight: `A·C` values (`[A, C]` or `[A, C, 1, 1]`); fc1Bias: `A` values.
     ///   - fc2Weight: `R·C·A` values (`[R·C, A]` or `[R·C, A, 1, 1]`); fc2Bias: `R·C` values.
     /// - Returns: `[N, C, H, W]`.
-    public static func splitAttention(_ splits: Tensor, radix: Int, fc1Weight: Tensor, fc1Bias: [Float],
+    package static func splitAttention(_ splits: Tensor, radix: Int, fc1Weight: Tensor, fc1Bias: [Float],
                                       fc2Weight: Tensor, fc2Bias: [Float]) -> Tensor {
         let (n, c, hw, a) = checkSplitAttention(splits, radix: radix, fc1Weight: fc1Weight, fc1Bias: fc1Bias,
                                                 fc2Weight: fc2Weight, fc2Bias: fc2Bias)
@@ -63,7 +63,7 @@ extension Kernels {
     }
 
     /// Plain reference for ``splitAttention(_:radix:fc1Weight:fc1Bias:fc2Weight:fc2Bias:)``, in Double.
-    public static func splitAttentionReference(_ splits: Tensor, radix: Int, fc1Weight: Tensor, fc1Bias: [Float],
+    package static func splitAttentionReference(_ splits: Tensor, radix: Int, fc1Weight: Tensor, fc1Bias: [Float],
                                                fc2Weight: Tensor, fc2Bias: [Float]) -> Tensor {
         let (n, c, hw, a) = checkSplitAttention(splits, radix: radix, fc1Weight: fc1Weight, fc1Bias: fc1Bias,
                                                 fc2Weight: fc2Weight, fc2Bias: fc2Bias)

@@ -1,15 +1,15 @@
 // A convolution layer that owns its weights, with BatchNorm folded in at load time.
 
 /// A 2-D convolution with optional bias, folded eval-mode BatchNorm and a fused activation.
-public struct Conv2d: Sendable {
-    public let parameters: Conv2dParameters
+package struct Conv2d: Sendable {
+    package let parameters: Conv2dParameters
     /// `[outC, inC/groups, kH, kW]`, with any BatchNorm already folded in.
-    public let weight: Tensor
+    package let weight: Tensor
     /// `outC` values (present whenever the source had a bias or a BatchNorm).
-    public let bias: [Float]?
-    public let activation: Activation
+    package let bias: [Float]?
+    package let activation: Activation
 
-    public init(parameters: Conv2dParameters, weight: Tensor, bias: [Float]?, activation: Activation = .none) {
+    package init(parameters: Conv2dParameters, weight: Tensor, bias: [Float]?, activation: Activation = .none) {
         precondition(weight.shape == parameters.weightShape, "weight \(weight.shape) != \(parameters.weightShape)")
         precondition(bias == nil || bias!.count == parameters.outChannels, "bias count != outChannels")
         self.parameters = parameters
@@ -20,7 +20,7 @@ public struct Conv2d: Sendable {
 
     /// Loads `weight` (and `bias` when `hasBias`) from `scope`, then folds the BatchNorm at `batchNorm`
     /// (`weight`, `bias`, `running_mean`, `running_var`; eval mode, `eps`) into them.
-    public init(weights scope: WeightScope, parameters: Conv2dParameters, hasBias: Bool,
+    package init(weights scope: WeightScope, parameters: Conv2dParameters, hasBias: Bool,
                 batchNorm: WeightScope? = nil, epsilon: Float = 1e-5,
                 activation: Activation = .none) throws(LadonError) {
         var w = try scope.tensor("weight", shape: parameters.weightShape)
@@ -33,7 +33,7 @@ public struct Conv2d: Sendable {
     }
 
     /// Applies the convolution; `residual` (same shape as the output) is added before the activation.
-    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil,
+    package func callAsFunction(_ x: Tensor, residual: Tensor? = nil,
                                algorithm: Conv2dAlgorithm = .automatic) -> Tensor {
         Kernels.conv2d(x, weight: weight, bias: bias, parameters, activation: activation,
                        residual: residual, algorithm: algorithm)
@@ -41,13 +41,13 @@ public struct Conv2d: Sendable {
 }
 
 /// Eval-mode BatchNorm2d statistics, used to fold the normalisation into the preceding convolution.
-public struct BatchNorm2d: Sendable {
+package struct BatchNorm2d: Sendable {
     /// Per-channel multiplier `weight / sqrt(running_var + eps)`.
-    public let scale: [Float]
+    package let scale: [Float]
     /// Per-channel offset `bias − running_mean · scale`.
-    public let shift: [Float]
+    package let shift: [Float]
 
-    public init(weights bn: WeightScope, channels: Int, epsilon: Float = 1e-5) throws(LadonError) {
+    package init(weights bn: WeightScope, channels: Int, epsilon: Float = 1e-5) throws(LadonError) {
         let gamma = try bn.tensor("weight", shape: [channels]).scalars
         let beta = try bn.tensor("bias", shape: [channels]).scalars
         let mean = try bn.tensor("running_mean", shape: [channels]).scalars
@@ -64,7 +64,7 @@ public struct BatchNorm2d: Sendable {
     }
 
     /// Returns `(weight · scale[oc], bias · scale + shift)` for a convolution with `outC` leading dimension.
-    public func fold(weight: Tensor, bias: [Float]?) -> (Tensor, [Float]) {
+    package func fold(weight: Tensor, bias: [Float]?) -> (Tensor, [Float]) {
         let outC = weight.shape[0]
         precondition(outC == scale.count, "BatchNorm has \(scale.count) channels, conv has \(outC)")
         let per = weight.count / max(outC, 1)

@@ -4,15 +4,15 @@
 ///
 /// The checkpoint stores reparametrised `beta` and `gamma`; the effective values are computed once, in
 /// float32, exactly as `NonNegativeParametrizer.forward` does: `max(p, bound)² − pedestal`.
-public struct GDN: Sendable {
-    public let channels: Int
-    public let inverse: Bool
+package struct GDN: Sendable {
+    package let channels: Int
+    package let inverse: Bool
     /// Effective `beta` (C).
-    public let beta: [Float]
+    package let beta: [Float]
     /// Effective `gamma` `[C, C]`, row = output channel.
-    public let gamma: Tensor
+    package let gamma: Tensor
 
-    public init(beta: [Float], gamma: Tensor, inverse: Bool) {
+    package init(beta: [Float], gamma: Tensor, inverse: Bool) {
         precondition(gamma.shape == [beta.count, beta.count])
         self.channels = beta.count
         self.beta = beta
@@ -21,7 +21,7 @@ public struct GDN: Sendable {
     }
 
     /// Loads `beta`, `gamma` and the four reparametrisation buffers from `scope`.
-    public init(weights scope: WeightScope, channels: Int, inverse: Bool) throws(LadonError) {
+    package init(weights scope: WeightScope, channels: Int, inverse: Bool) throws(LadonError) {
         let beta = try scope.tensor("beta", shape: [channels]).scalars
         let gamma = try scope.tensor("gamma", shape: [channels, channels])
         let betaPedestal = try Self.scalar(scope, "beta_reparam.pedestal", default: 0x1p-36)
@@ -39,7 +39,7 @@ public struct GDN: Sendable {
         return try scope.tensor(name, shape: [1]).scalars[0]
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor) -> Tensor {
         Kernels.gdn(x, beta: beta, gamma: gamma, inverse: inverse)
     }
 }

@@ -1,13 +1,13 @@
 // A fully connected layer that owns its weights.
 
 /// `y = x·Wᵀ + b` (PyTorch `nn.Linear`), with an optional fused activation.
-public struct Linear: Sendable {
+package struct Linear: Sendable {
     /// `[out, in]`.
-    public let weight: Tensor
-    public let bias: [Float]?
-    public let activation: Activation
+    package let weight: Tensor
+    package let bias: [Float]?
+    package let activation: Activation
 
-    public init(weight: Tensor, bias: [Float]?, activation: Activation = .none) {
+    package init(weight: Tensor, bias: [Float]?, activation: Activation = .none) {
         precondition(weight.rank == 2)
         self.weight = weight
         self.bias = bias
@@ -15,18 +15,18 @@ public struct Linear: Sendable {
     }
 
     /// Loads `weight` `[outFeatures, inFeatures]` and `bias` from `scope`.
-    public init(weights scope: WeightScope, inFeatures: Int, outFeatures: Int, hasBias: Bool = true,
+    package init(weights scope: WeightScope, inFeatures: Int, outFeatures: Int, hasBias: Bool = true,
                 activation: Activation = .none) throws(LadonError) {
         let w = try scope.tensor("weight", shape: [outFeatures, inFeatures])
         let b = hasBias ? try scope.tensor("bias", shape: [outFeatures]).scalars : nil
         self.init(weight: w, bias: b, activation: activation)
     }
 
-    public var inFeatures: Int { weight.shape[1] }
-    public var outFeatures: Int { weight.shape[0] }
+    package var inFeatures: Int { weight.shape[1] }
+    package var outFeatures: Int { weight.shape[0] }
 
     /// `x: [N, in]` → `[N, out]`.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    package func callAsFunction(_ x: Tensor) -> Tensor {
         Kernels.linear(x, weight: weight, bias: bias, activation: activation)
     }
 }

@@ -2,10 +2,10 @@
 
 /// `fc(flatten(adaptive_avg_pool2d(layer4, 1)))`: raw logits (no softmax), one row per image.
 public struct ClassificationHead: Sendable {
-    public let fc: Linear
+    package let fc: Linear
 
     /// Loads `fc.weight` `[numClasses, inFeatures]` and `fc.bias` from `scope` (e.g. `classification_head`).
-    public init(weights scope: WeightScope, inFeatures: Int, numClasses: Int) throws(LadonError) {
+    package init(weights scope: WeightScope, inFeatures: Int, numClasses: Int) throws(LadonError) {
         fc = try Linear(weights: scope.scope("fc"), inFeatures: inFeatures, outFeatures: numClasses)
     }
 

@@ -3,10 +3,10 @@
 /// sc2bench `FPBasedResNetBottleneck.encoder`: conv 5×5/2 → GDN1 → conv 5×5/2 → GDN1 → conv 2×2 (no biases).
 /// Maps a padded `[N, 3, H, W]` image to the `[N, C, H/4 − 1, W/4 − 1]` latent.
 public struct LadonEncoder: Sendable {
-    public let conv1: Conv2d, gdn1: GDN, conv2: Conv2d, gdn2: GDN, conv3: Conv2d
+    package let conv1: Conv2d, gdn1: GDN, conv2: Conv2d, gdn2: GDN, conv3: Conv2d
 
     /// Loads `0.weight`, `1.*`, `2.weight`, `3.*`, `4.weight` from `scope` (e.g. `encoder.encoder`).
-    public init(weights scope: WeightScope, channels ch: [Int]) throws(LadonError) {
+    package init(weights scope: WeightScope, channels ch: [Int]) throws(LadonError) {
         conv1 = try Conv2d(weights: scope.scope("0"), parameters: .init(inChannels: ch[0], outChannels: ch[1], kernelSize: 5, stride: 2, padding: 2), hasBias: false)
         gdn1 = try GDN(weights: scope.scope("1"), channels: ch[1], inverse: false)
         conv2 = try Conv2d(weights: scope.scope("2"), parameters: .init(inChannels: ch[1], outChannels: ch[2], kernelSize: 5, stride: 2, padding: 2), hasBias: false)
@@ -22,10 +22,10 @@ public struct LadonEncoder: Sendable {
 /// sc2bench `FPBasedResNetBottleneck.decoder`: conv 2×2 p1 → IGDN1 → conv 2×2 p0 → IGDN1 → conv 2×2 p1.
 /// Maps the `[N, C, h, w]` latent to `[N, 256, h + 1, w + 1]` (the ResNet layer1-sized feature map).
 public struct LadonDecoder: Sendable {
-    public let conv1: Conv2d, igdn1: GDN, conv2: Conv2d, igdn2: GDN, conv3: Conv2d
+    package let conv1: Conv2d, igdn1: GDN, conv2: Conv2d, igdn2: GDN, conv3: Conv2d
 
     /// Loads `0.weight`, `1.*`, `2.weight`, `3.*`, `4.weight` from `scope` (e.g. `shared_body.decoder`).
-    public init(weights scope: WeightScope, channels ch: [Int]) throws(LadonError) {
+    package init(weights scope: WeightScope, channels ch: [Int]) throws(LadonError) {
         conv1 = try Conv2d(weights: scope.scope("0"), parameters: .init(inChannels: ch[0], outChannels: ch[1], kernelSize: 2, stride: 1, padding: 1), hasBias: false)
         igdn1 = try GDN(weights: scope.scope("1"), channels: ch[1], inverse: true)
         conv2 = try Conv2d(weights: scope.scope("2"), parameters: .init(inChannels: ch[1], outChannels: ch[2], kernelSize: 2, stride: 1, padding: 0), hasBias: false)

@@ -37,7 +37,7 @@ public struct LadonModel: Sendable {
     public var entropyBottleneck: EntropyBottleneck { device.entropyBottleneck }
     public var classificationHead: ClassificationHead? { server.classificationHead }
     public var segmentationHead: SegmentationHead? { server.segmentationHead }
-    public var detectionHead: DetectionHead? { server.detectionHead }
+    package var detectionHead: DetectionHead? { server.detectionHead }
 
     // MARK: Stages (the halves' own, for stage-by-stage checks)
 

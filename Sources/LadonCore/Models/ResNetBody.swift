@@ -3,11 +3,11 @@
 
 /// torchvision `Bottleneck`: 1×1 → BN → ReLU → 3×3 (stride) → BN → ReLU → 1×1 → BN, + shortcut, ReLU.
 public struct ResNetBottleneckBlock: Sendable {
-    public let conv1: Conv2d, conv2: Conv2d, conv3: Conv2d
+    package let conv1: Conv2d, conv2: Conv2d, conv3: Conv2d
     /// 1×1 strided conv + BN on the shortcut (first block of a stage only).
-    public let downsample: Conv2d?
+    package let downsample: Conv2d?
 
-    public init(weights s: WeightScope, inChannels: Int, planes: Int, expansion: Int, stride: Int,
+    package init(weights s: WeightScope, inChannels: Int, planes: Int, expansion: Int, stride: Int,
                 epsilon: Float = 1e-5) throws(LadonError) {
         let out = planes * expansion
         conv1 = try Conv2d(weights: s.scope("conv1"), parameters: .init(inChannels: inChannels, outChannels: planes, kernelSize: 1),
@@ -33,20 +33,20 @@ public struct ResNetBottleneckBlock: Sendable {
 
 /// timm `ResNestBottleneck` as `resnest269e` builds it (radix 2, cardinality 1, `avd` after the attention,
 /// `avg_down` shortcut), BatchNorm folded:
-/// 1×1 → BN → ReLU → split attention (grouped 3×3 → BN → ReLU → ``Kernels/splitAttention(_:radix:fc1Weight:fc1Bias:fc2Weight:fc2Bias:)``)
+/// 1×1 → BN → ReLU → split attention (grouped 3×3 → BN → ReLU → `Kernels.splitAttention`)
 /// → 3×3/s2/p1 average pool (strided blocks) → 1×1 → BN, + shortcut, ReLU. The shortcut of a stage's first block is
 /// a 2×2/s2 ceil-mode average pool (padding not counted; none at stride 1), a 1×1 conv and BN.
 public struct ResNeStBottleneckBlock: Sendable {
     /// `conv1` + `bn1` + ReLU.
-    public let conv1: Conv2d
+    package let conv1: Conv2d
     /// `conv2.conv` (3×3, `groups = radix`, `planes → radix·planes`) + `conv2.bn0` + ReLU.
-    public let splitConv: Conv2d
+    package let splitConv: Conv2d
     /// `conv2.fc1` + `conv2.bn1` (ReLU applied by the attention kernel) and `conv2.fc2`.
-    public let fc1: Conv2d, fc2: Conv2d
+    package let fc1: Conv2d, fc2: Conv2d
     /// `conv3` + `bn3`, residual and ReLU fused.
-    public let conv3: Conv2d
+    package let conv3: Conv2d
     /// `downsample.1` + `downsample.2` (first block of a stage only).
-    public let downsample: Conv2d?
+    package let downsample: Conv2d?
     public let radix: Int
     public let stride: Int
 
@@ -73,7 +73,7 @@ public struct ResNeStBottleneckBlock: Sendable {
     ///   - stride: 2 for the first block of a stage (average pools after the attention and on the shortcut), else 1.
     ///   - radix: number of splits (2 for ResNeSt-269e).
     ///   - epsilon: BatchNorm epsilon.
-    public init(weights s: WeightScope, inChannels: Int, planes: Int, expansion: Int, stride: Int,
+    package init(weights s: WeightScope, inChannels: Int, planes: Int, expansion: Int, stride: Int,
                 radix: Int = ResNeStBottleneckBlock.resnest269eRadix, epsilon: Float = 1e-5) throws(LadonError) {
         let out = planes * expansion, attention = Self.attentionChannels(planes: planes, radix: radix)
         conv1 = try Conv2d(weights: s.scope("conv1"), parameters: .init(inChannels: inChannels, outChannels: planes, kernelSize: 1),
@@ -132,7 +132,7 @@ public struct ResNetBody: Sendable {
     public let stages: [[ResNetBlock]]
 
     /// Loads `layer2.*`…`layer4.*` from `scope` (e.g. `shared_body`).
-    public init(weights scope: WeightScope, inChannels: Int, config: LadonModelConfig.Body) throws(LadonError) {
+    package init(weights scope: WeightScope, inChannels: Int, config: LadonModelConfig.Body) throws(LadonError) {
         guard let kind = config.kind else { throw .config(.unsupportedBody(name: config.name)) }
         var inChannels = inChannels
         var stages: [[ResNetBlock]] = []

@@ -4,16 +4,16 @@
 /// projection → 3×3 conv → 1×1 classifier, every conv but the last followed by BN + ReLU (BN folded here).
 /// Dropout is the identity at inference.
 public struct SegmentationHead: Sendable {
-    public let branch1x1: Conv2d
-    public let atrousBranches: [Conv2d]
-    public let poolingBranch: Conv2d
-    public let project: Conv2d
-    public let conv: Conv2d
-    public let classifier: Conv2d
+    package let branch1x1: Conv2d
+    package let atrousBranches: [Conv2d]
+    package let poolingBranch: Conv2d
+    package let project: Conv2d
+    package let conv: Conv2d
+    package let classifier: Conv2d
 
     /// Loads `classifier.0.*` (ASPP), `classifier.1/2` (conv + BN) and `classifier.4` from `scope`
     /// (e.g. `segmentation_head`).
-    public init(weights scope: WeightScope, inChannels: Int, config: LadonModelConfig.Segmentation) throws(LadonError) {
+    package init(weights scope: WeightScope, inChannels: Int, config: LadonModelConfig.Segmentation) throws(LadonError) {
         let head = scope.scope("classifier")
         let aspp = head.scope("0")
         let c = config.asppChannels

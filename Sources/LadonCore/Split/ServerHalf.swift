@@ -16,7 +16,7 @@ public struct ServerHalf: Sendable {
     public let body: ResNetBody
     public let classificationHead: ClassificationHead?
     public let segmentationHead: SegmentationHead?
-    public let detectionHead: DetectionHead?
+    package let detectionHead: DetectionHead?
     /// Largest original image (width × height) a packet may claim; results are mapped back to that size.
     /// Defaults to the image decoder's limit (100 megapixels).
     public var maxOriginalPixels: Int = ServerHalf.defaultMaxOriginalPixels

@@ -6,15 +6,15 @@
 /// `[-w·size, -h·size, w·size, h·size] / 2`, rounded half-to-even. A level of size `h_l × w_l` on a padded
 /// image `H × W` uses the integer strides `H / h_l`, `W / w_l` (so the `pool` level at 416 gets 59, not 64)
 /// and no half-stride offset. Anchors are ordered level → y → x → anchor.
-public struct AnchorGenerator: Sendable, Equatable {
+package struct AnchorGenerator: Sendable, Equatable {
     /// One anchor size (pixels) per level.
-    public let sizes: [Int]
+    package let sizes: [Int]
     /// Height/width ratios, the same at every level.
-    public let aspectRatios: [Float]
+    package let aspectRatios: [Float]
     /// Zero-centred cell anchors per level, `aspectRatios.count` each.
-    public let cellAnchors: [[Box]]
+    package let cellAnchors: [[Box]]
 
-    public init(sizes: [Int], aspectRatios: [Float]) {
+    package init(sizes: [Int], aspectRatios: [Float]) {
         self.sizes = sizes
         self.aspectRatios = aspectRatios
         cellAnchors = sizes.map { size in
@@ -29,23 +29,23 @@ public struct AnchorGenerator: Sendable, Equatable {
     }
 
     /// Anchors per location.
-    public var anchorsPerLocation: Int { aspectRatios.count }
+    package var anchorsPerLocation: Int { aspectRatios.count }
 
     /// Integer strides `(paddedHeight / h, paddedWidth / w)` of a level of size `h × w`.
-    public static func stride(paddedSize: (height: Int, width: Int), gridSize: (height: Int, width: Int)) -> (y: Int, x: Int) {
+    package static func stride(paddedSize: (height: Int, width: Int), gridSize: (height: Int, width: Int)) -> (y: Int, x: Int) {
         (gridSize.height > 0 ? paddedSize.height / gridSize.height : 0,
          gridSize.width > 0 ? paddedSize.width / gridSize.width : 0)
     }
 
     /// The anchor of `level` at grid cell `(y, x)`, cell anchor `a`.
-    @inlinable public func anchor(level: Int, y: Int, x: Int, a: Int, stride: (y: Int, x: Int)) -> Box {
+    @inlinable package func anchor(level: Int, y: Int, x: Int, a: Int, stride: (y: Int, x: Int)) -> Box {
         let cell = cellAnchors[level][a]
         let sx = Float(x * stride.x), sy = Float(y * stride.y)
         return Box(x1: sx + cell.x1, y1: sy + cell.y1, x2: sx + cell.x2, y2: sy + cell.y2)
     }
 
     /// All anchors of one level in (y, x, anchor) order.
-    public func anchors(level: Int, gridSize: (height: Int, width: Int), paddedSize: (height: Int, width: Int)) -> [Box] {
+    package func anchors(level: Int, gridSize: (height: Int, width: Int), paddedSize: (height: Int, width: Int)) -> [Box] {
         let s = Self.stride(paddedSize: paddedSize, gridSize: gridSize)
         var out: [Box] = []
         out.reserveCapacity(gridSize.height * gridSize.width * anchorsPerLocation)
@@ -58,7 +58,7 @@ public struct AnchorGenerator: Sendable, Equatable {
     }
 
     /// All anchors of all levels, concatenated (level, y, x, anchor).
-    public func anchors(gridSizes: [(height: Int, width: Int)], paddedSize: (height: Int, width: Int)) -> [Box] {
+    package func anchors(gridSizes: [(height: Int, width: Int)], paddedSize: (height: Int, width: Int)) -> [Box] {
         precondition(gridSizes.count == sizes.count, "\(gridSizes.count) feature levels for \(sizes.count) anchor sizes")
         return gridSizes.indices.flatMap { anchors(level: $0, gridSize: gridSizes[$0], paddedSize: paddedSize) }
     }

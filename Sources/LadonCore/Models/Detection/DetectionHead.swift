@@ -2,45 +2,45 @@
 
 /// Sizes, thresholds and level choices of the detection head. ``ladon`` holds the values of Ladon's
 /// per-task COCO model (torchvision `FasterRCNN` defaults, 91 classes).
-public struct DetectionHeadConfig: Sendable, Equatable {
+package struct DetectionHeadConfig: Sendable, Equatable {
     /// Channels of the FPN inputs: decoder output, layer2, layer3, layer4.
-    public var inChannels: [Int] = [256, 512, 1024, 2048]
+    package var inChannels: [Int] = [256, 512, 1024, 2048]
     /// FPN output channels (also the RPN and RoI feature width).
-    public var fpnChannels: Int = 256
+    package var fpnChannels: Int = 256
     /// Width of `fc6`/`fc7`.
-    public var representationSize: Int = 1024
+    package var representationSize: Int = 1024
     /// Classes including the background (COCO: 91 category ids).
-    public var numClasses: Int = 91
+    package var numClasses: Int = 91
     /// One anchor size per FPN output (P2…P5, pool).
-    public var anchorSizes: [Int] = [32, 64, 128, 256, 512]
-    public var aspectRatios: [Float] = [0.5, 1.0, 2.0]
+    package var anchorSizes: [Int] = [32, 64, 128, 256, 512]
+    package var aspectRatios: [Float] = [0.5, 1.0, 2.0]
     /// RPN proposal filter (per-level pre-NMS top-n, post-NMS top-n, thresholds).
-    public var proposals = ProposalFilter()
+    package var proposals = ProposalFilter()
     /// FPN outputs pooled by the RoI heads (0 = P2 …). Ladon's trained detector pools P2–P4 (`[0, 1, 2]`);
     /// the Ladon runtime module pools P2–P5 (`[0, 1, 2, 3]`). At 416×416 both give the same detections.
-    public var roiLevels: [Int] = [0, 1, 2]
-    public var roiOutputSize: Int = 7
-    public var roiSamplingRatio: Int = 2
-    public var canonicalScale: Float = 224
-    public var canonicalLevel: Int = 4
-    public var poolerScales: PoolerScales = .inferred
+    package var roiLevels: [Int] = [0, 1, 2]
+    package var roiOutputSize: Int = 7
+    package var roiSamplingRatio: Int = 2
+    package var canonicalScale: Float = 224
+    package var canonicalLevel: Int = 4
+    package var poolerScales: PoolerScales = .inferred
     /// RoI-head post-processing (score > 0.05, NMS 0.5 per class, 100 detections).
-    public var postprocess = DetectionPostprocess()
+    package var postprocess = DetectionPostprocess()
 
-    public init() {}
+    package init() {}
 
     /// Ladon's per-task COCO detector (P2–P4 pooling).
-    public static let ladon = DetectionHeadConfig()
+    package static let ladon = DetectionHeadConfig()
 
     /// The Ladon runtime module's pooling (P2–P5, `k_max = 5`).
-    public static var ladonRuntime: DetectionHeadConfig {
+    package static var ladonRuntime: DetectionHeadConfig {
         var c = DetectionHeadConfig()
         c.roiLevels = [0, 1, 2, 3]
         return c
     }
 
     /// Throws `.config` when the settings cannot describe a working head.
-    public func validate() throws(LadonError) {
+    package func validate() throws(LadonError) {
         let levels = inChannels.count + 1
         guard !inChannels.isEmpty, inChannels.allSatisfy({ $0 > 0 }) else { throw .config(.invalidValue(model: nil, field: "detection.inChannels", requirement: "must be positive and non-empty")) }
         guard fpnChannels > 0, representationSize > 0 else { throw .config(.invalidValue(model: nil, field: "detection channel widths", requirement: "(fpnChannels, representationSize) must be positive")) }
@@ -61,59 +61,59 @@ public struct DetectionHeadConfig: Sendable, Equatable {
 }
 
 /// Wall-clock seconds of each stage of one detection-head call.
-public struct DetectionTimings: Sendable, Equatable {
-    public var fpn: Double = 0
-    public var rpnHead: Double = 0
+package struct DetectionTimings: Sendable, Equatable {
+    package var fpn: Double = 0
+    package var rpnHead: Double = 0
     /// Anchors, decoding, top-k, NMS.
-    public var proposals: Double = 0
-    public var roiAlign: Double = 0
+    package var proposals: Double = 0
+    package var roiAlign: Double = 0
     /// `fc6`, `fc7` and the predictor.
-    public var boxHead: Double = 0
+    package var boxHead: Double = 0
     /// Softmax, decoding, NMS, rescaling.
-    public var postprocess: Double = 0
-    public var total: Double { fpn + rpnHead + proposals + roiAlign + boxHead + postprocess }
+    package var postprocess: Double = 0
+    package var total: Double { fpn + rpnHead + proposals + roiAlign + boxHead + postprocess }
 }
 
 /// Every intermediate of one detection-head call (for tests, parity reports and profiling).
-public struct DetectionTrace: Sendable {
+package struct DetectionTrace: Sendable {
     /// FPN outputs `[P2, …, P5, pool]`, each `[1, fpnChannels, h, w]`.
-    public var fpn: [Tensor] = []
+    package var fpn: [Tensor] = []
     /// All anchors (level, y, x, anchor) and the count per level.
-    public var anchors: [Box] = []
-    public var anchorsPerLevel: [Int] = []
+    package var anchors: [Box] = []
+    package var anchorsPerLevel: [Int] = []
     /// Objectness logits per anchor and 4 box deltas per anchor, in anchor order.
-    public var objectness: [Float] = []
-    public var deltas: [Float] = []
+    package var objectness: [Float] = []
+    package var deltas: [Float] = []
     /// RPN proposals (resized-image pixels) and their sigmoid scores, by decreasing score.
-    public var proposals: [Box] = []
-    public var proposalScores: [Float] = []
+    package var proposals: [Box] = []
+    package var proposalScores: [Float] = []
     /// Spatial scale of each pooled level, and each proposal's level (index into `roiLevels`; nil = unpooled).
-    public var poolerScales: [Float] = []
-    public var proposalLevels: [Int?] = []
+    package var poolerScales: [Float] = []
+    package var proposalLevels: [Int?] = []
     /// `[R, fpnChannels, 7, 7]` pooled features, `[R, representationSize]` box features.
-    public var roiFeatures = Tensor(shape: [0])
-    public var boxFeatures = Tensor(shape: [0])
+    package var roiFeatures = Tensor(shape: [0])
+    package var boxFeatures = Tensor(shape: [0])
     /// `[R, numClasses]` logits and `[R, 4·numClasses]` deltas.
-    public var classLogits = Tensor(shape: [0])
-    public var boxRegression = Tensor(shape: [0])
+    package var classLogits = Tensor(shape: [0])
+    package var boxRegression = Tensor(shape: [0])
     /// Final detections in resized-image pixels, and in original-image pixels.
-    public var resizedDetections: [Detection] = []
-    public var detections: [Detection] = []
-    public var timings = DetectionTimings()
+    package var resizedDetections: [Detection] = []
+    package var detections: [Detection] = []
+    package var timings = DetectionTimings()
 }
 
 /// Ladon's detection head: FPN → RPN → multi-scale RoIAlign → TwoMLPHead → predictor → post-processing, equal to
 /// torchvision's Faster R-CNN at test time for one image.
-public struct DetectionHead: Sendable {
-    public let config: DetectionHeadConfig
-    public let fpn: FeaturePyramidNetwork
-    public let anchorGenerator: AnchorGenerator
-    public let rpnHead: RPNHead
-    public let pooler: MultiScaleRoIAlign
-    public let boxHead: BoxHead
+package struct DetectionHead: Sendable {
+    package let config: DetectionHeadConfig
+    package let fpn: FeaturePyramidNetwork
+    package let anchorGenerator: AnchorGenerator
+    package let rpnHead: RPNHead
+    package let pooler: MultiScaleRoIAlign
+    package let boxHead: BoxHead
 
     /// Loads the head from `weights` scoped at `detection_head` (`fpn.*`, `rpn.head.*`, `roi_heads.*`).
-    public init(weights: WeightScope, config: DetectionHeadConfig = .ladon) throws(LadonError) {
+    package init(weights: WeightScope, config: DetectionHeadConfig = .ladon) throws(LadonError) {
         try config.validate()
         self.config = config
         fpn = try FeaturePyramidNetwork(weights: weights.scope("fpn"), inChannels: config.inChannels,
@@ -140,13 +140,13 @@ public struct DetectionHead: Sendable {
     ///   - paddedSize: size of the padded input tensor (anchor strides come from it).
     ///   - imageSize: the unpadded resized size `(H', W')` (clipping, pooler scales).
     ///   - originalSize: the original image size (boxes are rescaled to it).
-    public func callAsFunction(features: [Tensor], paddedSize: (h: Int, w: Int), imageSize: (h: Int, w: Int),
+    package func callAsFunction(features: [Tensor], paddedSize: (h: Int, w: Int), imageSize: (h: Int, w: Int),
                                originalSize: (h: Int, w: Int)) throws(LadonError) -> [Detection] {
         try trace(features: features, paddedSize: paddedSize, imageSize: imageSize, originalSize: originalSize).detections
     }
 
     /// Runs the head and returns every intermediate stage and per-stage timings.
-    public func trace(features: [Tensor], paddedSize: (h: Int, w: Int), imageSize: (h: Int, w: Int),
+    package func trace(features: [Tensor], paddedSize: (h: Int, w: Int), imageSize: (h: Int, w: Int),
                       originalSize: (h: Int, w: Int)) throws(LadonError) -> DetectionTrace {
         try validate(features: features, paddedSize: paddedSize, imageSize: imageSize, originalSize: originalSize)
         var t = DetectionTrace()

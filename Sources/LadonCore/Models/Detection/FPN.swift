@@ -8,20 +8,20 @@
 /// pool = P[n-1][::2, ::2]           # max_pool2d(kernel 1, stride 2, padding 0)
 /// ```
 /// `inner[i]` is a 1×1 convolution with bias, `layer[i]` a 3×3 convolution (padding 1) with bias; no activations.
-public struct FeaturePyramidNetwork: Sendable {
+package struct FeaturePyramidNetwork: Sendable {
     /// Lateral 1×1 convolutions, one per input level.
-    public let innerBlocks: [Conv2d]
+    package let innerBlocks: [Conv2d]
     /// Output 3×3 convolutions, one per input level.
-    public let layerBlocks: [Conv2d]
+    package let layerBlocks: [Conv2d]
 
-    public init(innerBlocks: [Conv2d], layerBlocks: [Conv2d]) {
+    package init(innerBlocks: [Conv2d], layerBlocks: [Conv2d]) {
         precondition(innerBlocks.count == layerBlocks.count && !innerBlocks.isEmpty)
         self.innerBlocks = innerBlocks
         self.layerBlocks = layerBlocks
     }
 
     /// Loads `inner_blocks.{i}.0.{weight,bias}` and `layer_blocks.{i}.0.{weight,bias}` from `scope` (at `fpn`).
-    public init(weights scope: WeightScope, inChannels: [Int], outChannels: Int) throws(LadonError) {
+    package init(weights scope: WeightScope, inChannels: [Int], outChannels: Int) throws(LadonError) {
         var inner: [Conv2d] = [], layer: [Conv2d] = []
         for (i, c) in inChannels.enumerated() {
             inner.append(try Conv2d(weights: scope.scope("inner_blocks.\(i).0"),
@@ -36,7 +36,7 @@ public struct FeaturePyramidNetwork: Sendable {
     }
 
     /// `features[i]`: `[1, inChannels[i], h_i, w_i]`, finest first. Returns `[P_0, …, P_{n-1}, pool]`.
-    public func callAsFunction(_ features: [Tensor]) -> [Tensor] {
+    package func callAsFunction(_ features: [Tensor]) -> [Tensor] {
         precondition(features.count == innerBlocks.count, "FPN: \(features.count) inputs for \(innerBlocks.count) levels")
         let n = features.count
         var outputs = [Tensor](repeating: Tensor(shape: [0]), count: n)

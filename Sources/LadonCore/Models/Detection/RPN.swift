@@ -2,13 +2,13 @@
 import Foundation
 
 /// torchvision's `RPNHead`: a shared 3×3 convolution + ReLU, then 1×1 objectness (A) and box-delta (4A) heads.
-public struct RPNHead: Sendable {
-    public let conv: Conv2d
-    public let clsLogits: Conv2d
-    public let bboxPred: Conv2d
+package struct RPNHead: Sendable {
+    package let conv: Conv2d
+    package let clsLogits: Conv2d
+    package let bboxPred: Conv2d
 
     /// Loads `conv.0.0`, `cls_logits` and `bbox_pred` (weights and biases) from `scope` (at `rpn.head`).
-    public init(weights scope: WeightScope, channels: Int, anchorsPerLocation a: Int) throws(LadonError) {
+    package init(weights scope: WeightScope, channels: Int, anchorsPerLocation a: Int) throws(LadonError) {
         conv = try Conv2d(weights: scope.scope("conv.0.0"),
                           parameters: Conv2dParameters(inChannels: channels, outChannels: channels, kernelSize: 3, padding: 1),
                           hasBias: true, activation: .relu)
@@ -21,13 +21,13 @@ public struct RPNHead: Sendable {
     }
 
     /// One level `[1, C, H, W]` → objectness logits `[1, A, H, W]` and deltas `[1, 4A, H, W]`.
-    public func callAsFunction(_ x: Tensor) -> (objectness: Tensor, deltas: Tensor) {
+    package func callAsFunction(_ x: Tensor) -> (objectness: Tensor, deltas: Tensor) {
         let t = conv(x)
         return (clsLogits(t), bboxPred(t))
     }
 
     /// Objectness `[1, A, H, W]` in anchor order (y, x, a): `out[(y·W + x)·A + a] = in[a, y, x]`.
-    public static func flattenObjectness(_ t: Tensor) -> [Float] {
+    package static func flattenObjectness(_ t: Tensor) -> [Float] {
         let (a, h, w) = (t.c, t.h, t.w)
         var out = [Float](repeating: 0, count: a * h * w)
         for k in 0..<a { for p in 0..<(h * w) { out[p * a + k] = t.scalars[k * h * w + p] } }
@@ -35,7 +35,7 @@ public struct RPNHead: Sendable {
     }
 
     /// Deltas `[1, 4A, H, W]` (channel = anchor·4 + coordinate) in anchor order, 4 per anchor.
-    public static func flattenDeltas(_ t: Tensor) -> [Float] {
+    package static func flattenDeltas(_ t: Tensor) -> [Float] {
         let (c4, h, w) = (t.c, t.h, t.w)
         var out = [Float](repeating: 0, count: c4 * h * w)
         for ch in 0..<c4 { for p in 0..<(h * w) { out[p * c4 + ch] = t.scalars[ch * h * w + p] } }
@@ -49,15 +49,15 @@ public struct RPNHead: Sendable {
 /// `torch.topk`), decoded with weights (1,1,1,1); then over the kept anchors: `sigmoid` → clip to the unpadded
 /// image → drop boxes with a side `< minSize` → keep `score >= scoreThreshold` → NMS per level at `nmsThreshold`
 /// → the first `postNMSTopN` by score.
-public struct ProposalFilter: Sendable, Equatable {
-    public var preNMSTopN: Int = 1000
-    public var postNMSTopN: Int = 1000
-    public var nmsThreshold: Float = 0.7
-    public var scoreThreshold: Float = 0.0
-    public var minSize: Float = 1e-3
-    public var coder = BoxCoder(weights: (1, 1, 1, 1))
+package struct ProposalFilter: Sendable, Equatable {
+    package var preNMSTopN: Int = 1000
+    package var postNMSTopN: Int = 1000
+    package var nmsThreshold: Float = 0.7
+    package var scoreThreshold: Float = 0.0
+    package var minSize: Float = 1e-3
+    package var coder = BoxCoder(weights: (1, 1, 1, 1))
 
-    public init() {}
+    package init() {}
 
     /// - Parameters:
     ///   - objectness: per level, logits in anchor order.
@@ -65,7 +65,7 @@ public struct ProposalFilter: Sendable, Equatable {
     ///   - anchors: per level, the anchors.
     ///   - imageSize: the unpadded resized image size used for clipping.
     /// - Returns: proposals and their sigmoid scores, by decreasing score.
-    public func callAsFunction(objectness: [[Float]], deltas: [[Float]], anchors: [[Box]],
+    package func callAsFunction(objectness: [[Float]], deltas: [[Float]], anchors: [[Box]],
                                imageSize: (height: Int, width: Int)) -> (boxes: [Box], scores: [Float]) {
         var boxes: [Box] = [], scores: [Float] = [], levels: [Int] = []
         for level in objectness.indices {

@@ -2,7 +2,7 @@
 import Foundation
 
 /// How `MultiScaleRoIAlign` gets its per-level spatial scales.
-public enum PoolerScales: Sendable, Equatable {
+package enum PoolerScales: Sendable, Equatable {
     /// torchvision's `_setup_scales` on this image: `2^round(log2(feature height / image height))` per level,
     /// using the unpadded resized height. (torchvision caches the scales of the first image it sees; for
     /// ordinary aspect ratios they are 1/4, 1/8, 1/16, … whatever the image.)
@@ -12,19 +12,19 @@ public enum PoolerScales: Sendable, Equatable {
 }
 
 /// torchvision's `MultiScaleRoIAlign` + `LevelMapper` over a chosen set of FPN outputs.
-public struct MultiScaleRoIAlign: Sendable, Equatable {
+package struct MultiScaleRoIAlign: Sendable, Equatable {
     /// Indices of the pooled FPN outputs (0 = P2 …), in pyramid order.
-    public var levels: [Int]
-    public var outputSize: Int = 7
-    public var samplingRatio: Int = 2
-    public var canonicalScale: Float = 224
-    public var canonicalLevel: Int = 4
-    public var scales: PoolerScales = .inferred
+    package var levels: [Int]
+    package var outputSize: Int = 7
+    package var samplingRatio: Int = 2
+    package var canonicalScale: Float = 224
+    package var canonicalLevel: Int = 4
+    package var scales: PoolerScales = .inferred
 
-    public init(levels: [Int]) { self.levels = levels }
+    package init(levels: [Int]) { self.levels = levels }
 
     /// The spatial scale of every pooled level for an image of unpadded height `imageHeight`.
-    public func spatialScales(featureHeights: [Int], imageHeight: Int) -> [Float] {
+    package func spatialScales(featureHeights: [Int], imageHeight: Int) -> [Float] {
         switch scales {
         case .fixed(let s): return s
         case .inferred:
@@ -37,7 +37,7 @@ public struct MultiScaleRoIAlign: Sendable, Equatable {
     }
 
     /// `(k_min, k_max)` from the first and last scale: `-log2(scale)`, truncated to Int.
-    public static func levelRange(_ scales: [Float]) -> (min: Int, max: Int) {
+    package static func levelRange(_ scales: [Float]) -> (min: Int, max: Int) {
         func level(_ s: Float) -> Int {
             let v = -log2(s)
             return v.isFinite ? Int(v) : 0
@@ -48,7 +48,7 @@ public struct MultiScaleRoIAlign: Sendable, Equatable {
     /// LevelMapper: `floor(canonicalLevel + log2(sqrt(area) / canonicalScale) + 1e-6)` clamped to `[kMin, kMax]`,
     /// minus `kMin`, all in float32. A box with NaN level (negative or NaN area) maps to `nil` and pools zeros,
     /// as in torchvision (its NaN level never equals a level index).
-    public func level(of box: Box, kMin: Int, kMax: Int) -> Int? {
+    package func level(of box: Box, kMin: Int, kMax: Int) -> Int? {
         let s = box.area.squareRoot()
         let target = (Float(canonicalLevel) + log2(s / canonicalScale) + Float(1e-6)).rounded(.down)
         if target.isNaN { return nil }
@@ -57,7 +57,7 @@ public struct MultiScaleRoIAlign: Sendable, Equatable {
 
     /// Pools every box from its level: `fpn[levels[l]]` with `spatialScales[l]`. Returns `[R, C, P, P]` and the
     /// level index (into `levels`, `nil` = not pooled, zeros) of every box.
-    public func callAsFunction(fpn: [Tensor], boxes: [Box], imageHeight: Int) -> (features: Tensor, levels: [Int?]) {
+    package func callAsFunction(fpn: [Tensor], boxes: [Box], imageHeight: Int) -> (features: Tensor, levels: [Int?]) {
         let maps = levels.map { fpn[$0] }
         let channels = maps[0].c
         let scale = spatialScales(featureHeights: maps.map(\.h), imageHeight: imageHeight)
@@ -79,14 +79,14 @@ public struct MultiScaleRoIAlign: Sendable, Equatable {
 }
 
 /// torchvision's `TwoMLPHead` (`fc6`, `fc7`, each + ReLU) and `FastRCNNPredictor` (`cls_score`, `bbox_pred`).
-public struct BoxHead: Sendable {
-    public let fc6: Linear
-    public let fc7: Linear
-    public let clsScore: Linear
-    public let bboxPred: Linear
+package struct BoxHead: Sendable {
+    package let fc6: Linear
+    package let fc7: Linear
+    package let clsScore: Linear
+    package let bboxPred: Linear
 
     /// Loads `box_head.fc6/fc7` and `box_predictor.cls_score/bbox_pred` from `scope` (at `roi_heads`).
-    public init(weights scope: WeightScope, inFeatures: Int, representationSize: Int, numClasses: Int) throws(LadonError) {
+    package init(weights scope: WeightScope, inFeatures: Int, representationSize: Int, numClasses: Int) throws(LadonError) {
         fc6 = try Linear(weights: scope.scope("box_head.fc6"), inFeatures: inFeatures, outFeatures: representationSize,
                          activation: .relu)
         fc7 = try Linear(weights: scope.scope("box_head.fc7"), inFeatures: representationSize,
@@ -98,20 +98,20 @@ public struct BoxHead: Sendable {
     }
 
     /// `[R, C, P, P]` RoI features (flattened channel-major) → box features `[R, rep]`.
-    public func features(_ roi: Tensor) -> Tensor {
+    package func features(_ roi: Tensor) -> Tensor {
         let r = roi.shape[0]
         return fc7(fc6(roi.reshaped([r, r == 0 ? fc6.inFeatures : roi.count / r])))
     }
 
     /// Box features → class logits `[R, K]` and box regression `[R, 4K]`.
-    public func predict(_ features: Tensor) -> (classLogits: Tensor, boxRegression: Tensor) {
+    package func predict(_ features: Tensor) -> (classLogits: Tensor, boxRegression: Tensor) {
         (clsScore(features), bboxPred(features))
     }
 }
 
 /// One detected object.
 public struct Detection: Sendable, Equatable {
-    /// Box in original-image pixels (or, in ``DetectionTrace/resizedDetections``, in resized-image pixels).
+    /// Box in original-image pixels (or, in `DetectionTrace.resizedDetections`, in resized-image pixels).
     public var box: Box
     /// Softmax probability of `label`.
     public var score: Float
@@ -130,17 +130,17 @@ public struct Detection: Sendable, Equatable {
 /// Decode every class's deltas with weights (10,10,5,5) → softmax over the class logits → clip to the unpadded
 /// image → drop the background → flatten proposal-major, class-minor → keep `score > scoreThreshold` (strict) →
 /// drop boxes with a side `< minSize` → NMS per class at `nmsThreshold` → the first `detectionsPerImage`.
-public struct DetectionPostprocess: Sendable, Equatable {
-    public var scoreThreshold: Float = 0.05
-    public var nmsThreshold: Float = 0.5
-    public var minSize: Float = 1e-2
-    public var detectionsPerImage: Int = 100
-    public var coder = BoxCoder(weights: (10, 10, 5, 5))
+package struct DetectionPostprocess: Sendable, Equatable {
+    package var scoreThreshold: Float = 0.05
+    package var nmsThreshold: Float = 0.5
+    package var minSize: Float = 1e-2
+    package var detectionsPerImage: Int = 100
+    package var coder = BoxCoder(weights: (10, 10, 5, 5))
 
-    public init() {}
+    package init() {}
 
     /// Detections in the resized-image frame, by decreasing score.
-    public func callAsFunction(classLogits: Tensor, boxRegression: Tensor, proposals: [Box],
+    package func callAsFunction(classLogits: Tensor, boxRegression: Tensor, proposals: [Box],
                                imageSize: (height: Int, width: Int)) -> [Detection] {
         let classes = classLogits.shape[1]
         precondition(classLogits.shape[0] == proposals.count && boxRegression.shape == [proposals.count, 4 * classes])
@@ -171,7 +171,7 @@ public struct DetectionPostprocess: Sendable, Equatable {
 
     /// Maps resized-frame detections to the original image: `x · (W_orig / W')`, `y · (H_orig / H')`, ratios in
     /// float32 (torchvision `resize_boxes`), no clipping afterwards.
-    public static func rescale(_ detections: [Detection], from resized: (height: Int, width: Int),
+    package static func rescale(_ detections: [Detection], from resized: (height: Int, width: Int),
                                to original: (height: Int, width: Int)) -> [Detection] {
         let ratioH = Float(original.height) / Float(resized.height)
         let ratioW = Float(original.width) / Float(resized.width)
