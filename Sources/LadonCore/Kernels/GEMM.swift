@@ -3,7 +3,7 @@ import Foundation
 
 extension Kernels {
     /// `C[M×N] = op(A)·op(B) (+ C if accumulate)`, row-major with leading dimensions; same contract as
-    /// ``gemmReference(m:n:k:a:lda:transposeA:b:ldb:transposeB:c:ldc:accumulate:)``.
+    /// `gemmReference` (the plain reference kernel).
     ///
     /// Goto-style blocked GEMM: `A` is packed into `MR`-row panels and `B` into `NR`-column panels (both
     /// transposes are handled by the packing), and a register-blocked SIMD micro-kernel computes each
