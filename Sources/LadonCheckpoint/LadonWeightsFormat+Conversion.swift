@@ -88,12 +88,7 @@ extension LadonWeightsFormat {
         return (0..<8).map { UInt8(truncatingIfNeeded: UInt64(json.count) >> (8 * UInt64($0))) } + json
     }
 
-    static func jsonString(_ s: String) -> String {
-        // A one-element array of a string always serialises; strip the brackets.
-        let text = String(decoding: try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]), as: UTF8.self)
-        return String(text.dropFirst().dropLast())
-    }
-
+    static func jsonString(_ s: String) -> String { SafeTensorsWriter.jsonString(s) }
 
     static func jsonArray(_ strings: [String]) -> String {
         // Arrays of strings always serialise.

@@ -31,7 +31,7 @@ import LadonTestSupport
             }
         }
         let indexes = RandomEntropy.indexes(channels: tables.channels, planeSize: planeSize)
-        let reference = try? RANSDecoder(tables: tables).decode(bytes, indexes: indexes)
+        let reference = try? RANSDecoderReference(tables: tables).decode(bytes, indexes: indexes)
         #expect(fast == reference, "fast and reference decoders disagree on \(bytes.count) bytes")
         if let fast {
             #expect((try? tables.encode(fast, planeSize: planeSize)) == bytes, "accepted a non-canonical stream")

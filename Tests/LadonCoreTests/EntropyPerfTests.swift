@@ -64,7 +64,7 @@ struct EntropyPerfTests {
         let bytes = strings[0].count
         let symbols = try eb.quantize(x)
         let indexes = RandomEntropy.indexes(channels: eb.channels, planeSize: h * w)
-        #expect(try RANSEncoder(tables: eb.tables).encode(symbols, indexes: indexes) == strings[0])
+        #expect(try RANSEncoderReference(tables: eb.tables).encode(symbols, indexes: indexes) == strings[0])
         #expect(try eb.decompress(strings, height: h, width: w) == (try eb.dequantize(symbols, shape: x.shape)))
 
         var lines = ["entropy coder, latent 1x24x\(h)x\(w): \(n) symbols -> \(bytes) bytes, "
@@ -77,8 +77,8 @@ struct EntropyPerfTests {
         let encode = try Self.median(runs: runs) { sink &+= try eb.tables.encode(symbols, planeSize: h * w).count }
         let decode = try Self.median(runs: runs) { sink &+= try eb.tables.decode(strings[0], planeSize: h * w).count }
         let quantize = try Self.median(runs: runs) { sink &+= try eb.quantize(x).count }
-        let referenceEncode = try Self.median(runs: 5, warmup: 1) { sink &+= try RANSEncoder(tables: eb.tables).encode(symbols, indexes: indexes).count }
-        let referenceDecode = try Self.median(runs: 5, warmup: 1) { sink &+= try RANSDecoder(tables: eb.tables).decode(strings[0], indexes: indexes).count }
+        let referenceEncode = try Self.median(runs: 5, warmup: 1) { sink &+= try RANSEncoderReference(tables: eb.tables).encode(symbols, indexes: indexes).count }
+        let referenceDecode = try Self.median(runs: 5, warmup: 1) { sink &+= try RANSDecoderReference(tables: eb.tables).decode(strings[0], indexes: indexes).count }
         lines.append(Self.line("compress (quantize+encode)", symbols: n, bytes: bytes, seconds: compress))
         lines.append(Self.line("decompress (decode+dequant)", symbols: n, bytes: bytes, seconds: decompress))
         lines.append(Self.line("encode symbols (fast)", symbols: n, bytes: bytes, seconds: encode))

@@ -2,7 +2,7 @@
 
 /// Reference rANS encoder: CompressAI's `RansEncoder.encode_with_indexes` (BufferedRansEncoder + flush), written
 /// plainly with a record list and integer division. Slow; it exists to check ``EntropyTables/encode(_:planeSize:)``.
-package struct RANSEncoder: Sendable {
+package struct RANSEncoderReference: Sendable {
     /// The tables symbols are coded with.
     package let tables: EntropyTables
 
@@ -79,7 +79,7 @@ package struct RANSEncoder: Sendable {
 
 /// Reference rANS decoder: CompressAI's `RansDecoder.decode_with_indexes`, plus the bounds and integrity checks
 /// the C++ lacks (see ``EntropyBottleneck`` for the rules). Slow; it exists to check the fast decoder.
-package struct RANSDecoder: Sendable {
+package struct RANSDecoderReference: Sendable {
     /// The tables symbols are decoded with.
     package let tables: EntropyTables
 

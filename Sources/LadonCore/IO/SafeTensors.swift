@@ -349,7 +349,7 @@ public struct SafeTensorsWriter {
         var json = "{"
         var parts: [String] = []
         if !metadata.isEmpty {
-            let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            let items = metadata.keys.sorted().map { "\(Self.jsonString($0)):\(Self.jsonString(metadata[$0]!))" }
             parts.append("\"__metadata__\":{\(items.joined(separator: ","))}")
         }
         let ordered = header.sorted { ($0.1.size, $1.0) > ($1.1.size, $0.0) }
@@ -358,7 +358,7 @@ public struct SafeTensorsWriter {
             let start = payload.count
             payload.append(contentsOf: payloads[index])
             let end = payload.count
-            parts.append("\(jsonString(name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(start),\(end)]}")
+            parts.append("\(Self.jsonString(name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(start),\(end)]}")
         }
         json += parts.joined(separator: ",") + "}"
         var headerBytes = Array(json.utf8)
@@ -371,9 +371,10 @@ public struct SafeTensorsWriter {
         return out
     }
 
-    private func jsonString(_ s: String) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: [s], options: [.fragmentsAllowed])
-        let text = String(decoding: data, as: UTF8.self)
-        return String(text.dropFirst().dropLast())
+    /// `s` as a JSON string literal (quotes included; `/` left unescaped), as every header of the package writes it.
+    package static func jsonString(_ s: String) -> String {
+        // A one-element array of a string always serialises; strip the brackets.
+        let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
     }
 }
