@@ -41,13 +41,6 @@ public struct ConfusionMatrix: Sendable, Equatable {
         counts.indices.compactMap { i in counts[i] == 0 ? nil : [Int64(i / classes), Int64(i % classes), counts[i]] }
     }
 
-    public static func + (a: ConfusionMatrix, b: ConfusionMatrix) -> ConfusionMatrix {
-        precondition(a.classes == b.classes)
-        var c = a
-        for i in c.counts.indices { c.counts[i] += b.counts[i] }
-        return c
-    }
-
     /// Per-class IoU `diag / (row sum + column sum − diag)`, each computed as torchvision computes it (the int64
     /// counts converted to float32, then divided in float32); nil for a class that is in neither target nor
     /// prediction (torchvision gets NaN there).

@@ -4,7 +4,7 @@ import Foundation
 /// Summary of per-sample compressed sizes.
 ///
 /// `KB` is 1024 bytes, as sc2bench's `FileSizeAnalyzer` (`UNIT_DICT = {'KB': 1024}`). Statistics are numpy's: the
-/// population standard deviation (`np.std`, ddof 0) and linear-interpolation percentiles (`np.percentile`).
+/// population standard deviation (`np.std`, ddof 0) and linear-interpolation percentiles (`np.percentile`, as ``TimingSummary``).
 public struct DataSizeStatistics: Codable, Sendable, Equatable {
     public var samples: Int
     /// Bytes of the entropy-coded string (CompressAI's `compress` output), the payload the device sends.
@@ -32,8 +32,9 @@ public struct DataSizeStatistics: Codable, Sendable, Equatable {
         let kb = bytes.map { Double($0) / 1024 }
         meanKB = Self.mean(kb)
         stdKB = Self.populationStd(kb)
-        medianKB = Self.percentile(kb, 50)
-        p90KB = Self.percentile(kb, 90)
+        let spread = kb.isEmpty ? nil : TimingSummary(kb)
+        medianKB = spread?.median ?? 0
+        p90KB = spread?.p90 ?? 0
         meanBytes = Self.mean(bytes.map(Double.init))
         bitsPerPixel = Self.mean(zip(bytes, pixels).map { 8 * Double($0) / Double(max($1, 1)) })
         let pickled = zip(bytes, latentSizes).map {
@@ -60,14 +61,5 @@ public struct DataSizeStatistics: Codable, Sendable, Equatable {
         guard !v.isEmpty else { return 0 }
         let m = mean(v)
         return (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(v.count)).squareRoot()
-    }
-
-    /// numpy's default (`linear`) percentile: position `q/100 · (n − 1)` between the sorted neighbours.
-    static func percentile(_ v: [Double], _ q: Double) -> Double {
-        guard !v.isEmpty else { return 0 }
-        let s = v.sorted()
-        let pos = q / 100 * Double(s.count - 1)
-        let lo = Int(pos.rounded(.down)), hi = min(lo + 1, s.count - 1)
-        return s[lo] + (s[hi] - s[lo]) * (pos - Double(lo))
     }
 }
