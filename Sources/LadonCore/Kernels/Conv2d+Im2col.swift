@@ -4,7 +4,8 @@ extension Kernels {
     /// The im2col buffer is tiled over output rows so it holds at most this many floats (8 MiB).
     static let im2colBudget = 1 << 21
 
-    /// im2col + GEMM per image, group and tile of output rows. Kernel taps that fall entirely in the
+    /// im2col + GEMM per image, group and tile of output rows (with prepacked weights: one GEMM per image,
+    /// the im2col matrix packed block by block by ``Im2colPanels``). Kernel taps that fall entirely in the
     /// padding for every output position (e.g. dilation 24/36 on a 13×13 map) are dropped from the
     /// reduction, with the matching weight columns.
     static func conv2dIm2col(_ job: ConvJob) {
@@ -25,6 +26,22 @@ extension Kernels {
                         if let r = e.residual { v += r[i] }
                         out[i] = e.relu ? (v > 0 ? v : 0) : v
                     }
+                }
+            }
+            return
+        }
+        if let packed = job.packed {
+            // Prepacked weights: one GEMM per image whose B panels are packed straight from the input.
+            packed.matrix(for: taps).withPanels { panels in
+                for b in 0..<job.batch {
+                    var op = GEMMOperands(
+                        m: p.outChannels, n: plane, k: k, a: panels.base, lda: k, transposeA: false,
+                        b: job.input, ldb: plane, transposeB: false,
+                        c: job.output + b * p.outChannels * plane, ldc: plane, accumulate: false,
+                        epilogue: job.epilogue(batch: b, channel: 0, row: 0), packedA: panels)
+                    op.im2col = Im2colPanels(p: p, taps: taps, input: job.input + b * p.inChannels * job.h * job.w,
+                                             h: job.h, w: job.w, ow: job.ow)
+                    gemmBlocked(op, threads: job.threads)
                 }
             }
             return
@@ -165,3 +182,59 @@ struct Im2colFill {
 
 @inline(__always) func floorDivide(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
 @inline(__always) func ceilDivide(_ a: Int, _ b: Int) -> Int { -floorDivide(-a, b) }
+
+/// The im2col matrix of one image (one group), `[cinG·|ky|·|kx| × oh·ow]`, never materialised: the GEMM
+/// asks for `KC×NC` blocks and they are written straight into its `NR`-column panels, so the matrix does not
+/// go through memory twice (once written whole, once re-read by the packing).
+/// Row `(icg·|ky| + a)·|kx| + b` is input channel `icg` shifted by tap (`ky[a]`, `kx[b]`), as in ``Im2colFill``.
+struct Im2colPanels {
+    let p: Conv2dParameters
+    let taps: Im2colTaps
+    /// Channel 0 of the image (and group).
+    let input: UnsafePointer<Float>
+    let h: Int, w: Int, ow: Int
+
+    /// Writes rows `k0..<k0+kc`, columns `j0..<j0+nc` into panels `dst[(q·kc + p)·nr + j]`, zero past `nc`.
+    func pack(k0: Int, kc: Int, j0: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
+        let nky = taps.ky.count, nkx = taps.kx.count
+        let (sh, sw) = (p.strideHeight, p.strideWidth)
+        for row in k0..<(k0 + kc) {
+            let icg = row / (nky * nkx), tap = row % (nky * nkx)
+            let yOffset = taps.ky[tap / nkx] * p.dilationHeight - p.paddingHeight
+            let xOffset = taps.kx[tap % nkx] * p.dilationWidth - p.paddingWidth
+            let channel = input + icg * h * w
+            var q = 0
+            while q * nr < nc {
+                let out = dst + (q * kc + row - k0) * nr
+                let first = j0 + q * nr, cols = min(nr, nc - q * nr)
+                var t = 0, y = first / ow, x = first % ow
+                while t < cols {
+                    let count = min(ow - x, cols - t)
+                    let iy = y * sh + yOffset
+                    if iy < 0 || iy >= h {
+                        (out + t).update(repeating: 0, count: count)
+                    } else {
+                        let src = channel + iy * w
+                        let ix0 = x * sw + xOffset
+                        // Positions u in lo..<hi read inside the row: 0 <= ix0 + u·sw < w.
+                        let lo = min(count, max(0, ceilDivide(-ix0, sw)))
+                        let hi = max(lo, min(count, ceilDivide(w - ix0, sw)))
+                        (out + t).update(repeating: 0, count: lo)
+                        if sw == 1 {
+                            (out + t + lo).update(from: src + ix0 + lo, count: hi - lo)
+                        } else {
+                            var s = src + ix0 + lo * sw
+                            for u in lo..<hi { out[t + u] = s.pointee; s += sw }
+                        }
+                        (out + t + hi).update(repeating: 0, count: count - hi)
+                    }
+                    t += count
+                    x = 0
+                    y += 1
+                }
+                (out + cols).update(repeating: 0, count: nr - cols)
+                q += 1
+            }
+        }
+    }
+}

@@ -35,13 +35,26 @@ extension Kernels {
                algorithm: algorithm, threads: threads, im2colBudget: im2colBudget)
     }
 
+    /// The same convolution with weights prepacked for the GEMM (a one-group layer whose `.automatic`
+    /// algorithm is `.pointwise` or `.im2col`); `p` is `packed.parameters`.
+    package static func conv2d(_ input: Tensor, packed: PackedConvWeights, bias: [Float]?,
+                              activation: Activation = .none, residual: Tensor? = nil, threads: Int? = nil,
+                              im2colBudget: Int = im2colBudget) -> Tensor {
+        let algorithm = conv2dAlgorithm(for: packed.parameters)
+        precondition(algorithm == .pointwise || algorithm == .im2col, "conv2d: packed weights need a GEMM algorithm")
+        return conv2d(input, weight: Tensor(shape: [0]), bias: bias, packed.parameters, activation: activation,
+                      residual: residual, algorithm: algorithm, threads: threads, im2colBudget: im2colBudget,
+                      packed: packed)
+    }
+
     /// ``conv2d(_:weight:bias:_:activation:residual:algorithm:threads:)`` with an explicit im2col buffer
-    /// bound in floats (tests lower it to exercise the row tiling).
+    /// bound in floats (tests lower it to exercise the row tiling), and optionally prepacked weights (then
+    /// `weight` is not read).
     static func conv2d(_ input: Tensor, weight: Tensor, bias: [Float]?, _ p: Conv2dParameters,
                        activation: Activation, residual: Tensor?, algorithm: Conv2dAlgorithm, threads: Int?,
-                       im2colBudget: Int) -> Tensor {
+                       im2colBudget: Int, packed: PackedConvWeights? = nil) -> Tensor {
         precondition(input.rank == 4 && input.c == p.inChannels, "conv2d: input \(input.shape) does not match \(p)")
-        precondition(weight.shape == p.weightShape, "conv2d: weight \(weight.shape) != \(p.weightShape)")
+        precondition(packed != nil || weight.shape == p.weightShape, "conv2d: weight \(weight.shape) != \(p.weightShape)")
         precondition(bias == nil || bias!.count == p.outChannels, "conv2d: bias count != \(p.outChannels)")
         let (n, h, w) = (input.n, input.h, input.w)
         let (oh, ow) = (max(p.outputHeight(h), 0), max(p.outputWidth(w), 0))
@@ -73,7 +86,7 @@ extension Kernels {
                                 input: x.baseAddress!, weight: wt.baseAddress!,
                                 bias: bias == nil ? nil : bv.baseAddress, residual: residual == nil ? nil : rv.baseAddress,
                                 relu: activation == .relu, output: out.baseAddress!, threads: workers,
-                                im2colBudget: im2colBudget)
+                                im2colBudget: im2colBudget, packed: packed)
                             switch chosen {
                             case .pointwise: conv2dPointwise(job)
                             case .direct: conv2dDirect(job)
@@ -112,6 +125,14 @@ extension Kernels {
             return
         }
         let hw = job.h * job.w
+        if let packed = job.packed {
+            for b in 0..<job.batch {
+                gemm(packed: packed.full, n: hw, b: job.input + b * p.inChannels * hw, ldb: hw,
+                     c: job.output + b * p.outChannels * hw, ldc: hw, epilogue: job.epilogue(batch: b, channel: 0, row: 0),
+                     threads: job.threads)
+            }
+            return
+        }
         for b in 0..<job.batch {
             let op = GEMMOperands(
                 m: p.outChannels, n: hw, k: p.inChannels, a: job.weight, lda: p.inChannels, transposeA: false,
@@ -136,6 +157,8 @@ struct ConvJob {
     let threads: Int
     /// Most floats the im2col buffer may hold.
     let im2colBudget: Int
+    /// The weights as GEMM panels (then `weight` is not read).
+    var packed: PackedConvWeights? = nil
 
     /// The GEMM epilogue for the output block starting at (`batch`, `channel`, output row `row`).
     func epilogue(batch b: Int, channel: Int, row: Int) -> GEMMEpilogue {

@@ -14,14 +14,17 @@ extension Kernels {
     ///   - beta: `C` effective offsets.
     ///   - gamma: `[C, C]` effective weights, row `i` = output channel.
     ///   - inverse: `false` for GDN (encoder), `true` for IGDN (decoder).
-    package static func gdn(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool) -> Tensor {
+    ///   - packedGamma: `gamma` prepacked for the GEMM (a layer's copy), or `nil` to pack it per tile.
+    package static func gdn(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool,
+                            packedGamma: PackedMatrix? = nil) -> Tensor {
         checkGDN(x, beta: beta, gamma: gamma)
         return gdn(x, beta: beta, gamma: gamma, inverse: inverse,
-                   tileWidth: gdnTileWidth(channels: x.c, pixels: x.h * x.w))
+                   tileWidth: gdnTileWidth(channels: x.c, pixels: x.h * x.w), packedGamma: packedGamma)
     }
 
     /// ``gdn(_:beta:gamma:inverse:)`` with an explicit tile width (tests use small ones).
-    static func gdn(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool, tileWidth tile: Int) -> Tensor {
+    static func gdn(_ x: Tensor, beta: [Float], gamma: Tensor, inverse: Bool, tileWidth tile: Int,
+                    packedGamma: PackedMatrix? = nil) -> Tensor {
         checkGDN(x, beta: beta, gamma: gamma)
         precondition(tile >= 1, "gdn: tile width must be positive")
         let (n, c, hw) = (x.n, x.c, x.h * x.w)
@@ -41,7 +44,7 @@ extension Kernels {
                             let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
                             let image = b * c * hw
                             gdnTile(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
-                                    channels: c, gamma: g, beta: bias, inverse: inverse,
+                                    channels: c, gamma: g, packedGamma: packedGamma, beta: bias, inverse: inverse,
                                     absolute: scratch, norm: scratch + c * tile)
                         }
                     }
@@ -60,7 +63,8 @@ extension Kernels {
 
     /// One tile of `width` pixels; `x` and `y` point at channel 0 of the tile, channel planes `stride` apart.
     private static func gdnTile(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, stride: Int, width: Int,
-                                channels c: Int, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+                                channels c: Int, gamma: UnsafePointer<Float>, packedGamma: PackedMatrix?,
+                                beta: UnsafePointer<Float>,
                                 inverse: Bool, absolute: UnsafeMutablePointer<Float>, norm: UnsafeMutablePointer<Float>) {
         let lanes = Lanes.scalarCount, blocks = width / lanes
         // |x|, packed [C, width].
@@ -74,7 +78,12 @@ extension Kernels {
             for i in (blocks * lanes)..<width { absolute[ch * width + i] = abs(x[ch * stride + i]) }
         }
         // norm = gamma · |x|
-        gemm(m: c, n: width, k: c, a: gamma, lda: c, b: absolute, ldb: width, c: norm, ldc: width)
+        if let packedGamma {
+            gemm(packed: packedGamma, n: width, b: absolute, ldb: width, c: norm, ldc: width,
+                 threads: resolvedThreads(nil))
+        } else {
+            gemm(m: c, n: width, k: c, a: gamma, lda: c, b: absolute, ldb: width, c: norm, ldc: width)
+        }
         // y = x · (1 / (norm + beta))  or  x · (norm + beta)
         for ch in 0..<c {
             let bias = beta[ch], biasLanes = Lanes(repeating: beta[ch])

@@ -18,22 +18,28 @@ extension Kernels {
     /// `kc` groups of `MR` values (`dst[(r·kc + p)·MR + i]`), rows past `mc` zero-filled.
     static func packA(_ op: GEMMOperands, i0: Int, mc: Int, k0: Int, kc: Int, mr: Int,
                       into dst: UnsafeMutablePointer<Float>) {
+        packA(op.a, lda: op.lda, transposed: op.transposeA, i0: i0, mc: mc, k0: k0, kc: kc, mr: mr, into: dst)
+    }
+
+    /// ``packA(_:i0:mc:k0:kc:mr:into:)`` for an `A` given by pointer, leading dimension and transposition.
+    static func packA(_ a: UnsafePointer<Float>, lda: Int, transposed: Bool, i0: Int, mc: Int, k0: Int, kc: Int,
+                      mr: Int, into dst: UnsafeMutablePointer<Float>) {
         var r = 0
         while r * mr < mc {
             let rows = min(mr, mc - r * mr)
             let panel = dst + r * mr * kc
             let firstRow = i0 + r * mr
-            if op.transposeA {
+            if transposed {
                 // A is stored [K×M]: a row of the panel is contiguous.
                 for p in 0..<kc {
-                    let src = op.a + (k0 + p) * op.lda + firstRow
+                    let src = a + (k0 + p) * lda + firstRow
                     let out = panel + p * mr
                     for i in 0..<rows { out[i] = src[i] }
                     for i in rows..<mr { out[i] = 0 }
                 }
             } else {
                 for i in 0..<rows {
-                    let src = op.a + (firstRow + i) * op.lda + k0
+                    let src = a + (firstRow + i) * lda + k0
                     var out = panel + i
                     for p in 0..<kc { out.pointee = src[p]; out += mr }
                 }

@@ -43,7 +43,10 @@ extension Kernels {
         var parts = threads
         if 2 * op.m * op.n * op.k < parallelFlops { parts = 1 }
         // Splitting N makes every thread pack all of A (m·k); splitting M makes each pack all of B (k·n).
-        let splitN = op.n >= op.m ? tilesN >= 2 : tilesM < 2
+        // Prepacked weights cost nothing to share, so N is split whenever its tiles divide evenly enough.
+        let splitN = op.packedA != nil && (tilesN % parts == 0 || tilesN >= 4 * parts)
+            ? true
+            : op.n >= op.m ? tilesN >= 2 : tilesM < 2
         parts = min(parts, splitN ? tilesN : tilesM)
         if parts <= 1 {
             gemmSerial(op, blocking)
@@ -65,27 +68,34 @@ extension Kernels {
     /// chunks that stay in L2 right before their tiles run (small-M, wide-N shapes).
     static func gemmSerial(_ op: GEMMOperands, _ blocking: GEMMBlocking) {
         let (mr, nr) = (blocking.mr, blocking.nr)
-        // Even block sizes avoid a thin remainder block (e.g. k = 300 → 2×150, not 256 + 44).
-        let kBlocks = (op.k + blocking.kc - 1) / blocking.kc
-        let kc = (op.k + kBlocks - 1) / kBlocks
+        let kc = blocking.depthBlock(op.k)
+        if let packed = op.packedA {
+            precondition(packed.mr == mr && packed.kc == kc, "gemm: A was packed for another blocking")
+        }
         let mcMax = min(blocking.mc, roundUp(op.m, mr))
         let singleBlock = op.m <= mcMax
         let ncMax = min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
-        let aCount = mcMax * kc, bCount = kc * ncMax, tileCount = mr * nr
+        let aCount = op.packedA == nil ? mcMax * kc : 0, bCount = kc * ncMax, tileCount = mr * nr
         let kernel = blocking.kernel.function
         KernelScratch.shared.withBuffer(count: aCount + bCount + tileCount + 64) { scratch in
             let packedA = scratch
             let packedB = scratch + roundUp(aCount, 16)
             let tile = packedB + roundUp(bCount, 16)
             // Runs the tiles of rows ic..<ic+mc against the packed B panels jr..<jr+nc (columns j0 + jr).
-            func tiles(ic: Int, mc: Int, j0: Int, nc: Int, kc: Int, loadC: Bool, last: Bool) {
+            // The packed rows ic..<ic+mc of depth block pc: prepacked weights, or packed now into `packedA`.
+            func panelsOfA(ic: Int, mc: Int, pc: Int, kc: Int) -> UnsafePointer<Float> {
+                if let packed = op.packedA { return packed.panels(row: ic, depth: pc, depthCount: kc) }
+                packA(op, i0: ic, mc: mc, k0: pc, kc: kc, mr: mr, into: packedA)
+                return UnsafePointer(packedA)
+            }
+            func tiles(a: UnsafePointer<Float>, ic: Int, mc: Int, j0: Int, nc: Int, kc: Int, loadC: Bool, last: Bool) {
                 var jr = 0
                 while jr < nc {
                     let cols = min(nr, nc - jr)
                     var ir = 0
                     while ir < mc {
                         let i = ic + ir, j = j0 + jr
-                        kernel(kc, packedA + ir * kc, packedB + jr * kc, op.c + i * op.ldc + j, op.ldc,
+                        kernel(kc, a + ir * kc, packedB + jr * kc, op.c + i * op.ldc + j, op.ldc,
                                min(mr, mc - ir), cols, loadC,
                                last && !op.epilogue.isNone ? op.epilogue.offset(row: i, column: j) : nil, tile)
                         ir += mr
@@ -99,24 +109,24 @@ extension Kernels {
                 let loadC = op.accumulate || pc > 0
                 let last = pc + kcNow == op.k
                 if singleBlock {
-                    packA(op, i0: 0, mc: op.m, k0: pc, kc: kcNow, mr: mr, into: packedA)
+                    let a = panelsOfA(ic: 0, mc: op.m, pc: pc, kc: kcNow)
                     var jc = 0
                     while jc < op.n {
                         let nc = min(ncMax, op.n - jc)
-                        packB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
-                        tiles(ic: 0, mc: op.m, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
+                        packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                        tiles(a: a, ic: 0, mc: op.m, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
                         jc += nc
                     }
                 } else {
                     var jc = 0
                     while jc < op.n {
                         let nc = min(ncMax, op.n - jc)
-                        packB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                        packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
                         var ic = 0
                         while ic < op.m {
                             let mc = min(mcMax, op.m - ic)
-                            packA(op, i0: ic, mc: mc, k0: pc, kc: kcNow, mr: mr, into: packedA)
-                            tiles(ic: ic, mc: mc, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
+                            let a = panelsOfA(ic: ic, mc: mc, pc: pc, kc: kcNow)
+                            tiles(a: a, ic: ic, mc: mc, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
                             ic += mc
                         }
                         jc += nc
@@ -124,6 +134,17 @@ extension Kernels {
                 }
                 pc += kcNow
             }
+        }
+    }
+
+    /// Packs a block of `B` into panels: from the matrix, or straight from the input image (im2col).
+    @inline(__always)
+    static func packPanelsOfB(_ op: GEMMOperands, k0: Int, kc: Int, j0: Int, nc: Int, nr: Int,
+                              into dst: UnsafeMutablePointer<Float>) {
+        if let im2col = op.im2col {
+            im2col.pack(k0: k0, kc: kc, j0: op.im2colColumn + j0, nc: nc, nr: nr, into: dst)
+        } else {
+            packB(op, k0: k0, kc: kc, j0: j0, nc: nc, nr: nr, into: dst)
         }
     }
 
@@ -164,6 +185,13 @@ struct GEMMBlocking: Sendable, Equatable {
         (self.mr, self.nr, self.kc, self.mc, self.nc, self.ncSmall) = (mr, nr, kc, mc, nc, ncSmall)
     }
 
+    /// The depth of the blocks a `k`-deep product is split into: at most `kc`, and even (e.g. k = 300 → 2×150,
+    /// not 256 + 44, which would leave a thin remainder block). Packed weights use the same split.
+    func depthBlock(_ k: Int) -> Int {
+        let blocks = max(1, (k + kc - 1) / kc)
+        return max(1, (k + blocks - 1) / blocks)
+    }
+
     /// The blocking of ``GEMMKernel/selected``, the kernel this process runs.
     static let preferred = GEMMBlocking(GEMMKernel.selected)
 }
@@ -197,12 +225,19 @@ struct GEMMOperands {
     var c: UnsafeMutablePointer<Float>, ldc: Int
     var accumulate: Bool
     var epilogue: GEMMEpilogue
+    /// `A` already in panels (prepacked weights); `a` is then not read.
+    var packedA: PackedPanels? = nil
+    /// `B` is the im2col matrix of a convolution input, packed straight from the image; `b` is then not read.
+    var im2col: Im2colPanels? = nil
+    /// The first column of this (sub-)problem within `im2col`'s matrix.
+    var im2colColumn = 0
 
     /// The sub-problem computing rows `range` of `C`.
     func rows(_ range: Range<Int>) -> GEMMOperands {
         var sub = self
         sub.m = range.count
         sub.a = transposeA ? a + range.lowerBound : a + range.lowerBound * lda
+        sub.packedA = packedA?.offset(rows: range.lowerBound)
         sub.c = c + range.lowerBound * ldc
         sub.epilogue = epilogue.offset(row: range.lowerBound, column: 0)
         return sub
@@ -214,6 +249,7 @@ struct GEMMOperands {
         sub.n = range.count
         sub.b = transposeB ? b + range.lowerBound * ldb : b + range.lowerBound
         sub.c = c + range.lowerBound
+        sub.im2colColumn += range.lowerBound
         sub.epilogue = epilogue.offset(row: 0, column: range.lowerBound)
         return sub
     }

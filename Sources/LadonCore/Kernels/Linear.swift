@@ -26,3 +26,54 @@ extension Kernels {
         return y
     }
 }
+
+extension Kernels {
+    /// ``linear(_:weight:bias:activation:)`` with the weight prepacked (``PackedMatrix`` of `[out, in]`):
+    /// one input row is a ``gemv(packed:x:y:bias:relu:threads:)``; more rows compute `W·xᵀ` with the bias and
+    /// activation fused into the GEMM, then transpose it into `[N, out]`.
+    package static func linear(_ x: Tensor, packed w: PackedMatrix, bias: [Float]?, activation: Activation = .none,
+                               threads: Int? = nil) -> Tensor {
+        precondition(x.rank == 2 && x.shape[1] == w.columns, "linear: x \(x.shape) and weight [\(w.rows), \(w.columns)] do not match")
+        precondition(bias == nil || bias!.count == w.rows, "linear: bias count != \(w.rows)")
+        let (n, k, m) = (x.shape[0], w.columns, w.rows)
+        let workers = resolvedThreads(threads)
+        guard n > 0, m > 0 else { return Tensor(shape: [n, m]) }
+        if k == 0 {
+            return Tensor(shape: [n, m], scalars: (0..<n * m).map { activation.apply(bias?[$0 % m] ?? 0) })
+        }
+        return Tensor(shape: [n, m], unsafeUninitialized: { y in
+            x.withUnsafeBufferPointer { xp in
+                (bias ?? []).withUnsafeBufferPointer { bp in
+                    let biasPointer = bias == nil ? nil : bp.baseAddress
+                    if n == 1 {
+                        gemv(packed: w, x: xp.baseAddress!, y: y.baseAddress!, bias: biasPointer,
+                             relu: activation == .relu, threads: workers)
+                        return
+                    }
+                    KernelScratch.shared.withBuffer(count: m * n) { transposed in
+                        gemm(packed: w, n: n, b: xp.baseAddress!, ldb: k, transposeB: true, c: transposed, ldc: n,
+                             epilogue: GEMMEpilogue(bias: biasPointer, residual: nil, ldr: 0, relu: activation == .relu),
+                             threads: workers)
+                        transpose(transposed, rows: m, columns: n, into: y.baseAddress!)
+                    }
+                }
+            }
+        })
+    }
+
+    /// `dst[columns × rows] = srcᵀ` in cache-sized blocks.
+    static func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>) {
+        let block = 32
+        var i0 = 0
+        while i0 < rows {
+            var j0 = 0
+            while j0 < columns {
+                for i in i0..<min(rows, i0 + block) {
+                    for j in j0..<min(columns, j0 + block) { dst[j * rows + i] = src[i * columns + j] }
+                }
+                j0 += block
+            }
+            i0 += block
+        }
+    }
+}

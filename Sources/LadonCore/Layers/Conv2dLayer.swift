@@ -3,19 +3,39 @@
 /// A 2-D convolution with optional bias, folded eval-mode BatchNorm and a fused activation.
 package struct Conv2d: Sendable {
     package let parameters: Conv2dParameters
-    /// `[outC, inC/groups, kH, kW]`, with any BatchNorm already folded in.
-    package let weight: Tensor
     /// `outC` values (present whenever the source had a bias or a BatchNorm).
     package let bias: [Float]?
     package let activation: Activation
+    /// The weights in the form the layer's algorithm reads: GEMM panels packed once at load for the
+    /// pointwise and im2col algorithms (one group), the plain tensor otherwise. Only one copy is kept.
+    let storage: Storage
+
+    enum Storage: Sendable {
+        case plain(Tensor)
+        case packed(PackedConvWeights)
+    }
+
+    /// `[outC, inC/groups, kH, kW]`, with any BatchNorm already folded in (unpacked on each access when
+    /// the layer keeps packed weights).
+    package var weight: Tensor {
+        switch storage {
+        case .plain(let w): w
+        case .packed(let packed): packed.unpacked()
+        }
+    }
 
     package init(parameters: Conv2dParameters, weight: Tensor, bias: [Float]?, activation: Activation = .none) {
         precondition(weight.shape == parameters.weightShape, "weight \(weight.shape) != \(parameters.weightShape)")
         precondition(bias == nil || bias!.count == parameters.outChannels, "bias count != outChannels")
         self.parameters = parameters
-        self.weight = weight
         self.bias = bias
         self.activation = activation
+        let algorithm = Kernels.conv2dAlgorithm(for: parameters)
+        if parameters.groups == 1 && (algorithm == .pointwise || algorithm == .im2col) {
+            storage = .packed(PackedConvWeights(weight, parameters))
+        } else {
+            storage = .plain(weight)
+        }
     }
 
     /// Loads `weight` (and `bias` when `hasBias`) from `scope`, then folds the BatchNorm at `batchNorm`
@@ -35,8 +55,11 @@ package struct Conv2d: Sendable {
     /// Applies the convolution; `residual` (same shape as the output) is added before the activation.
     package func callAsFunction(_ x: Tensor, residual: Tensor? = nil,
                                algorithm: Conv2dAlgorithm = .automatic) -> Tensor {
-        Kernels.conv2d(x, weight: weight, bias: bias, parameters, activation: activation,
-                       residual: residual, algorithm: algorithm)
+        if case .packed(let packed) = storage, algorithm == .automatic {
+            return Kernels.conv2d(x, packed: packed, bias: bias, activation: activation, residual: residual)
+        }
+        return Kernels.conv2d(x, weight: weight, bias: bias, parameters, activation: activation,
+                              residual: residual, algorithm: algorithm)
     }
 }
 

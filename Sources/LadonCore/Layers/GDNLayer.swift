@@ -11,12 +11,15 @@ package struct GDN: Sendable {
     package let beta: [Float]
     /// Effective `gamma` `[C, C]`, row = output channel.
     package let gamma: Tensor
+    /// `gamma` packed once for the GEMM (C² floats: small beside the convolutions).
+    let packedGamma: PackedMatrix
 
     package init(beta: [Float], gamma: Tensor, inverse: Bool) {
         precondition(gamma.shape == [beta.count, beta.count])
         self.channels = beta.count
         self.beta = beta
         self.gamma = gamma
+        self.packedGamma = PackedMatrix(gamma)
         self.inverse = inverse
     }
 
@@ -40,6 +43,6 @@ package struct GDN: Sendable {
     }
 
     package func callAsFunction(_ x: Tensor) -> Tensor {
-        Kernels.gdn(x, beta: beta, gamma: gamma, inverse: inverse)
+        Kernels.gdn(x, beta: beta, gamma: gamma, inverse: inverse, packedGamma: packedGamma)
     }
 }

@@ -1,0 +1,209 @@
+// Weights packed once, at load, into the GEMM micro-kernel's panel layout, so no call re-packs them.
+
+/// A GEMM `A` operand `[M×K]` (a layer's weights) packed for one ``GEMMBlocking``: the depth is split into the
+/// blocks `gemmSerial` uses (``GEMMBlocking/depthBlock(_:)``), and each block holds `MR`-row panels of
+/// interleaved columns, exactly what ``Kernels/packA(_:i0:mc:k0:kc:mr:into:)`` writes per call otherwise.
+/// Element `(i, p)` of the block `k0..<k0+kcb` sits at `k0·paddedRows + (i / MR)·MR·kcb + (p − k0)·MR + i % MR`;
+/// rows past `M` are zero. The packing is lossless: ``unpacked()`` gives the matrix back.
+package struct PackedMatrix: Sendable {
+    /// `M` and `K`.
+    package let rows: Int, columns: Int
+    /// The micro-tile rows and the depth block this packing was made for.
+    let mr: Int, kc: Int
+    /// `M` rounded up to a multiple of `MR`.
+    let paddedRows: Int
+    private let scalars: [Float]
+
+    /// Packs the row-major `a[rows×columns]` (leading dimension `lda`) for `blocking`.
+    init(_ a: UnsafePointer<Float>, rows: Int, columns: Int, lda: Int, blocking: GEMMBlocking = .preferred) {
+        precondition(rows >= 0 && columns >= 0 && lda >= columns, "PackedMatrix: bad shape \(rows)×\(columns), lda \(lda)")
+        let (mr, kc) = (blocking.mr, blocking.depthBlock(columns))
+        let padded = Kernels.roundUp(rows, mr)
+        self.rows = rows
+        self.columns = columns
+        self.mr = mr
+        self.kc = kc
+        self.paddedRows = padded
+        scalars = [Float](unsafeUninitializedCapacity: padded * columns) { buffer, count in
+            guard let dst = buffer.baseAddress else { count = 0; return }
+            var k0 = 0
+            while k0 < columns {
+                let depth = min(kc, columns - k0)
+                var i0 = 0
+                while i0 < padded {
+                    // Whole MC-sized chunks; packA zero-fills the rows past `rows`.
+                    let chunk = min(padded - i0, 16 * mr)
+                    let valid = max(0, min(chunk, rows - i0))
+                    let out = dst + k0 * padded + i0 * depth
+                    if valid > 0 {
+                        Kernels.packA(a, lda: lda, transposed: false, i0: i0, mc: valid, k0: k0, kc: depth, mr: mr,
+                                      into: out)
+                    }
+                    // Panels that hold no real row at all.
+                    let written = Kernels.roundUp(valid, mr)
+                    (out + written * depth).update(repeating: 0, count: (chunk - written) * depth)
+                    i0 += chunk
+                }
+                k0 += depth
+            }
+            count = padded * columns
+        }
+    }
+
+    /// Packs a weight tensor as `[shape[0] × (count / shape[0])]` (a convolution's `[outC, inC·kH·kW]`).
+    package init(_ weight: Tensor) { self.init(weight, blocking: .preferred) }
+
+    /// Packs a weight tensor for `blocking`.
+    init(_ weight: Tensor, blocking: GEMMBlocking) {
+        let rows = weight.shape.first ?? 0
+        let columns = rows == 0 ? 0 : weight.count / rows
+        self = weight.withUnsafeBufferPointer { w in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 1) { one in
+                PackedMatrix(w.baseAddress ?? UnsafePointer(one.baseAddress!), rows: rows, columns: columns,
+                             lda: max(columns, 1), blocking: blocking)
+            }
+        }
+    }
+
+    /// Whether `gemmSerial` with `blocking` can read these panels directly.
+    func matches(_ blocking: GEMMBlocking) -> Bool { mr == blocking.mr && kc == blocking.depthBlock(columns) }
+
+    /// Element `(i, p)` of the original matrix.
+    func element(_ i: Int, _ p: Int) -> Float {
+        let k0 = p / kc * kc, depth = min(kc, columns - k0)
+        return scalars[k0 * paddedRows + i / mr * mr * depth + (p - k0) * mr + i % mr]
+    }
+
+    /// The original row-major `[rows × columns]` matrix.
+    package func unpacked() -> [Float] {
+        var out = [Float](repeating: 0, count: rows * columns)
+        for i in 0..<rows { for p in 0..<columns { out[i * columns + p] = element(i, p) } }
+        return out
+    }
+
+    /// Calls `body` with the panels as a GEMM operand (valid only inside `body`).
+    func withPanels<R>(_ body: (PackedPanels) throws -> R) rethrows -> R {
+        try scalars.withUnsafeBufferPointer { buffer in
+            try body(PackedPanels(base: buffer.baseAddress!, paddedRows: paddedRows, row: 0, mr: mr, kc: kc))
+        }
+    }
+}
+
+/// A pointer view of a ``PackedMatrix`` for one GEMM call, starting at row `row` (a multiple of `MR`).
+struct PackedPanels {
+    let base: UnsafePointer<Float>
+    let paddedRows: Int
+    var row: Int
+    let mr: Int, kc: Int
+
+    /// The panels of rows `row + i0 ..< …` in the depth block starting at `k0` (`depth` deep).
+    func panels(row i0: Int, depth k0: Int, depthCount: Int) -> UnsafePointer<Float> {
+        base + k0 * paddedRows + (row + i0) * depthCount
+    }
+
+    /// The view starting `rows` further down (a multiple of `MR`).
+    func offset(rows: Int) -> PackedPanels {
+        precondition(rows % mr == 0, "PackedPanels: row offset \(rows) is not a multiple of \(mr)")
+        var sub = self
+        sub.row += rows
+        return sub
+    }
+}
+
+extension Kernels {
+    /// `C[M×N] = A·op(B)` (+ epilogue) with `A` prepacked: the GEMM of a layer with packed weights.
+    /// `A` must have been packed for ``GEMMBlocking/preferred`` (or `blocking`).
+    static func gemm(packed a: PackedMatrix, n: Int, b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GEMMEpilogue = .none, threads: Int,
+                     blocking: GEMMBlocking = .preferred) {
+        guard a.rows > 0, n > 0 else { return }
+        precondition(a.matches(blocking), "gemm: weights packed for MR \(a.mr), KC \(a.kc), not this blocking")
+        a.withPanels { panels in
+            let op = GEMMOperands(m: a.rows, n: n, k: a.columns, a: panels.base, lda: a.columns, transposeA: false,
+                                  b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: false,
+                                  epilogue: epilogue, packedA: panels)
+            if a.columns == 0 {
+                for i in 0..<a.rows { (c + i * ldc).update(repeating: 0, count: n) }
+                return
+            }
+            gemmBlocked(op, threads: threads, blocking: blocking)
+        }
+    }
+}
+
+extension Kernels {
+    /// `y[M] = A·x` (+ `bias`, then ReLU) with `A` prepacked: a layer applied to one input vector (the
+    /// classifier), where a GEMM would compute a whole `NR`-wide tile for one column. Each row is one FMA chain
+    /// over `p` in order. Rows are split over `threads` by panel when the product is large enough.
+    static func gemv(packed a: PackedMatrix, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                     bias: UnsafePointer<Float>?, relu: Bool, threads: Int) {
+        let panels = a.paddedRows / max(a.mr, 1)
+        guard a.rows > 0 else { return }
+        let parts = a.rows * a.columns >= 1 << 18 ? min(threads, panels) : 1
+        a.withPanels { packed in
+            WorkSplit.forEachPart(parts) { part in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { accumulator in
+                    let acc = accumulator.baseAddress!
+                    for r in panels * part / parts..<panels * (part + 1) / parts {
+                        acc.update(repeating: 0, count: 16)
+                        var k0 = 0
+                        while k0 < a.columns {
+                            let depth = min(a.kc, a.columns - k0)
+                            gemvPanel(packed.base + k0 * a.paddedRows + r * a.mr * depth, mr: a.mr, depth: depth,
+                                      x: x + k0, acc: acc)
+                            k0 += depth
+                        }
+                        for i in 0..<min(a.mr, a.rows - r * a.mr) {
+                            var v = acc[i]
+                            if let bias { v += bias[r * a.mr + i] }
+                            if relu { v = v > 0 ? v : 0 }
+                            y[r * a.mr + i] = v
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `acc[0..<mr] += panel[p][i] · x[p]` over one panel's depth block (`mr` = 12 or 6, else scalar).
+    @inline(__always)
+    private static func gemvPanel(_ panel: UnsafePointer<Float>, mr: Int, depth: Int, x: UnsafePointer<Float>,
+                                  acc: UnsafeMutablePointer<Float>) {
+        let raw = UnsafeRawPointer(panel)
+        let out = UnsafeMutableRawPointer(acc)
+        switch mr {
+        case 12:
+            var s0 = out.load(as: SIMD4<Float>.self), s1 = out.load(fromByteOffset: 16, as: SIMD4<Float>.self)
+            var s2 = out.load(fromByteOffset: 32, as: SIMD4<Float>.self)
+            for p in 0..<depth {
+                let xv = SIMD4<Float>(repeating: x[p]), o = p * 48
+                s0 = gemvFMA(s0, raw.loadUnaligned(fromByteOffset: o, as: SIMD4<Float>.self), xv)
+                s1 = gemvFMA(s1, raw.loadUnaligned(fromByteOffset: o + 16, as: SIMD4<Float>.self), xv)
+                s2 = gemvFMA(s2, raw.loadUnaligned(fromByteOffset: o + 32, as: SIMD4<Float>.self), xv)
+            }
+            out.storeBytes(of: s0, as: SIMD4<Float>.self)
+            out.storeBytes(of: s1, toByteOffset: 16, as: SIMD4<Float>.self)
+            out.storeBytes(of: s2, toByteOffset: 32, as: SIMD4<Float>.self)
+        case 6:
+            var s0 = out.load(as: SIMD4<Float>.self), s1 = out.load(fromByteOffset: 16, as: SIMD2<Float>.self)
+            for p in 0..<depth {
+                let o = p * 24
+                s0 = gemvFMA(s0, raw.loadUnaligned(fromByteOffset: o, as: SIMD4<Float>.self), SIMD4(repeating: x[p]))
+                s1 = gemvFMA(s1, raw.loadUnaligned(fromByteOffset: o + 16, as: SIMD2<Float>.self), SIMD2(repeating: x[p]))
+            }
+            out.storeBytes(of: s0, as: SIMD4<Float>.self)
+            out.storeBytes(of: s1, toByteOffset: 16, as: SIMD2<Float>.self)
+        default:
+            for p in 0..<depth { for i in 0..<mr { acc[i] += panel[p * mr + i] * x[p] } }
+        }
+    }
+
+    @inline(__always)
+    private static func gemvFMA<V: SIMD>(_ acc: V, _ a: V, _ b: V) -> V where V.Scalar == Float {
+        #if LADON_FMA
+        return acc.addingProduct(a, b)
+        #else
+        return acc + a * b
+        #endif
+    }
+}

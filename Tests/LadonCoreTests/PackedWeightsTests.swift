@@ -1,0 +1,152 @@
+// Prepacked weights (convolutions, linear layers, GDN) and the im2col matrix packed straight into GEMM panels,
+// against the plain reference kernels on odd shapes.
+import Testing
+import LadonTestSupport
+@testable import LadonCore
+
+@Suite struct PackedWeightsTests {
+    /// The micro-kernel blockings this machine can run (the packing layout depends on MR and KC).
+    static var blockings: [GEMMBlocking] { GEMMKernel.allCases.filter(\.isSupported).map(GEMMBlocking.init) }
+
+    @Test func packingIsLosslessForEveryBlocking() {
+        var rng = SplitMix64(seed: 41)
+        for blocking in Self.blockings {
+            for (m, k) in [(1, 1), (5, 7), (12, 256), (13, 257), (25, 600), (64, 513), (7, 0)] {
+                let a = Tensor.random([m, k], using: &rng)
+                let packed = PackedMatrix(a, blocking: blocking)
+                #expect(packed.matches(blocking))
+                #expect(packed.unpacked() == a.scalars, "\(blocking.kernel) \(m)x\(k)")
+            }
+        }
+    }
+
+    /// `gemm(packed:)` equals the Double reference for each micro-kernel, split over 1–3 threads, with and
+    /// without an epilogue, including depths that make several (uneven) depth blocks.
+    @Test func packedGEMMMatchesReference() {
+        var rng = SplitMix64(seed: 42)
+        for blocking in Self.blockings {
+            for _ in 0..<12 {
+                let (m, n, k) = (rng.extent(1...70), rng.extent(1...90), rng.extent(1...700))
+                let a = Tensor.random([m, k], using: &rng), b = Tensor.random([k, n], using: &rng)
+                let bias = (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }
+                var expected = [Float](repeating: 0, count: m * n)
+                a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        Kernels.gemmReference(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
+                                              ldb: n, c: &expected, ldc: n)
+                    }
+                }
+                let withBias = expected.enumerated().map { max(0, $0.element + bias[$0.offset / n]) }
+                let packed = PackedMatrix(a, blocking: blocking)
+                for threads in 1...3 {
+                    for fused in [false, true] {
+                        var c = [Float](repeating: .nan, count: m * n)
+                        b.withUnsafeBufferPointer { bp in
+                            bias.withUnsafeBufferPointer { biasPointer in
+                                let epilogue = fused
+                                    ? GEMMEpilogue(bias: biasPointer.baseAddress, residual: nil, ldr: 0, relu: true)
+                                    : GEMMEpilogue.none
+                                Kernels.gemm(packed: packed, n: n, b: bp.baseAddress!, ldb: n, c: &c, ldc: n,
+                                             epilogue: epilogue, threads: threads, blocking: blocking)
+                            }
+                        }
+                        expectElementwiseClose(c, fused ? withBias : expected, rtol: 1e-5, atol: 1e-6 * Float(k),
+                                               "\(blocking.kernel) \(m)x\(n)x\(k) threads \(threads) fused \(fused)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packed 1×1 and im2col convolutions (the layer's default path) against the reference: strides 1–3,
+    /// padding, dilation with taps that only read padding (pruned), batch 2, residual + ReLU, outputs narrower
+    /// than one micro-tile and wider than one packing block.
+    @Test(arguments: [
+        Conv2dParameters(inChannels: 3, outChannels: 30, kernelSize: 1),
+        Conv2dParameters(inChannels: 5, outChannels: 13, kernelSize: 1, stride: 2),
+        Conv2dParameters(inChannels: 7, outChannels: 29, kernelSize: 3, padding: 1),
+        Conv2dParameters(inChannels: 6, outChannels: 25, kernelSize: 3, stride: 2, padding: 1),
+        Conv2dParameters(inChannels: 9, outChannels: 26, kernelSize: 5, stride: 2, padding: 2),
+        Conv2dParameters(inChannels: 5, outChannels: 31, kernelSize: 2, padding: 1),
+        Conv2dParameters(inChannels: 8, outChannels: 27, kernelSize: 3, stride: 3, padding: 0),
+        Conv2dParameters(inChannels: 5, outChannels: 28, kernelSize: 3, padding: 12, dilation: 12),
+        Conv2dParameters(inChannels: 5, outChannels: 28, kernelSize: 3, padding: 24, dilation: 24),
+        Conv2dParameters(inChannels: 6, outChannels: 25, kernelHeight: 3, kernelWidth: 2, strideHeight: 1,
+                         strideWidth: 2, paddingHeight: 1, paddingWidth: 0, dilationHeight: 2, dilationWidth: 1),
+    ])
+    func packedConvolutionMatchesReference(_ p: Conv2dParameters) {
+        var rng = SplitMix64(seed: UInt64(p.inChannels * 131 + p.outChannels * 7 + p.kernelHeight))
+        let weight = Tensor.random(p.weightShape, using: &rng)
+        let bias = (0..<p.outChannels).map { _ in Float.random(in: -1...1, using: &rng) }
+        let layer = Conv2d(parameters: p, weight: weight, bias: bias, activation: .relu)
+        guard case .packed(let packed) = layer.storage else {
+            Issue.record("\(p): expected packed weights")
+            return
+        }
+        #expect(layer.weight == weight)
+        for (h, w) in [(1, 1), (5, 9), (13, 13), (17, 40), (33, 3)] {
+            let oh = p.outputHeight(h), ow = p.outputWidth(w)
+            guard oh > 0 && ow > 0 else { continue }
+            let x = Tensor.random([2, p.inChannels, h, w], using: &rng)
+            let residual = Tensor.random([2, p.outChannels, oh, ow], using: &rng)
+            let expected = Kernels.conv2dReference(x, weight: weight, bias: bias, p, activation: .relu, residual: residual)
+            for threads in [1, 2, 3] {
+                let actual = Kernels.conv2d(x, packed: packed, bias: bias, activation: .relu, residual: residual,
+                                            threads: threads)
+                expectClose(actual, expected, rtol: 1e-5, atol: 1e-5, "\(p) input \(h)x\(w) threads \(threads)")
+            }
+            expectClose(layer(x, residual: residual), expected, rtol: 1e-5, atol: 1e-5, "\(p) layer \(h)x\(w)")
+        }
+    }
+
+    /// Layers whose algorithm is not a GEMM, or grouped ones, keep their plain weights.
+    @Test func directAndGroupedLayersStayPlain() {
+        var rng = SplitMix64(seed: 43)
+        for p in [Conv2dParameters(inChannels: 3, outChannels: 8, kernelSize: 5, stride: 2, padding: 2),
+                  Conv2dParameters(inChannels: 8, outChannels: 16, kernelSize: 3, padding: 1, groups: 2)] {
+            let layer = Conv2d(parameters: p, weight: Tensor.random(p.weightShape, using: &rng), bias: nil)
+            if case .packed = layer.storage { Issue.record("\(p) should keep plain weights") }
+        }
+    }
+
+    /// Linear layers: one row (GEMV), a few rows and many rows (transposed GEMM), with bias and ReLU.
+    @Test func packedLinearMatchesReference() {
+        var rng = SplitMix64(seed: 44)
+        for (n, k, m) in [(1, 2048, 1000), (1, 7, 5), (3, 37, 29), (50, 300, 70), (1, 600, 13), (2, 1, 1)] {
+            let w = Tensor.random([m, k], using: &rng), x = Tensor.random([n, k], using: &rng)
+            let bias = (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }
+            var expected = [Float](repeating: 0, count: n * m)
+            for i in 0..<n {
+                for j in 0..<m {
+                    var s = Double(bias[j])
+                    for p in 0..<k { s += Double(x.scalars[i * k + p]) * Double(w.scalars[j * k + p]) }
+                    expected[i * m + j] = Float(max(0, s))
+                }
+            }
+            let layer = Linear(weight: w, bias: bias, activation: .relu)
+            #expect(layer.weight == w && layer.inFeatures == k && layer.outFeatures == m)
+            for threads in [1, 2] {
+                let y = Kernels.linear(x, packed: layer.packedWeight, bias: bias, activation: .relu, threads: threads)
+                #expect(y.shape == [n, m])
+                expectElementwiseClose(y.scalars, expected, rtol: 1e-5, atol: 1e-6 * Float(k),
+                                       "linear \(n)x\(k) -> \(m), threads \(threads)")
+            }
+            expectElementwiseClose(layer(x).scalars, expected, rtol: 1e-5, atol: 1e-6 * Float(k), "layer \(n)x\(k)")
+        }
+    }
+
+    /// GDN and IGDN with the layer's packed gamma against the Double reference.
+    @Test func packedGDNMatchesReference() {
+        var rng = SplitMix64(seed: 45)
+        for (c, h, w) in [(3, 5, 7), (13, 9, 11), (40, 17, 3)] {
+            let beta = (0..<c).map { _ in Float.random(in: 0.5...1.5, using: &rng) }
+            let gamma = Tensor.random([c, c], in: 0...0.1, using: &rng)
+            let x = Tensor.random([2, c, h, w], using: &rng)
+            for inverse in [false, true] {
+                let layer = GDN(beta: beta, gamma: gamma, inverse: inverse)
+                expectClose(layer(x), Kernels.gdnReference(x, beta: beta, gamma: gamma, inverse: inverse),
+                            rtol: 1e-5, atol: 1e-6, "gdn \(c)x\(h)x\(w) inverse \(inverse)")
+            }
+        }
+    }
+}
