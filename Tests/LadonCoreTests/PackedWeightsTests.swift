@@ -71,6 +71,8 @@ import LadonTestSupport
         Conv2dParameters(inChannels: 8, outChannels: 27, kernelSize: 3, stride: 3, padding: 0),
         Conv2dParameters(inChannels: 5, outChannels: 28, kernelSize: 3, padding: 12, dilation: 12),
         Conv2dParameters(inChannels: 5, outChannels: 28, kernelSize: 3, padding: 24, dilation: 24),
+        Conv2dParameters(inChannels: 70, outChannels: 30, kernelSize: 3, stride: 2, padding: 2, dilation: 2),
+        Conv2dParameters(inChannels: 6, outChannels: 34, kernelSize: 1, dilation: 3),
         Conv2dParameters(inChannels: 6, outChannels: 25, kernelHeight: 3, kernelWidth: 2, strideHeight: 1,
                          strideWidth: 2, paddingHeight: 1, paddingWidth: 0, dilationHeight: 2, dilationWidth: 1),
     ])

@@ -30,6 +30,10 @@ extension Kernels {
             }
             return
         }
+        if let packed = job.packed, !packed.perTap.isEmpty {
+            conv2dTapwise(job, packed.perTap)
+            return
+        }
         if let packed = job.packed {
             // Prepacked weights: one GEMM per image whose B panels are packed straight from the input.
             packed.matrix(for: taps).withPanels { panels in

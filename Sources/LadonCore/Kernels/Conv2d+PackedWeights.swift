@@ -7,10 +7,16 @@ import Foundation
 /// When some kernel taps read only padding for a given input size (dilation 24/36 on a 13×13 map), the
 /// im2col algorithm drops them from the reduction; the matching packed matrix (fewer columns) is built from
 /// the full one the first time that tap set occurs and cached (a handful of input sizes in practice).
+///
+/// Dilated convolutions are packed per kernel tap instead (``perTap``): on small maps most of their taps read
+/// padding for most outputs (rate 12 on 13×13: 85 % of the im2col matrix is zero), so ``Kernels/conv2dTapwise``
+/// multiplies each tap only over the outputs where it reads the image.
 package final class PackedConvWeights: @unchecked Sendable {
     package let parameters: Conv2dParameters
-    /// All taps.
-    package let full: PackedMatrix
+    /// All taps as one `[outC × inC·kH·kW]` matrix (undilated convolutions), or `nil`.
+    package let full: PackedMatrix?
+    /// One `[outC × inC]` matrix per tap, row-major over (ky, kx) (dilated convolutions), or empty.
+    package let perTap: [PackedMatrix]
     private let lock = NSLock()
     private var pruned: [PrunedTaps: PackedMatrix] = [:]
 
@@ -19,15 +25,45 @@ package final class PackedConvWeights: @unchecked Sendable {
         precondition(parameters.groups == 1, "PackedConvWeights: grouped convolutions keep plain weights")
         precondition(weight.shape == parameters.weightShape, "PackedConvWeights: \(weight.shape) != \(parameters.weightShape)")
         self.parameters = parameters
-        full = PackedMatrix(weight)
+        let p = parameters
+        if (p.dilationHeight > 1 && p.kernelHeight > 1) || (p.dilationWidth > 1 && p.kernelWidth > 1) {
+            full = nil
+            let taps = p.kernelHeight * p.kernelWidth
+            perTap = (0..<taps).map { tap in
+                var matrix = [Float](repeating: 0, count: p.outChannels * p.inChannels)
+                weight.withUnsafeBufferPointer { w in
+                    for oc in 0..<p.outChannels {
+                        for ic in 0..<p.inChannels { matrix[oc * p.inChannels + ic] = w[(oc * p.inChannels + ic) * taps + tap] }
+                    }
+                }
+                return matrix.withUnsafeBufferPointer {
+                    PackedMatrix($0.baseAddress!, rows: p.outChannels, columns: p.inChannels, lda: p.inChannels)
+                }
+            }
+        } else {
+            full = PackedMatrix(weight)
+            perTap = []
+        }
     }
 
     /// The weights as `[outC, inC, kH, kW]`.
-    package func unpacked() -> Tensor { Tensor(shape: parameters.weightShape, scalars: full.unpacked()) }
+    package func unpacked() -> Tensor {
+        if let full { return Tensor(shape: parameters.weightShape, scalars: full.unpacked()) }
+        let p = parameters, taps = perTap.count
+        var w = [Float](repeating: 0, count: p.outChannels * p.inChannels * taps)
+        for (tap, matrix) in perTap.enumerated() {
+            let values = matrix.unpacked()
+            for oc in 0..<p.outChannels {
+                for ic in 0..<p.inChannels { w[(oc * p.inChannels + ic) * taps + tap] = values[oc * p.inChannels + ic] }
+            }
+        }
+        return Tensor(shape: p.weightShape, scalars: w)
+    }
 
-    /// The packed matrix for the kept taps (`full` when none is dropped).
+    /// The packed matrix for the kept taps (`full` when none is dropped); undilated layers only.
     func matrix(for taps: Im2colTaps) -> PackedMatrix {
         let p = parameters
+        guard let full else { preconditionFailure("PackedConvWeights: a dilated layer is packed per tap") }
         if taps.ky.count == p.kernelHeight && taps.kx.count == p.kernelWidth { return full }
         let key = PrunedTaps(ky: taps.ky, kx: taps.kx)
         lock.lock()

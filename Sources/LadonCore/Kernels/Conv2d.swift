@@ -125,9 +125,9 @@ extension Kernels {
             return
         }
         let hw = job.h * job.w
-        if let packed = job.packed {
+        if let packed = job.packed, let full = packed.full {
             for b in 0..<job.batch {
-                gemm(packed: packed.full, n: hw, b: job.input + b * p.inChannels * hw, ldb: hw,
+                gemm(packed: full, n: hw, b: job.input + b * p.inChannels * hw, ldb: hw,
                      c: job.output + b * p.outChannels * hw, ldc: hw, epilogue: job.epilogue(batch: b, channel: 0, row: 0),
                      threads: job.threads)
             }

@@ -114,16 +114,16 @@ extension Kernels {
     /// `C[M×N] = A·op(B)` (+ epilogue) with `A` prepacked: the GEMM of a layer with packed weights.
     /// `A` must have been packed for ``GEMMBlocking/preferred`` (or `blocking`).
     static func gemm(packed a: PackedMatrix, n: Int, b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
-                     c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GEMMEpilogue = .none, threads: Int,
-                     blocking: GEMMBlocking = .preferred) {
+                     c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false,
+                     epilogue: GEMMEpilogue = .none, threads: Int, blocking: GEMMBlocking = .preferred) {
         guard a.rows > 0, n > 0 else { return }
         precondition(a.matches(blocking), "gemm: weights packed for MR \(a.mr), KC \(a.kc), not this blocking")
         a.withPanels { panels in
             let op = GEMMOperands(m: a.rows, n: n, k: a.columns, a: panels.base, lda: a.columns, transposeA: false,
-                                  b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: false,
+                                  b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, accumulate: accumulate,
                                   epilogue: epilogue, packedA: panels)
             if a.columns == 0 {
-                for i in 0..<a.rows { (c + i * ldc).update(repeating: 0, count: n) }
+                if !accumulate { for i in 0..<a.rows { (c + i * ldc).update(repeating: 0, count: n) } }
                 return
             }
             gemmBlocked(op, threads: threads, blocking: blocking)
