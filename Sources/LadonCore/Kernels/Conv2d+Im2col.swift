@@ -37,15 +37,20 @@ extension Kernels {
         if let packed = job.packed {
             // Prepacked weights: one GEMM per image whose B panels are packed straight from the input.
             packed.matrix(for: taps).withPanels { panels in
-                for b in 0..<job.batch {
-                    var op = GEMMOperands(
-                        m: p.outChannels, n: plane, k: k, a: panels.base, lda: k, transposeA: false,
-                        b: job.input, ldb: plane, transposeB: false,
-                        c: job.output + b * p.outChannels * plane, ldc: plane, accumulate: false,
-                        epilogue: job.epilogue(batch: b, channel: 0, row: 0), packedA: panels)
-                    op.im2col = Im2colPanels(p: p, taps: taps, input: job.input + b * p.inChannels * job.h * job.w,
-                                             h: job.h, w: job.w, ow: job.ow)
-                    gemmBlocked(op, threads: job.threads)
+                let phaseCount = StridePhases.layout(p, taps: taps, h: job.h, w: job.w, channels: p.inChannels).count
+                KernelScratch.shared.withBuffer(count: phaseCount) { scratch in
+                    for b in 0..<job.batch {
+                        var op = GEMMOperands(
+                            m: p.outChannels, n: plane, k: k, a: panels.base, lda: k, transposeA: false,
+                            b: job.input, ldb: plane, transposeB: false,
+                            c: job.output + b * p.outChannels * plane, ldc: plane, accumulate: false,
+                            epilogue: job.epilogue(batch: b, channel: 0, row: 0), packedA: panels)
+                        let phases = StridePhases(p, taps: taps, input: job.input + b * p.inChannels * job.h * job.w,
+                                                  h: job.h, w: job.w, channels: p.inChannels,
+                                                  scratch: phaseCount > 0 ? scratch : nil, threads: job.threads)
+                        op.im2col = Im2colPanels(p: p, taps: taps, phases: phases, ow: job.ow)
+                        gemmBlocked(op, threads: job.threads)
+                    }
                 }
             }
             return
@@ -191,22 +196,22 @@ struct Im2colFill {
 /// asks for `KC×NC` blocks and they are written straight into its `NR`-column panels, so the matrix does not
 /// go through memory twice (once written whole, once re-read by the packing).
 /// Row `(icg·|ky| + a)·|kx| + b` is input channel `icg` shifted by tap (`ky[a]`, `kx[b]`), as in ``Im2colFill``.
+///
+/// A strided convolution reads a stride-phase-split copy of the input (``StridePhases``): in phase plane
+/// (φy, φx) every tap reads a contiguous run of columns, as in a stride-1 convolution.
 struct Im2colPanels {
     let p: Conv2dParameters
     let taps: Im2colTaps
-    /// Channel 0 of the image (and group).
-    let input: UnsafePointer<Float>
-    let h: Int, w: Int, ow: Int
+    let phases: StridePhases
+    let ow: Int
 
     /// Writes rows `k0..<k0+kc`, columns `j0..<j0+nc` into panels `dst[(q·kc + p)·nr + j]`, zero past `nc`.
     func pack(k0: Int, kc: Int, j0: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
         let nky = taps.ky.count, nkx = taps.kx.count
-        let (sh, sw) = (p.strideHeight, p.strideWidth)
+        let (h, w) = (phases.height, phases.width)
         for row in k0..<(k0 + kc) {
             let icg = row / (nky * nkx), tap = row % (nky * nkx)
-            let yOffset = taps.ky[tap / nkx] * p.dilationHeight - p.paddingHeight
-            let xOffset = taps.kx[tap % nkx] * p.dilationWidth - p.paddingWidth
-            let channel = input + icg * h * w
+            let (channel, yOffset, xOffset) = phases.channel(icg, ky: taps.ky[tap / nkx], kx: taps.kx[tap % nkx])
             var q = 0
             while q * nr < nc {
                 let out = dst + (q * kc + row - k0) * nr
@@ -214,22 +219,15 @@ struct Im2colPanels {
                 var t = 0, y = first / ow, x = first % ow
                 while t < cols {
                     let count = min(ow - x, cols - t)
-                    let iy = y * sh + yOffset
+                    let iy = y + yOffset
                     if iy < 0 || iy >= h {
                         (out + t).update(repeating: 0, count: count)
                     } else {
-                        let src = channel + iy * w
-                        let ix0 = x * sw + xOffset
-                        // Positions u in lo..<hi read inside the row: 0 <= ix0 + u·sw < w.
-                        let lo = min(count, max(0, ceilDivide(-ix0, sw)))
-                        let hi = max(lo, min(count, ceilDivide(w - ix0, sw)))
+                        // Positions x + u with 0 <= x + u + xOffset < w read the image.
+                        let ix0 = x + xOffset
+                        let lo = min(count, max(0, -ix0)), hi = max(lo, min(count, w - ix0))
                         (out + t).update(repeating: 0, count: lo)
-                        if sw == 1 {
-                            (out + t + lo).update(from: src + ix0 + lo, count: hi - lo)
-                        } else {
-                            var s = src + ix0 + lo * sw
-                            for u in lo..<hi { out[t + u] = s.pointee; s += sw }
-                        }
+                        (out + t + lo).update(from: channel + iy * w + ix0 + lo, count: hi - lo)
                         (out + t + hi).update(repeating: 0, count: count - hi)
                     }
                     t += count
@@ -242,3 +240,79 @@ struct Im2colPanels {
         }
     }
 }
+
+/// The input of a strided convolution split by stride phase: plane (φy, φx) holds rows `φy, φy+sh, …` and
+/// columns `φx, φx+sw, …` of every channel, `⌈H/sh⌉ × ⌈W/sw⌉`, zero where the phase runs past the image.
+/// Input row `y·sh + ky·dh − ph` is then row `y + ⌊(ky·dh − ph)/sh⌋` of phase `(ky·dh − ph) mod sh`, so each
+/// tap is a plain shift. Only the phases some tap reads are copied. Stride 1 uses the input itself.
+struct StridePhases {
+    let p: Conv2dParameters
+    /// Channel 0 of phase slot 0 (the input itself at stride 1).
+    let base: UnsafePointer<Float>
+    /// Phase plane size.
+    let height: Int, width: Int
+    /// Slot of phase (φy, φx) at `φy·sw + φx`, −1 when no tap reads it.
+    let slots: [Int]
+    let channels: Int
+
+    /// The phases `taps` read, and the floats a copy needs (0 at stride 1).
+    static func layout(_ p: Conv2dParameters, taps: Im2colTaps, h: Int, w: Int, channels: Int) -> (slots: [Int], count: Int) {
+        let (sh, sw) = (p.strideHeight, p.strideWidth)
+        if sh == 1 && sw == 1 { return ([0], 0) }
+        var slots = [Int](repeating: -1, count: sh * sw), used = 0
+        for ky in taps.ky {
+            for kx in taps.kx {
+                let phase = floorModulo(ky * p.dilationHeight - p.paddingHeight, sh) * sw
+                    + floorModulo(kx * p.dilationWidth - p.paddingWidth, sw)
+                if slots[phase] < 0 { slots[phase] = used; used += 1 }
+            }
+        }
+        return (slots, used * channels * ceilDivide(h, sh) * ceilDivide(w, sw))
+    }
+
+    /// The input itself (stride 1), or the phases of `input` copied into `scratch` (`layout(...).count` floats).
+    init(_ p: Conv2dParameters, taps: Im2colTaps, input: UnsafePointer<Float>, h: Int, w: Int, channels: Int,
+         scratch: UnsafeMutablePointer<Float>?, threads: Int) {
+        let (sh, sw) = (p.strideHeight, p.strideWidth)
+        let (slots, _) = Self.layout(p, taps: taps, h: h, w: w, channels: channels)
+        self.p = p
+        self.slots = slots
+        self.channels = channels
+        guard sh > 1 || sw > 1, let scratch else {
+            (base, height, width) = (input, h, w)
+            return
+        }
+        let (ph, pw) = (ceilDivide(h, sh), ceilDivide(w, sw))
+        (height, width) = (ph, pw)
+        base = UnsafePointer(scratch)
+        let used = slots.enumerated().filter { $0.element >= 0 }
+        WorkSplit.forEachRange(channels, work: used.count * channels * ph * pw, threads: threads) { range in
+            for (phase, slot) in used {
+                let (fy, fx) = (phase / sw, phase % sw)
+                for c in range {
+                    let src = input + c * h * w
+                    let dst = scratch + (slot * channels + c) * ph * pw
+                    for r in 0..<ph {
+                        let row = dst + r * pw, iy = r * sh + fy
+                        guard iy < h else { row.update(repeating: 0, count: pw); continue }
+                        let line = src + iy * w
+                        var x = 0, ix = fx
+                        while ix < w { row[x] = line[ix]; x += 1; ix += sw }
+                        (row + x).update(repeating: 0, count: pw - x)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Channel `c` of the plane tap (`ky`, `kx`) reads, and the row and column shift of that read.
+    @inline(__always)
+    func channel(_ c: Int, ky: Int, kx: Int) -> (UnsafePointer<Float>, Int, Int) {
+        let oy = ky * p.dilationHeight - p.paddingHeight, ox = kx * p.dilationWidth - p.paddingWidth
+        let (sh, sw) = (p.strideHeight, p.strideWidth)
+        let slot = slots[floorModulo(oy, sh) * sw + floorModulo(ox, sw)]
+        return (base + (slot * channels + c) * height * width, floorDivide(oy, sh), floorDivide(ox, sw))
+    }
+}
+
+@inline(__always) func floorModulo(_ a: Int, _ b: Int) -> Int { a - floorDivide(a, b) * b }
