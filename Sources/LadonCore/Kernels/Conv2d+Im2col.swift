@@ -226,9 +226,9 @@ struct Im2colPanels {
                         // Positions x + u with 0 <= x + u + xOffset < w read the image.
                         let ix0 = x + xOffset
                         let lo = min(count, max(0, -ix0)), hi = max(lo, min(count, w - ix0))
-                        (out + t).update(repeating: 0, count: lo)
-                        (out + t + lo).update(from: channel + iy * w + ix0 + lo, count: hi - lo)
-                        (out + t + hi).update(repeating: 0, count: count - hi)
+                        for u in 0..<lo { out[t + u] = 0 }
+                        copyFloats(out + t + lo, channel + iy * w + ix0 + lo, hi - lo)
+                        for u in hi..<count { out[t + u] = 0 }
                     }
                     t += count
                     x = 0
@@ -297,6 +297,16 @@ struct StridePhases {
                         guard iy < h else { row.update(repeating: 0, count: pw); continue }
                         let line = src + iy * w
                         var x = 0, ix = fx
+                        if sw == 2 {
+                            // 16 outputs from 32 consecutive inputs: their even or odd lanes.
+                            let raw = UnsafeRawPointer(line), out = UnsafeMutableRawPointer(row)
+                            while ix + 32 <= w {
+                                let v = raw.loadUnaligned(fromByteOffset: ix * 4, as: SIMD32<Float>.self)
+                                out.storeBytes(of: v.evenHalf, toByteOffset: x * 4, as: SIMD16<Float>.self)
+                                x += 16
+                                ix += 32
+                            }
+                        }
                         while ix < w { row[x] = line[ix]; x += 1; ix += sw }
                         (row + x).update(repeating: 0, count: pw - x)
                     }
@@ -313,6 +323,19 @@ struct StridePhases {
         let slot = slots[floorModulo(oy, sh) * sw + floorModulo(ox, sw)]
         return (base + (slot * channels + c) * height * width, floorDivide(oy, sh), floorDivide(ox, sw))
     }
+}
+
+/// Copies `count` floats with inline vector moves (the runs here are short: a panel is 16 or 32 wide).
+@inline(__always)
+func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    var i = 0
+    while i + 16 <= count {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self), toByteOffset: i * 4,
+                     as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < count { dst[i] = src[i]; i += 1 }
 }
 
 @inline(__always) func floorModulo(_ a: Int, _ b: Int) -> Int { a - floorDivide(a, b) * b }
