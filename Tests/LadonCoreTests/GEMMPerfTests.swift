@@ -135,31 +135,40 @@ struct GEMMPerfTests {
                      lanes, peak[1]!.wall, peak[2]!.wall, peak[1]!.cpu, peak[2]!.cpu))
         print("wall = flops / wall time; cpu = flops / (process CPU time / threads), i.e. as if the threads had the cores.")
         print("% peak = cpu GFLOP/s / cpu peak measured here.")
-        print("| shape | M | K | N | 1T wall | 1T cpu | % peak | 2T wall | 2T cpu | % peak | 2T % anchor peak |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("Rows \"packed\": A prepacked once (PackedMatrix), as the model's layers run it.")
+        print("| shape | M | K | N | A | 1T wall | 1T cpu | % peak | 2T wall | 2T cpu | % peak | 2T % anchor peak |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for (name, m, k, n) in Self.shapes {
             var rng = SplitMix64(seed: 7)
             let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &rng) }
             let b = (0..<k * n).map { _ in Float.random(in: -1...1, using: &rng) }
             var c = [Float](repeating: 0, count: m * n)
-            var cells: [String] = []
-            for threads in [1, 2] {
-                let t = a.withUnsafeBufferPointer { ap in
-                    b.withUnsafeBufferPointer { bp in
-                        c.withUnsafeMutableBufferPointer { cp in
-                            measure {
-                                Kernels.gemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
-                                             ldb: n, c: cp.baseAddress!, ldc: n, threads: threads)
+            let packed = a.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, rows: m, columns: k, lda: k) }
+            for prepacked in [false, true] {
+                var cells: [String] = []
+                for threads in [1, 2] {
+                    let t = a.withUnsafeBufferPointer { ap in
+                        b.withUnsafeBufferPointer { bp in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                measure {
+                                    if prepacked {
+                                        Kernels.gemm(packed: packed, n: n, b: bp.baseAddress!, ldb: n,
+                                                     c: cp.baseAddress!, ldc: n, threads: threads)
+                                    } else {
+                                        Kernels.gemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
+                                                     ldb: n, c: cp.baseAddress!, ldc: n, threads: threads)
+                                    }
+                                }
                             }
                         }
                     }
+                    let flops = 2.0 * Double(m * n * k)
+                    let wall = flops / t.wall / 1e9, cpu = flops / (t.cpu / Double(threads)) / 1e9
+                    cells.append(String(format: "%.0f | %.0f | %.0f%%", wall, cpu, 100 * cpu / peak[threads]!.cpu))
+                    if threads == 2 { cells.append(String(format: "%.0f%%", 100 * wall / Self.anchorPeak[2]!)) }
                 }
-                let flops = 2.0 * Double(m * n * k)
-                let wall = flops / t.wall / 1e9, cpu = flops / (t.cpu / Double(threads)) / 1e9
-                cells.append(String(format: "%.0f | %.0f | %.0f%%", wall, cpu, 100 * cpu / peak[threads]!.cpu))
-                if threads == 2 { cells.append(String(format: "%.0f%%", 100 * wall / Self.anchorPeak[2]!)) }
+                print("| \(name) | \(m) | \(k) | \(n) | \(prepacked ? "packed" : "plain") | \(cells.joined(separator: " | ")) |")
             }
-            print("| \(name) | \(m) | \(k) | \(n) | \(cells.joined(separator: " | ")) |")
         }
         print("load avg after: \(loadAverage())")
     }
@@ -176,6 +185,7 @@ struct GEMMPerfTests {
         ("layer3 3x3 256->256 @26", 256, 256, 3, 1, 1, 1, 26),
         ("layer4 3x3 512->512 @13", 512, 512, 3, 1, 1, 1, 13),
         ("layer3.0 downsample 1x1/s2 512->1024", 512, 1024, 1, 2, 0, 1, 52),
+        ("ASPP 3x3 d12 2048->256 @13", 2048, 256, 3, 1, 12, 12, 13),
         ("ASPP 3x3 d24 2048->256 @13", 2048, 256, 3, 1, 24, 24, 13),
     ]
 
@@ -192,20 +202,31 @@ struct GEMMPerfTests {
             let weight = Tensor.random(p.weightShape, in: -0.1...0.1, using: &rng)
             let bias = (0..<cout).map { _ in Float.random(in: -1...1, using: &rng) }
             let flops = 2.0 * Double(cout * cin * k * k * p.outputHeight(size) * p.outputWidth(size))
-            var algorithms: [Conv2dAlgorithm] = [.automatic, .im2col, .direct]
-            if Kernels.isPointwise(p) { algorithms.insert(.pointwise, at: 1) }
+            var algorithms: [Conv2dAlgorithm?] = [nil, .automatic, .im2col, .direct]
+            if Kernels.isPointwise(p) { algorithms.insert(.pointwise, at: 2) }
+            // nil: the model's layer (prepacked weights where its algorithm is a GEMM).
+            let layer = Conv2d(parameters: p, weight: weight, bias: bias, activation: .relu)
+            let packed: PackedConvWeights? = if case .packed(let w) = layer.storage { w } else { nil }
             for algorithm in algorithms {
+                if algorithm == nil && packed == nil { continue }
                 var cells: [String] = []
                 for threads in [1, 2] {
                     let t = measure(runs: 5) {
-                        _ = Kernels.conv2d(x, weight: weight, bias: bias, p, activation: .relu,
-                                           algorithm: algorithm, threads: threads)
+                        if algorithm == nil, let packed {
+                            _ = Kernels.conv2d(x, packed: packed, bias: bias, activation: .relu, threads: threads)
+                        } else {
+                            _ = Kernels.conv2d(x, weight: weight, bias: bias, p, activation: .relu,
+                                               algorithm: algorithm ?? .automatic, threads: threads)
+                        }
                     }
                     cells.append(String(format: "%.2f | %.2f | %.0f", t.wall * 1e3, t.cpu / Double(threads) * 1e3,
                                         flops / (t.cpu / Double(threads)) / 1e9))
                 }
-                let label = algorithm == .automatic ? "automatic (\(Kernels.conv2dAlgorithm(for: p).rawValue))"
-                    : algorithm.rawValue
+                let label = switch algorithm {
+                case nil: "layer, packed (\(packed!.perTap.isEmpty ? "panels" : "per tap"))"
+                case .automatic?: "automatic (\(Kernels.conv2dAlgorithm(for: p).rawValue)), plain weights"
+                case let other?: other.rawValue
+                }
                 print("| \(name) | \(label) | \(cells[0]) | \(cells[1]) |")
             }
         }
