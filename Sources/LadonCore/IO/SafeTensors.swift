@@ -185,6 +185,23 @@ public final class SafeTensorsFile: @unchecked Sendable {
         return Tensor(shape: e.shape, scalars: floats(e))
     }
 
+    /// Reads a matrix tensor (`shape`, rank 2) packed for the GEMM: an aligned F32 tensor is packed straight from
+    /// the file's bytes, so a large layer (the box head's 51 MB) is not copied once more before packing.
+    package func packedMatrix(_ name: String, shape expected: [Int]) throws(LadonError) -> PackedMatrix {
+        let e = try entry(name)
+        guard e.shape == expected else { throw .shapeMismatch(name: name, expected: expected, actual: e.shape) }
+        precondition(expected.count == 2, "packedMatrix: \(name) is not a matrix")
+        let direct = e.dtype == .f32 && e.elementCount > 0 && Int(littleEndian: 1) == 1
+            ? withBytes(e) { raw -> PackedMatrix? in
+                guard let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 else { return nil }
+                defer { releasePages(raw) }
+                return PackedMatrix(base.assumingMemoryBound(to: Float.self), rows: expected[0], columns: expected[1],
+                                    lda: expected[1])
+            } ?? nil
+            : nil
+        return direct ?? PackedMatrix(Tensor(shape: e.shape, scalars: floats(e)))
+    }
+
     /// Reads an integer tensor (I8…I64, U8, BOOL) as `Int`. Floating tensors are an error.
     public func integers(_ name: String) throws(LadonError) -> [Int] {
         let e = try entry(name)
@@ -225,8 +242,25 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
     }
 
+    /// Asks the kernel to drop the mapped file pages lying wholly inside `raw` once they have been copied, so a
+    /// model's peak memory is its weights, not its weights plus the whole mapped file. `MADV_PAGEOUT` only
+    /// reclaims pages it can bring back: file pages are re-read if touched again, anonymous memory (a file read
+    /// from a pipe) is left alone without swap. Linux only; elsewhere nothing happens.
+    private func releasePages(_ raw: UnsafeRawBufferPointer) {
+        #if os(Linux)
+        guard let base = raw.baseAddress, raw.count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        let start = (Int(bitPattern: base) + page - 1) / page * page
+        let end = (Int(bitPattern: base) + raw.count) / page * page
+        guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(pointer, end - start, 21 /* MADV_PAGEOUT, Linux 5.4+; an older kernel returns EINVAL */)
+        #endif
+    }
+
     private func floats(_ e: SafeTensorsEntry) -> [Float] {
         let n = e.elementCount
+        defer { _ = withBytes(e) { releasePages($0) } }
         return withBytes(e) { raw -> [Float] in
             switch e.dtype {
             case .f32:

@@ -34,6 +34,11 @@ package struct WeightScope: Sendable {
         try file.tensor(path(name))
     }
 
+    /// Reads a `[rows, columns]` tensor packed for the GEMM (see ``SafeTensorsFile/packedMatrix(_:shape:)``).
+    package func packedMatrix(_ name: String, shape: [Int]) throws(LadonError) -> PackedMatrix {
+        try file.packedMatrix(path(name), shape: shape)
+    }
+
     /// Reads an integer tensor.
     package func integers(_ name: String) throws(LadonError) -> (shape: [Int], values: [Int]) {
         try file.integerTensor(path(name))

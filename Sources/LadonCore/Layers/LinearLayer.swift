@@ -22,9 +22,9 @@ package struct Linear: Sendable {
     /// Loads `weight` `[outFeatures, inFeatures]` and `bias` from `scope`.
     package init(weights scope: WeightScope, inFeatures: Int, outFeatures: Int, hasBias: Bool = true,
                 activation: Activation = .none) throws(LadonError) {
-        let w = try scope.tensor("weight", shape: [outFeatures, inFeatures])
-        let b = hasBias ? try scope.tensor("bias", shape: [outFeatures]).scalars : nil
-        self.init(weight: w, bias: b, activation: activation)
+        packedWeight = try scope.packedMatrix("weight", shape: [outFeatures, inFeatures])
+        bias = hasBias ? try scope.tensor("bias", shape: [outFeatures]).scalars : nil
+        self.activation = activation
     }
 
     package var inFeatures: Int { packedWeight.columns }
