@@ -63,9 +63,10 @@ extension Kernels {
         }
     }
 
-    /// The single-threaded blocked loop nest (BLIS order: jc → pc [pack B] → ic [pack A] → jr → ir).
+    /// The single-threaded blocked loop nest (depth blocks outermost: pc → jc [pack B] → ic [pack A] → jr → ir).
     /// When all of `M` fits one `MC` block, `A` is packed once per depth block and `B` in `KC×NCsmall`
-    /// chunks that stay in L2 right before their tiles run (small-M, wide-N shapes).
+    /// chunks that stay in L2 right before their tiles run (small-M, wide-N shapes). With prepacked `A`
+    /// nothing is packed per row block, so the columns go outermost (jc → pc → ic) to keep `C` in L2.
     static func gemmSerial(_ op: GEMMOperands, _ blocking: GEMMBlocking) {
         let (mr, nr) = (blocking.mr, blocking.nr)
         let kc = blocking.depthBlock(op.k)
@@ -74,7 +75,13 @@ extension Kernels {
         }
         let mcMax = min(blocking.mc, roundUp(op.m, mr))
         let singleBlock = op.m <= mcMax
-        let ncMax = min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
+        // With prepacked A the columns go outermost (jc → pc → ic): a C block of all M rows × nc columns stays
+        // in L2 across every depth block instead of going out to memory and back once per depth block. nc keeps
+        // that block near 128 K floats (512 KB).
+        let columnsOutermost = op.packedA != nil
+        let ncMax = columnsOutermost
+            ? min(blocking.ncSmall, max(nr, (1 << 17) / max(op.m, 1) / nr * nr), roundUp(op.n, nr))
+            : min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
         let aCount = op.packedA == nil ? mcMax * kc : 0, bCount = kc * ncMax, tileCount = mr * nr
         let kernel = blocking.kernel.function
         KernelScratch.shared.withBuffer(count: aCount + bCount + tileCount + 64) { scratch in
@@ -102,6 +109,27 @@ extension Kernels {
                     }
                     jr += nr
                 }
+            }
+            if columnsOutermost {
+                var jc = 0
+                while jc < op.n {
+                    let nc = min(ncMax, op.n - jc)
+                    var pc = 0
+                    while pc < op.k {
+                        let kcNow = min(kc, op.k - pc)
+                        packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                        var ic = 0
+                        while ic < op.m {
+                            let mc = min(mcMax, op.m - ic)
+                            tiles(a: panelsOfA(ic: ic, mc: mc, pc: pc, kc: kcNow), ic: ic, mc: mc, j0: jc, nc: nc,
+                                  kc: kcNow, loadC: op.accumulate || pc > 0, last: pc + kcNow == op.k)
+                            ic += mc
+                        }
+                        pc += kcNow
+                    }
+                    jc += nc
+                }
+                return
             }
             var pc = 0
             while pc < op.k {
