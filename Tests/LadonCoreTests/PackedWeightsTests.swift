@@ -114,7 +114,7 @@ import LadonTestSupport
     /// Linear layers: one row (GEMV), a few rows and many rows (transposed GEMM), with bias and ReLU.
     @Test func packedLinearMatchesReference() {
         var rng = SplitMix64(seed: 44)
-        for (n, k, m) in [(1, 2048, 1000), (1, 7, 5), (3, 37, 29), (50, 300, 70), (1, 600, 13), (2, 1, 1)] {
+        for (n, k, m) in [(1, 2048, 1000), (1, 7, 5), (3, 37, 29), (50, 300, 70), (1, 600, 13), (2, 1, 1), (2, 0, 4)] {
             let w = Tensor.random([m, k], using: &rng), x = Tensor.random([n, k], using: &rng)
             let bias = (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }
             var expected = [Float](repeating: 0, count: n * m)
