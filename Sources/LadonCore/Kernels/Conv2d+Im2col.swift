@@ -37,17 +37,18 @@ extension Kernels {
         if let packed = job.packed {
             // Prepacked weights: one GEMM per image whose B panels are packed straight from the input.
             packed.matrix(for: taps).withPanels { panels in
-                let phaseCount = StridePhases.layout(p, taps: taps, h: job.h, w: job.w, channels: p.inChannels).count
-                KernelScratch.shared.withBuffer(count: phaseCount) { scratch in
+                let layout = StridePhases.layout(p, taps: taps, h: job.h, w: job.w, channels: p.inChannels)
+                KernelScratch.shared.withBuffer(count: layout.count) { scratch in
                     for b in 0..<job.batch {
                         var op = GEMMOperands(
                             m: p.outChannels, n: plane, k: k, a: panels.base, lda: k, transposeA: false,
                             b: job.input, ldb: plane, transposeB: false,
                             c: job.output + b * p.outChannels * plane, ldc: plane, accumulate: false,
                             epilogue: job.epilogue(batch: b, channel: 0, row: 0), packedA: panels)
-                        let phases = StridePhases(p, taps: taps, input: job.input + b * p.inChannels * job.h * job.w,
+                        let phases = StridePhases(p, slots: layout.slots,
+                                                  input: job.input + b * p.inChannels * job.h * job.w,
                                                   h: job.h, w: job.w, channels: p.inChannels,
-                                                  scratch: phaseCount > 0 ? scratch : nil, threads: job.threads)
+                                                  scratch: layout.count > 0 ? scratch : nil, threads: job.threads)
                         op.im2col = Im2colPanels(p: p, taps: taps, phases: phases, ow: job.ow)
                         gemmBlocked(op, threads: job.threads)
                     }
@@ -270,11 +271,10 @@ struct StridePhases {
         return (slots, used * channels * ceilDivide(h, sh) * ceilDivide(w, sw))
     }
 
-    /// The input itself (stride 1), or the phases of `input` copied into `scratch` (`layout(...).count` floats).
-    init(_ p: Conv2dParameters, taps: Im2colTaps, input: UnsafePointer<Float>, h: Int, w: Int, channels: Int,
+    /// The input itself (stride 1), or the phases `slots` of `input` copied into `scratch` (both from `layout`).
+    init(_ p: Conv2dParameters, slots: [Int], input: UnsafePointer<Float>, h: Int, w: Int, channels: Int,
          scratch: UnsafeMutablePointer<Float>?, threads: Int) {
         let (sh, sw) = (p.strideHeight, p.strideWidth)
-        let (slots, _) = Self.layout(p, taps: taps, h: h, w: w, channels: channels)
         self.p = p
         self.slots = slots
         self.channels = channels

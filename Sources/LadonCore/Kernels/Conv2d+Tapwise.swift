@@ -79,14 +79,7 @@ extension Kernels {
             guard !e.isNone else { continue }
             for oc in 0..<cout {
                 let out = output + oc * plane
-                let bias = e.bias?[oc] ?? 0
-                for i in 0..<plane {
-                    var v = out[i]
-                    if e.bias != nil { v += bias }
-                    if let r = e.residual { v += r[oc * plane + i] }
-                    if e.relu { v = v > 0 ? v : 0 }
-                    out[i] = v
-                }
+                for i in 0..<plane { out[i] = e.apply(out[i], row: oc, column: i) }
             }
         }
     }

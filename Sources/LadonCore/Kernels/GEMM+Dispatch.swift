@@ -106,12 +106,7 @@ extension Kernels {
                                            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ cols: Int,
                                            _ loadC: Bool, _ epilogue: GEMMEpilogue?,
                                            _ tile: UnsafeMutablePointer<Float>) {
-        guard let e = epilogue else {
-            cladon_gemm_12x32_avx512(kc, a, b, c, ldc, rows, cols, loadC, nil, tile)
-            return
-        }
-        var ce = CLadonEpilogue(bias: e.bias, residual: e.residual, ldr: e.ldr, relu: e.relu)
-        cladon_gemm_12x32_avx512(kc, a, b, c, ldc, rows, cols, loadC, &ce, tile)
+        withCEpilogue(epilogue) { cladon_gemm_12x32_avx512(kc, a, b, c, ldc, rows, cols, loadC, $0, tile) }
     }
 
     /// ``gemmMicroKernel6x16`` in C with AVX2 + FMA; bit-identical to it in a `LADON_FMA` build.
@@ -119,12 +114,15 @@ extension Kernels {
                                         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ cols: Int,
                                         _ loadC: Bool, _ epilogue: GEMMEpilogue?,
                                         _ tile: UnsafeMutablePointer<Float>) {
-        guard let e = epilogue else {
-            cladon_gemm_6x16_avx2(kc, a, b, c, ldc, rows, cols, loadC, nil, tile)
-            return
-        }
+        withCEpilogue(epilogue) { cladon_gemm_6x16_avx2(kc, a, b, c, ldc, rows, cols, loadC, $0, tile) }
+    }
+
+    /// Calls `body` with `epilogue` as the C kernels take it (`nil` for none).
+    @inline(__always)
+    private static func withCEpilogue(_ epilogue: GEMMEpilogue?, _ body: (UnsafePointer<CLadonEpilogue>?) -> Void) {
+        guard let e = epilogue else { return body(nil) }
         var ce = CLadonEpilogue(bias: e.bias, residual: e.residual, ldr: e.ldr, relu: e.relu)
-        cladon_gemm_6x16_avx2(kc, a, b, c, ldc, rows, cols, loadC, &ce, tile)
+        body(&ce)
     }
     #endif
 }

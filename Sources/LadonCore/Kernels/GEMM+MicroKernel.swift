@@ -188,11 +188,7 @@ extension Kernels {
             for j in 0..<cols {
                 var v = trow[j]
                 if loadC { v += crow[j] }
-                if let e = epilogue {
-                    if let bias = e.bias { v += bias[i] }
-                    if let r = e.residual { v += r[i * e.ldr + j] }
-                    if e.relu { v = v > 0 ? v : 0 }
-                }
+                if let e = epilogue { v = e.apply(v, row: i, column: j) }
                 crow[j] = v
             }
         }

@@ -238,6 +238,16 @@ struct GEMMEpilogue {
 
     var isNone: Bool { bias == nil && residual == nil && !relu }
 
+    /// `v` (an element of `C` at `row`, `column`) with the epilogue applied in the micro-kernels' order:
+    /// `+ bias[row]`, `+ residual`, then ReLU as `v > 0 ? v : 0` (NaN and −0 become 0).
+    @inline(__always)
+    func apply(_ v: Float, row: Int, column: Int) -> Float {
+        var v = v
+        if let bias { v += bias[row] }
+        if let residual { v += residual[row * ldr + column] }
+        return relu ? (v > 0 ? v : 0) : v
+    }
+
     /// The epilogue for the sub-matrix of `C` starting at (`row`, `column`).
     func offset(row: Int, column: Int) -> GEMMEpilogue {
         GEMMEpilogue(bias: bias.map { $0 + row }, residual: residual.map { $0 + row * ldr + column },
