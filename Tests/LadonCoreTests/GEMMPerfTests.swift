@@ -98,6 +98,7 @@ struct GEMMPerfTests {
     /// ResNet-50 @416 im2col GEMM shapes (M, K, N) from the performance anchors.
     static let shapes: [(String, Int, Int, Int)] = [
         ("conv1 7x7 3->64", 64, 147, 43264),
+        ("enc.2 5x5/s2 96->48", 48, 2400, 10816),
         ("l1 1x1 64->64", 64, 64, 10816),
         ("l1 3x3 64->64", 64, 576, 10816),
         ("l1 1x1 64->256", 256, 64, 10816),
@@ -138,13 +139,14 @@ struct GEMMPerfTests {
         print("Rows \"packed\": A prepacked once (PackedMatrix), as the model's layers run it.")
         print("| shape | M | K | N | A | 1T wall | 1T cpu | % peak | 2T wall | 2T cpu | % peak | 2T % anchor peak |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-        for (name, m, k, n) in Self.shapes {
+        let only = ProcessInfo.processInfo.environment["LADON_PERF_SHAPES"]?.split(separator: ",").map(String.init)
+        for (name, m, k, n) in Self.shapes where only.map({ $0.contains { name.hasPrefix($0) } }) ?? true {
             var rng = SplitMix64(seed: 7)
             let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &rng) }
             let b = (0..<k * n).map { _ in Float.random(in: -1...1, using: &rng) }
             var c = [Float](repeating: 0, count: m * n)
             let packed = a.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, rows: m, columns: k, lda: k) }
-            for prepacked in [false, true] {
+            for prepacked in ProcessInfo.processInfo.environment["LADON_PERF_PACKED_ONLY"] != nil ? [true] : [false, true] {
                 var cells: [String] = []
                 for threads in [1, 2] {
                     let t = a.withUnsafeBufferPointer { ap in
@@ -229,6 +231,46 @@ struct GEMMPerfTests {
                 }
                 print("| \(name) | \(label) | \(cells[0]) | \(cells[1]) |")
             }
+        }
+        print("load avg after: \(loadAverage())")
+    }
+
+    /// The device-side encoder at 416² layer by layer (the stage `compare_ort.py` times as "encoder"):
+    /// random weights of the Ladon ResNet-50 shapes, GDN parameters in their trained range.
+    @Test func encoderLayerTimings() {
+        var rng = SplitMix64(seed: 5)
+        func conv(_ cin: Int, _ cout: Int, _ k: Int, _ stride: Int, _ pad: Int) -> Conv2d {
+            let p = Conv2dParameters(inChannels: cin, outChannels: cout, kernelSize: k, stride: stride, padding: pad)
+            return Conv2d(parameters: p, weight: Tensor.random(p.weightShape, in: -0.1...0.1, using: &rng), bias: nil)
+        }
+        func gdn(_ c: Int) -> GDN {
+            GDN(beta: (0..<c).map { _ in Float.random(in: 0.5...1.5, using: &rng) },
+                gamma: Tensor.random([c, c], in: 0...0.1, using: &rng), inverse: false)
+        }
+        let (conv1, gdn1, conv2, gdn2, conv3) = (conv(3, 96, 5, 2, 2), gdn(96), conv(96, 48, 5, 2, 2), gdn(48),
+                                                 conv(48, 24, 2, 1, 0))
+        let image = Tensor.random([1, 3, 416, 416], using: &rng)
+        let inputs = [image, conv1(image)]
+        let x2 = gdn1(inputs[1]), x3 = conv2(x2), x4 = gdn2(x3)
+        let steps: [(String, () -> Tensor)] = [
+            ("encoder.0 conv 5x5/s2 3->96", { conv1(image) }), ("encoder.1 GDN(96) @208", { gdn1(inputs[1]) }),
+            ("encoder.2 conv 5x5/s2 96->48", { conv2(x2) }), ("encoder.3 GDN(48) @104", { gdn2(x3) }),
+            ("encoder.4 conv 2x2 48->24", { conv3(x4) }),
+            ("whole encoder", { conv3(gdn2(conv2(gdn1(conv1(image))))) }),
+        ]
+        print("encoder layers at 416x416, median of 7 (kernel \(Kernels.gemmKernelName)); load avg before: \(loadAverage())")
+        print("| layer | 1T wall ms | 1T cpu ms | 2T wall ms | 2T cpu ms |")
+        print("|---|---|---|---|---|")
+        let saved = Kernels.threadCount
+        defer { Kernels.threadCount = saved }
+        for (name, step) in steps {
+            var cells: [String] = []
+            for threads in [1, 2] {
+                Kernels.threadCount = threads
+                let t = measure { _ = step() }
+                cells.append(String(format: "%.2f | %.2f", t.wall * 1e3, t.cpu / Double(threads) * 1e3))
+            }
+            print("| \(name) | \(cells.joined(separator: " | ")) |")
         }
         print("load avg after: \(loadAverage())")
     }

@@ -205,40 +205,83 @@ struct Im2colPanels {
     let taps: Im2colTaps
     let phases: StridePhases
     let ow: Int
+    /// Per tap (`ky` index · |kx| + `kx` index): offset of channel 0 of the plane it reads from `phases.base`,
+    /// and its row and column shift, computed once per image so that packing does no division per row.
+    private let tapPlane: [Int], tapY: [Int], tapX: [Int]
+
+    init(p: Conv2dParameters, taps: Im2colTaps, phases: StridePhases, ow: Int) {
+        (self.p, self.taps, self.phases, self.ow) = (p, taps, phases, ow)
+        var plane: [Int] = [], dy: [Int] = [], dx: [Int] = []
+        for ky in taps.ky {
+            for kx in taps.kx {
+                let (channel, y, x) = phases.channel(0, ky: ky, kx: kx)
+                plane.append(channel - phases.base)
+                dy.append(y)
+                dx.append(x)
+            }
+        }
+        (tapPlane, tapY, tapX) = (plane, dy, dx)
+    }
 
     /// Writes rows `k0..<k0+kc`, columns `j0..<j0+nc` into panels `dst[(q·kc + p)·nr + j]`, zero past `nc`.
     func pack(k0: Int, kc: Int, j0: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
-        let nky = taps.ky.count, nkx = taps.kx.count
-        let (h, w) = (phases.height, phases.width)
-        for row in k0..<(k0 + kc) {
-            let icg = row / (nky * nkx), tap = row % (nky * nkx)
-            let (channel, yOffset, xOffset) = phases.channel(icg, ky: taps.ky[tap / nkx], kx: taps.kx[tap % nkx])
-            var q = 0
-            while q * nr < nc {
-                let out = dst + (q * kc + row - k0) * nr
-                let first = j0 + q * nr, cols = min(nr, nc - q * nr)
-                var t = 0, y = first / ow, x = first % ow
-                while t < cols {
-                    let count = min(ow - x, cols - t)
-                    let iy = y + yOffset
-                    if iy < 0 || iy >= h {
-                        (out + t).update(repeating: 0, count: count)
-                    } else {
-                        // Positions x + u with 0 <= x + u + xOffset < w read the image.
-                        let ix0 = x + xOffset
-                        let lo = min(count, max(0, -ix0)), hi = max(lo, min(count, w - ix0))
-                        for u in 0..<lo { out[t + u] = 0 }
-                        copyFloats(out + t + lo, channel + iy * w + ix0 + lo, hi - lo)
-                        for u in hi..<count { out[t + u] = 0 }
+        let tapCount = taps.ky.count * taps.kx.count
+        let (h, w) = (phases.height, phases.width), planeStride = h * w
+        // Output position of the first column; each panel's start is then found by adding, not dividing.
+        let (y0, x0) = (j0 / ow, j0 % ow)
+        var icg = k0 / tapCount, tap = k0 % tapCount
+        tapPlane.withUnsafeBufferPointer { tapPlane in
+            tapY.withUnsafeBufferPointer { tapY in
+                tapX.withUnsafeBufferPointer { tapX in
+                    for row in 0..<kc {
+                        let channel = phases.base + tapPlane[tap] + icg * planeStride
+                        let (yOffset, xOffset) = (tapY[tap], tapX[tap])
+                        var y = y0, x = x0, q = 0
+                        while q * nr < nc {
+                            let out = dst + (q * kc + row) * nr
+                            let cols = min(nr, nc - q * nr)
+                            let iy = y + yOffset, ix = x + xOffset
+                            if cols == nr && x + nr <= ow && iy >= 0 && iy < h && ix >= 0 && ix + nr <= w {
+                                // The common case: the whole panel row is one run inside the image.
+                                copyFloats(out, channel + iy * w + ix, nr)
+                            } else {
+                                packRuns(out, channel: channel, y: y, x: x, cols: cols, nr: nr,
+                                         yOffset: yOffset, xOffset: xOffset, h: h, w: w)
+                            }
+                            x += nr
+                            while x >= ow { x -= ow; y += 1 }
+                            q += 1
+                        }
+                        tap += 1
+                        if tap == tapCount { tap = 0; icg += 1 }
                     }
-                    t += count
-                    x = 0
-                    y += 1
                 }
-                (out + cols).update(repeating: 0, count: nr - cols)
-                q += 1
             }
         }
+    }
+
+    /// One panel row that crosses an output row or reads padding: run by run, zero outside the image.
+    private func packRuns(_ out: UnsafeMutablePointer<Float>, channel: UnsafePointer<Float>, y: Int, x: Int,
+                          cols: Int, nr: Int, yOffset: Int, xOffset: Int, h: Int, w: Int) {
+        var t = 0, y = y, x = x
+        while t < cols {
+            let count = min(ow - x, cols - t)
+            let iy = y + yOffset
+            if iy < 0 || iy >= h {
+                (out + t).update(repeating: 0, count: count)
+            } else {
+                // Positions x + u with 0 <= x + u + xOffset < w read the image.
+                let ix0 = x + xOffset
+                let lo = min(count, max(0, -ix0)), hi = max(lo, min(count, w - ix0))
+                for u in 0..<lo { out[t + u] = 0 }
+                copyFloats(out + t + lo, channel + iy * w + ix0 + lo, hi - lo)
+                for u in hi..<count { out[t + u] = 0 }
+            }
+            t += count
+            x = 0
+            y += 1
+        }
+        (out + cols).update(repeating: 0, count: nr - cols)
     }
 }
 
@@ -334,6 +377,16 @@ func copyFloats(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>,
         d.storeBytes(of: s.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self), toByteOffset: i * 4,
                      as: SIMD16<Float>.self)
         i += 16
+    }
+    if i + 8 <= count {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), toByteOffset: i * 4,
+                     as: SIMD8<Float>.self)
+        i += 8
+    }
+    if i + 4 <= count {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<Float>.self), toByteOffset: i * 4,
+                     as: SIMD4<Float>.self)
+        i += 4
     }
     while i < count { dst[i] = src[i]; i += 1 }
 }

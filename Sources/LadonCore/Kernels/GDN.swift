@@ -36,16 +36,20 @@ extension Kernels {
                     beta.withUnsafeBufferPointer { bp in
                         guard let src = xp.baseAddress, let g = gp.baseAddress, let bias = bp.baseAddress,
                               let dst = out.baseAddress else { return }
-                        // One tile after another: the parallelism is inside `gemm` (splitting the tiles over
-                        // threads as well would nest thread pools; measured slower on two cores).
-                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c * tile)
-                        defer { scratch.deallocate() }
-                        for t in 0..<(n * tilesPerImage) {
-                            let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
-                            let image = b * c * hw
-                            gdnTile(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
-                                    channels: c, gamma: g, packedGamma: packedGamma, beta: bias, inverse: inverse,
-                                    absolute: scratch, norm: scratch + c * tile)
+                        // The tiles are split over the threads, each running its GEMMs on one thread, so the
+                        // element-wise passes (|x| and the final product) run in parallel too.
+                        let tiles = n * tilesPerImage
+                        let parts = min(resolvedThreads(nil), tiles, max(1, n * c * hw / (1 << 16)))
+                        WorkSplit.forEachPart(parts) { part in
+                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c * tile)
+                            defer { scratch.deallocate() }
+                            for t in stride(from: tiles * part / parts, to: tiles * (part + 1) / parts, by: 1) {
+                                let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
+                                let image = b * c * hw
+                                gdnTile(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
+                                        channels: c, gamma: g, packedGamma: packedGamma, beta: bias,
+                                        inverse: inverse, absolute: scratch, norm: scratch + c * tile)
+                            }
                         }
                     }
                 }
@@ -79,10 +83,9 @@ extension Kernels {
         }
         // norm = gamma · |x|
         if let packedGamma {
-            gemm(packed: packedGamma, n: width, b: absolute, ldb: width, c: norm, ldc: width,
-                 threads: resolvedThreads(nil))
+            gemm(packed: packedGamma, n: width, b: absolute, ldb: width, c: norm, ldc: width, threads: 1)
         } else {
-            gemm(m: c, n: width, k: c, a: gamma, lda: c, b: absolute, ldb: width, c: norm, ldc: width)
+            gemm(m: c, n: width, k: c, a: gamma, lda: c, b: absolute, ldb: width, c: norm, ldc: width, threads: 1)
         }
         // y = x · (1 / (norm + beta))  or  x · (norm + beta)
         for ch in 0..<c {

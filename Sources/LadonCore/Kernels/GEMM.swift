@@ -75,12 +75,13 @@ extension Kernels {
         }
         let mcMax = min(blocking.mc, roundUp(op.m, mr))
         let singleBlock = op.m <= mcMax
-        // With prepacked A the columns go outermost (jc → pc → ic): a C block of all M rows × nc columns stays
-        // in L2 across every depth block instead of going out to memory and back once per depth block. nc keeps
-        // that block near 128 K floats (512 KB).
-        let columnsOutermost = op.packedA != nil
+        // With prepacked A and an L2 of 1 MB or more (Zen 4) the columns go outermost (jc → pc → ic): a C block
+        // of all M rows × nc columns (half the L2) stays in L2 across every depth block instead of going out to
+        // memory and back once per depth block. With 512 KB (Zen 3) that block crowds out the A and B blocks:
+        // there depth blocks outermost measured faster (GEMMPerfTests, same build: up to 13 %, docs/performance.md).
+        let columnsOutermost = op.packedA != nil && CacheInfo.level2Bytes >= 1 << 20
         let ncMax = columnsOutermost
-            ? min(blocking.ncSmall, max(nr, (1 << 17) / max(op.m, 1) / nr * nr), roundUp(op.n, nr))
+            ? min(blocking.ncSmall, max(nr, CacheInfo.level2Bytes / 8 / max(op.m, 1) / nr * nr), roundUp(op.n, nr))
             : min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
         let aCount = op.packedA == nil ? mcMax * kc : 0, bCount = kc * ncMax, tileCount = mr * nr
         let kernel = blocking.kernel.function
@@ -178,6 +179,23 @@ extension Kernels {
 
     @inline(__always)
     static func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
+}
+
+/// Cache sizes of this machine, read once.
+enum CacheInfo {
+    /// Bytes of one core's L2 cache (`sysconf(_SC_LEVEL2_CACHE_SIZE)` on Linux, `hw.l2cachesize` on macOS);
+    /// 512 KB when the system does not say.
+    static let level2Bytes: Int = {
+        #if os(Linux)
+        let size = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE))
+        #elseif os(macOS)
+        var size = 0, length = MemoryLayout<Int>.size
+        if sysctlbyname("hw.l2cachesize", &size, &length, nil, 0) != 0 { size = 0 }
+        #else
+        let size = 0
+        #endif
+        return size >= 64 << 10 ? min(size, 64 << 20) : 512 << 10
+    }()
 }
 
 /// Register and cache blocking of the GEMM: a micro-kernel plus cache block sizes.
