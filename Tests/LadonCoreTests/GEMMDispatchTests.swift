@@ -132,8 +132,8 @@ private func referenceTile(kc: Int, mr: Int, nr: Int, a: [Float], b: [Float], c:
         #expect(Kernels.gemmKernelName == GEMMKernel.selected.rawValue)
     }
 
-    /// CPUID agrees with the kernel's `/proc/cpuinfo` flags, and a build without `LADON_FMA` picks a C kernel
-    /// wherever the CPU has AVX2 + FMA.
+    /// CPUID agrees with the kernel's `/proc/cpuinfo` flags, and every build picks a C kernel wherever the CPU
+    /// has AVX2 + FMA.
     @Test func detectionFollowsCPUFlags() throws {
         #if arch(x86_64) && os(Linux)
         let info = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
@@ -141,13 +141,9 @@ private func referenceTile(kc: Int, mr: Int, nr: Int, a: [Float], b: [Float], c:
         let flags = Set(line.split(separator: " ").map(String.init))
         #expect(CPUFeatures.avx512 == flags.contains("avx512f"))
         #expect(CPUFeatures.avx2FMA == (flags.contains("avx2") && flags.contains("fma")))
-        #if LADON_FMA
-        #expect(GEMMKernel.detected == (flags.contains("avx512f") ? .swift12x32 : .swift6x16))
-        #else
         let expected: GEMMKernel = flags.contains("avx512f") ? .avx512
             : CPUFeatures.avx2FMA ? .avx2 : .swift6x16
         #expect(GEMMKernel.detected == expected)
-        #endif
         #elseif !arch(x86_64)
         #expect(!CPUFeatures.avx512 && !CPUFeatures.avx2FMA)
         #endif

@@ -56,18 +56,16 @@ enum GEMMKernel: String, CaseIterable, Sendable {
         }
     }
 
-    /// The fastest kernel for this build and CPU. A `LADON_FMA` build (compiled for the host CPU) keeps its
-    /// Swift kernels; any other build on x86-64 takes the C ones: AVX-512, else AVX2 + FMA, else Swift 6×16.
+    /// The fastest kernel for this CPU. On x86-64 the C kernels, in every build (a `LADON_FMA` build too: they are
+    /// bit-identical to its Swift ones and prefetch their `C` tile, which Swift cannot express; whole model on
+    /// Zen 3, 2 of 3 interleaved runs: 0.90–0.92× the time of `swift-6x16`): AVX-512, else AVX2 + FMA. Elsewhere
+    /// (and on x86-64 without AVX2) the Swift 6×16 kernel.
     static var detected: GEMMKernel {
-        #if LADON_FMA
-        return CPUFeatures.avx512 ? .swift12x32 : .swift6x16
-        #elseif arch(x86_64) && (os(Linux) || os(macOS))
+        #if arch(x86_64) && (os(Linux) || os(macOS))
         if CPUFeatures.avx512 { return .avx512 }
         if CPUFeatures.avx2FMA { return .avx2 }
-        return .swift6x16
-        #else
-        return .swift6x16
         #endif
+        return .swift6x16
     }
 
     /// The kernel this process runs: `LADON_GEMM_KERNEL` when it names a kernel this CPU supports,
