@@ -43,10 +43,17 @@ extension Kernels {
         var parts = threads
         if 2 * op.m * op.n * op.k < parallelFlops { parts = 1 }
         // Splitting N makes every thread pack all of A (m·k); splitting M makes each pack all of B (k·n).
-        // Prepacked weights cost nothing to share, so N is split whenever its tiles divide evenly enough.
-        let splitN = op.packedA != nil && (tilesN % parts == 0 || tilesN >= 4 * parts)
-            ? true
-            : op.n >= op.m ? tilesN >= 2 : tilesM < 2
+        // Prepacked weights cost nothing to share, so N is split unless that leaves the busiest thread more tiles
+        // than splitting M would (N = 169 on 16-column tiles: 11 tiles, 6 + 5; 512 rows: 43 + 43 six-row tiles),
+        // by more than the 3 % that packing all of B on every thread costs at most (M ≥ 128).
+        let splitN: Bool
+        if op.packedA != nil {
+            let busiestN = (tilesN + parts - 1) / parts * nr * tilesM * mr
+            let busiestM = (tilesM + parts - 1) / parts * mr * tilesN * nr
+            splitN = tilesM < 2 || op.m < 128 || 100 * busiestM >= 97 * busiestN
+        } else {
+            splitN = op.n >= op.m ? tilesN >= 2 : tilesM < 2
+        }
         parts = min(parts, splitN ? tilesN : tilesM)
         if parts <= 1 {
             gemmSerial(op, blocking)
