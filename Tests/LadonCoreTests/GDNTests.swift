@@ -38,6 +38,31 @@ import LadonTestSupport
         }
     }
 
+    /// The in-place kernel (what the layer runs) gives the same bits as the one that allocates, over several
+    /// threads and tile widths, and never changes a tensor another holder still sees.
+    @Test func inPlaceMatchesOutOfPlaceAndKeepsSharedInputs() {
+        var rng = SplitMix64(seed: 52)
+        for (n, c, h, w) in [(1, 1, 1, 1), (2, 7, 11, 13), (1, 96, 23, 29), (3, 24, 40, 41)] {
+            let x = Tensor.random([n, c, h, w], in: -3...3, using: &rng)
+            let beta = (0..<c).map { _ in Float.random(in: 0.001...1.5, using: &rng) }
+            let gamma = Tensor.random([c, c], in: 0...0.3, using: &rng)
+            for inverse in [false, true] {
+                for tile in [16, 37, 4096] {
+                    let expected = Kernels.gdn(x, beta: beta, gamma: gamma, inverse: inverse, tileWidth: tile)
+                    var y = x  // shares x's storage: the kernel must copy before writing
+                    Kernels.gdnInPlace(&y, beta: beta, gamma: gamma, inverse: inverse, tileWidth: tile)
+                    expectIdentical(y, expected, "\(n)x\(c)x\(h)x\(w) inverse \(inverse) tile \(tile)")
+                }
+                let layer = GDN(beta: beta, gamma: gamma, inverse: inverse)
+                let kept = x
+                expectIdentical(layer(x), Kernels.gdn(x, beta: beta, gamma: gamma, inverse: inverse), "layer")
+                expectIdentical(x, kept, "input left as it was")
+                // A temporary is consumed: the result is still right.
+                expectIdentical(layer(Tensor(shape: x.shape, scalars: x.scalars.map { $0 })), Kernels.gdn(x, beta: beta, gamma: gamma, inverse: inverse), "temporary")
+            }
+        }
+    }
+
     @Test func tileWidthIsBoundedAndAligned() {
         for c in [1, 24, 48, 96, 256, 512, 2048] {
             let t = Kernels.gdnTileWidth(channels: c, pixels: 1 << 20)

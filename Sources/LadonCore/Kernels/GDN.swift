@@ -27,34 +27,56 @@ extension Kernels {
                     packedGamma: PackedMatrix? = nil) -> Tensor {
         checkGDN(x, beta: beta, gamma: gamma)
         precondition(tile >= 1, "gdn: tile width must be positive")
-        let (n, c, hw) = (x.n, x.c, x.h * x.w)
-        guard n * c * hw > 0 else { return x }
-        let tilesPerImage = (hw + tile - 1) / tile
+        guard x.count > 0 else { return x }
         return Tensor(shape: x.shape, unsafeUninitialized: { out in
             x.withUnsafeBufferPointer { xp in
-                gamma.withUnsafeBufferPointer { gp in
-                    beta.withUnsafeBufferPointer { bp in
-                        guard let src = xp.baseAddress, let g = gp.baseAddress, let bias = bp.baseAddress,
-                              let dst = out.baseAddress else { return }
-                        // The tiles are split over the threads, each running its GEMMs on one thread, so the
-                        // element-wise passes (|x| and the final product) run in parallel too.
-                        let tiles = n * tilesPerImage
-                        let parts = min(resolvedThreads(nil), tiles, max(1, n * c * hw / (1 << 16)))
-                        WorkSplit.forEachPart(parts) { part in
-                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c * tile)
-                            defer { scratch.deallocate() }
-                            for t in stride(from: tiles * part / parts, to: tiles * (part + 1) / parts, by: 1) {
-                                let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
-                                let image = b * c * hw
-                                gdnTile(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
-                                        channels: c, gamma: g, packedGamma: packedGamma, beta: bias,
-                                        inverse: inverse, absolute: scratch, norm: scratch + c * tile)
-                            }
-                        }
+                gdn(xp.baseAddress!, out.baseAddress!, n: x.n, c: x.c, hw: x.h * x.w, beta: beta, gamma: gamma,
+                    inverse: inverse, tile: tile, packedGamma: packedGamma)
+            }
+        })
+    }
+
+    /// ``gdn(_:beta:gamma:inverse:packedGamma:)`` written over `x` itself: no output allocation (a fresh
+    /// tensor of the encoder's first GDN is 16 MB of pages to fault in), one stream of writes less. When `x`'s
+    /// storage is shared it is copied first (copy on write), so other holders never see the change.
+    package static func gdnInPlace(_ x: inout Tensor, beta: [Float], gamma: Tensor, inverse: Bool,
+                                   packedGamma: PackedMatrix? = nil, tileWidth: Int? = nil) {
+        checkGDN(x, beta: beta, gamma: gamma)
+        let (n, c, hw) = (x.n, x.c, x.h * x.w)
+        let tile = tileWidth ?? gdnTileWidth(channels: c, pixels: hw)
+        precondition(tile >= 1, "gdn: tile width must be positive")
+        guard x.count > 0 else { return }
+        x.withUnsafeMutableBufferPointer { xp in
+            gdn(UnsafePointer(xp.baseAddress!), xp.baseAddress!, n: n, c: c, hw: hw, beta: beta, gamma: gamma,
+                inverse: inverse, tile: tile, packedGamma: packedGamma)
+        }
+    }
+
+    /// The tiled GDN from `src` to `dst` (which may be `src`: each tile reads its `|x|` into scratch before it
+    /// writes, and the final pass reads and writes each element once, at the same place).
+    private static func gdn(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, n: Int, c: Int, hw: Int,
+                            beta: [Float], gamma: Tensor, inverse: Bool, tile: Int, packedGamma: PackedMatrix?) {
+        let tilesPerImage = (hw + tile - 1) / tile
+        gamma.withUnsafeBufferPointer { gp in
+            beta.withUnsafeBufferPointer { bp in
+                guard let g = gp.baseAddress, let bias = bp.baseAddress else { return }
+                // The tiles are split over the threads, each running its GEMMs on one thread, so the
+                // element-wise passes (|x| and the final product) run in parallel too.
+                let tiles = n * tilesPerImage
+                let parts = min(resolvedThreads(nil), tiles, max(1, n * c * hw / (1 << 16)))
+                WorkSplit.forEachPart(parts) { part in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c * tile)
+                    defer { scratch.deallocate() }
+                    for t in stride(from: tiles * part / parts, to: tiles * (part + 1) / parts, by: 1) {
+                        let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
+                        let image = b * c * hw
+                        gdnTile(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
+                                channels: c, gamma: g, packedGamma: packedGamma, beta: bias,
+                                inverse: inverse, absolute: scratch, norm: scratch + c * tile)
                     }
                 }
             }
-        })
+        }
     }
 
     /// Pixels per tile: about 1 MB of `|x|` per tile (bounded scratch), between 256 and 2048 pixels, a

@@ -42,7 +42,11 @@ package struct GDN: Sendable {
         return try scope.tensor(name, shape: [1]).scalars[0]
     }
 
-    package func callAsFunction(_ x: Tensor) -> Tensor {
-        Kernels.gdn(x, beta: beta, gamma: gamma, inverse: inverse, packedGamma: packedGamma)
+    /// Applies the layer. Takes `x` by ownership: a temporary (the convolution before it) is normalised in
+    /// place; a tensor the caller still holds is copied first.
+    package func callAsFunction(_ x: consuming Tensor) -> Tensor {
+        var y = x
+        Kernels.gdnInPlace(&y, beta: beta, gamma: gamma, inverse: inverse, packedGamma: packedGamma)
+        return y
     }
 }
