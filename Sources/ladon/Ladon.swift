@@ -15,6 +15,7 @@ struct Ladon: AsyncParsableCommand {
 
     /// Runs the command; errors end it with the exit status of their kind (``ExitStatus``).
     static func main() async {
+        AllocatorTuning.keepLargeBlocksForReuse()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

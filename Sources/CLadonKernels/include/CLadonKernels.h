@@ -8,6 +8,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#if defined(__linux__)
+#include <features.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#define CLADON_HAS_MALLOPT 1
+/// glibc: serve blocks below `mmap_threshold` bytes from the heap and keep up to `trim_threshold` bytes of freed heap
+/// (`mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD)`); used by LadonCore's `AllocatorTuning`.
+static inline void cladon_malloc_keep_large_blocks(int mmap_threshold, int trim_threshold) {
+    mallopt(M_MMAP_THRESHOLD, mmap_threshold);
+    mallopt(M_TRIM_THRESHOLD, trim_threshold);
+}
+#endif
+#endif
+
 #if defined(__x86_64__) && (defined(__linux__) || defined(__APPLE__))
 #define CLADON_KERNELS_X86 1
 
