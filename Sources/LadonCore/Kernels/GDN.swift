@@ -7,7 +7,8 @@ extension Kernels {
     ///
     /// The pixels of each image are processed in tiles (bounded scratch memory): `|x|` of the tile is
     /// formed once, `gamma·|x|` is one ``gemm(m:n:k:a:lda:transposeA:b:ldb:transposeB:c:ldc:accumulate:threads:)``,
-    /// and the bias, reciprocal and product are one fused SIMD pass. Threads come from `gemm`.
+    /// and the bias, reciprocal and product are one fused SIMD pass. The tiles are split over ``threadCount``
+    /// threads, each running its GEMMs on one thread.
     ///
     /// - Parameters:
     ///   - x: `[N, C, H, W]`.
