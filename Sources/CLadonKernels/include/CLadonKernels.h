@@ -12,7 +12,6 @@
 #include <features.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
-#define CLADON_HAS_MALLOPT 1
 /// glibc: serve blocks below `mmap_threshold` bytes from the heap and keep up to `trim_threshold` bytes of freed heap
 /// (`mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD)`); used by LadonCore's `AllocatorTuning`.
 static inline void cladon_malloc_keep_large_blocks(int mmap_threshold, int trim_threshold) {

@@ -72,8 +72,8 @@ extension Kernels {
 
     /// The single-threaded blocked loop nest (depth blocks outermost: pc → jc [pack B] → ic [pack A] → jr → ir).
     /// When all of `M` fits one `MC` block, `A` is packed once per depth block and `B` in `KC×NCsmall`
-    /// chunks that stay in L2 right before their tiles run (small-M, wide-N shapes). With prepacked `A`
-    /// nothing is packed per row block, so the columns go outermost (jc → pc → ic) to keep `C` in L2.
+    /// chunks that stay in L2 right before their tiles run (small-M, wide-N shapes). With prepacked `A` on a
+    /// machine with 1 MB of L2 or more, the columns go outermost instead (jc → pc → ic) to keep `C` in L2.
     static func gemmSerial(_ op: GEMMOperands, _ blocking: GEMMBlocking) {
         let (mr, nr) = (blocking.mr, blocking.nr)
         let kc = blocking.depthBlock(op.k)
@@ -118,6 +118,17 @@ extension Kernels {
                     jr += nr
                 }
             }
+            // Packs the B block (depth pc, columns jc..<jc+nc) and runs it against every MC block of rows.
+            func rowBlocks(pc: Int, kc kcNow: Int, jc: Int, nc: Int) {
+                packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                var ic = 0
+                while ic < op.m {
+                    let mc = min(mcMax, op.m - ic)
+                    tiles(a: panelsOfA(ic: ic, mc: mc, pc: pc, kc: kcNow), ic: ic, mc: mc, j0: jc, nc: nc,
+                          kc: kcNow, loadC: op.accumulate || pc > 0, last: pc + kcNow == op.k)
+                    ic += mc
+                }
+            }
             if columnsOutermost {
                 var jc = 0
                 while jc < op.n {
@@ -125,14 +136,7 @@ extension Kernels {
                     var pc = 0
                     while pc < op.k {
                         let kcNow = min(kc, op.k - pc)
-                        packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
-                        var ic = 0
-                        while ic < op.m {
-                            let mc = min(mcMax, op.m - ic)
-                            tiles(a: panelsOfA(ic: ic, mc: mc, pc: pc, kc: kcNow), ic: ic, mc: mc, j0: jc, nc: nc,
-                                  kc: kcNow, loadC: op.accumulate || pc > 0, last: pc + kcNow == op.k)
-                            ic += mc
-                        }
+                        rowBlocks(pc: pc, kc: kcNow, jc: jc, nc: nc)
                         pc += kcNow
                     }
                     jc += nc
@@ -157,14 +161,7 @@ extension Kernels {
                     var jc = 0
                     while jc < op.n {
                         let nc = min(ncMax, op.n - jc)
-                        packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
-                        var ic = 0
-                        while ic < op.m {
-                            let mc = min(mcMax, op.m - ic)
-                            let a = panelsOfA(ic: ic, mc: mc, pc: pc, kc: kcNow)
-                            tiles(a: a, ic: ic, mc: mc, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
-                            ic += mc
-                        }
+                        rowBlocks(pc: pc, kc: kcNow, jc: jc, nc: nc)
                         jc += nc
                     }
                 }
