@@ -96,8 +96,59 @@ import LadonTestSupport
                 let actual = Kernels.conv2d(x, packed: packed, bias: bias, activation: .relu, residual: residual,
                                             threads: threads)
                 expectClose(actual, expected, rtol: 1e-5, atol: 1e-5, "\(p) input \(h)x\(w) threads \(threads)")
+                // Bordered planes only change how the same panels are packed: bit-identical results.
+                let unbordered = Kernels.conv2d(x, packed: packed, bias: bias, activation: .relu, residual: residual,
+                                                threads: threads, borderedPlanes: false)
+                #expect(actual == unbordered, "\(p) input \(h)x\(w) threads \(threads): bordered != unbordered")
             }
             expectClose(layer(x, residual: residual), expected, rtol: 1e-5, atol: 1e-5, "\(p) layer \(h)x\(w)")
+        }
+    }
+
+    /// The C packer over bordered planes against the bounds-checked Swift packer over plain ones, element for
+    /// element: strides 1–3, a dilated kernel, padding on one side only, panels of 4, 16 and 32
+    /// columns, blocks that start mid-row, cross output rows, end short of a panel, or span several rows.
+    @Test func borderedPackingMatchesUnbordered() {
+        var rng = SplitMix64(seed: 47)
+        let cases: [(Conv2dParameters, Int, Int)] = [
+            (Conv2dParameters(inChannels: 3, outChannels: 8, kernelSize: 5, stride: 2, padding: 2), 21, 38),
+            (Conv2dParameters(inChannels: 2, outChannels: 8, kernelSize: 3, padding: 1), 7, 19),
+            (Conv2dParameters(inChannels: 2, outChannels: 8, kernelSize: 3, padding: 1), 13, 13),
+            (Conv2dParameters(inChannels: 3, outChannels: 8, kernelSize: 3, stride: 3, padding: 2), 20, 29),
+            (Conv2dParameters(inChannels: 2, outChannels: 8, kernelSize: 3, stride: 2, padding: 2, dilation: 2), 9, 40),
+            (Conv2dParameters(inChannels: 2, outChannels: 8, kernelHeight: 2, kernelWidth: 4, strideHeight: 1,
+                              strideWidth: 2, paddingHeight: 0, paddingWidth: 3, dilationHeight: 1, dilationWidth: 1), 6, 33),
+        ]
+        for (p, h, w) in cases {
+            let (oh, ow) = (p.outputHeight(h), p.outputWidth(w))
+            let taps = Im2colTaps(p, h: h, w: w, oh: oh, ow: ow)
+            let k = p.inChannels * taps.ky.count * taps.kx.count, n = oh * ow
+            let x = Tensor.random([1, p.inChannels, h, w], using: &rng)
+            let bordered = StridePhases.layout(p, taps: taps, h: h, w: w, oh: oh, ow: ow, channels: p.inChannels)
+            let plain = StridePhases.layout(p, taps: taps, h: h, w: w, oh: oh, ow: ow, channels: p.inChannels,
+                                            allowBorder: false)
+            #expect(bordered.bordered, "\(p) on \(h)x\(w) should take bordered planes")
+            x.withUnsafeBufferPointer { input in
+                func packed(_ layout: StridePhases.Layout, k0: Int, kc: Int, j0: Int, nc: Int, nr: Int) -> [Float] {
+                    var scratch = [Float](repeating: .nan, count: max(layout.count, 1))
+                    var out = [Float](repeating: .nan, count: kc * Kernels.roundUp(nc, nr))
+                    scratch.withUnsafeMutableBufferPointer { scratch in
+                        let phases = StridePhases(p, layout: layout, input: input.baseAddress!, h: h, w: w,
+                                                  channels: p.inChannels, scratch: scratch.baseAddress!, threads: 1)
+                        let panels = Im2colPanels(p: p, taps: taps, phases: phases, ow: ow)
+                        out.withUnsafeMutableBufferPointer { panels.pack(k0: k0, kc: kc, j0: j0, nc: nc, nr: nr, into: $0.baseAddress!) }
+                    }
+                    return out
+                }
+                for nr in [4, 16, 32] {
+                    for (k0, j0) in [(0, 0), (k / 3, ow / 2 + 1), (k - 1, n - 1), (1, max(0, n - nr - 3))] {
+                        let kc = min(k - k0, 37), nc = min(n - j0, 5 * nr + 3)
+                        let expected = packed(plain, k0: k0, kc: kc, j0: j0, nc: nc, nr: nr)
+                        let actual = packed(bordered, k0: k0, kc: kc, j0: j0, nc: nc, nr: nr)
+                        #expect(actual == expected, "\(p) on \(h)x\(w), nr \(nr), rows \(k0)+\(kc), columns \(j0)+\(nc)")
+                    }
+                }
+            }
         }
     }
 

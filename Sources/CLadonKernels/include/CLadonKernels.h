@@ -1,7 +1,9 @@
-// GEMM micro-kernels for x86-64 built for specific CPU features (AVX-512, AVX2 + FMA), chosen at run time.
-// They need no compiler flags: each function carries its own `target` attribute, so a package that
-// depends on ladon-swift by version (where SwiftPM forbids unsafe flags) still gets FMA kernels.
-// On other architectures and systems the header declares nothing and LadonCore keeps its Swift kernels.
+// C kernels behind LadonCore's hot loops.
+// - GEMM micro-kernels for x86-64 built for specific CPU features (AVX-512, AVX2 + FMA), chosen at run time.
+//   They need no compiler flags: each function carries its own `target` attribute, so a package that
+//   depends on ladon-swift by version (where SwiftPM forbids unsafe flags) still gets FMA kernels.
+//   On other architectures and systems they are not declared and LadonCore keeps its Swift kernels.
+// - Portable im2col packing (every architecture): block copies from zero-bordered planes.
 #ifndef CLADON_KERNELS_H
 #define CLADON_KERNELS_H
 
@@ -20,6 +22,23 @@ static inline void cladon_malloc_keep_large_blocks(int mmap_threshold, int trim_
 }
 #endif
 #endif
+
+/// Packs rows `0..<kc`, columns `0..<nc` of an im2col matrix into `nr`-column GEMM panels
+/// `dst[(q * kc + r) * nr + j]`, zero past `nc`. Element (r, j) is `base[row_offsets[r] + column_offsets[j]]`:
+/// a row is one (input channel, kernel tap) of a zero-bordered plane, a column one output position. Runs of
+/// consecutive offsets are copied as blocks; a panel of two runs reads up to `nr` floats before its second run
+/// and after its first, so the caller leaves `nr` readable floats around the planes.
+void cladon_pack_im2col_panels(float *_Nonnull dst, const float *_Nonnull base,
+                               const ptrdiff_t *_Nonnull row_offsets, ptrdiff_t kc,
+                               const ptrdiff_t *_Nonnull column_offsets, ptrdiff_t nc, ptrdiff_t nr);
+
+/// Writes one `height x width` plane: stride phase (`phase_y`, `phase_x`) of the `src_height x src_width` image
+/// `src` (its rows `phase_y, phase_y + stride_y, ...`, columns likewise) at row `top`, column `left`, zero
+/// everywhere else. Stride 1 and phase 0 make it a plain zero-bordered copy.
+void cladon_copy_bordered_plane(float *_Nonnull dst, ptrdiff_t height, ptrdiff_t width, ptrdiff_t top,
+                                ptrdiff_t left, const float *_Nonnull src, ptrdiff_t src_height,
+                                ptrdiff_t src_width, ptrdiff_t stride_y, ptrdiff_t stride_x, ptrdiff_t phase_y,
+                                ptrdiff_t phase_x);
 
 #if defined(__x86_64__) && (defined(__linux__) || defined(__APPLE__))
 #define CLADON_KERNELS_X86 1

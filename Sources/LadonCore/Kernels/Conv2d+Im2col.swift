@@ -1,4 +1,6 @@
 // im2col + GEMM convolution for any kernel, stride, padding, dilation and group count.
+import CLadonKernels
+import Foundation
 
 extension Kernels {
     /// The im2col buffer is tiled over output rows so it holds at most this many floats (8 MiB).
@@ -37,7 +39,8 @@ extension Kernels {
         if let packed = job.packed {
             // Prepacked weights: one GEMM per image whose B panels are packed straight from the input.
             packed.matrix(for: taps).withPanels { panels in
-                let layout = StridePhases.layout(p, taps: taps, h: job.h, w: job.w, channels: p.inChannels)
+                let layout = StridePhases.layout(p, taps: taps, h: job.h, w: job.w, oh: job.oh, ow: job.ow,
+                                                 channels: p.inChannels, allowBorder: job.borderedPlanes)
                 KernelScratch.shared.withBuffer(count: layout.count) { scratch in
                     for b in 0..<job.batch {
                         var op = GEMMOperands(
@@ -45,7 +48,7 @@ extension Kernels {
                             b: job.input, ldb: plane, transposeB: false,
                             c: job.output + b * p.outChannels * plane, ldc: plane, accumulate: false,
                             epilogue: job.epilogue(batch: b, channel: 0, row: 0), packedA: panels)
-                        let phases = StridePhases(p, slots: layout.slots,
+                        let phases = StridePhases(p, layout: layout,
                                                   input: job.input + b * p.inChannels * job.h * job.w,
                                                   h: job.h, w: job.w, channels: p.inChannels,
                                                   scratch: layout.count > 0 ? scratch : nil, threads: job.threads)
@@ -225,6 +228,10 @@ struct Im2colPanels {
 
     /// Writes rows `k0..<k0+kc`, columns `j0..<j0+nc` into panels `dst[(q·kc + p)·nr + j]`, zero past `nc`.
     func pack(k0: Int, kc: Int, j0: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
+        if phases.bordered {
+            packBordered(k0: k0, kc: kc, j0: j0, nc: nc, nr: nr, into: dst)
+            return
+        }
         let tapCount = taps.ky.count * taps.kx.count
         let (h, w) = (phases.height, phases.width), planeStride = h * w
         // Output position of the first column; each panel's start is then found by adding, not dividing.
@@ -260,6 +267,29 @@ struct Im2colPanels {
         }
     }
 
+    /// ``pack(k0:kc:j0:nc:nr:into:)`` from bordered planes: every element is `base[row offset + column offset]`
+    /// with no bounds to check, so the C packer copies whole runs.
+    private func packBordered(k0: Int, kc: Int, j0: Int, nc: Int, nr: Int, into dst: UnsafeMutablePointer<Float>) {
+        let tapCount = taps.ky.count * taps.kx.count
+        let planeStride = phases.height * phases.width, width = phases.width
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: kc + nc) { offsets in
+            let rows = offsets.baseAddress!, columns = rows + kc
+            var icg = k0 / tapCount, tap = k0 % tapCount
+            for r in 0..<kc {
+                rows[r] = tapPlane[tap] + icg * planeStride + tapY[tap] * width + tapX[tap]
+                tap += 1
+                if tap == tapCount { tap = 0; icg += 1 }
+            }
+            var y = j0 / ow, x = j0 % ow
+            for j in 0..<nc {
+                columns[j] = (y + phases.top) * width + x + phases.left
+                x += 1
+                if x == ow { x = 0; y += 1 }
+            }
+            cladon_pack_im2col_panels(dst, phases.base, rows, kc, columns, nc, nr)
+        }
+    }
+
     /// One panel row that crosses an output row or reads padding: run by run, zero outside the image.
     private func packRuns(_ out: UnsafeMutablePointer<Float>, channel: UnsafePointer<Float>, y: Int, x: Int,
                           cols: Int, nr: Int, yOffset: Int, xOffset: Int, h: Int, w: Int) {
@@ -285,80 +315,109 @@ struct Im2colPanels {
     }
 }
 
-/// The input of a strided convolution split by stride phase: plane (φy, φx) holds rows `φy, φy+sh, …` and
-/// columns `φx, φx+sw, …` of every channel, `⌈H/sh⌉ × ⌈W/sw⌉`, zero where the phase runs past the image.
-/// Input row `y·sh + ky·dh − ph` is then row `y + ⌊(ky·dh − ph)/sh⌋` of phase `(ky·dh − ph) mod sh`, so each
-/// tap is a plain shift. Only the phases some tap reads are copied. Stride 1 uses the input itself.
+/// The planes an im2col convolution reads: the input itself, or a copy split by stride phase and, when that
+/// costs little, given a zero border.
+///
+/// Strided: plane (φy, φx) holds rows `φy, φy+sh, …` and columns `φx, φx+sw, …` of every channel,
+/// zero where the phase runs past the image. Input row `y·sh + ky·dh − ph` is then row
+/// `y + ⌊(ky·dh − ph)/sh⌋` of phase `(ky·dh − ph) mod sh`, so each tap is a plain shift. Only the phases some
+/// tap reads are copied.
+///
+/// Bordered (``bordered``): every plane also gets the zero rows and columns that the taps read outside the
+/// image (`top`, `left` and what lies past the image), so every read of every tap at every output position lies
+/// inside the planes and ``Im2colPanels`` packs with block copies and no bounds checks
+/// (`cladon_pack_im2col_panels`). Chosen when the border at most doubles the planes (not for the wide
+/// dilations of ASPP on small maps, which are packed per tap anyway).
 struct StridePhases {
     let p: Conv2dParameters
-    /// Channel 0 of phase slot 0 (the input itself at stride 1).
+    /// Channel 0 of phase slot 0 (the input itself when not copied).
     let base: UnsafePointer<Float>
-    /// Phase plane size.
+    /// Plane size, border included.
     let height: Int, width: Int
+    /// Where phase row 0, column 0 lies in a plane (0 without a border).
+    let top: Int, left: Int
+    /// Whether the border holds every read (see the type's comment).
+    let bordered: Bool
     /// Slot of phase (φy, φx) at `φy·sw + φx`, −1 when no tap reads it.
     let slots: [Int]
     let channels: Int
 
-    /// The phases `taps` read, and the floats a copy needs (0 at stride 1).
-    static func layout(_ p: Conv2dParameters, taps: Im2colTaps, h: Int, w: Int, channels: Int) -> (slots: [Int], count: Int) {
+    /// Where ``StridePhases`` puts its planes, and the floats its copy needs (0 when it reads the input itself).
+    struct Layout {
+        var slots: [Int]
+        var height: Int, width: Int, top: Int, left: Int
+        var bordered: Bool
+        var count: Int
+    }
+
+    /// Floats left readable before and after bordered planes: a packed panel row that crosses an output row
+    /// reads up to one panel width past its runs (`cladon_pack_im2col_panels`).
+    static let slack = 64
+
+    /// The planes for `taps` of a convolution from `h×w` to `oh×ow`; `allowBorder: false` keeps the unbordered
+    /// layout (tests compare the two).
+    static func layout(_ p: Conv2dParameters, taps: Im2colTaps, h: Int, w: Int, oh: Int, ow: Int, channels: Int,
+                       allowBorder: Bool = true) -> Layout {
         let (sh, sw) = (p.strideHeight, p.strideWidth)
-        if sh == 1 && sw == 1 { return ([0], 0) }
         var slots = [Int](repeating: -1, count: sh * sw), used = 0
+        var (dyMin, dyMax, dxMin, dxMax) = (0, 0, 0, 0)
         for ky in taps.ky {
+            let oy = ky * p.dilationHeight - p.paddingHeight
+            (dyMin, dyMax) = (min(dyMin, floorDivide(oy, sh)), max(dyMax, floorDivide(oy, sh)))
             for kx in taps.kx {
-                let phase = floorModulo(ky * p.dilationHeight - p.paddingHeight, sh) * sw
-                    + floorModulo(kx * p.dilationWidth - p.paddingWidth, sw)
+                let ox = kx * p.dilationWidth - p.paddingWidth
+                (dxMin, dxMax) = (min(dxMin, floorDivide(ox, sw)), max(dxMax, floorDivide(ox, sw)))
+                let phase = floorModulo(oy, sh) * sw + floorModulo(ox, sw)
                 if slots[phase] < 0 { slots[phase] = used; used += 1 }
             }
         }
-        return (slots, used * channels * ceilDivide(h, sh) * ceilDivide(w, sw))
+        let (ph, pw) = (ceilDivide(h, sh), ceilDivide(w, sw))
+        // Bordered: rows −dyMin … oh−1+dyMax and columns likewise must exist.
+        let (top, left) = (-dyMin, -dxMin)
+        let height = top + max(ph, oh + dyMax), width = left + max(pw, ow + dxMax)
+        if allowBorder && Kernels.borderedIm2col && height * width <= 2 * ph * pw {
+            return Layout(slots: slots, height: height, width: width, top: top, left: left, bordered: true,
+                          count: used * channels * height * width + 2 * slack)
+        }
+        if sh == 1 && sw == 1 {
+            return Layout(slots: [0], height: h, width: w, top: 0, left: 0, bordered: false, count: 0)
+        }
+        return Layout(slots: slots, height: ph, width: pw, top: 0, left: 0, bordered: false,
+                      count: used * channels * ph * pw)
     }
 
-    /// The input itself (stride 1), or the phases `slots` of `input` copied into `scratch` (both from `layout`).
-    init(_ p: Conv2dParameters, slots: [Int], input: UnsafePointer<Float>, h: Int, w: Int, channels: Int,
+    /// The input itself (`layout.count == 0`), or the planes of `layout` copied from `input` into `scratch`.
+    init(_ p: Conv2dParameters, layout: Layout, input: UnsafePointer<Float>, h: Int, w: Int, channels: Int,
          scratch: UnsafeMutablePointer<Float>?, threads: Int) {
-        let (sh, sw) = (p.strideHeight, p.strideWidth)
         self.p = p
-        self.slots = slots
+        self.slots = layout.slots
         self.channels = channels
-        guard sh > 1 || sw > 1, let scratch else {
-            (base, height, width) = (input, h, w)
+        (height, width, top, left, bordered) = (layout.height, layout.width, layout.top, layout.left, layout.bordered)
+        guard layout.count > 0, let scratch else {
+            base = input
             return
         }
-        let (ph, pw) = (ceilDivide(h, sh), ceilDivide(w, sw))
-        (height, width) = (ph, pw)
-        base = UnsafePointer(scratch)
-        let used = slots.enumerated().filter { $0.element >= 0 }
-        WorkSplit.forEachRange(channels, work: used.count * channels * ph * pw, threads: threads) { range in
+        let (sh, sw) = (p.strideHeight, p.strideWidth)
+        let planes = layout.bordered ? scratch + Self.slack : scratch
+        if layout.bordered {
+            scratch.update(repeating: 0, count: Self.slack)
+            (planes + layout.count - 2 * Self.slack).update(repeating: 0, count: Self.slack)
+        }
+        base = UnsafePointer(planes)
+        let used = layout.slots.enumerated().filter { $0.element >= 0 }
+        let (height, width, top, left) = (height, width, top, left)
+        WorkSplit.forEachRange(channels, work: used.count * channels * height * width, threads: threads) { range in
             for (phase, slot) in used {
-                let (fy, fx) = (phase / sw, phase % sw)
                 for c in range {
-                    let src = input + c * h * w
-                    let dst = scratch + (slot * channels + c) * ph * pw
-                    for r in 0..<ph {
-                        let row = dst + r * pw, iy = r * sh + fy
-                        guard iy < h else { row.update(repeating: 0, count: pw); continue }
-                        let line = src + iy * w
-                        var x = 0, ix = fx
-                        if sw == 2 {
-                            // 16 outputs from 32 consecutive inputs: their even or odd lanes.
-                            let raw = UnsafeRawPointer(line), out = UnsafeMutableRawPointer(row)
-                            while ix + 32 <= w {
-                                let v = raw.loadUnaligned(fromByteOffset: ix * 4, as: SIMD32<Float>.self)
-                                out.storeBytes(of: v.evenHalf, toByteOffset: x * 4, as: SIMD16<Float>.self)
-                                x += 16
-                                ix += 32
-                            }
-                        }
-                        while ix < w { row[x] = line[ix]; x += 1; ix += sw }
-                        (row + x).update(repeating: 0, count: pw - x)
-                    }
+                    cladon_copy_bordered_plane(planes + (slot * channels + c) * height * width, height, width, top,
+                                               left, input + c * h * w, h, w, sh, sw, phase / sw, phase % sw)
                 }
             }
         }
     }
 
-    /// Channel `c` of the plane tap (`ky`, `kx`) reads, and the row and column shift of that read.
+    /// Channel `c` of the plane tap (`ky`, `kx`) reads, and the row and column shift of that read (in phase
+    /// coordinates: add ``top`` and ``left`` for the position in a bordered plane).
     @inline(__always)
     func channel(_ c: Int, ky: Int, kx: Int) -> (UnsafePointer<Float>, Int, Int) {
         let oy = ky * p.dilationHeight - p.paddingHeight, ox = kx * p.dilationWidth - p.paddingWidth
@@ -366,6 +425,12 @@ struct StridePhases {
         let slot = slots[floorModulo(oy, sh) * sw + floorModulo(ox, sw)]
         return (base + (slot * channels + c) * height * width, floorDivide(oy, sh), floorDivide(ox, sw))
     }
+}
+
+extension Kernels {
+    /// Whether im2col convolutions may read bordered planes (``StridePhases``); `LADON_IM2COL_BORDER=0` turns
+    /// it off for side-by-side measurements. Results are identical either way.
+    static let borderedIm2col = ProcessInfo.processInfo.environment["LADON_IM2COL_BORDER"] != "0"
 }
 
 /// Copies `count` floats with inline vector moves (the runs here are short: a panel is 16 or 32 wide).

@@ -37,14 +37,15 @@ extension Kernels {
 
     /// The same convolution with weights prepacked for the GEMM (a one-group layer whose `.automatic`
     /// algorithm is `.pointwise` or `.im2col`); `p` is `packed.parameters`.
+    /// `borderedPlanes: false` keeps the unbordered im2col packing (tests compare the two; results are identical).
     package static func conv2d(_ input: Tensor, packed: PackedConvWeights, bias: [Float]?,
                               activation: Activation = .none, residual: Tensor? = nil, threads: Int? = nil,
-                              im2colBudget: Int = im2colBudget) -> Tensor {
+                              im2colBudget: Int = im2colBudget, borderedPlanes: Bool = true) -> Tensor {
         let algorithm = conv2dAlgorithm(for: packed.parameters)
         precondition(algorithm == .pointwise || algorithm == .im2col, "conv2d: packed weights need a GEMM algorithm")
         return conv2d(input, weight: Tensor(shape: [0]), bias: bias, packed.parameters, activation: activation,
                       residual: residual, algorithm: algorithm, threads: threads, im2colBudget: im2colBudget,
-                      packed: packed)
+                      packed: packed, borderedPlanes: borderedPlanes)
     }
 
     /// ``conv2d(_:weight:bias:_:activation:residual:algorithm:threads:)`` with an explicit im2col buffer
@@ -52,7 +53,7 @@ extension Kernels {
     /// `weight` is not read).
     static func conv2d(_ input: Tensor, weight: Tensor, bias: [Float]?, _ p: Conv2dParameters,
                        activation: Activation, residual: Tensor?, algorithm: Conv2dAlgorithm, threads: Int?,
-                       im2colBudget: Int, packed: PackedConvWeights? = nil) -> Tensor {
+                       im2colBudget: Int, packed: PackedConvWeights? = nil, borderedPlanes: Bool = true) -> Tensor {
         precondition(input.rank == 4 && input.c == p.inChannels, "conv2d: input \(input.shape) does not match \(p)")
         precondition(packed != nil || weight.shape == p.weightShape, "conv2d: weight \(weight.shape) != \(p.weightShape)")
         precondition(bias == nil || bias!.count == p.outChannels, "conv2d: bias count != \(p.outChannels)")
@@ -86,7 +87,7 @@ extension Kernels {
                                 input: x.baseAddress!, weight: wt.baseAddress!,
                                 bias: bias == nil ? nil : bv.baseAddress, residual: residual == nil ? nil : rv.baseAddress,
                                 relu: activation == .relu, output: out.baseAddress!, threads: workers,
-                                im2colBudget: im2colBudget, packed: packed)
+                                im2colBudget: im2colBudget, packed: packed, borderedPlanes: borderedPlanes)
                             switch chosen {
                             case .pointwise: conv2dPointwise(job)
                             case .direct: conv2dDirect(job)
@@ -159,6 +160,8 @@ struct ConvJob {
     let im2colBudget: Int
     /// The weights as GEMM panels (then `weight` is not read).
     var packed: PackedConvWeights? = nil
+    /// Whether the prepacked im2col path may copy the input into bordered planes (``StridePhases``).
+    var borderedPlanes = true
 
     /// The GEMM epilogue for the output block starting at (`batch`, `channel`, output row `row`).
     func epilogue(batch b: Int, channel: Int, row: Int) -> GEMMEpilogue {

@@ -1,0 +1,109 @@
+// Packing the im2col matrix of a convolution into GEMM panels, and the zero-bordered (stride-phase) copies
+// of the input it reads from. Portable C: plain loops the compiler turns into vector moves on every target.
+#include "CLadonKernels.h"
+
+#include <string.h>
+
+/// How one panel of the block reads its row of a plane: one run, two runs (the panel crosses an output
+/// row), or column by column.
+typedef struct {
+    ptrdiff_t first, second;  // start offsets of the runs
+    ptrdiff_t split;          // columns in the first run (kind 1)
+    ptrdiff_t count;          // valid columns (the rest are zero)
+    int kind;                 // 0: one full run, 1: two runs filling the panel, 2: column by column
+} PanelRead;
+
+enum { panels_per_chunk = 256 };
+
+static PanelRead classify_panel(const ptrdiff_t *columns, ptrdiff_t count, ptrdiff_t nr) {
+    PanelRead read = {columns[0], 0, 0, count, 2};
+    if (count != nr) return read;
+    ptrdiff_t split = 1;
+    while (split < nr && columns[split] == columns[0] + split) split++;
+    if (split == nr) {
+        read.kind = 0;
+        return read;
+    }
+    for (ptrdiff_t j = split + 1; j < nr; j++)
+        if (columns[j] != columns[split] + (j - split)) return read;
+    read.kind = 1;
+    read.second = columns[split];
+    read.split = split;
+    return read;
+}
+
+/// One panel row of width `NR`: a full run is a fixed-size copy; two runs are two overlapping fixed-size
+/// reads merged by a lane select (the reads stay inside the plane: see the header).
+#define CLADON_PACK_ROW(NR)                                                                   \
+    static inline void pack_row_##NR(float *out, const float *row, const PanelRead *read,     \
+                                     const ptrdiff_t *columns) {                              \
+        if (read->kind == 0) {                                                                \
+            memcpy(out, row + read->first, (NR) * sizeof(float));                             \
+        } else if (read->kind == 1) {                                                         \
+            const float *a = row + read->first, *b = row + read->second - read->split;        \
+            ptrdiff_t split = read->split;                                                    \
+            for (ptrdiff_t j = 0; j < (NR); j++) out[j] = j < split ? a[j] : b[j];            \
+        } else {                                                                              \
+            for (ptrdiff_t j = 0; j < read->count; j++) out[j] = row[columns[j]];             \
+            for (ptrdiff_t j = read->count; j < (NR); j++) out[j] = 0;                        \
+        }                                                                                     \
+    }
+CLADON_PACK_ROW(16)
+CLADON_PACK_ROW(32)
+
+static inline void pack_row_any(float *out, const float *row, const PanelRead *read, const ptrdiff_t *columns,
+                                ptrdiff_t nr) {
+    for (ptrdiff_t j = 0; j < read->count; j++) out[j] = row[columns[j]];
+    for (ptrdiff_t j = read->count; j < nr; j++) out[j] = 0;
+}
+
+void cladon_pack_im2col_panels(float *dst, const float *base, const ptrdiff_t *row_offsets, ptrdiff_t kc,
+                               const ptrdiff_t *column_offsets, ptrdiff_t nc, ptrdiff_t nr) {
+    PanelRead reads[panels_per_chunk];
+    ptrdiff_t panels = (nc + nr - 1) / nr;
+    for (ptrdiff_t q0 = 0; q0 < panels; q0 += panels_per_chunk) {
+        ptrdiff_t q1 = q0 + panels_per_chunk < panels ? q0 + panels_per_chunk : panels;
+        for (ptrdiff_t q = q0; q < q1; q++) {
+            ptrdiff_t count = nc - q * nr < nr ? nc - q * nr : nr;
+            reads[q - q0] = classify_panel(column_offsets + q * nr, count, nr);
+        }
+        // Row by row: each row reads one plane left to right, which the hardware prefetcher follows.
+        for (ptrdiff_t r = 0; r < kc; r++) {
+            const float *row = base + row_offsets[r];
+            for (ptrdiff_t q = q0; q < q1; q++) {
+                float *out = dst + (q * kc + r) * nr;
+                const ptrdiff_t *columns = column_offsets + q * nr;
+                if (nr == 16) pack_row_16(out, row, &reads[q - q0], columns);
+                else if (nr == 32) pack_row_32(out, row, &reads[q - q0], columns);
+                else pack_row_any(out, row, &reads[q - q0], columns, nr);
+            }
+        }
+    }
+}
+
+void cladon_copy_bordered_plane(float *dst, ptrdiff_t height, ptrdiff_t width, ptrdiff_t top, ptrdiff_t left,
+                                const float *src, ptrdiff_t src_height, ptrdiff_t src_width, ptrdiff_t stride_y,
+                                ptrdiff_t stride_x, ptrdiff_t phase_y, ptrdiff_t phase_x) {
+    // Rows and columns of the phase that lie in the image: phase row r reads image row r·sy + φy.
+    ptrdiff_t rows = src_height > phase_y ? (src_height - phase_y + stride_y - 1) / stride_y : 0;
+    ptrdiff_t cols = src_width > phase_x ? (src_width - phase_x + stride_x - 1) / stride_x : 0;
+    if (rows > height - top) rows = height - top;
+    if (cols > width - left) cols = width - left;
+    if (rows < 0) rows = 0;
+    if (cols < 0) cols = 0;
+    memset(dst, 0, (size_t)(top * width) * sizeof(float));
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *out = dst + (top + r) * width;
+        const float *in = src + (r * stride_y + phase_y) * src_width + phase_x;
+        memset(out, 0, (size_t)left * sizeof(float));
+        if (stride_x == 1) {
+            memcpy(out + left, in, (size_t)cols * sizeof(float));
+        } else if (stride_x == 2) {
+            for (ptrdiff_t x = 0; x < cols; x++) out[left + x] = in[2 * x];
+        } else {
+            for (ptrdiff_t x = 0; x < cols; x++) out[left + x] = in[x * stride_x];
+        }
+        memset(out + left + cols, 0, (size_t)(width - left - cols) * sizeof(float));
+    }
+    memset(dst + (top + rows) * width, 0, (size_t)((height - top - rows) * width) * sizeof(float));
+}
