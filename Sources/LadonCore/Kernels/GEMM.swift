@@ -228,6 +228,15 @@ struct GEMMBlocking: Sendable, Equatable {
     init(_ kernel: GEMMKernel) {
         self = kernel.isWide ? .wide : .narrow
         self.kernel = kernel
+        // Experiments only: LADON_GEMM_BLOCKING="kc,mc,nc" (each 0 keeps the default).
+        if let text = ProcessInfo.processInfo.environment["LADON_GEMM_BLOCKING"] {
+            let v = text.split(separator: ",").map { Int($0) ?? 0 }
+            if v.count == 3 {
+                if v[0] > 0 { kc = v[0] }
+                if v[1] > 0 { mc = v[1] / mr * mr }
+                if v[2] > 0 { nc = v[2] / nr * nr; ncSmall = nc }
+            }
+        }
     }
 
     private init(kernel: GEMMKernel, mr: Int, nr: Int, kc: Int, mc: Int, nc: Int, ncSmall: Int) {
