@@ -407,8 +407,9 @@ struct StridePhases {
         let used = layout.slots.enumerated().filter { $0.element >= 0 }
         let (height, width, top, left) = (height, width, top, left)
         WorkSplit.forEachRange(channels, work: used.count * channels * height * width, threads: threads) { range in
-            for (phase, slot) in used {
-                for c in range {
+            // Channel by channel: its phases read the same input rows, which then come from L2, not memory.
+            for c in range {
+                for (phase, slot) in used {
                     cladon_copy_bordered_plane(planes + (slot * channels + c) * height * width, height, width, top,
                                                left, input + c * h * w, h, w, sh, sw, phase / sw, phase % sw)
                 }

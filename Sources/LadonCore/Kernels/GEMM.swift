@@ -86,7 +86,8 @@ extension Kernels {
         // of all M rows × nc columns (half the L2) stays in L2 across every depth block instead of going out to
         // memory and back once per depth block. With 512 KB (Zen 3) that block crowds out the A and B blocks:
         // there depth blocks outermost measured faster (GEMMPerfTests, same build: up to 13 %, docs/performance.md).
-        let columnsOutermost = op.packedA != nil && CacheInfo.level2Bytes >= 1 << 20
+        let columnsOutermost = op.packedA != nil && (GEMMBlocking.loopOrder.map { $0 == "columns" }
+            ?? (CacheInfo.level2Bytes >= 1 << 20))
         let ncMax = columnsOutermost
             ? min(blocking.ncSmall, max(nr, CacheInfo.level2Bytes / 8 / max(op.m, 1) / nr * nr), roundUp(op.n, nr))
             : min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
@@ -250,6 +251,9 @@ struct GEMMBlocking: Sendable, Equatable {
         let blocks = max(1, (k + kc - 1) / kc)
         return max(1, (k + blocks - 1) / blocks)
     }
+
+    /// Experiments only: `LADON_GEMM_ORDER=columns` or `depth` forces the prepacked loop order.
+    static let loopOrder = ProcessInfo.processInfo.environment["LADON_GEMM_ORDER"]
 
     /// The blocking of ``GEMMKernel/selected``, the kernel this process runs.
     static let preferred = GEMMBlocking(GEMMKernel.selected)
