@@ -95,6 +95,16 @@ struct LadonCLI {
         #expect(r.stderr.contains("ladon convert") && r.stderr.contains("wacv2025"))
     }
 
+    /// The pixel limit's help states its memory in MiB (24 MP × 30 bytes), not 0 (`>>` binds before `*` in Swift).
+    @Test func pixelLimitHelpStatesItsMemory() throws {
+        let mib = (24_000_000 * 30) >> 20
+        for command in ["infer", "encode"] {
+            let r = try LadonCLI.run([command, "--help"])
+            let text = r.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.contains("about \(mib) MiB at the peak"), "\(command) --help: \(text)")
+        }
+    }
+
     @Test func batchInputsOutputsAndJSONErrorLines() throws {
         let model = LadonCLI.fixture(Self.tinyModel)
         // A folder of images (recursively), one of them damaged, through infer and encode with --output-dir.
