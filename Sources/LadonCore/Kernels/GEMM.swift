@@ -229,13 +229,14 @@ struct GEMMBlocking: Sendable, Equatable {
     init(_ kernel: GEMMKernel) {
         self = kernel.isWide ? .wide : .narrow
         self.kernel = kernel
-        // Experiments only: LADON_GEMM_BLOCKING="kc,mc,nc" (each 0 keeps the default).
+        // Experiments only: LADON_GEMM_BLOCKING="kc,mc,nc" (a value below one tile, or unreadable, keeps the default;
+        // mc and nc round down to whole tiles).
         if let text = ProcessInfo.processInfo.environment["LADON_GEMM_BLOCKING"] {
             let v = text.split(separator: ",").map { Int($0) ?? 0 }
             if v.count == 3 {
-                if v[0] > 0 { kc = v[0] }
-                if v[1] > 0 { mc = v[1] / mr * mr }
-                if v[2] > 0 { nc = v[2] / nr * nr; ncSmall = nc }
+                if v[0] >= 1 { kc = v[0] }
+                if v[1] >= mr { mc = v[1] / mr * mr }
+                if v[2] >= nr { nc = v[2] / nr * nr; ncSmall = nc }
             }
         }
     }
