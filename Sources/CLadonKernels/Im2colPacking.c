@@ -24,6 +24,10 @@ static PanelRead classify_panel(const ptrdiff_t *columns, ptrdiff_t count, ptrdi
         read.kind = 0;
         return read;
     }
+    // Two runs are read as two full-width blocks, from the first run's start and from `split` before the second
+    // run's start; both stay between the first element and the last only when the second run starts at least
+    // `split` past the first (any row-major plane: the next output row lies a whole row further on).
+    if (columns[split] - columns[0] < split) return read;
     for (ptrdiff_t j = split + 1; j < nr; j++)
         if (columns[j] != columns[split] + (j - split)) return read;
     read.kind = 1;
@@ -32,8 +36,14 @@ static PanelRead classify_panel(const ptrdiff_t *columns, ptrdiff_t count, ptrdi
     return read;
 }
 
+static inline void pack_row_any(float *out, const float *row, const PanelRead *read, const ptrdiff_t *columns,
+                                ptrdiff_t nr) {
+    for (ptrdiff_t j = 0; j < read->count; j++) out[j] = row[columns[j]];
+    for (ptrdiff_t j = read->count; j < nr; j++) out[j] = 0;
+}
+
 /// One panel row of width `NR`: a full run is a fixed-size copy; two runs are two overlapping fixed-size
-/// reads merged by a lane select (the reads stay inside the plane: see the header).
+/// reads merged by a lane select (both inside the panel's first and last element, see `classify_panel`).
 #define CLADON_PACK_ROW(NR)                                                                   \
     static inline void pack_row_##NR(float *out, const float *row, const PanelRead *read,     \
                                      const ptrdiff_t *columns) {                              \
@@ -44,18 +54,11 @@ static PanelRead classify_panel(const ptrdiff_t *columns, ptrdiff_t count, ptrdi
             ptrdiff_t split = read->split;                                                    \
             for (ptrdiff_t j = 0; j < (NR); j++) out[j] = j < split ? a[j] : b[j];            \
         } else {                                                                              \
-            for (ptrdiff_t j = 0; j < read->count; j++) out[j] = row[columns[j]];             \
-            for (ptrdiff_t j = read->count; j < (NR); j++) out[j] = 0;                        \
+            pack_row_any(out, row, read, columns, (NR));                                      \
         }                                                                                     \
     }
 CLADON_PACK_ROW(16)
 CLADON_PACK_ROW(32)
-
-static inline void pack_row_any(float *out, const float *row, const PanelRead *read, const ptrdiff_t *columns,
-                                ptrdiff_t nr) {
-    for (ptrdiff_t j = 0; j < read->count; j++) out[j] = row[columns[j]];
-    for (ptrdiff_t j = read->count; j < nr; j++) out[j] = 0;
-}
 
 void cladon_pack_im2col_panels(float *dst, const float *base, const ptrdiff_t *row_offsets, ptrdiff_t kc,
                                const ptrdiff_t *column_offsets, ptrdiff_t nc, ptrdiff_t nr) {

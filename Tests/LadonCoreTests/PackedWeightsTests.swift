@@ -3,6 +3,7 @@
 import Testing
 import LadonTestSupport
 @testable import LadonCore
+import CLadonKernels
 
 @Suite struct PackedWeightsTests {
     /// The micro-kernel blockings this machine can run (the packing layout depends on MR and KC).
@@ -148,6 +149,35 @@ import LadonTestSupport
                         #expect(actual == expected, "\(p) on \(h)x\(w), nr \(nr), rows \(k0)+\(kc), columns \(j0)+\(nc)")
                     }
                 }
+            }
+        }
+    }
+
+    /// The C packer on hand-made offsets (one run, two runs far apart, overlapping or reversed, none; full and
+    /// short panels): every element equals `base[row + column]`, zero past `nc`. Two runs too close together are
+    /// gathered column by column, so no block read leaves the addressed elements (with row 0 and the reversed
+    /// runs, a block read from `split` before the second run would start before the buffer: AddressSanitizer
+    /// would flag it).
+    @Test func im2colPackerHandlesAnyColumnOffsets() {
+        let base = (0..<256).map(Float.init)
+        let rows = [0, 40, 7]
+        let columnSets: [[Int]] = [
+            Array(0..<8),                      // one run
+            [10, 11, 12, 30, 31, 32, 33, 34],  // two runs, the second well past the first
+            [20, 21, 22, 21, 22, 23, 24, 25],  // two runs, the second overlapping the first
+            [50, 51, 52, 53, 0, 1, 2, 3],      // two runs, the second before the first
+            [5, 9, 2, 7, 7, 1, 0, 3],          // no runs
+        ]
+        for columns in columnSets {
+            for nc in [8, 5] {
+                var out = [Float](repeating: .nan, count: rows.count * 8)
+                base.withUnsafeBufferPointer { b in
+                    out.withUnsafeMutableBufferPointer { o in
+                        cladon_pack_im2col_panels(o.baseAddress!, b.baseAddress!, rows, rows.count, columns, nc, 8)
+                    }
+                }
+                let expected = rows.flatMap { r in (0..<8).map { j in j < nc ? base[r + columns[j]] : 0 } }
+                #expect(out == expected, "columns \(columns), nc \(nc)")
             }
         }
     }

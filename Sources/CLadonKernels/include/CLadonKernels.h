@@ -26,8 +26,9 @@ static inline void cladon_malloc_keep_large_blocks(int mmap_threshold, int trim_
 /// Packs rows `0..<kc`, columns `0..<nc` of an im2col matrix into `nr`-column GEMM panels
 /// `dst[(q * kc + r) * nr + j]`, zero past `nc`. Element (r, j) is `base[row_offsets[r] + column_offsets[j]]`:
 /// a row is one (input channel, kernel tap) of a zero-bordered plane, a column one output position. Runs of
-/// consecutive offsets are copied as blocks; a panel of two runs reads up to `nr` floats before its second run
-/// and after its first, so the caller leaves `nr` readable floats around the planes.
+/// consecutive offsets are copied as blocks (a panel of two runs as two overlapping blocks, when the second
+/// run starts far enough on that both stay within the panel's own first and last element); anything else is
+/// gathered column by column, so nothing outside the addressed elements is read.
 void cladon_pack_im2col_panels(float *_Nonnull dst, const float *_Nonnull base,
                                const ptrdiff_t *_Nonnull row_offsets, ptrdiff_t kc,
                                const ptrdiff_t *_Nonnull column_offsets, ptrdiff_t nc, ptrdiff_t nr);

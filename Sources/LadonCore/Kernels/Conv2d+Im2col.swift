@@ -350,10 +350,6 @@ struct StridePhases {
         var count: Int
     }
 
-    /// Floats left readable before and after bordered planes: a packed panel row that crosses an output row
-    /// reads up to one panel width past its runs (`cladon_pack_im2col_panels`).
-    static let slack = 64
-
     /// The planes for `taps` of a convolution from `h×w` to `oh×ow`; `allowBorder: false` keeps the unbordered
     /// layout (tests compare the two).
     static func layout(_ p: Conv2dParameters, taps: Im2colTaps, h: Int, w: Int, oh: Int, ow: Int, channels: Int,
@@ -377,7 +373,7 @@ struct StridePhases {
         let height = top + max(ph, oh + dyMax), width = left + max(pw, ow + dxMax)
         if allowBorder && Kernels.borderedIm2col && height * width <= 2 * ph * pw {
             return Layout(slots: slots, height: height, width: width, top: top, left: left, bordered: true,
-                          count: used * channels * height * width + 2 * slack)
+                          count: used * channels * height * width)
         }
         if sh == 1 && sw == 1 {
             return Layout(slots: [0], height: h, width: w, top: 0, left: 0, bordered: false, count: 0)
@@ -398,19 +394,14 @@ struct StridePhases {
             return
         }
         let (sh, sw) = (p.strideHeight, p.strideWidth)
-        let planes = layout.bordered ? scratch + Self.slack : scratch
-        if layout.bordered {
-            scratch.update(repeating: 0, count: Self.slack)
-            (planes + layout.count - 2 * Self.slack).update(repeating: 0, count: Self.slack)
-        }
-        base = UnsafePointer(planes)
+        base = UnsafePointer(scratch)
         let used = layout.slots.enumerated().filter { $0.element >= 0 }
         let (height, width, top, left) = (height, width, top, left)
         WorkSplit.forEachRange(channels, work: used.count * channels * height * width, threads: threads) { range in
             // Channel by channel: its phases read the same input rows, which then come from L2, not memory.
             for c in range {
                 for (phase, slot) in used {
-                    cladon_copy_bordered_plane(planes + (slot * channels + c) * height * width, height, width, top,
+                    cladon_copy_bordered_plane(scratch + (slot * channels + c) * height * width, height, width, top,
                                                left, input + c * h * w, h, w, sh, sw, phase / sw, phase % sw)
                 }
             }
