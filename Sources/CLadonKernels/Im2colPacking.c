@@ -1,5 +1,6 @@
 // Packing the im2col matrix of a convolution into GEMM panels, and the zero-bordered (stride-phase) copies
-// of the input it reads from. Portable C: plain loops the compiler turns into vector moves on every target.
+// of the input it reads from. Portable C: plain loops the compiler turns into vector moves on every target; on
+// x86-64 each is also compiled for AVX2 and AVX-512 (per-function `target` attributes) and picked from CPUID.
 #include "CLadonKernels.h"
 
 #include <string.h>
@@ -42,17 +43,30 @@ static inline void pack_row_any(float *out, const float *row, const PanelRead *r
     for (ptrdiff_t j = read->count; j < nr; j++) out[j] = 0;
 }
 
+/// 16 floats as one vector (64 bytes; a zmm register with AVX-512, two ymm with AVX2, four xmm otherwise) and
+/// its lane mask. `aligned(4)`: loads and stores through it may be unaligned.
+typedef float cladon_f16 __attribute__((vector_size(64), aligned(4)));
+typedef int cladon_i16 __attribute__((vector_size(64), aligned(4)));
+
+/// `out[j] = j < split ? a[j] : b[j]` for the 16 lanes starting at lane `base`: two loads and a masked merge.
+static inline __attribute__((always_inline)) void select16(float *out, const float *a, const float *b,
+                                                           ptrdiff_t split, int base) {
+    const cladon_i16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    cladon_i16 take_a = (lane + base) < (int)split;  // -1 where lane + base < split
+    cladon_i16 va = (cladon_i16)*(const cladon_f16 *)a, vb = (cladon_i16)*(const cladon_f16 *)b;
+    *(cladon_f16 *)out = (cladon_f16)((va & take_a) | (vb & ~take_a));
+}
+
 /// One panel row of width `NR`: a full run is a fixed-size copy; two runs are two overlapping fixed-size
 /// reads merged by a lane select (both inside the panel's first and last element, see `classify_panel`).
 #define CLADON_PACK_ROW(NR)                                                                   \
-    static inline void pack_row_##NR(float *out, const float *row, const PanelRead *read,     \
-                                     const ptrdiff_t *columns) {                              \
+    static inline __attribute__((always_inline)) void pack_row_##NR(                          \
+        float *out, const float *row, const PanelRead *read, const ptrdiff_t *columns) {      \
         if (read->kind == 0) {                                                                \
             memcpy(out, row + read->first, (NR) * sizeof(float));                             \
         } else if (read->kind == 1) {                                                         \
             const float *a = row + read->first, *b = row + read->second - read->split;        \
-            ptrdiff_t split = read->split;                                                    \
-            for (ptrdiff_t j = 0; j < (NR); j++) out[j] = j < split ? a[j] : b[j];            \
+            for (int j = 0; j < (NR); j += 16) select16(out + j, a + j, b + j, read->split, j);\
         } else {                                                                              \
             pack_row_any(out, row, read, columns, (NR));                                      \
         }                                                                                     \
@@ -60,8 +74,11 @@ static inline void pack_row_any(float *out, const float *row, const PanelRead *r
 CLADON_PACK_ROW(16)
 CLADON_PACK_ROW(32)
 
-void cladon_pack_im2col_panels(float *dst, const float *base, const ptrdiff_t *row_offsets, ptrdiff_t kc,
-                               const ptrdiff_t *column_offsets, ptrdiff_t nc, ptrdiff_t nr) {
+/// The packing loop, compiled once per instruction set below (inlined into each).
+static inline __attribute__((always_inline)) void pack_panels(float *dst, const float *base,
+                                                              const ptrdiff_t *row_offsets, ptrdiff_t kc,
+                                                              const ptrdiff_t *column_offsets, ptrdiff_t nc,
+                                                              ptrdiff_t nr) {
     PanelRead reads[panels_per_chunk];
     ptrdiff_t panels = (nc + nr - 1) / nr;
     for (ptrdiff_t q0 = 0; q0 < panels; q0 += panels_per_chunk) {
@@ -84,9 +101,55 @@ void cladon_pack_im2col_panels(float *dst, const float *base, const ptrdiff_t *r
     }
 }
 
-void cladon_copy_bordered_plane(float *dst, ptrdiff_t height, ptrdiff_t width, ptrdiff_t top, ptrdiff_t left,
-                                const float *src, ptrdiff_t src_height, ptrdiff_t src_width, ptrdiff_t stride_y,
-                                ptrdiff_t stride_x, ptrdiff_t phase_y, ptrdiff_t phase_x) {
+#ifdef CLADON_KERNELS_X86
+/// 1: baseline x86-64, 2: AVX2, 3: AVX-512F; read from CPUID once (racing first calls store the same value).
+static int cpu_level(void) {
+    static int level = 0;
+    int known = __atomic_load_n(&level, __ATOMIC_RELAXED);
+    if (known == 0) {
+        known = cladon_cpu_has_avx512f() ? 3 : cladon_cpu_has_avx2_fma() ? 2 : 1;
+        __atomic_store_n(&level, known, __ATOMIC_RELAXED);
+    }
+    return known;
+}
+
+// The same loop with 64-byte moves and merges (AVX-512) or 32-byte ones (AVX2), picked once from CPUID like the
+// GEMM kernels; the portable build of this file only has 16-byte vectors.
+__attribute__((target("avx512f"))) static void pack_panels_avx512(float *dst, const float *base,
+                                                                  const ptrdiff_t *row_offsets, ptrdiff_t kc,
+                                                                  const ptrdiff_t *column_offsets, ptrdiff_t nc,
+                                                                  ptrdiff_t nr) {
+    pack_panels(dst, base, row_offsets, kc, column_offsets, nc, nr);
+}
+
+__attribute__((target("avx2"))) static void pack_panels_avx2(float *dst, const float *base,
+                                                             const ptrdiff_t *row_offsets, ptrdiff_t kc,
+                                                             const ptrdiff_t *column_offsets, ptrdiff_t nc,
+                                                             ptrdiff_t nr) {
+    pack_panels(dst, base, row_offsets, kc, column_offsets, nc, nr);
+}
+#endif
+
+void cladon_pack_im2col_panels(float *dst, const float *base, const ptrdiff_t *row_offsets, ptrdiff_t kc,
+                               const ptrdiff_t *column_offsets, ptrdiff_t nc, ptrdiff_t nr) {
+    cladon_pack_im2col_panels_at_level(0, dst, base, row_offsets, kc, column_offsets, nc, nr);
+}
+
+void cladon_pack_im2col_panels_at_level(int level, float *dst, const float *base, const ptrdiff_t *row_offsets,
+                                        ptrdiff_t kc, const ptrdiff_t *column_offsets, ptrdiff_t nc, ptrdiff_t nr) {
+#ifdef CLADON_KERNELS_X86
+    int known = cpu_level();
+    if (level >= 1 && level < known) known = level;
+    if (known == 3) { pack_panels_avx512(dst, base, row_offsets, kc, column_offsets, nc, nr); return; }
+    if (known == 2) { pack_panels_avx2(dst, base, row_offsets, kc, column_offsets, nc, nr); return; }
+#endif
+    pack_panels(dst, base, row_offsets, kc, column_offsets, nc, nr);
+}
+
+static inline __attribute__((always_inline)) void copy_plane(
+    float *dst, ptrdiff_t height, ptrdiff_t width, ptrdiff_t top, ptrdiff_t left, const float *src,
+    ptrdiff_t src_height, ptrdiff_t src_width, ptrdiff_t stride_y, ptrdiff_t stride_x, ptrdiff_t phase_y,
+    ptrdiff_t phase_x) {
     // Rows and columns of the phase that lie in the image: phase row r reads image row r·sy + φy.
     ptrdiff_t rows = src_height > phase_y ? (src_height - phase_y + stride_y - 1) / stride_y : 0;
     ptrdiff_t cols = src_width > phase_x ? (src_width - phase_x + stride_x - 1) / stride_x : 0;
@@ -110,3 +173,24 @@ void cladon_copy_bordered_plane(float *dst, ptrdiff_t height, ptrdiff_t width, p
     }
     memset(dst + (top + rows) * width, 0, (size_t)((height - top - rows) * width) * sizeof(float));
 }
+
+#define CLADON_PLANE_ARGS                                                                                      \
+    float *dst, ptrdiff_t height, ptrdiff_t width, ptrdiff_t top, ptrdiff_t left, const float *src,           \
+        ptrdiff_t src_height, ptrdiff_t src_width, ptrdiff_t stride_y, ptrdiff_t stride_x, ptrdiff_t phase_y,  \
+        ptrdiff_t phase_x
+#define CLADON_PLANE_CALL dst, height, width, top, left, src, src_height, src_width, stride_y, stride_x, phase_y, phase_x
+
+#ifdef CLADON_KERNELS_X86
+__attribute__((target("avx512f"))) static void copy_plane_avx512(CLADON_PLANE_ARGS) { copy_plane(CLADON_PLANE_CALL); }
+__attribute__((target("avx2"))) static void copy_plane_avx2(CLADON_PLANE_ARGS) { copy_plane(CLADON_PLANE_CALL); }
+#endif
+
+void cladon_copy_bordered_plane(CLADON_PLANE_ARGS) {
+#ifdef CLADON_KERNELS_X86
+    int known = cpu_level();
+    if (known == 3) { copy_plane_avx512(CLADON_PLANE_CALL); return; }
+    if (known == 2) { copy_plane_avx2(CLADON_PLANE_CALL); return; }
+#endif
+    copy_plane(CLADON_PLANE_CALL);
+}
+

@@ -18,6 +18,62 @@ struct BodyBatchPerfTests {
         return candidates.compactMap { $0 }.first { FileManager.default.fileExists(atPath: $0) }
     }
 
+    /// Where the body's time goes: each decoder layer and each bottleneck convolution of layer2–4 on the latent of a
+    /// 416×416 input, median of LADON_PERF_ITERS runs, with its GFLOP/s (convolutions and GDN: 2 × MACs).
+    @Test func bodyLayerTimings() throws {
+        guard let path = Self.modelPath else {
+            print("BodyBatchPerf: no model file (set LADON_PERF_MODEL to a converted .safetensors); nothing measured.")
+            return
+        }
+        let server = try ServerHalf(path: path)
+        let runs = Int(ProcessInfo.processInfo.environment["LADON_PERF_ITERS"] ?? "") ?? 5
+        let channels = server.config.decoderChannels[0]
+        var rng = SplitMix64(seed: 7)
+        let latent = Tensor(shape: [1, channels, 103, 103],
+                            scalars: (0..<channels * 103 * 103).map { _ in Float(Int.random(in: -4...4, using: &rng)) })
+        print("BodyLayerTimings: \(Kernels.threadCount) threads, \(Kernels.gemmKernelName) kernel, median of \(runs) runs")
+        print("| layer | output | ms | GFLOP/s |")
+        print("|---|---|---|---|")
+        var total = 0.0
+        /// Times `body`; `flops` gives the work from the output.
+        func time(_ name: String, flops: (Tensor) -> Double, _ body: () -> Tensor) -> Tensor {
+            var out = body()
+            var times: [Double] = []
+            for _ in 0..<runs { times.append(ContinuousClock().measure { out = body() }.seconds) }
+            let t = DetectionPerfTests.median(times)
+            total += t
+            print(String(format: "| %@ | %@ | %.2f | %.0f |", name, "\(Array(out.shape.dropFirst()))", t * 1000,
+                         flops(out) / t / 1e9))
+            return out
+        }
+        func conv(_ c: Conv2d) -> (Tensor) -> Double {
+            { out in
+                let p = c.parameters
+                return 2 * Double(p.outChannels * p.inChannels / p.groups * p.kernelHeight * p.kernelWidth)
+                    * Double(out.shape[2] * out.shape[3])
+            }
+        }
+        func gdn(_ g: GDN) -> (Tensor) -> Double { { out in 2 * Double(g.channels * g.channels * out.shape[2] * out.shape[3]) } }
+        let d = server.decoder
+        _ = server.features(latent)  // warm-up: scratch buffers, page faults
+        let x0 = time("decoder.0", flops: conv(d.conv1)) { d.conv1(latent) }
+        let x1 = time("decoder.1 IGDN", flops: gdn(d.igdn1)) { d.igdn1(x0) }
+        let x2 = time("decoder.2", flops: conv(d.conv2)) { d.conv2(x1) }
+        let x3 = time("decoder.3 IGDN", flops: gdn(d.igdn2)) { d.igdn2(x2) }
+        var x = time("decoder.4", flops: conv(d.conv3)) { d.conv3(x3) }
+        for (s, stage) in server.body.stages.enumerated() {
+            for (b, block) in stage.enumerated() {
+                guard case .bottleneck(let blk) = block else { continue }
+                let input = x, name = "layer\(s + 2).\(b)"
+                let identity = blk.downsample.map { ds in time(name + " downsample", flops: conv(ds)) { ds(input) } } ?? input
+                let h1 = time(name + " conv1", flops: conv(blk.conv1)) { blk.conv1(input) }
+                let h2 = time(name + " conv2", flops: conv(blk.conv2)) { blk.conv2(h1) }
+                x = time(name + " conv3", flops: conv(blk.conv3)) { blk.conv3(h2, residual: identity) }
+            }
+        }
+        print(String(format: "| total | | %.1f | |", total * 1000))
+    }
+
     @Test func batchedBodyAgainstOneByOne() throws {
         guard let path = Self.modelPath else {
             print("BodyBatchPerf: no model file (set LADON_PERF_MODEL to a converted .safetensors); nothing measured.")

@@ -95,7 +95,7 @@ private func loadAverage() -> String {
 struct GEMMPerfTests {
     init() { PerfGate.announce() }
 
-    /// ResNet-50 @416 im2col GEMM shapes (M, K, N) from the performance anchors.
+    /// ResNet-50 @416 im2col GEMM shapes (M, K, N) from the performance anchors, and the Ladon decoder's.
     static let shapes: [(String, Int, Int, Int)] = [
         ("conv1 7x7 3->64", 64, 147, 43264),
         ("enc.2 5x5/s2 96->48", 48, 2400, 10816),
@@ -114,6 +114,11 @@ struct GEMMPerfTests {
         ("l4 1x1 2048->512", 512, 2048, 169),
         ("dlv3 3x3 512->512", 512, 4608, 2704),
         ("square 1024", 1024, 1024, 1024),
+        // The Ladon decoder's GEMMs (2×2 convolutions through im2col, IGDN's gamma): half the body's work.
+        ("dec.0 2x2 24->512", 512, 96, 10816),
+        ("dec.1 igdn 512", 512, 512, 10816),
+        ("dec.2 2x2 512->256", 256, 2048, 10609),
+        ("dec.4 2x2 256->256", 256, 1024, 10816),
     ]
 
     /// AVX-512 FMA peak of the Zen 5 machine in performance-anchors §1, GFLOP/s for 1 and 2 threads.

@@ -158,6 +158,37 @@ import CLadonKernels
     /// gathered column by column, so no block read leaves the addressed elements (with row 0 and the reversed
     /// runs, a block read from `split` before the second run would start before the buffer: AddressSanitizer
     /// would flag it).
+    /// Panels of 16 and 32 columns (the block copies and the lane-select merge), at every instruction-set level of
+    /// the packer this CPU runs: one run, two runs split at every column, runs that overlap or go backwards, a gather,
+    /// and a short last panel.
+    @Test func im2colPackerBlockPathsAtEveryLevel() {
+        let base = (0..<1024).map { Float($0) + 0.5 }
+        let rows = [0, 300, 17]
+        for nr in [16, 32] {
+            var columnSets: [[Int]] = [Array(100..<100 + nr), (0..<nr).map { ($0 * 7) % 61 }]
+            for split in 1..<nr {
+                let first = (0..<split).map { 200 + $0 }
+                columnSets.append(first + (split..<nr).map { 200 + $0 + 9 })       // next output row, gap 9
+                columnSets.append(first + (split..<nr).map { 200 + $0 - split })   // second run overlaps the first
+            }
+            for columns in columnSets {
+                for nc in [nr, nr - 3] {
+                    let expected = rows.flatMap { r in (0..<nr).map { j in j < nc ? base[r + columns[j]] : 0 } }
+                    for level: Int32 in [1, 2, 3] {
+                        var out = [Float](repeating: .nan, count: rows.count * nr)
+                        base.withUnsafeBufferPointer { b in
+                            out.withUnsafeMutableBufferPointer { o in
+                                cladon_pack_im2col_panels_at_level(level, o.baseAddress!, b.baseAddress!, rows, rows.count,
+                                                                   columns, nc, nr)
+                            }
+                        }
+                        #expect(out == expected, "nr \(nr), columns \(columns), nc \(nc), level \(level)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func im2colPackerHandlesAnyColumnOffsets() {
         let base = (0..<256).map(Float.init)
         let rows = [0, 40, 7]

@@ -3,7 +3,8 @@
 //   They need no compiler flags: each function carries its own `target` attribute, so a package that
 //   depends on ladon-swift by version (where SwiftPM forbids unsafe flags) still gets FMA kernels.
 //   On other architectures and systems they are not declared and LadonCore keeps its Swift kernels.
-// - Portable im2col packing (every architecture): block copies from zero-bordered planes.
+// - Portable im2col packing (every architecture): block copies from zero-bordered planes; on x86-64 also
+//   compiled for AVX2 and AVX-512 and picked from CPUID like the GEMM kernels.
 #ifndef CLADON_KERNELS_H
 #define CLADON_KERNELS_H
 
@@ -32,6 +33,13 @@ static inline void cladon_malloc_keep_large_blocks(int mmap_threshold, int trim_
 void cladon_pack_im2col_panels(float *_Nonnull dst, const float *_Nonnull base,
                                const ptrdiff_t *_Nonnull row_offsets, ptrdiff_t kc,
                                const ptrdiff_t *_Nonnull column_offsets, ptrdiff_t nc, ptrdiff_t nr);
+
+/// ``cladon_pack_im2col_panels`` built for one instruction set: `level` 1 = baseline, 2 = AVX2, 3 = AVX-512F, 0 = the
+/// best this CPU runs (levels above it fall back to it). The same results at every level; tests run each. On other
+/// architectures there is one build and `level` is ignored.
+void cladon_pack_im2col_panels_at_level(int level, float *_Nonnull dst, const float *_Nonnull base,
+                                        const ptrdiff_t *_Nonnull row_offsets, ptrdiff_t kc,
+                                        const ptrdiff_t *_Nonnull column_offsets, ptrdiff_t nc, ptrdiff_t nr);
 
 /// Writes one `height x width` plane: stride phase (`phase_y`, `phase_x`) of the `src_height x src_width` image
 /// `src` (its rows `phase_y, phase_y + stride_y, ...`, columns likewise) at row `top`, column `left`, zero

@@ -5,10 +5,9 @@ extension Kernels {
     /// `norm[i] = beta[i] + Σ_j gamma[i, j]·|x[j]|` (CompressAI's `F.conv2d(|x|, gamma, beta)`);
     /// forward `y = x · (1 / norm)` (reciprocal first, as PyTorch), inverse `y = x · norm`.
     ///
-    /// The pixels of each image are processed in tiles (bounded scratch memory): `|x|` of the tile is
-    /// formed once, `gamma·|x|` is one ``gemm(m:n:k:a:lda:transposeA:b:ldb:transposeB:c:ldc:accumulate:threads:)``,
-    /// and the bias, reciprocal and product are one fused SIMD pass. The tiles are split over ``threadCount``
-    /// threads, each running its GEMMs on one thread.
+    /// The pixels of each image are processed in column blocks (bounded scratch memory, kept in L2): `|x|` is packed
+    /// straight into the GEMM's panels, `gamma·|x|` runs on the GEMM micro-kernel, and the bias, reciprocal and
+    /// product are one fused SIMD pass per block. The blocks are split over ``threadCount`` threads.
     ///
     /// - Parameters:
     ///   - x: `[N, C, H, W]`.
@@ -53,78 +52,134 @@ extension Kernels {
         }
     }
 
-    /// The tiled GDN from `src` to `dst` (which may be `src`: each tile reads its `|x|` into scratch before it
-    /// writes, and the final pass reads and writes each element once, at the same place).
+    /// The tiled GDN from `src` to `dst` (which may be `src`): the pixels of each image are cut into column blocks of
+    /// `tile` pixels, split over the threads, and each block is one pass of the GEMM's own loops with nothing
+    /// written to memory but the result: `|x|` is packed straight into the micro-kernel's `B` panels (all depth
+    /// blocks of the column block, about 256 KB), `gamma·|x|` accumulates in a per-thread `C` block beside them
+    /// (both stay in L2), and once a block's last depth block is done `y = x·(norm + beta)` (or `x·(1/(norm + beta))`)
+    /// is written over its columns. A block reads its columns of `x` in full before it writes them, and threads own
+    /// disjoint columns, so working in place is safe. The sums are the GEMM's (same depth blocks and order), so the
+    /// result is bit-identical to `gemm(packed:)` followed by the element-wise pass.
     private static func gdn(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, n: Int, c: Int, hw: Int,
                             beta: [Float], gamma: Tensor, inverse: Bool, tile: Int, packedGamma: PackedMatrix?) {
+        let blocking = GEMMBlocking.preferred
+        let packed = packedGamma.flatMap { $0.matches(blocking) ? $0 : nil } ?? PackedMatrix(gamma, blocking: blocking)
         let tilesPerImage = (hw + tile - 1) / tile
-        gamma.withUnsafeBufferPointer { gp in
-            beta.withUnsafeBufferPointer { bp in
-                guard let g = gp.baseAddress, let bias = bp.baseAddress else { return }
-                // The tiles are split over the threads, each running its GEMMs on one thread, so the
-                // element-wise passes (|x| and the final product) run in parallel too.
-                let tiles = n * tilesPerImage
-                let parts = min(resolvedThreads(nil), tiles, max(1, n * c * hw / (1 << 16)))
+        let tiles = n * tilesPerImage
+        let parts = min(resolvedThreads(nil), tiles, max(1, n * c * hw / (1 << 16)))
+        let (mr, nr) = (blocking.mr, blocking.nr)
+        let paddedTile = roundUp(tile, nr)
+        beta.withUnsafeBufferPointer { bp in
+            packed.withPanels { panels in
+                guard let bias = bp.baseAddress else { return }
                 WorkSplit.forEachPart(parts) { part in
-                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c * tile)
-                    defer { scratch.deallocate() }
-                    for t in stride(from: tiles * part / parts, to: tiles * (part + 1) / parts, by: 1) {
-                        let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
-                        let image = b * c * hw
-                        gdnTile(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
-                                channels: c, gamma: g, packedGamma: packedGamma, beta: bias,
-                                inverse: inverse, absolute: scratch, norm: scratch + c * tile)
+                    // B panels of every depth block of one column block, then its C block (`c` rows × `paddedTile`).
+                    KernelScratch.shared.withBuffer(count: 2 * c * paddedTile + mr * nr + 32) { scratch in
+                        let packedB = scratch, norm = scratch + c * paddedTile, edge = norm + c * paddedTile + 16
+                        for t in stride(from: tiles * part / parts, to: tiles * (part + 1) / parts, by: 1) {
+                            let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
+                            let image = b * c * hw
+                            gdnBlock(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
+                                     channels: c, panels: panels, packed: packed, blocking: blocking, beta: bias,
+                                     inverse: inverse, packedB: packedB, norm: norm, edge: edge)
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Pixels per tile: about 1 MB of `|x|` per tile (bounded scratch), between 256 and 2048 pixels, a
-    /// multiple of 16 (SIMD). Every tile is one GEMM call that reads (and a packing GEMM copies) all of
-    /// `gamma`, C² values for C²·width MACs, so wide tiles keep that overhead to a few percent.
+    /// Pixels per column block: `|x|`'s packed panels and the `C` block each about 256 KB (together half of a 1 MB L2),
+    /// between 32 and 1024 pixels, a multiple of 32 (whole 12×32 and 6×16 tiles).
     static func gdnTileWidth(channels: Int, pixels: Int) -> Int {
-        let target = max(256, min(2048, (262_144 / max(channels, 1) + 15) / 16 * 16))
+        let target = max(32, min(1024, 65_536 / max(channels, 1) / 32 * 32))
         return min(target, pixels)
     }
 
-    /// One tile of `width` pixels; `x` and `y` point at channel 0 of the tile, channel planes `stride` apart.
-    private static func gdnTile(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, stride: Int, width: Int,
-                                channels c: Int, gamma: UnsafePointer<Float>, packedGamma: PackedMatrix?,
-                                beta: UnsafePointer<Float>,
-                                inverse: Bool, absolute: UnsafeMutablePointer<Float>, norm: UnsafeMutablePointer<Float>) {
-        let lanes = Lanes.scalarCount, blocks = width / lanes
-        // |x|, packed [C, width].
-        for ch in 0..<c {
-            let s = UnsafeRawPointer(x + ch * stride), d = UnsafeMutableRawPointer(absolute + ch * width)
-            for blk in 0..<blocks {
-                let o = blk * lanes * 4
-                let v = s.loadUnaligned(fromByteOffset: o, as: Lanes.self)
-                d.storeBytes(of: v.replacing(with: -v, where: v .< 0), toByteOffset: o, as: Lanes.self)
+    /// One column block of `width` pixels; `x` and `y` point at channel 0 of the block, channel planes `stride` apart.
+    private static func gdnBlock(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, stride: Int, width: Int,
+                                 channels c: Int, panels: PackedPanels, packed: PackedMatrix, blocking: GEMMBlocking,
+                                 beta: UnsafePointer<Float>, inverse: Bool, packedB: UnsafeMutablePointer<Float>,
+                                 norm: UnsafeMutablePointer<Float>, edge: UnsafeMutablePointer<Float>) {
+        let (mr, nr, kc) = (blocking.mr, blocking.nr, packed.kc)
+        let ldn = roundUp(width, nr)
+        // |x| into B panels: depth block k0 (depth `depth`) holds panel q at `k0·ldn + q·nr·depth`, rows of `nr` values
+        // (columns past `width` zero), exactly what `packB` writes for one depth block.
+        var k0 = 0
+        while k0 < c {
+            let depth = min(kc, c - k0)
+            packAbsolutePanels(x + k0 * stride, stride: stride, rows: depth, width: width, nr: nr,
+                               into: packedB + k0 * ldn)
+            k0 += depth
+        }
+        // norm = gamma·|x|: depth blocks outermost (the C block stays in L2), then `MC`-row blocks of gamma (in L2
+        // while every B panel of the block runs against them), each B panel in L1 across the rows of the block.
+        let kernel = blocking.kernel.function
+        k0 = 0
+        while k0 < c {
+            let depth = min(kc, c - k0)
+            let a = panels.panels(row: 0, depth: k0, depthCount: depth), bBlock = packedB + k0 * ldn
+            var ic = 0
+            while ic < c {
+                let rowEnd = min(c, ic + blocking.mc)
+                var jr = 0
+                while jr < width {
+                    var ir = ic
+                    while ir < rowEnd {
+                        kernel(depth, a + ir * depth, bBlock + jr * depth, norm + ir * ldn + jr, ldn,
+                               min(mr, c - ir), min(nr, width - jr), k0 > 0, nil, edge)
+                        ir += mr
+                    }
+                    jr += nr
+                }
+                ic = rowEnd
             }
-            for i in (blocks * lanes)..<width { absolute[ch * width + i] = abs(x[ch * stride + i]) }
+            k0 += depth
         }
-        // norm = gamma · |x|
-        if let packedGamma {
-            gemm(packed: packedGamma, n: width, b: absolute, ldb: width, c: norm, ldc: width, threads: 1)
-        } else {
-            gemm(m: c, n: width, k: c, a: gamma, lda: c, b: absolute, ldb: width, c: norm, ldc: width, threads: 1)
-        }
-        // y = x · (1 / (norm + beta))  or  x · (norm + beta)
+        // y = x · (norm + beta)  or  x · (1 / (norm + beta))
+        let lanes = Lanes.scalarCount, blocks = width / lanes
         for ch in 0..<c {
             let bias = beta[ch], biasLanes = Lanes(repeating: beta[ch])
-            let s = UnsafeRawPointer(x + ch * stride), nr = UnsafeRawPointer(norm + ch * width)
+            let s = UnsafeRawPointer(x + ch * stride), nrm = UnsafeRawPointer(norm + ch * ldn)
             let d = UnsafeMutableRawPointer(y + ch * stride)
             for blk in 0..<blocks {
                 let o = blk * lanes * 4
                 let v = s.loadUnaligned(fromByteOffset: o, as: Lanes.self)
-                let m = nr.loadUnaligned(fromByteOffset: o, as: Lanes.self) + biasLanes
+                let m = nrm.loadUnaligned(fromByteOffset: o, as: Lanes.self) + biasLanes
                 d.storeBytes(of: inverse ? v * m : v * (1 / m), toByteOffset: o, as: Lanes.self)
             }
             for i in (blocks * lanes)..<width {
-                let v = x[ch * stride + i], m = norm[ch * width + i] + bias
+                let v = x[ch * stride + i], m = norm[ch * ldn + i] + bias
                 y[ch * stride + i] = inverse ? v * m : v * (1 / m)
             }
+        }
+    }
+
+    /// `|x|` of `rows` channel rows (`stride` apart, `width` pixels each) as GEMM `B` panels of `nr` columns, each panel
+    /// `rows × nr` values, columns past `width` zero.
+    @inline(__always)
+    private static func packAbsolutePanels(_ x: UnsafePointer<Float>, stride: Int, rows: Int, width: Int, nr: Int,
+                                           into dst: UnsafeMutablePointer<Float>) {
+        let lanes = Lanes.scalarCount
+        var q = 0
+        while q * nr < width {
+            let cols = min(nr, width - q * nr), panel = dst + q * nr * rows
+            for p in 0..<rows {
+                let src = x + p * stride + q * nr, out = panel + p * nr
+                if cols == nr && nr % lanes == 0 {
+                    let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(out)
+                    var o = 0
+                    while o < nr * 4 {
+                        let v = s.loadUnaligned(fromByteOffset: o, as: Lanes.self)
+                        d.storeBytes(of: v.replacing(with: -v, where: v .< 0), toByteOffset: o, as: Lanes.self)
+                        o += lanes * 4
+                    }
+                } else {
+                    for j in 0..<cols { out[j] = abs(src[j]) }
+                    for j in cols..<nr { out[j] = 0 }
+                }
+            }
+            q += 1
         }
     }
 
