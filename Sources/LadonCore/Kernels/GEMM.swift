@@ -86,8 +86,11 @@ extension Kernels {
         // of all M rows × nc columns (half the L2) stays in L2 across every depth block instead of going out to
         // memory and back once per depth block. With 512 KB (Zen 3) that block crowds out the A and B blocks:
         // there depth blocks outermost measured faster (GEMMPerfTests, same build: up to 13 %, docs/performance.md).
+        // Columns outermost reads all of A once per column block: weights over 16 MB (half a 32 MB L3; the box head's
+        // fc6 is 51 MB) would come from memory that often, so they keep depth blocks outermost (A read once, C in L3).
+        // (The L3 size the system reports is not used: in a VM it can be the host's, 384 MB on the Zen 5 machine.)
         let columnsOutermost = op.packedA != nil && (GEMMBlocking.loopOrder.map { $0 == "columns" }
-            ?? (CacheInfo.level2Bytes >= 1 << 20))
+            ?? (CacheInfo.level2Bytes >= 1 << 20 && op.m * op.k * 4 <= 16 << 20))
         let ncMax = columnsOutermost
             ? min(blocking.ncSmall, max(nr, CacheInfo.level2Bytes / 8 / max(op.m, 1) / nr * nr), roundUp(op.n, nr))
             : min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
