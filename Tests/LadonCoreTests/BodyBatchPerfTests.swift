@@ -1,6 +1,7 @@
 // Does running queued packets through the decoder and body as one batch raise a server's throughput?
 // Times `ServerHalf.features` on B latents one at a time against the same B latents as one [B, …] batch,
 // interleaved round by round, on a real model file (full-size weights: the GEMM shapes are what matter).
+// `bodyLayerTimings` times each decoder layer and bottleneck convolution of the body on the same model file.
 // Run: LADON_PERF_MODEL=model.safetensors swift test -c release --no-parallel --filter BodyBatchPerf
 // (without a model file, at LADON_PERF_MODEL or the CLI's default path, it says so and measures nothing).
 import Foundation
