@@ -105,4 +105,26 @@ struct KernelPerfTests {
             sink += Kernels.topK(scores, k: 1000)[0].value
         }, "(sink \(sink))")
     }
+    /// The classifier (2048 → 1000, 8 MB of packed weights, one input row: a GEMV) with its weights hot in cache
+    /// (the call repeated) and cold (64 MB of other memory touched before each call, as after the body in `ladon infer`).
+    @Test func classifierGEMV() {
+        var rng = SplitMix64(seed: 4)
+        let (k, m) = (2048, 1000)
+        let layer = Linear(weight: Tensor.random([m, k], in: -0.05...0.05, using: &rng),
+                           bias: (0..<m).map { _ in Float.random(in: -1...1, using: &rng) })
+        let x = Tensor.random([1, k], using: &rng)
+        var sink: Float = 0
+        let hot = Self.medianMilliseconds(runs: 31) { sink += layer(x).scalars[3] }
+        var evict = [Float](repeating: 1, count: 16 << 20)
+        var coldTimes: [Double] = []
+        for i in 0..<15 {
+            evict.withUnsafeMutableBufferPointer { e in for j in stride(from: i % 16, to: e.count, by: 16) { e[j] += 1 } }
+            coldTimes.append(ContinuousClock().measure { sink += layer(x).scalars[3] }.seconds * 1e3)
+        }
+        let cold = coldTimes.sorted()[coldTimes.count / 2], bytes = Double(m * k * 4)
+        Self.report("classifier GEMV 2048->1000, weights hot", hot, String(format: "%.0f GB/s", bytes / hot / 1e6))
+        Self.report("classifier GEMV 2048->1000, weights cold", cold,
+                    String(format: "%.0f GB/s (sink %g)", bytes / cold / 1e6, sink + evict[5]))
+    }
 }
+

@@ -213,6 +213,32 @@ import CLadonKernels
         }
     }
 
+    /// The GEMV (one input row) sums each output as one chain over the inputs in order, whether it runs a panel at a
+    /// time or four panels together: bit-exact against that chain written out.
+    @Test func gemvIsOneChainPerRow() {
+        var rng = SplitMix64(seed: 45)
+        for (m, k) in [(1000, 2048), (61, 300), (13, 7), (48, 600)] {
+            let w = Tensor.random([m, k], using: &rng), x = Tensor.random([1, k], using: &rng)
+            let packed = PackedMatrix(w)
+            var y = [Float](repeating: .nan, count: m)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    Kernels.gemv(packed: packed, x: xp.baseAddress!, y: yp.baseAddress!, bias: nil, relu: false, threads: 2)
+                }
+            }
+            let expected = (0..<m).map { i in
+                (0..<k).reduce(Float(0)) { acc, p in
+                    #if LADON_FMA
+                    acc.addingProduct(w.scalars[i * k + p], x.scalars[p])
+                    #else
+                    acc + w.scalars[i * k + p] * x.scalars[p]
+                    #endif
+                }
+            }
+            #expect(y == expected, "\(m)x\(k)")
+        }
+    }
+
     /// Layers whose algorithm is not a GEMM, or grouped ones, keep their plain weights.
     @Test func directAndGroupedLayersStayPlain() {
         var rng = SplitMix64(seed: 43)

@@ -142,26 +142,72 @@ extension Kernels {
         let parts = a.rows * a.columns >= 1 << 18 ? min(threads, panels) : 1
         a.withPanels { packed in
             WorkSplit.forEachPart(parts) { part in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { accumulator in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { accumulator in
                     let acc = accumulator.baseAddress!
-                    for r in panels * part / parts..<panels * (part + 1) / parts {
-                        acc.update(repeating: 0, count: 16)
+                    let end = panels * (part + 1) / parts
+                    var r = panels * part / parts
+                    while r < end {
+                        // Four 12-row panels at once: twelve independent FMA chains and four weight streams keep
+                        // more loads in flight than one panel's three chains (each row's sum is still one chain
+                        // over p in order, so the result is the same).
+                        let group = a.mr == 12 && end - r >= 4 ? 4 : 1
+                        acc.update(repeating: 0, count: 64)
                         var k0 = 0
                         while k0 < a.columns {
                             let depth = min(a.kc, a.columns - k0)
-                            gemvPanel(packed.base + k0 * a.paddedRows + r * a.mr * depth, mr: a.mr, depth: depth,
-                                      x: x + k0, acc: acc)
+                            let first = packed.base + k0 * a.paddedRows + r * a.mr * depth
+                            if group == 4 {
+                                gemvFourPanels12(first, depth: depth, x: x + k0, acc: acc)
+                            } else {
+                                gemvPanel(first, mr: a.mr, depth: depth, x: x + k0, acc: acc)
+                            }
                             k0 += depth
                         }
-                        for i in 0..<min(a.mr, a.rows - r * a.mr) {
+                        for i in 0..<min(group * a.mr, a.rows - r * a.mr) {
                             var v = acc[i]
                             if let bias { v += bias[r * a.mr + i] }
                             if relu { v = v > 0 ? v : 0 }
                             y[r * a.mr + i] = v
                         }
+                        r += group
                     }
                 }
             }
+        }
+    }
+
+    /// `acc[0..<48] += ` four consecutive 12-row panels (`12·depth` floats apart) times `x`, over one depth block.
+    @inline(__always)
+    private static func gemvFourPanels12(_ panel: UnsafePointer<Float>, depth: Int, x: UnsafePointer<Float>,
+                                         acc: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD4<Float>
+        let stride = 48 * depth
+        let p0 = UnsafeRawPointer(panel), p1 = p0 + stride, p2 = p1 + stride, p3 = p2 + stride
+        let out = UnsafeMutableRawPointer(acc)
+        var a0 = out.load(as: V.self), a1 = out.load(fromByteOffset: 16, as: V.self), a2 = out.load(fromByteOffset: 32, as: V.self)
+        var b0 = out.load(fromByteOffset: 48, as: V.self), b1 = out.load(fromByteOffset: 64, as: V.self)
+        var b2 = out.load(fromByteOffset: 80, as: V.self)
+        var c0 = out.load(fromByteOffset: 96, as: V.self), c1 = out.load(fromByteOffset: 112, as: V.self)
+        var c2 = out.load(fromByteOffset: 128, as: V.self)
+        var d0 = out.load(fromByteOffset: 144, as: V.self), d1 = out.load(fromByteOffset: 160, as: V.self)
+        var d2 = out.load(fromByteOffset: 176, as: V.self)
+        for p in 0..<depth {
+            let xv = V(repeating: x[p]), o = p * 48
+            a0 = gemvFMA(a0, p0.loadUnaligned(fromByteOffset: o, as: V.self), xv)
+            a1 = gemvFMA(a1, p0.loadUnaligned(fromByteOffset: o + 16, as: V.self), xv)
+            a2 = gemvFMA(a2, p0.loadUnaligned(fromByteOffset: o + 32, as: V.self), xv)
+            b0 = gemvFMA(b0, p1.loadUnaligned(fromByteOffset: o, as: V.self), xv)
+            b1 = gemvFMA(b1, p1.loadUnaligned(fromByteOffset: o + 16, as: V.self), xv)
+            b2 = gemvFMA(b2, p1.loadUnaligned(fromByteOffset: o + 32, as: V.self), xv)
+            c0 = gemvFMA(c0, p2.loadUnaligned(fromByteOffset: o, as: V.self), xv)
+            c1 = gemvFMA(c1, p2.loadUnaligned(fromByteOffset: o + 16, as: V.self), xv)
+            c2 = gemvFMA(c2, p2.loadUnaligned(fromByteOffset: o + 32, as: V.self), xv)
+            d0 = gemvFMA(d0, p3.loadUnaligned(fromByteOffset: o, as: V.self), xv)
+            d1 = gemvFMA(d1, p3.loadUnaligned(fromByteOffset: o + 16, as: V.self), xv)
+            d2 = gemvFMA(d2, p3.loadUnaligned(fromByteOffset: o + 32, as: V.self), xv)
+        }
+        for (i, v) in [a0, a1, a2, b0, b1, b2, c0, c1, c2, d0, d1, d2].enumerated() {
+            out.storeBytes(of: v, toByteOffset: 16 * i, as: V.self)
         }
     }
 
