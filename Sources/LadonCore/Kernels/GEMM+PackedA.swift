@@ -147,17 +147,19 @@ extension Kernels {
                     let end = panels * (part + 1) / parts
                     var r = panels * part / parts
                     while r < end {
-                        // Four 12-row panels at once: twelve independent FMA chains and four weight streams keep
-                        // more loads in flight than one panel's three chains (each row's sum is still one chain
-                        // over p in order, so the result is the same).
-                        let group = a.mr == 12 && end - r >= 4 ? 4 : 1
+                        // Four panels at once (12 or 6 rows each): four weight streams and 12 or 8 independent FMA
+                        // chains keep more loads in flight than one panel's 3 or 2 chains (each row's sum is still
+                        // one chain over p in order, so the result is the same).
+                        let group = (a.mr == 12 || a.mr == 6) && end - r >= 4 ? 4 : 1
                         acc.update(repeating: 0, count: 64)
                         var k0 = 0
                         while k0 < a.columns {
                             let depth = min(a.kc, a.columns - k0)
                             let first = packed.base + k0 * a.paddedRows + r * a.mr * depth
-                            if group == 4 {
+                            if group == 4 && a.mr == 12 {
                                 gemvFourPanels12(first, depth: depth, x: x + k0, acc: acc)
+                            } else if group == 4 {
+                                gemvFourPanels6(first, depth: depth, x: x + k0, acc: acc)
                             } else {
                                 gemvPanel(first, mr: a.mr, depth: depth, x: x + k0, acc: acc)
                             }
@@ -176,6 +178,36 @@ extension Kernels {
         }
     }
 
+    /// `acc[0..<24] += ` four consecutive 6-row panels (`6·depth` floats apart) times `x`, over one depth block.
+    @inline(__always)
+    private static func gemvFourPanels6(_ panel: UnsafePointer<Float>, depth: Int, x: UnsafePointer<Float>,
+                                        acc: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD4<Float>
+        typealias W = SIMD2<Float>
+        let stride = 24 * depth
+        let p0 = UnsafeRawPointer(panel), p1 = p0 + stride, p2 = p1 + stride, p3 = p2 + stride
+        let out = UnsafeMutableRawPointer(acc)
+        var a0 = out.loadUnaligned(as: V.self), a1 = out.loadUnaligned(fromByteOffset: 16, as: W.self)
+        var b0 = out.loadUnaligned(fromByteOffset: 24, as: V.self), b1 = out.loadUnaligned(fromByteOffset: 40, as: W.self)
+        var c0 = out.loadUnaligned(fromByteOffset: 48, as: V.self), c1 = out.loadUnaligned(fromByteOffset: 64, as: W.self)
+        var d0 = out.loadUnaligned(fromByteOffset: 72, as: V.self), d1 = out.loadUnaligned(fromByteOffset: 88, as: W.self)
+        for p in 0..<depth {
+            let xv = V(repeating: x[p]), xw = W(repeating: x[p]), o = p * 24
+            a0 = gemvFMA(a0, p0.loadUnaligned(fromByteOffset: o, as: V.self), xv)
+            a1 = gemvFMA(a1, p0.loadUnaligned(fromByteOffset: o + 16, as: W.self), xw)
+            b0 = gemvFMA(b0, p1.loadUnaligned(fromByteOffset: o, as: V.self), xv)
+            b1 = gemvFMA(b1, p1.loadUnaligned(fromByteOffset: o + 16, as: W.self), xw)
+            c0 = gemvFMA(c0, p2.loadUnaligned(fromByteOffset: o, as: V.self), xv)
+            c1 = gemvFMA(c1, p2.loadUnaligned(fromByteOffset: o + 16, as: W.self), xw)
+            d0 = gemvFMA(d0, p3.loadUnaligned(fromByteOffset: o, as: V.self), xv)
+            d1 = gemvFMA(d1, p3.loadUnaligned(fromByteOffset: o + 16, as: W.self), xw)
+        }
+        out.storeBytes(of: a0, as: V.self); out.storeBytes(of: a1, toByteOffset: 16, as: W.self)
+        out.storeBytes(of: b0, toByteOffset: 24, as: V.self); out.storeBytes(of: b1, toByteOffset: 40, as: W.self)
+        out.storeBytes(of: c0, toByteOffset: 48, as: V.self); out.storeBytes(of: c1, toByteOffset: 64, as: W.self)
+        out.storeBytes(of: d0, toByteOffset: 72, as: V.self); out.storeBytes(of: d1, toByteOffset: 88, as: W.self)
+    }
+
     /// `acc[0..<48] += ` four consecutive 12-row panels (`12·depth` floats apart) times `x`, over one depth block.
     @inline(__always)
     private static func gemvFourPanels12(_ panel: UnsafePointer<Float>, depth: Int, x: UnsafePointer<Float>,
@@ -184,13 +216,13 @@ extension Kernels {
         let stride = 48 * depth
         let p0 = UnsafeRawPointer(panel), p1 = p0 + stride, p2 = p1 + stride, p3 = p2 + stride
         let out = UnsafeMutableRawPointer(acc)
-        var a0 = out.load(as: V.self), a1 = out.load(fromByteOffset: 16, as: V.self), a2 = out.load(fromByteOffset: 32, as: V.self)
-        var b0 = out.load(fromByteOffset: 48, as: V.self), b1 = out.load(fromByteOffset: 64, as: V.self)
-        var b2 = out.load(fromByteOffset: 80, as: V.self)
-        var c0 = out.load(fromByteOffset: 96, as: V.self), c1 = out.load(fromByteOffset: 112, as: V.self)
-        var c2 = out.load(fromByteOffset: 128, as: V.self)
-        var d0 = out.load(fromByteOffset: 144, as: V.self), d1 = out.load(fromByteOffset: 160, as: V.self)
-        var d2 = out.load(fromByteOffset: 176, as: V.self)
+        var a0 = out.loadUnaligned(as: V.self), a1 = out.loadUnaligned(fromByteOffset: 16, as: V.self), a2 = out.loadUnaligned(fromByteOffset: 32, as: V.self)
+        var b0 = out.loadUnaligned(fromByteOffset: 48, as: V.self), b1 = out.loadUnaligned(fromByteOffset: 64, as: V.self)
+        var b2 = out.loadUnaligned(fromByteOffset: 80, as: V.self)
+        var c0 = out.loadUnaligned(fromByteOffset: 96, as: V.self), c1 = out.loadUnaligned(fromByteOffset: 112, as: V.self)
+        var c2 = out.loadUnaligned(fromByteOffset: 128, as: V.self)
+        var d0 = out.loadUnaligned(fromByteOffset: 144, as: V.self), d1 = out.loadUnaligned(fromByteOffset: 160, as: V.self)
+        var d2 = out.loadUnaligned(fromByteOffset: 176, as: V.self)
         for p in 0..<depth {
             let xv = V(repeating: x[p]), o = p * 48
             a0 = gemvFMA(a0, p0.loadUnaligned(fromByteOffset: o, as: V.self), xv)
@@ -219,8 +251,8 @@ extension Kernels {
         let out = UnsafeMutableRawPointer(acc)
         switch mr {
         case 12:
-            var s0 = out.load(as: SIMD4<Float>.self), s1 = out.load(fromByteOffset: 16, as: SIMD4<Float>.self)
-            var s2 = out.load(fromByteOffset: 32, as: SIMD4<Float>.self)
+            var s0 = out.loadUnaligned(as: SIMD4<Float>.self), s1 = out.loadUnaligned(fromByteOffset: 16, as: SIMD4<Float>.self)
+            var s2 = out.loadUnaligned(fromByteOffset: 32, as: SIMD4<Float>.self)
             for p in 0..<depth {
                 let xv = SIMD4<Float>(repeating: x[p]), o = p * 48
                 s0 = gemvFMA(s0, raw.loadUnaligned(fromByteOffset: o, as: SIMD4<Float>.self), xv)
@@ -231,7 +263,7 @@ extension Kernels {
             out.storeBytes(of: s1, toByteOffset: 16, as: SIMD4<Float>.self)
             out.storeBytes(of: s2, toByteOffset: 32, as: SIMD4<Float>.self)
         case 6:
-            var s0 = out.load(as: SIMD4<Float>.self), s1 = out.load(fromByteOffset: 16, as: SIMD2<Float>.self)
+            var s0 = out.loadUnaligned(as: SIMD4<Float>.self), s1 = out.loadUnaligned(fromByteOffset: 16, as: SIMD2<Float>.self)
             for p in 0..<depth {
                 let o = p * 24
                 s0 = gemvFMA(s0, raw.loadUnaligned(fromByteOffset: o, as: SIMD4<Float>.self), SIMD4(repeating: x[p]))
