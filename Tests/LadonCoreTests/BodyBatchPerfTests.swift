@@ -19,15 +19,20 @@ struct BodyBatchPerfTests {
         return candidates.compactMap { $0 }.first { FileManager.default.fileExists(atPath: $0) }
     }
 
+    /// The server half of the model file and the number of timed runs (`LADON_PERF_ITERS`, default 5); `nil`, after
+    /// saying so, when there is no model file.
+    static func loadServer() throws -> (ServerHalf, Int)? {
+        guard let path = modelPath else {
+            print("BodyBatchPerf: no model file (set LADON_PERF_MODEL to a converted .safetensors); nothing measured.")
+            return nil
+        }
+        return (try ServerHalf(path: path), Int(ProcessInfo.processInfo.environment["LADON_PERF_ITERS"] ?? "") ?? 5)
+    }
+
     /// Where the body's time goes: each decoder layer and each bottleneck convolution of layer2–4 on the latent of a
     /// 416×416 input, median of LADON_PERF_ITERS runs, with its GFLOP/s (convolutions and GDN: 2 × MACs).
     @Test func bodyLayerTimings() throws {
-        guard let path = Self.modelPath else {
-            print("BodyBatchPerf: no model file (set LADON_PERF_MODEL to a converted .safetensors); nothing measured.")
-            return
-        }
-        let server = try ServerHalf(path: path)
-        let runs = Int(ProcessInfo.processInfo.environment["LADON_PERF_ITERS"] ?? "") ?? 5
+        guard let (server, runs) = try Self.loadServer() else { return }
         let channels = server.config.decoderChannels[0]
         var rng = SplitMix64(seed: 7)
         let latent = Tensor(shape: [1, channels, 103, 103],
@@ -76,12 +81,7 @@ struct BodyBatchPerfTests {
     }
 
     @Test func batchedBodyAgainstOneByOne() throws {
-        guard let path = Self.modelPath else {
-            print("BodyBatchPerf: no model file (set LADON_PERF_MODEL to a converted .safetensors); nothing measured.")
-            return
-        }
-        let server = try ServerHalf(path: path)
-        let rounds = Int(ProcessInfo.processInfo.environment["LADON_PERF_ITERS"] ?? "") ?? 5
+        guard let (server, rounds) = try Self.loadServer() else { return }
         // The latent of a 416×416 padded input; integer symbols as the entropy decoder returns them.
         let channels = server.config.decoderChannels[0]
         let (h, w) = (103, 103)
