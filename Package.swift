@@ -9,8 +9,9 @@ import PackageDescription
 // `unsafeFlags` would fix that but SwiftPM refuses to build a package *consumed by version* that carries them.
 // So the flags are added only when this manifest is evaluated as the root package (its directory is not a
 // SwiftPM/Xcode dependency checkout) and `LADON_PORTABLE` is not set. Dependents get a clean manifest: on
-// x86-64 their GEMM runs the CLadonKernels micro-kernels chosen by CPUID (AVX-512 or AVX2 + FMA), and the
-// other kernels the portable code path (`acc + a * b`, which vectorises without FMA); see docs/performance.md.
+// x86-64 their GEMM runs the CLadonKernels micro-kernels chosen by CPUID (AVX-512 or AVX2 + FMA), their im2col
+// packing its AVX-512 / AVX2 builds, and the other kernels the portable code path (`acc + a * b`, which vectorises
+// without FMA); see docs/performance.md.
 let isDependencyCheckout = Context.packageDirectory.contains("/checkouts/")
     || Context.packageDirectory.contains("/SourcePackages/")
 let tuneForHost = !isDependencyCheckout && Context.environment["LADON_PORTABLE"] == nil
