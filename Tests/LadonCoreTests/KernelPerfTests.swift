@@ -105,6 +105,7 @@ struct KernelPerfTests {
             sink += Kernels.topK(scores, k: 1000)[0].value
         }, "(sink \(sink))")
     }
+
     /// The classifier (2048 → 1000, 8 MB of packed weights, one input row: a GEMV) with its weights hot in cache
     /// (the call repeated) and cold (64 MB of other memory touched before each call, as after the body in `ladon infer`).
     @Test func classifierGEMV() {
@@ -127,4 +128,3 @@ struct KernelPerfTests {
                     String(format: "%.0f GB/s (sink %g)", bytes / cold / 1e6, sink + evict[5]))
     }
 }
-

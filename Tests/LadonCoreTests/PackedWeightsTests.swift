@@ -153,11 +153,6 @@ import CLadonKernels
         }
     }
 
-    /// The C packer on hand-made offsets (one run, two runs far apart, overlapping or reversed, none; full and
-    /// short panels): every element equals `base[row + column]`, zero past `nc`. Two runs too close together are
-    /// gathered column by column, so no block read leaves the addressed elements (with row 0 and the reversed
-    /// runs, a block read from `split` before the second run would start before the buffer: AddressSanitizer
-    /// would flag it).
     /// Panels of 16 and 32 columns (the block copies and the lane-select merge), at every instruction-set level of
     /// the packer this CPU runs: one run, two runs split at every column, runs that overlap or go backwards, a gather,
     /// and a short last panel.
@@ -189,6 +184,11 @@ import CLadonKernels
         }
     }
 
+    /// The C packer on hand-made offsets (one run, two runs far apart, overlapping or reversed, none; full and
+    /// short panels): every element equals `base[row + column]`, zero past `nc`. Two runs too close together are
+    /// gathered column by column, so no block read leaves the addressed elements (with row 0 and the reversed
+    /// runs, a block read from `split` before the second run would start before the buffer: AddressSanitizer
+    /// would flag it).
     @Test func im2colPackerHandlesAnyColumnOffsets() {
         let base = (0..<256).map(Float.init)
         let rows = [0, 40, 7]

@@ -238,9 +238,12 @@ extension Kernels {
             d1 = gemvFMA(d1, p3.loadUnaligned(fromByteOffset: o + 16, as: V.self), xv)
             d2 = gemvFMA(d2, p3.loadUnaligned(fromByteOffset: o + 32, as: V.self), xv)
         }
-        for (i, v) in [a0, a1, a2, b0, b1, b2, c0, c1, c2, d0, d1, d2].enumerated() {
-            out.storeBytes(of: v, toByteOffset: 16 * i, as: V.self)
-        }
+        out.storeBytes(of: a0, as: V.self); out.storeBytes(of: a1, toByteOffset: 16, as: V.self)
+        out.storeBytes(of: a2, toByteOffset: 32, as: V.self); out.storeBytes(of: b0, toByteOffset: 48, as: V.self)
+        out.storeBytes(of: b1, toByteOffset: 64, as: V.self); out.storeBytes(of: b2, toByteOffset: 80, as: V.self)
+        out.storeBytes(of: c0, toByteOffset: 96, as: V.self); out.storeBytes(of: c1, toByteOffset: 112, as: V.self)
+        out.storeBytes(of: c2, toByteOffset: 128, as: V.self); out.storeBytes(of: d0, toByteOffset: 144, as: V.self)
+        out.storeBytes(of: d1, toByteOffset: 160, as: V.self); out.storeBytes(of: d2, toByteOffset: 176, as: V.self)
     }
 
     /// `acc[0..<mr] += panel[p][i] · x[p]` over one panel's depth block (`mr` = 12 or 6, else scalar).
