@@ -16,6 +16,16 @@ bool cladon_cpu_has_avx2_fma(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
+int cladon_cpu_level(void) {
+    static int level = 0;
+    int known = __atomic_load_n(&level, __ATOMIC_RELAXED);
+    if (known == 0) {  // racing first calls store the same value
+        known = cladon_cpu_has_avx512f() ? 3 : cladon_cpu_has_avx2_fma() ? 2 : 1;
+        __atomic_store_n(&level, known, __ATOMIC_RELAXED);
+    }
+    return known;
+}
+
 /// Writes the valid `rows x cols` corner of a computed tile (leading dimension `ldt`) to `c`.
 static void copy_edge_tile(const float *tile, ptrdiff_t ldt, float *c, ptrdiff_t ldc, ptrdiff_t rows,
                            ptrdiff_t cols, bool load_c, const CLadonEpilogue *epilogue) {

@@ -102,17 +102,6 @@ static inline __attribute__((always_inline)) void pack_panels(float *dst, const 
 }
 
 #ifdef CLADON_KERNELS_X86
-/// 1: baseline x86-64, 2: AVX2, 3: AVX-512F; read from CPUID once (racing first calls store the same value).
-static int cpu_level(void) {
-    static int level = 0;
-    int known = __atomic_load_n(&level, __ATOMIC_RELAXED);
-    if (known == 0) {
-        known = cladon_cpu_has_avx512f() ? 3 : cladon_cpu_has_avx2_fma() ? 2 : 1;
-        __atomic_store_n(&level, known, __ATOMIC_RELAXED);
-    }
-    return known;
-}
-
 // The same loop with 64-byte moves and merges (AVX-512) or 32-byte ones (AVX2), picked once from CPUID like the
 // GEMM kernels; the portable build of this file only has 16-byte vectors.
 __attribute__((target("avx512f"))) static void pack_panels_avx512(float *dst, const float *base,
@@ -138,7 +127,7 @@ void cladon_pack_im2col_panels(float *dst, const float *base, const ptrdiff_t *r
 void cladon_pack_im2col_panels_at_level(int level, float *dst, const float *base, const ptrdiff_t *row_offsets,
                                         ptrdiff_t kc, const ptrdiff_t *column_offsets, ptrdiff_t nc, ptrdiff_t nr) {
 #ifdef CLADON_KERNELS_X86
-    int known = cpu_level();
+    int known = cladon_cpu_level();
     if (level >= 1 && level < known) known = level;
     if (known == 3) { pack_panels_avx512(dst, base, row_offsets, kc, column_offsets, nc, nr); return; }
     if (known == 2) { pack_panels_avx2(dst, base, row_offsets, kc, column_offsets, nc, nr); return; }
@@ -187,7 +176,7 @@ __attribute__((target("avx2"))) static void copy_plane_avx2(CLADON_PLANE_ARGS) {
 
 void cladon_copy_bordered_plane(CLADON_PLANE_ARGS) {
 #ifdef CLADON_KERNELS_X86
-    int known = cpu_level();
+    int known = cladon_cpu_level();
     if (known == 3) { copy_plane_avx512(CLADON_PLANE_CALL); return; }
     if (known == 2) { copy_plane_avx2(CLADON_PLANE_CALL); return; }
 #endif

@@ -45,6 +45,30 @@ import LadonTestSupport
         }
     }
 
+    /// The channels-last C kernel at every instruction set this CPU runs, on channel counts that take its
+    /// 128-channel blocks, 16-channel blocks and scalar tail: bit-identical to the planar loop.
+    @Test func channelsLastKernelAtEveryLevel() {
+        var rng = SplitMix64(seed: 22)
+        for (c, h, w) in [(256, 13, 11), (150, 9, 20), (17, 5, 6)] {
+            let feature = Tensor.random([1, c, h, w], using: &rng)
+            let boxes = (0..<9).map { _ -> Box in
+                let x = Float.random(in: -10...Float(4 * w), using: &rng)
+                let y = Float.random(in: -10...Float(4 * h), using: &rng)
+                return Box(x1: x, y1: y, x2: x + Float.random(in: 0...Float(3 * w), using: &rng),
+                           y2: y + Float.random(in: 0...Float(3 * h), using: &rng))
+            }
+            for (scale, size, ratio) in [(Float(0.25), 7, 2), (0.5, 3, 0)] {
+                let planar = Kernels.roiAlign(feature, boxes: boxes, spatialScale: scale, outputSize: size,
+                                              samplingRatio: ratio, aligned: false, layout: .planar)
+                for level: Int32 in 1...3 {
+                    let fast = Kernels.roiAlign(feature, boxes: boxes, spatialScale: scale, outputSize: size,
+                                                samplingRatio: ratio, aligned: false, layout: .channelsLastAtLevel(level))
+                    #expect(fast == planar, "level \(level): \(c)x\(h)x\(w) s\(scale) p\(size) r\(ratio)")
+                }
+            }
+        }
+    }
+
     @Test func nanBoxesPoolZerosWithoutCrashing() {
         let feature = Tensor(shape: [1, 2, 4, 4], repeating: 1)
         let out = Kernels.roiAlign(feature, boxes: [Box(x1: .nan, y1: 0, x2: 3, y2: 3),

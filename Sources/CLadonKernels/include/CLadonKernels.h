@@ -15,11 +15,13 @@
 #include <features.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
-/// glibc: serve blocks below `mmap_threshold` bytes from the heap and keep up to `trim_threshold` bytes of freed heap
-/// (`mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD)`); used by LadonCore's `AllocatorTuning`.
+/// glibc: serve every block from the heap, none from a mapping of its own (`M_MMAP_MAX` 0; `M_MMAP_THRESHOLD` is set
+/// to `mmap_threshold` as well, for C libraries that ignore the first), and keep up to `trim_threshold` bytes of freed
+/// heap (`M_TRIM_THRESHOLD`); used by LadonCore's `AllocatorTuning`.
 static inline void cladon_malloc_keep_large_blocks(int mmap_threshold, int trim_threshold) {
     mallopt(M_MMAP_THRESHOLD, mmap_threshold);
     mallopt(M_TRIM_THRESHOLD, trim_threshold);
+    mallopt(M_MMAP_MAX, 0);
 }
 #endif
 #endif
@@ -49,6 +51,16 @@ void cladon_copy_bordered_plane(float *_Nonnull dst, ptrdiff_t height, ptrdiff_t
                                 ptrdiff_t src_width, ptrdiff_t stride_y, ptrdiff_t stride_x, ptrdiff_t phase_y,
                                 ptrdiff_t phase_x);
 
+/// RoIAlign's sums for one RoI over a channels-last map `input` (`[H·W, channels]`): for every bin `b` and channel
+/// `c`, `output[c * bins + b] = (Σ_s ((w1·v1 + w2·v2) + w3·v3) + w4·v4) / count`, the samples `s` of bin `b` in
+/// order, tap `t` of sample `s` reading pixel `positions[(b * samples_per_bin + s) * 4 + t]` with weight
+/// `weights[...]`; float32 operations in exactly that order with no fused multiply-add (torchvision's CPU kernel).
+/// `level` as for ``cladon_pack_im2col_panels_at_level``.
+void cladon_roi_align_channels_last(int level, float *_Nonnull output, const float *_Nonnull input,
+                                    ptrdiff_t channels, const int *_Nonnull positions,
+                                    const float *_Nonnull weights, ptrdiff_t bins, ptrdiff_t samples_per_bin,
+                                    float count);
+
 #if defined(__x86_64__) && (defined(__linux__) || defined(__APPLE__))
 #define CLADON_KERNELS_X86 1
 
@@ -65,6 +77,9 @@ typedef struct {
 bool cladon_cpu_has_avx512f(void);
 /// Whether the CPU and the OS support AVX2 and FMA3.
 bool cladon_cpu_has_avx2_fma(void);
+/// The instruction set the feature-specific builds in this module pick: 1 = baseline x86-64, 2 = AVX2 + FMA,
+/// 3 = AVX-512F; read from CPUID once.
+int cladon_cpu_level(void);
 
 /// One 12x32 tile from packed panels (`a`: `kc` groups of 12 values, `b`: `kc` rows of 32 values), with
 /// the contract of LadonCore's `gemmMicroKernel12x32`: a full tile goes to `c` (leading dimension `ldc`),

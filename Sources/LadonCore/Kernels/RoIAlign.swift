@@ -1,4 +1,5 @@
 // RoIAlign (torchvision `ops.roi_align`, CPU kernel): bilinear sampling of box regions into fixed-size bins.
+import CLadonKernels
 import Dispatch
 
 extension Kernels {
@@ -56,11 +57,12 @@ extension Kernels {
         // Channels-last pays one transpose of the map and then gathers all channels of a tap with SIMD loads; it
         // wins once the RoIs take more taps per channel than the plane has pixels (e.g. 1000 RoIs on P2).
         let samples = samplingRatio > 0 ? samplingRatio * samplingRatio : 4
-        let channelsLast: Bool
+        let channelsLast: Bool, level: Int32
         switch layout {
-        case .automatic: channelsLast = boxes.count * outputSize * outputSize * samples * 4 > height * width
-        case .planar: channelsLast = false
-        case .channelsLast: channelsLast = true
+        case .automatic: (channelsLast, level) = (boxes.count * outputSize * outputSize * samples * 4 > height * width, 0)
+        case .planar: (channelsLast, level) = (false, 0)
+        case .channelsLast: (channelsLast, level) = (true, 0)
+        case .channelsLastAtLevel(let l): (channelsLast, level) = (true, l)
         }
         let source = channelsLast ? Self.channelsLast(feature) : feature.scalars
         source.withUnsafeBufferPointer { fp in
@@ -73,7 +75,7 @@ extension Kernels {
                                  pooled: outputSize, samplingRatio: samplingRatio, aligned: aligned)
                     let dst = output + rows[k] * rowSize
                     if channelsLast {
-                        taps.applyChannelsLast(input: input, channels: channels, output: dst)
+                        taps.applyChannelsLast(input: input, channels: channels, output: dst, level: level)
                     } else {
                         taps.apply(input: input, channels: channels, planeSize: height * width, output: dst)
                     }
@@ -154,8 +156,10 @@ enum RoIAlignLayout {
     case automatic
     /// Channel by channel over the NCHW map (torchvision's loop order).
     case planar
-    /// Over a transposed `[H·W, C]` copy, all channels of a tap at once.
+    /// Over a transposed `[H·W, C]` copy, a run of channels of a tap at once.
     case channelsLast
+    /// ``channelsLast`` with the C kernel built for one instruction set (1 baseline, 2 AVX2, 3 AVX-512; tests).
+    case channelsLastAtLevel(Int32)
 }
 
 /// The scaled RoI and its bin/sampling grid (shared by the fast and the reference kernel).
@@ -264,50 +268,21 @@ struct RoIAlignTaps {
         }
     }
 
-    /// The same sums over a channels-last `[H·W, C]` map, 16 channels per step with the accumulator in registers
-    /// (same float32 operation order per element: `acc + (((w1·v1 + w2·v2) + w3·v3) + w4·v4)`, no fused
-    /// multiply-add, then `/ count`).
-    func applyChannelsLast(input: UnsafePointer<Float>, channels: Int, output: UnsafeMutablePointer<Float>) {
-        typealias V = SIMD16<Float>
-        let bins = pooled * pooled
+    /// The same sums over a channels-last `[H·W, C]` map (`cladon_roi_align_channels_last`: each bin's tap rows read
+    /// as contiguous runs of 128 channels, accumulators in registers; same float32 operation order per element,
+    /// `acc + (((w1·v1 + w2·v2) + w3·v3) + w4·v4)`, no fused multiply-add, then `/ count`). `level` picks the
+    /// instruction set as in ``RoIAlignLayout/channelsLastAtLevel(_:)`` (0: the best this CPU runs).
+    func applyChannelsLast(input: UnsafePointer<Float>, channels: Int, output: UnsafeMutablePointer<Float>,
+                           level: Int32 = 0) {
         let count = Float(max(samplesPerBin, 1))
-        let vectorEnd = channels - channels % V.scalarCount
-        let raw = UnsafeRawPointer(input)
-        let stride = MemoryLayout<Float>.stride
+        if positions.isEmpty {  // no sample points (an empty grid): every bin averages nothing
+            output.initialize(repeating: 0, count: channels * pooled * pooled)
+            return
+        }
         positions.withUnsafeBufferPointer { pos in
             weights.withUnsafeBufferPointer { wt in
-                // Bin-major, then 16-channel blocks: the taps of one bin stream through their rows of C channels.
-                for bin in 0..<bins {
-                    let first = bin * samplesPerBin * 4
-                    var c0 = 0
-                    while c0 < vectorEnd {
-                        var acc = V(repeating: 0)
-                        var s = first
-                        for _ in 0..<samplesPerBin {
-                            let v1 = raw.loadUnaligned(fromByteOffset: (Int(pos[s]) * channels + c0) * stride, as: V.self)
-                            let v2 = raw.loadUnaligned(fromByteOffset: (Int(pos[s + 1]) * channels + c0) * stride, as: V.self)
-                            let v3 = raw.loadUnaligned(fromByteOffset: (Int(pos[s + 2]) * channels + c0) * stride, as: V.self)
-                            let v4 = raw.loadUnaligned(fromByteOffset: (Int(pos[s + 3]) * channels + c0) * stride, as: V.self)
-                            acc += wt[s] * v1 + wt[s + 1] * v2 + wt[s + 2] * v3 + wt[s + 3] * v4
-                            s += 4
-                        }
-                        acc /= V(repeating: count)
-                        for i in 0..<V.scalarCount { output[(c0 + i) * bins + bin] = acc[i] }
-                        c0 += V.scalarCount
-                    }
-                }
-                for c in vectorEnd..<channels {
-                    var s = 0
-                    for bin in 0..<bins {
-                        var value: Float = 0
-                        for _ in 0..<samplesPerBin {
-                            value += wt[s] * input[Int(pos[s]) * channels + c] + wt[s + 1] * input[Int(pos[s + 1]) * channels + c]
-                                + wt[s + 2] * input[Int(pos[s + 2]) * channels + c] + wt[s + 3] * input[Int(pos[s + 3]) * channels + c]
-                            s += 4
-                        }
-                        output[c * bins + bin] = value / count
-                    }
-                }
+                cladon_roi_align_channels_last(level, output, input, channels, pos.baseAddress!, wt.baseAddress!,
+                                               pooled * pooled, samplesPerBin, count)
             }
         }
     }
