@@ -14,7 +14,7 @@ typedef struct {
     int kind;                 // 0: one full run, 1: two runs filling the panel, 2: column by column
 } PanelRead;
 
-enum { panels_per_chunk = 256 };
+enum { panels_per_chunk = 256, matrix_rows_ahead = 4 };
 
 static PanelRead classify_panel(const ptrdiff_t *columns, ptrdiff_t count, ptrdiff_t nr) {
     PanelRead read = {columns[0], 0, 0, count, 2};
@@ -133,6 +133,54 @@ void cladon_pack_im2col_panels_at_level(int level, float *dst, const float *base
     if (known == 2) { pack_panels_avx2(dst, base, row_offsets, kc, column_offsets, nc, nr); return; }
 #endif
     pack_panels(dst, base, row_offsets, kc, column_offsets, nc, nr);
+}
+
+/// The plain-matrix packing loop (see ``cladon_pack_matrix_panels``), compiled once per instruction set below.
+static inline __attribute__((always_inline)) void pack_matrix(float *dst, const float *b, ptrdiff_t ldb,
+                                                              ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr) {
+    ptrdiff_t full = nc / nr, tail = nc - full * nr;
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const float *row = b + p * ldb;
+        // Rows lie `ldb` apart, so the hardware prefetchers lose the stream at every row: ask for the row
+        // `ahead` rows on, one request per cache line, while this one is copied.
+        if (p + matrix_rows_ahead < kc) {
+            const char *next = (const char *)(row + matrix_rows_ahead * ldb);
+            for (ptrdiff_t byte = 0; byte < nc * (ptrdiff_t)sizeof(float); byte += 64) __builtin_prefetch(next + byte, 0, 3);
+        }
+        float *out = dst + p * nr;
+        if (nr == 32) {
+            for (ptrdiff_t q = 0; q < full; q++) memcpy(out + q * kc * 32, row + q * 32, 32 * sizeof(float));
+        } else if (nr == 16) {
+            for (ptrdiff_t q = 0; q < full; q++) memcpy(out + q * kc * 16, row + q * 16, 16 * sizeof(float));
+        } else {
+            for (ptrdiff_t q = 0; q < full; q++) memcpy(out + q * kc * nr, row + q * nr, (size_t)nr * sizeof(float));
+        }
+        if (tail > 0) {
+            float *last = out + full * kc * nr;
+            for (ptrdiff_t j = 0; j < tail; j++) last[j] = row[full * nr + j];
+            for (ptrdiff_t j = tail; j < nr; j++) last[j] = 0;
+        }
+    }
+}
+
+#ifdef CLADON_KERNELS_X86
+__attribute__((target("avx512f"))) static void pack_matrix_avx512(float *dst, const float *b, ptrdiff_t ldb,
+                                                                  ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr) {
+    pack_matrix(dst, b, ldb, kc, nc, nr);
+}
+__attribute__((target("avx2"))) static void pack_matrix_avx2(float *dst, const float *b, ptrdiff_t ldb,
+                                                             ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr) {
+    pack_matrix(dst, b, ldb, kc, nc, nr);
+}
+#endif
+
+void cladon_pack_matrix_panels(float *dst, const float *b, ptrdiff_t ldb, ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr) {
+#ifdef CLADON_KERNELS_X86
+    int known = cladon_cpu_level();
+    if (known == 3) { pack_matrix_avx512(dst, b, ldb, kc, nc, nr); return; }
+    if (known == 2) { pack_matrix_avx2(dst, b, ldb, kc, nc, nr); return; }
+#endif
+    pack_matrix(dst, b, ldb, kc, nc, nr);
 }
 
 static inline __attribute__((always_inline)) void copy_plane(

@@ -1,4 +1,5 @@
 // GEMM packing routines and the register-blocked SIMD micro-kernels (12×32 for AVX-512, 6×16 otherwise).
+import CLadonKernels
 
 /// The SIMD vector the kernels are written with (one zmm register with AVX-512).
 typealias GEMMVector = SIMD16<Float>
@@ -55,39 +56,25 @@ extension Kernels {
     /// `kc` rows of `NR` values (`dst[(q·kc + p)·NR + j]`), columns past `nc` zero-filled.
     static func packB(_ op: GEMMOperands, k0: Int, kc: Int, j0: Int, nc: Int, nr: Int,
                       into dst: UnsafeMutablePointer<Float>) {
-        let vectorBytes = GEMMVector.scalarCount * 4
+        if !op.transposeB {
+            // Row by row in C (software prefetch of the rows ahead; the Swift SIMD copy panel by panel ran the
+            // 1×1 and plain GEMMs 10–17 points of peak lower, GEMMPerfTests on Zen 5).
+            cladon_pack_matrix_panels(dst, op.b + k0 * op.ldb + j0, op.ldb, kc, nc, nr)
+            return
+        }
+        // B is stored [N×K]: each packed column is a contiguous source row.
         var q = 0
         while q * nr < nc {
             let cols = min(nr, nc - q * nr)
             let panel = dst + q * nr * kc
             let firstColumn = j0 + q * nr
-            if !op.transposeB {
-                for p in 0..<kc {
-                    let src = op.b + (k0 + p) * op.ldb + firstColumn
-                    let out = panel + p * nr
-                    if cols == nr {
-                        let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(out)
-                        var offset = 0
-                        while offset < nr * 4 {
-                            d.storeBytes(of: s.loadUnaligned(fromByteOffset: offset, as: GEMMVector.self),
-                                         toByteOffset: offset, as: GEMMVector.self)
-                            offset += vectorBytes
-                        }
-                    } else {
-                        for j in 0..<cols { out[j] = src[j] }
-                        for j in cols..<nr { out[j] = 0 }
-                    }
-                }
-            } else {
-                // B is stored [N×K]: each packed column is a contiguous source row.
-                for j in 0..<cols {
-                    let src = op.b + (firstColumn + j) * op.ldb + k0
-                    var out = panel + j
-                    for p in 0..<kc { out.pointee = src[p]; out += nr }
-                }
-                if cols < nr {
-                    for p in 0..<kc { (panel + p * nr + cols).update(repeating: 0, count: nr - cols) }
-                }
+            for j in 0..<cols {
+                let src = op.b + (firstColumn + j) * op.ldb + k0
+                var out = panel + j
+                for p in 0..<kc { out.pointee = src[p]; out += nr }
+            }
+            if cols < nr {
+                for p in 0..<kc { (panel + p * nr + cols).update(repeating: 0, count: nr - cols) }
             }
             q += 1
         }
