@@ -1,4 +1,5 @@
 // GDN1 / IGDN1: the tiled kernel against the Double reference, CompressAI and the layer loader.
+import CLadonKernels
 import Testing
 import LadonTestSupport
 @testable import LadonCore
@@ -89,6 +90,39 @@ import LadonTestSupport
                     let y = tile.map { Kernels.gdn(x, beta: beta, gamma: gamma, inverse: inverse, tileWidth: $0) }
                         ?? Kernels.gdn(x, beta: beta, gamma: gamma, inverse: inverse)
                     expectIdentical(y, expected, "C \(c) \(h)x\(w) inverse \(inverse) tile \(tile.map(String.init) ?? "default")")
+                }
+            }
+        }
+    }
+
+    /// The C halves of the fused pass (|x| panels, the final scale) at every instruction set this CPU runs, on a
+    /// width that leaves a partial panel and a vector tail, with zeros of both signs: equal to the plain formulas.
+    @Test func elementwiseHalvesAtEveryLevel() {
+        var rng = SplitMix64(seed: 31)
+        let (rows, width, stride, nr) = (5, 45, 50, 32)
+        var x = (0..<rows * stride).map { _ in Float.random(in: -2...2, using: &rng) }
+        x[3] = -0.0
+        x[4] = 0.0
+        let norm = (0..<rows * 64).map { _ in Float.random(in: 0...3, using: &rng) }
+        let beta = (0..<rows).map { _ in Float.random(in: 0.5...1.5, using: &rng) }
+        let panels = (width + nr - 1) / nr
+        var expectedPanels = [Float](repeating: 0, count: panels * rows * nr)
+        for p in 0..<rows {
+            for j in 0..<width { expectedPanels[(j / nr * rows + p) * nr + j % nr] = abs(x[p * stride + j]) }
+        }
+        for level: Int32 in 1...3 {
+            var packed = [Float](repeating: .nan, count: panels * rows * nr)
+            cladon_pack_abs_panels(level, &packed, x, stride, rows, width, nr)
+            #expect(packed.map(\.bitPattern) == expectedPanels.map(\.bitPattern), "level \(level): |x| panels")
+            for inverse in [false, true] {
+                var y = [Float](repeating: 7, count: rows * stride)
+                cladon_gdn_scale(level, &y, x, stride, norm, 64, beta, rows, width, inverse)
+                for c in 0..<rows {
+                    for i in 0..<stride {
+                        let m = norm[c * 64 + i] + beta[c], v = x[c * stride + i]
+                        let want: Float = i < width ? (inverse ? v * m : v * (1 / m)) : 7
+                        #expect(y[c * stride + i].bitPattern == want.bitPattern, "level \(level) inverse \(inverse) [\(c), \(i)]")
+                    }
                 }
             }
         }

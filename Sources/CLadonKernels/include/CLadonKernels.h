@@ -67,6 +67,18 @@ void cladon_roi_align_channels_last(int level, float *_Nonnull output, const flo
                                     const float *_Nonnull weights, ptrdiff_t bins, ptrdiff_t samples_per_bin,
                                     float count);
 
+/// GDN's |x| as GEMM B panels: `rows` channel rows of `x` (`stride` apart, `width` pixels each) into `nr`-column panels
+/// `dst[(q * rows + p) * nr + j] = |x[p * stride + q * nr + j]|`, zero past `width`. `level` as for
+/// ``cladon_pack_im2col_panels_at_level``.
+void cladon_pack_abs_panels(int level, float *_Nonnull dst, const float *_Nonnull x, ptrdiff_t stride, ptrdiff_t rows,
+                            ptrdiff_t width, ptrdiff_t nr);
+
+/// GDN's last step over `channels` rows of `width` pixels: `y = x * (norm + beta[c])` (`inverse`) or
+/// `x * (1 / (norm + beta[c]))`; `x` and `y` rows `stride` apart (may be the same memory), `norm` rows `ldn` apart.
+void cladon_gdn_scale(int level, float *_Nonnull y, const float *_Nonnull x, ptrdiff_t stride,
+                      const float *_Nonnull norm, ptrdiff_t ldn, const float *_Nonnull beta, ptrdiff_t channels,
+                      ptrdiff_t width, bool inverse);
+
 #if defined(__x86_64__) && (defined(__linux__) || defined(__APPLE__))
 #define CLADON_KERNELS_X86 1
 

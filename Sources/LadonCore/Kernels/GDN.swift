@@ -1,4 +1,5 @@
 // Generalised divisive normalisation, CompressAI's simplified GDN1 and its inverse.
+import CLadonKernels
 
 extension Kernels {
     /// GDN1 over the channels of an NCHW tensor, with *effective* parameters (already reparametrised):
@@ -137,50 +138,15 @@ extension Kernels {
             k0 += depth
         }
         // y = x · (norm + beta)  or  x · (1 / (norm + beta))
-        let lanes = Lanes.scalarCount, blocks = width / lanes
-        for ch in 0..<c {
-            let bias = beta[ch], biasLanes = Lanes(repeating: beta[ch])
-            let s = UnsafeRawPointer(x + ch * stride), nrm = UnsafeRawPointer(norm + ch * ldn)
-            let d = UnsafeMutableRawPointer(y + ch * stride)
-            for blk in 0..<blocks {
-                let o = blk * lanes * 4
-                let v = s.loadUnaligned(fromByteOffset: o, as: Lanes.self)
-                let m = nrm.loadUnaligned(fromByteOffset: o, as: Lanes.self) + biasLanes
-                d.storeBytes(of: inverse ? v * m : v * (1 / m), toByteOffset: o, as: Lanes.self)
-            }
-            for i in (blocks * lanes)..<width {
-                let v = x[ch * stride + i], m = norm[ch * ldn + i] + bias
-                y[ch * stride + i] = inverse ? v * m : v * (1 / m)
-            }
-        }
+        cladon_gdn_scale(0, y, x, stride, norm, ldn, beta, c, width, inverse)
     }
 
     /// `|x|` of `rows` channel rows (`stride` apart, `width` pixels each) as GEMM `B` panels of `nr` columns, each panel
-    /// `rows × nr` values, columns past `width` zero.
+    /// `rows × nr` values, columns past `width` zero (C, row by row).
     @inline(__always)
     private static func packAbsolutePanels(_ x: UnsafePointer<Float>, stride: Int, rows: Int, width: Int, nr: Int,
                                            into dst: UnsafeMutablePointer<Float>) {
-        let lanes = Lanes.scalarCount
-        var q = 0
-        while q * nr < width {
-            let cols = min(nr, width - q * nr), panel = dst + q * nr * rows
-            for p in 0..<rows {
-                let src = x + p * stride + q * nr, out = panel + p * nr
-                if cols == nr && nr % lanes == 0 {
-                    let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(out)
-                    var o = 0
-                    while o < nr * 4 {
-                        let v = s.loadUnaligned(fromByteOffset: o, as: Lanes.self)
-                        d.storeBytes(of: v.replacing(with: -v, where: v .< 0), toByteOffset: o, as: Lanes.self)
-                        o += lanes * 4
-                    }
-                } else {
-                    for j in 0..<cols { out[j] = abs(src[j]) }
-                    for j in cols..<nr { out[j] = 0 }
-                }
-            }
-            q += 1
-        }
+        cladon_pack_abs_panels(0, dst, x, stride, rows, width, nr)
     }
 
     /// Plain reference for ``gdn(_:beta:gamma:inverse:)``: the sum `beta + Σ gamma·|x|` and the final
