@@ -11,7 +11,12 @@ import Testing
 
 @Suite(.serialized, .enabled(if: PerfGate.enabled, Comment(rawValue: PerfGate.reason)))
 struct BodyBatchPerfTests {
-    init() { PerfGate.announce() }
+    init() {
+        PerfGate.announce()
+        // Allocate as `ladon` does: without it every 11–50 MB tensor is a fresh mapping whose page faults land in
+        // whichever layer allocates it, depending on what freed memory glibc happens to hold.
+        AllocatorTuning.keepLargeBlocksForReuse()
+    }
 
     static var modelPath: String? {
         let candidates = [ProcessInfo.processInfo.environment["LADON_PERF_MODEL"],

@@ -372,6 +372,10 @@ struct StridePhases {
         let (top, left) = (-dyMin, -dxMin)
         let height = top + max(ph, oh + dyMax), width = left + max(pw, ow + dxMax)
         if allowBorder && Kernels.borderedIm2col && height * width <= 2 * ph * pw {
+            if sh == 1 && sw == 1 && top == 0 && left == 0 && height == h && width == w {
+                // No tap reads outside the image (padding 0, e.g. decoder.2): the input already is its bordered plane.
+                return Layout(slots: [0], height: h, width: w, top: 0, left: 0, bordered: true, count: 0)
+            }
             return Layout(slots: slots, height: height, width: width, top: top, left: left, bordered: true,
                           count: used * channels * height * width)
         }
