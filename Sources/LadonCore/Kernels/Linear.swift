@@ -54,26 +54,28 @@ extension Kernels {
                         gemm(packed: w, n: n, b: xp.baseAddress!, ldb: k, transposeB: true, c: transposed, ldc: n,
                              epilogue: GEMMEpilogue(bias: biasPointer, residual: nil, ldr: 0, relu: activation == .relu),
                              threads: workers)
-                        transpose(transposed, rows: m, columns: n, into: y.baseAddress!)
+                        transpose(transposed, rows: m, columns: n, into: y.baseAddress!, threads: workers)
                     }
                 }
             }
         })
     }
 
-    /// `dst[columns × rows] = srcᵀ` in cache-sized blocks.
-    static func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>) {
+    /// `dst[columns × rows] = srcᵀ` in cache-sized blocks, the row blocks split over the threads (the box head's
+    /// 1024 × 1000 results).
+    static func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>,
+                          threads: Int? = nil) {
         let block = 32
-        var i0 = 0
-        while i0 < rows {
-            var j0 = 0
-            while j0 < columns {
-                for i in i0..<min(rows, i0 + block) {
-                    for j in j0..<min(columns, j0 + block) { dst[j * rows + i] = src[i * columns + j] }
+        WorkSplit.forEachRange((rows + block - 1) / block, work: rows * columns, threads: threads) { range in
+            for i0 in stride(from: range.lowerBound * block, to: min(rows, range.upperBound * block), by: block) {
+                var j0 = 0
+                while j0 < columns {
+                    for i in i0..<min(rows, i0 + block) {
+                        for j in j0..<min(columns, j0 + block) { dst[j * rows + i] = src[i * columns + j] }
+                    }
+                    j0 += block
                 }
-                j0 += block
             }
-            i0 += block
         }
     }
 }

@@ -2,7 +2,6 @@
 
 /// `y = x·Wᵀ + b` (PyTorch `nn.Linear`), with an optional fused activation.
 package struct Linear: Sendable {
-    /// `[out, in]`.
     /// `[out, in]` packed once at load as the `A` operand of `y·ᵀ = W·xᵀ` (the only copy kept).
     package let packedWeight: PackedMatrix
     package let bias: [Float]?
