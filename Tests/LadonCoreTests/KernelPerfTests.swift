@@ -127,4 +127,21 @@ struct KernelPerfTests {
         Self.report("classifier GEMV 2048->1000, weights cold", cold,
                     String(format: "%.0f GB/s (sink %g)", bytes / cold / 1e6, sink + evict[5]))
     }
+
+    /// The box head's fc6 (1000 RoIs × 12544 → 1024, ReLU) and fc7 (1024 → 1024): ONNX Runtime runs fc6 at about
+    /// 450 GFLOP/s on the Zen 5 machine (`Scripts/bench/ort_layer_profile.py --stage detection`).
+    @Test func boxHeadLinear() {
+        var rng = SplitMix64(seed: 5)
+        let (rois, k, m) = (1000, 12544, 1024)
+        let fc6 = Linear(weight: Tensor.random([m, k], in: -0.01...0.01, using: &rng),
+                         bias: (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }, activation: .relu)
+        let fc7 = Linear(weight: Tensor.random([m, m], in: -0.03...0.03, using: &rng),
+                         bias: (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }, activation: .relu)
+        let x = Tensor.random([rois, k], using: &rng)
+        var hidden = fc6(x)
+        let t6 = Self.medianMilliseconds(runs: 7) { hidden = fc6(x) }
+        let t7 = Self.medianMilliseconds(runs: 7) { _ = fc7(hidden) }
+        Self.report("box head fc6 1000x12544 -> 1024", t6, String(format: "%.0f GFLOP/s", 2.0 * Double(rois * k * m) / t6 / 1e6))
+        Self.report("box head fc7 1000x1024 -> 1024", t7, String(format: "%.0f GFLOP/s", 2.0 * Double(rois * m * m) / t7 / 1e6))
+    }
 }

@@ -1,4 +1,5 @@
 // The fully connected kernel and layer against nn.Linear.
+import CLadonKernels
 import Testing
 import LadonTestSupport
 @testable import LadonCore
@@ -35,6 +36,36 @@ import LadonTestSupport
         let f = try KernelFixture("linear")
         #expect(throws: LadonError.self) {
             _ = try Linear(weights: WeightScope(file: f.file).scope("fc"), inFeatures: 36, outFeatures: 19)
+        }
+    }
+
+    /// The 8×8-block transposes in C at every instruction set this CPU runs, on shapes with partial blocks on
+    /// both axes: the result transpose (over row ranges) and the transposed B packing (partial panels zeroed).
+    @Test func registerTransposesAtEveryLevel() {
+        var rng = SplitMix64(seed: 41)
+        for (rows, columns) in [(1, 1), (8, 8), (13, 21), (17, 9), (3, 40), (64, 33)] {
+            let src = (0..<rows * columns).map { _ in Float.random(in: -1...1, using: &rng) }
+            var expected = [Float](repeating: 0, count: rows * columns)
+            for i in 0..<rows { for j in 0..<columns { expected[j * rows + i] = src[i * columns + j] } }
+            for level: Int32 in 1...3 {
+                var dst = [Float](repeating: .nan, count: rows * columns)
+                let split = rows / 8 * 8 == rows ? rows / 2 / 8 * 8 : rows / 8 * 8  // a range boundary on a block edge
+                cladon_transpose_rows(level, &dst, src, rows, columns, 0, split)
+                cladon_transpose_rows(level, &dst, src, rows, columns, split, rows)
+                #expect(dst == expected, "transpose \(rows)x\(columns) level \(level)")
+            }
+        }
+        for (n, k, nr) in [(45, 19, 32), (32, 8, 32), (9, 23, 16), (70, 40, 16)] {
+            let ldb = k + 3
+            let b = (0..<n * ldb).map { _ in Float.random(in: -1...1, using: &rng) }
+            let panels = (n + nr - 1) / nr
+            var expected = [Float](repeating: 0, count: panels * k * nr)
+            for j in 0..<n { for p in 0..<k { expected[(j / nr * k + p) * nr + j % nr] = b[j * ldb + p] } }
+            for level: Int32 in 1...3 {
+                var dst = [Float](repeating: .nan, count: panels * k * nr)
+                cladon_pack_transposed_panels(level, &dst, b, ldb, k, n, nr)
+                #expect(dst == expected, "transposed panels n \(n) k \(k) nr \(nr) level \(level)")
+            }
         }
     }
 }

@@ -79,6 +79,18 @@ void cladon_gdn_scale(int level, float *_Nonnull y, const float *_Nonnull x, ptr
                       const float *_Nonnull norm, ptrdiff_t ldn, const float *_Nonnull beta, ptrdiff_t channels,
                       ptrdiff_t width, bool inverse);
 
+/// Rows `row_begin ..< row_end` of the row-major `rows x columns` matrix `src` into `dst` (`columns x rows`):
+/// `dst[j * rows + i] = src[i * columns + j]`, in 8 x 8 register blocks. `level` as for
+/// ``cladon_pack_im2col_panels_at_level``.
+void cladon_transpose_rows(int level, float *_Nonnull dst, const float *_Nonnull src, ptrdiff_t rows,
+                           ptrdiff_t columns, ptrdiff_t row_begin, ptrdiff_t row_end);
+
+/// GEMM B panels of a B stored transposed (`[N x K]`, leading dimension `ldb`, from its first packed column and
+/// depth): `dst[(q * kc + p) * nr + j] = b[(q * nr + j) * ldb + p]` for columns `0 ..< nc`, zero past `nc`;
+/// 8 x 8 register transposes. `level` as above.
+void cladon_pack_transposed_panels(int level, float *_Nonnull dst, const float *_Nonnull b, ptrdiff_t ldb,
+                                   ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr);
+
 #if defined(__x86_64__) && (defined(__linux__) || defined(__APPLE__))
 #define CLADON_KERNELS_X86 1
 

@@ -62,22 +62,8 @@ extension Kernels {
             cladon_pack_matrix_panels(dst, op.b + k0 * op.ldb + j0, op.ldb, kc, nc, nr)
             return
         }
-        // B is stored [N×K]: each packed column is a contiguous source row.
-        var q = 0
-        while q * nr < nc {
-            let cols = min(nr, nc - q * nr)
-            let panel = dst + q * nr * kc
-            let firstColumn = j0 + q * nr
-            for j in 0..<cols {
-                let src = op.b + (firstColumn + j) * op.ldb + k0
-                var out = panel + j
-                for p in 0..<kc { out.pointee = src[p]; out += nr }
-            }
-            if cols < nr {
-                for p in 0..<kc { (panel + p * nr + cols).update(repeating: 0, count: nr - cols) }
-            }
-            q += 1
-        }
+        // B is stored [N×K]: 8×8 register transposes of its rows (C).
+        cladon_pack_transposed_panels(0, dst, op.b + j0 * op.ldb + k0, op.ldb, kc, nc, nr)
     }
 
     /// Computes one 12×32 tile from packed panels and writes its `rows×cols` valid part to `c`

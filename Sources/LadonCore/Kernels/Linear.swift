@@ -1,4 +1,5 @@
 // Fully connected layer kernel: y[N×out] = x[N×in]·Wᵀ + b.
+import CLadonKernels
 
 extension Kernels {
     /// `y = x·Wᵀ + bias` for `x: [N, in]`, `weight: [out, in]` (PyTorch `nn.Linear` layout), with an
@@ -61,21 +62,13 @@ extension Kernels {
         })
     }
 
-    /// `dst[columns × rows] = srcᵀ` in cache-sized blocks, the row blocks split over the threads (the box head's
+    /// `dst[columns × rows] = srcᵀ` (8×8 register blocks in C), the row blocks split over the threads (the box head's
     /// 1024 × 1000 results).
     static func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>,
-                          threads: Int? = nil) {
-        let block = 32
+                          threads: Int? = nil, level: Int32 = 0) {
+        let block = 8
         WorkSplit.forEachRange((rows + block - 1) / block, work: rows * columns, threads: threads) { range in
-            for i0 in stride(from: range.lowerBound * block, to: min(rows, range.upperBound * block), by: block) {
-                var j0 = 0
-                while j0 < columns {
-                    for i in i0..<min(rows, i0 + block) {
-                        for j in j0..<min(columns, j0 + block) { dst[j * rows + i] = src[i * columns + j] }
-                    }
-                    j0 += block
-                }
-            }
+            cladon_transpose_rows(level, dst, src, rows, columns, range.lowerBound * block, min(rows, range.upperBound * block))
         }
     }
 }
