@@ -2,7 +2,7 @@
 // y = x · (norm + beta) or x · (1 / (norm + beta)) once the GEMM has summed `norm`. Portable C the compiler
 // vectorises; on x86-64 also compiled for AVX2 and AVX-512 and picked from CPUID. Same float32 operations as the
 // Swift reference (no contraction).
-#include "CLadonKernels.h"
+#include "CPULevels.h"
 
 #include <math.h>
 
@@ -65,29 +65,9 @@ static inline __attribute__((always_inline)) void gdn_scale(float *y, const floa
         ptrdiff_t channels, ptrdiff_t width, bool inverse
 #define CLADON_SCALE_CALL y, x, stride, norm, ldn, beta, channels, width, inverse
 
-#ifdef CLADON_KERNELS_X86
-__attribute__((target("avx512f"))) static void pack_abs_avx512(CLADON_ABS_ARGS) { pack_abs(CLADON_ABS_CALL); }
-__attribute__((target("avx2"))) static void pack_abs_avx2(CLADON_ABS_ARGS) { pack_abs(CLADON_ABS_CALL); }
-__attribute__((target("avx512f"))) static void gdn_scale_avx512(CLADON_SCALE_ARGS) { gdn_scale(CLADON_SCALE_CALL); }
-__attribute__((target("avx2"))) static void gdn_scale_avx2(CLADON_SCALE_ARGS) { gdn_scale(CLADON_SCALE_CALL); }
-#endif
+CLADON_LEVEL_BUILDS(pack_abs, (CLADON_ABS_ARGS), (CLADON_ABS_CALL))
+CLADON_LEVEL_BUILDS(gdn_scale, (CLADON_SCALE_ARGS), (CLADON_SCALE_CALL))
 
-void cladon_pack_abs_panels(int level, CLADON_ABS_ARGS) {
-#ifdef CLADON_KERNELS_X86
-    int known = cladon_cpu_level();
-    if (level >= 1 && level < known) known = level;
-    if (known == 3) { pack_abs_avx512(CLADON_ABS_CALL); return; }
-    if (known == 2) { pack_abs_avx2(CLADON_ABS_CALL); return; }
-#endif
-    pack_abs(CLADON_ABS_CALL);
-}
+void cladon_pack_abs_panels(int level, CLADON_ABS_ARGS) { CLADON_RUN_AT_LEVEL(level, pack_abs, (CLADON_ABS_CALL)); }
 
-void cladon_gdn_scale(int level, CLADON_SCALE_ARGS) {
-#ifdef CLADON_KERNELS_X86
-    int known = cladon_cpu_level();
-    if (level >= 1 && level < known) known = level;
-    if (known == 3) { gdn_scale_avx512(CLADON_SCALE_CALL); return; }
-    if (known == 2) { gdn_scale_avx2(CLADON_SCALE_CALL); return; }
-#endif
-    gdn_scale(CLADON_SCALE_CALL);
-}
+void cladon_gdn_scale(int level, CLADON_SCALE_ARGS) { CLADON_RUN_AT_LEVEL(level, gdn_scale, (CLADON_SCALE_CALL)); }

@@ -1,7 +1,7 @@
 // Packing the im2col matrix of a convolution into GEMM panels, and the zero-bordered (stride-phase) copies
 // of the input it reads from. Portable C: plain loops the compiler turns into vector moves on every target; on
 // x86-64 each is also compiled for AVX2 and AVX-512 (per-function `target` attributes) and picked from CPUID.
-#include "CLadonKernels.h"
+#include "CPULevels.h"
 
 #include <string.h>
 
@@ -101,38 +101,20 @@ static inline __attribute__((always_inline)) void pack_panels(float *dst, const 
     }
 }
 
-#ifdef CLADON_KERNELS_X86
 // The same loop with 64-byte moves and merges (AVX-512) or 32-byte ones (AVX2), picked once from CPUID like the
 // GEMM kernels; the portable build of this file only has 16-byte vectors.
-__attribute__((target("avx512f"))) static void pack_panels_avx512(float *dst, const float *base,
-                                                                  const ptrdiff_t *row_offsets, ptrdiff_t kc,
-                                                                  const ptrdiff_t *column_offsets, ptrdiff_t nc,
-                                                                  ptrdiff_t nr) {
-    pack_panels(dst, base, row_offsets, kc, column_offsets, nc, nr);
+#define CLADON_PANELS_ARGS                                                                                     \
+    float *dst, const float *base, const ptrdiff_t *row_offsets, ptrdiff_t kc, const ptrdiff_t *column_offsets, \
+        ptrdiff_t nc, ptrdiff_t nr
+#define CLADON_PANELS_CALL dst, base, row_offsets, kc, column_offsets, nc, nr
+CLADON_LEVEL_BUILDS(pack_panels, (CLADON_PANELS_ARGS), (CLADON_PANELS_CALL))
+
+void cladon_pack_im2col_panels(CLADON_PANELS_ARGS) {
+    cladon_pack_im2col_panels_at_level(0, CLADON_PANELS_CALL);
 }
 
-__attribute__((target("avx2"))) static void pack_panels_avx2(float *dst, const float *base,
-                                                             const ptrdiff_t *row_offsets, ptrdiff_t kc,
-                                                             const ptrdiff_t *column_offsets, ptrdiff_t nc,
-                                                             ptrdiff_t nr) {
-    pack_panels(dst, base, row_offsets, kc, column_offsets, nc, nr);
-}
-#endif
-
-void cladon_pack_im2col_panels(float *dst, const float *base, const ptrdiff_t *row_offsets, ptrdiff_t kc,
-                               const ptrdiff_t *column_offsets, ptrdiff_t nc, ptrdiff_t nr) {
-    cladon_pack_im2col_panels_at_level(0, dst, base, row_offsets, kc, column_offsets, nc, nr);
-}
-
-void cladon_pack_im2col_panels_at_level(int level, float *dst, const float *base, const ptrdiff_t *row_offsets,
-                                        ptrdiff_t kc, const ptrdiff_t *column_offsets, ptrdiff_t nc, ptrdiff_t nr) {
-#ifdef CLADON_KERNELS_X86
-    int known = cladon_cpu_level();
-    if (level >= 1 && level < known) known = level;
-    if (known == 3) { pack_panels_avx512(dst, base, row_offsets, kc, column_offsets, nc, nr); return; }
-    if (known == 2) { pack_panels_avx2(dst, base, row_offsets, kc, column_offsets, nc, nr); return; }
-#endif
-    pack_panels(dst, base, row_offsets, kc, column_offsets, nc, nr);
+void cladon_pack_im2col_panels_at_level(int level, CLADON_PANELS_ARGS) {
+    CLADON_RUN_AT_LEVEL(level, pack_panels, (CLADON_PANELS_CALL));
 }
 
 /// The plain-matrix packing loop (see ``cladon_pack_matrix_panels``), compiled once per instruction set below.
@@ -163,24 +145,11 @@ static inline __attribute__((always_inline)) void pack_matrix(float *dst, const 
     }
 }
 
-#ifdef CLADON_KERNELS_X86
-__attribute__((target("avx512f"))) static void pack_matrix_avx512(float *dst, const float *b, ptrdiff_t ldb,
-                                                                  ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr) {
-    pack_matrix(dst, b, ldb, kc, nc, nr);
-}
-__attribute__((target("avx2"))) static void pack_matrix_avx2(float *dst, const float *b, ptrdiff_t ldb,
-                                                             ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr) {
-    pack_matrix(dst, b, ldb, kc, nc, nr);
-}
-#endif
+CLADON_LEVEL_BUILDS(pack_matrix, (float *dst, const float *b, ptrdiff_t ldb, ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr),
+                    (dst, b, ldb, kc, nc, nr))
 
 void cladon_pack_matrix_panels(float *dst, const float *b, ptrdiff_t ldb, ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr) {
-#ifdef CLADON_KERNELS_X86
-    int known = cladon_cpu_level();
-    if (known == 3) { pack_matrix_avx512(dst, b, ldb, kc, nc, nr); return; }
-    if (known == 2) { pack_matrix_avx2(dst, b, ldb, kc, nc, nr); return; }
-#endif
-    pack_matrix(dst, b, ldb, kc, nc, nr);
+    CLADON_RUN_AT_LEVEL(0, pack_matrix, (dst, b, ldb, kc, nc, nr));
 }
 
 static inline __attribute__((always_inline)) void copy_plane(
@@ -217,17 +186,6 @@ static inline __attribute__((always_inline)) void copy_plane(
         ptrdiff_t phase_x
 #define CLADON_PLANE_CALL dst, height, width, top, left, src, src_height, src_width, stride_y, stride_x, phase_y, phase_x
 
-#ifdef CLADON_KERNELS_X86
-__attribute__((target("avx512f"))) static void copy_plane_avx512(CLADON_PLANE_ARGS) { copy_plane(CLADON_PLANE_CALL); }
-__attribute__((target("avx2"))) static void copy_plane_avx2(CLADON_PLANE_ARGS) { copy_plane(CLADON_PLANE_CALL); }
-#endif
+CLADON_LEVEL_BUILDS(copy_plane, (CLADON_PLANE_ARGS), (CLADON_PLANE_CALL))
 
-void cladon_copy_bordered_plane(CLADON_PLANE_ARGS) {
-#ifdef CLADON_KERNELS_X86
-    int known = cladon_cpu_level();
-    if (known == 3) { copy_plane_avx512(CLADON_PLANE_CALL); return; }
-    if (known == 2) { copy_plane_avx2(CLADON_PLANE_CALL); return; }
-#endif
-    copy_plane(CLADON_PLANE_CALL);
-}
-
+void cladon_copy_bordered_plane(CLADON_PLANE_ARGS) { CLADON_RUN_AT_LEVEL(0, copy_plane, (CLADON_PLANE_CALL)); }

@@ -1,7 +1,7 @@
 // RoIAlign's bilinear sums over a channels-last feature map (the taps and weights come from LadonCore's
 // `RoIAlignTaps`). Portable C with 16-float vectors; on x86-64 also compiled for AVX2 and AVX-512 and picked from
 // CPUID. The float32 operations are torchvision's, in its order, never fused: `#pragma clang fp contract(off)`.
-#include "CLadonKernels.h"
+#include "CPULevels.h"
 
 #pragma clang fp contract(off)
 
@@ -75,17 +75,8 @@ static inline __attribute__((always_inline)) void roi_align_cl(float *output, co
         ptrdiff_t bins, ptrdiff_t samples_per_bin, float count
 #define CLADON_ROI_CALL output, input, channels, positions, weights, bins, samples_per_bin, count
 
-#ifdef CLADON_KERNELS_X86
-__attribute__((target("avx512f"))) static void roi_align_cl_avx512(CLADON_ROI_ARGS) { roi_align_cl(CLADON_ROI_CALL); }
-__attribute__((target("avx2"))) static void roi_align_cl_avx2(CLADON_ROI_ARGS) { roi_align_cl(CLADON_ROI_CALL); }
-#endif
+CLADON_LEVEL_BUILDS(roi_align_cl, (CLADON_ROI_ARGS), (CLADON_ROI_CALL))
 
 void cladon_roi_align_channels_last(int level, CLADON_ROI_ARGS) {
-#ifdef CLADON_KERNELS_X86
-    int known = cladon_cpu_level();
-    if (level >= 1 && level < known) known = level;
-    if (known == 3) { roi_align_cl_avx512(CLADON_ROI_CALL); return; }
-    if (known == 2) { roi_align_cl_avx2(CLADON_ROI_CALL); return; }
-#endif
-    roi_align_cl(CLADON_ROI_CALL);
+    CLADON_RUN_AT_LEVEL(level, roi_align_cl, (CLADON_ROI_CALL));
 }

@@ -1,7 +1,7 @@
 // Transposes in 8 x 8 blocks held in vector registers: the transposed GEMM B packing (a Linear layer's input,
 // `B = xᵀ`) and the transpose of `W·xᵀ` back into `[N, out]`. Portable C with 8-float vectors (one ymm, two xmm);
 // on x86-64 also compiled for AVX2 and AVX-512 and picked from CPUID.
-#include "CLadonKernels.h"
+#include "CPULevels.h"
 
 typedef float tr_f8 __attribute__((vector_size(32), aligned(4)));
 
@@ -82,29 +82,11 @@ static inline __attribute__((always_inline)) void pack_transposed(float *dst, co
 #define CLADON_PT_ARGS float *dst, const float *b, ptrdiff_t ldb, ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr
 #define CLADON_PT_CALL dst, b, ldb, kc, nc, nr
 
-#ifdef CLADON_KERNELS_X86
-__attribute__((target("avx512f"))) static void transpose_avx512(CLADON_TR_ARGS) { transpose_rows(CLADON_TR_CALL); }
-__attribute__((target("avx2"))) static void transpose_avx2(CLADON_TR_ARGS) { transpose_rows(CLADON_TR_CALL); }
-__attribute__((target("avx512f"))) static void pack_t_avx512(CLADON_PT_ARGS) { pack_transposed(CLADON_PT_CALL); }
-__attribute__((target("avx2"))) static void pack_t_avx2(CLADON_PT_ARGS) { pack_transposed(CLADON_PT_CALL); }
-#endif
+CLADON_LEVEL_BUILDS(transpose_rows, (CLADON_TR_ARGS), (CLADON_TR_CALL))
+CLADON_LEVEL_BUILDS(pack_transposed, (CLADON_PT_ARGS), (CLADON_PT_CALL))
 
-void cladon_transpose_rows(int level, CLADON_TR_ARGS) {
-#ifdef CLADON_KERNELS_X86
-    int known = cladon_cpu_level();
-    if (level >= 1 && level < known) known = level;
-    if (known == 3) { transpose_avx512(CLADON_TR_CALL); return; }
-    if (known == 2) { transpose_avx2(CLADON_TR_CALL); return; }
-#endif
-    transpose_rows(CLADON_TR_CALL);
-}
+void cladon_transpose_rows(int level, CLADON_TR_ARGS) { CLADON_RUN_AT_LEVEL(level, transpose_rows, (CLADON_TR_CALL)); }
 
 void cladon_pack_transposed_panels(int level, CLADON_PT_ARGS) {
-#ifdef CLADON_KERNELS_X86
-    int known = cladon_cpu_level();
-    if (level >= 1 && level < known) known = level;
-    if (known == 3) { pack_t_avx512(CLADON_PT_CALL); return; }
-    if (known == 2) { pack_t_avx2(CLADON_PT_CALL); return; }
-#endif
-    pack_transposed(CLADON_PT_CALL);
+    CLADON_RUN_AT_LEVEL(level, pack_transposed, (CLADON_PT_CALL));
 }

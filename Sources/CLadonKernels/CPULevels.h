@@ -1,0 +1,37 @@
+// Builds of one portable, always-inline C routine for AVX-512 and AVX2 (per-function `target` attributes, so no
+// compiler flags: packages that depend on ladon-swift by version get them too) and the CPUID pick between them.
+// Private to CLadonKernels; include after "CLadonKernels.h".
+#ifndef CLADON_CPU_LEVELS_H
+#define CLADON_CPU_LEVELS_H
+
+#include "CLadonKernels.h"
+
+#ifdef CLADON_KERNELS_X86
+/// Defines `name_avx512` and `name_avx2`, each `name` compiled for that instruction set. `ARGS` is the parameter list
+/// in parentheses, `CALL` the argument list in parentheses.
+#define CLADON_LEVEL_BUILDS(name, ARGS, CALL)                                                                 \
+    __attribute__((target("avx512f"))) static void name##_avx512 ARGS { name CALL; }                          \
+    __attribute__((target("avx2"))) static void name##_avx2 ARGS { name CALL; }
+
+/// Runs the build of `name` for `level` (1 baseline, 2 AVX2, 3 AVX-512; 0 or a level above the CPU's: the best the
+/// CPU runs) and returns from the calling function.
+#define CLADON_RUN_AT_LEVEL(level, name, CALL)                                                                \
+    do {                                                                                                      \
+        int known_ = cladon_cpu_level();                                                                      \
+        if ((level) >= 1 && (level) < known_) known_ = (level);                                               \
+        if (known_ == 3) { name##_avx512 CALL; return; }                                                      \
+        if (known_ == 2) { name##_avx2 CALL; return; }                                                        \
+        name CALL;                                                                                            \
+        return;                                                                                               \
+    } while (0)
+#else
+#define CLADON_LEVEL_BUILDS(name, ARGS, CALL)
+#define CLADON_RUN_AT_LEVEL(level, name, CALL)                                                                \
+    do {                                                                                                      \
+        (void)(level);                                                                                        \
+        name CALL;                                                                                            \
+        return;                                                                                               \
+    } while (0)
+#endif
+
+#endif
