@@ -148,8 +148,9 @@ static inline __attribute__((always_inline)) void pack_matrix(float *dst, const 
 CLADON_LEVEL_BUILDS(pack_matrix, (float *dst, const float *b, ptrdiff_t ldb, ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr),
                     (dst, b, ldb, kc, nc, nr))
 
-void cladon_pack_matrix_panels(float *dst, const float *b, ptrdiff_t ldb, ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr) {
-    CLADON_RUN_AT_LEVEL(0, pack_matrix, (dst, b, ldb, kc, nc, nr));
+void cladon_pack_matrix_panels(int level, float *dst, const float *b, ptrdiff_t ldb, ptrdiff_t kc, ptrdiff_t nc,
+                               ptrdiff_t nr) {
+    CLADON_RUN_AT_LEVEL(level, pack_matrix, (dst, b, ldb, kc, nc, nr));
 }
 
 static inline __attribute__((always_inline)) void copy_plane(

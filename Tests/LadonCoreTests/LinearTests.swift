@@ -39,9 +39,10 @@ import LadonTestSupport
         }
     }
 
-    /// The 8×8-block transposes in C at every instruction set this CPU runs, on shapes with partial blocks on
-    /// both axes: the result transpose (over row ranges) and the transposed B packing (partial panels zeroed).
-    @Test func registerTransposesAtEveryLevel() {
+    /// The C packers and 8×8-block transposes at every instruction set this CPU runs, on shapes with partial blocks
+    /// on both axes: the result transpose (over row ranges), the transposed and the plain B packing (partial panels
+    /// zeroed).
+    @Test func packersAndTransposesAtEveryLevel() {
         var rng = SplitMix64(seed: 41)
         for (rows, columns) in [(1, 1), (8, 8), (13, 21), (17, 9), (3, 40), (64, 33)] {
             let src = (0..<rows * columns).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -65,6 +66,19 @@ import LadonTestSupport
                 var dst = [Float](repeating: .nan, count: panels * k * nr)
                 cladon_pack_transposed_panels(level, &dst, b, ldb, k, n, nr)
                 #expect(dst == expected, "transposed panels n \(n) k \(k) nr \(nr) level \(level)")
+            }
+        }
+        // The plain (not transposed) panels of the same shapes, B stored [K×N].
+        for (n, k, nr) in [(45, 19, 32), (32, 8, 32), (9, 23, 16), (70, 40, 16)] {
+            let ldb = n + 5
+            let b = (0..<k * ldb).map { _ in Float.random(in: -1...1, using: &rng) }
+            let panels = (n + nr - 1) / nr
+            var expected = [Float](repeating: 0, count: panels * k * nr)
+            for p in 0..<k { for j in 0..<n { expected[(j / nr * k + p) * nr + j % nr] = b[p * ldb + j] } }
+            for level: Int32 in 1...3 {
+                var dst = [Float](repeating: .nan, count: panels * k * nr)
+                cladon_pack_matrix_panels(level, &dst, b, ldb, k, n, nr)
+                #expect(dst == expected, "plain panels n \(n) k \(k) nr \(nr) level \(level)")
             }
         }
     }

@@ -45,8 +45,8 @@ void cladon_pack_im2col_panels_at_level(int level, float *_Nonnull dst, const fl
 
 /// Packs rows `0..<kc`, columns `0..<nc` of the row-major matrix `b` (leading dimension `ldb`) into `nr`-column
 /// GEMM panels `dst[(q * kc + r) * nr + j]`, zero past `nc`; row by row, asking for rows a few ahead
-/// (software prefetch). AVX-512 / AVX2 / baseline builds picked from CPUID.
-void cladon_pack_matrix_panels(float *_Nonnull dst, const float *_Nonnull b, ptrdiff_t ldb, ptrdiff_t kc,
+/// (software prefetch). `level` as for ``cladon_pack_im2col_panels_at_level``.
+void cladon_pack_matrix_panels(int level, float *_Nonnull dst, const float *_Nonnull b, ptrdiff_t ldb, ptrdiff_t kc,
                                ptrdiff_t nc, ptrdiff_t nr);
 
 /// Writes one `height x width` plane: stride phase (`phase_y`, `phase_x`) of the `src_height x src_width` image

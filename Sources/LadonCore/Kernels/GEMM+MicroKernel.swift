@@ -59,7 +59,7 @@ extension Kernels {
         if !op.transposeB {
             // Row by row in C (software prefetch of the rows ahead; the Swift SIMD copy panel by panel ran the
             // 1×1 and plain GEMMs 10–17 points of peak lower, GEMMPerfTests on Zen 5).
-            cladon_pack_matrix_panels(dst, op.b + k0 * op.ldb + j0, op.ldb, kc, nc, nr)
+            cladon_pack_matrix_panels(0, dst, op.b + k0 * op.ldb + j0, op.ldb, kc, nc, nr)
             return
         }
         // B is stored [N×K]: 8×8 register transposes of its rows (C).
