@@ -3,8 +3,10 @@
 //   They need no compiler flags: each function carries its own `target` attribute, so a package that
 //   depends on ladon-swift by version (where SwiftPM forbids unsafe flags) still gets FMA kernels.
 //   On other architectures and systems they are not declared and LadonCore keeps its Swift kernels.
-// - Portable im2col packing (every architecture): block copies from zero-bordered planes; on x86-64 also
-//   compiled for AVX2 and AVX-512 and picked from CPUID like the GEMM kernels.
+// - Portable routines (every architecture), on x86-64 also compiled for AVX2 and AVX-512 and picked from CPUID like
+//   the GEMM kernels (CPULevels.h): im2col packing (block copies from zero-bordered planes), plain and transposed
+//   GEMM B packing and the 8 x 8 transposes (Transpose.c), GDN's element-wise halves (GDNBlocks.c) and RoIAlign's
+//   channels-last sums (RoIAlignSampling.c). Those with a `level` argument let tests run every build the CPU has.
 #ifndef CLADON_KERNELS_H
 #define CLADON_KERNELS_H
 
