@@ -1,10 +1,15 @@
-// Builds of one portable, always-inline C routine for AVX-512 and AVX2 (per-function `target` attributes, so no
+// The vector types the portable routines are written with, builds of one portable, always-inline C routine for AVX-512 and AVX2 (per-function `target` attributes, so no
 // compiler flags: packages that depend on ladon-swift by version get them too) and the CPUID pick between them.
 // Private to CLadonKernels; include after "CLadonKernels.h".
 #ifndef CLADON_CPU_LEVELS_H
 #define CLADON_CPU_LEVELS_H
 
 #include "CLadonKernels.h"
+
+/// 16 floats (or ints) as one vector: a zmm register with AVX-512, two ymm with AVX2, four xmm otherwise.
+/// `aligned(4)`: loads and stores through a pointer to it may be unaligned.
+typedef float cladon_f16 __attribute__((vector_size(64), aligned(4)));
+typedef int cladon_i16 __attribute__((vector_size(64), aligned(4)));
 
 #ifdef CLADON_KERNELS_X86
 /// Defines `name_avx512` and `name_avx2`, each `name` compiled for that instruction set. `ARGS` is the parameter list

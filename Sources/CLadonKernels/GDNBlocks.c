@@ -8,14 +8,12 @@
 
 #pragma clang fp contract(off)
 
-/// 16 floats as one vector, loads and stores at any 4-byte-aligned address. Explicit vectors rather than loops
-/// left to the auto-vectoriser: `y` may be `x` (GDN in place), and a loop over possibly overlapping arrays is
-/// vectorised behind a run-time overlap check that sends the in-place call down the scalar path.
-typedef float gdn_f16 __attribute__((vector_size(64), aligned(4)));
-typedef int gdn_i16 __attribute__((vector_size(64), aligned(4)));
+// Explicit vectors (`cladon_f16`) rather than loops left to the auto-vectoriser: `y` may be `x` (GDN in place), and a
+// loop over possibly overlapping arrays is vectorised behind a run-time overlap check that sends the in-place call
+// down the scalar path.
 
 /// |v| lane by lane: the sign bits cleared (a macro: a vector-valued function draws an ABI warning in the baseline build).
-#define abs16(v) ((gdn_f16)((gdn_i16)(v) & 0x7fffffff))
+#define abs16(v) ((cladon_f16)((cladon_i16)(v) & 0x7fffffff))
 
 static inline __attribute__((always_inline)) void pack_abs(float *dst, const float *x, ptrdiff_t stride,
                                                            ptrdiff_t rows, ptrdiff_t width, ptrdiff_t nr) {
@@ -26,7 +24,7 @@ static inline __attribute__((always_inline)) void pack_abs(float *dst, const flo
         for (ptrdiff_t q = 0; q < full; q++) {
             float *panel = out + q * rows * nr;
             const float *src = row + q * nr;
-            for (ptrdiff_t j = 0; j < nr; j += 16) *(gdn_f16 *)(panel + j) = abs16(*(const gdn_f16 *)(src + j));
+            for (ptrdiff_t j = 0; j < nr; j += 16) *(cladon_f16 *)(panel + j) = abs16(*(const cladon_f16 *)(src + j));
         }
         for (ptrdiff_t j0 = tail_start; j0 < width; j0 += nr) {  // partial panel (or any nr not a multiple of 16)
             float *panel = out + j0 / nr * rows * nr;
@@ -45,14 +43,14 @@ static inline __attribute__((always_inline)) void gdn_scale(float *y, const floa
         const float *xs = x + c * stride, *ns = norm + c * ldn;
         float *ys = y + c * stride;
         float b = beta[c];
-        gdn_f16 bv = (gdn_f16){0} + b, one = (gdn_f16){0} + 1.0f;
+        cladon_f16 bv = (cladon_f16){0} + b, one = (cladon_f16){0} + 1.0f;
         if (inverse) {
             for (ptrdiff_t i = 0; i < vector_end; i += 16)
-                *(gdn_f16 *)(ys + i) = *(const gdn_f16 *)(xs + i) * (*(const gdn_f16 *)(ns + i) + bv);
+                *(cladon_f16 *)(ys + i) = *(const cladon_f16 *)(xs + i) * (*(const cladon_f16 *)(ns + i) + bv);
             for (ptrdiff_t i = vector_end; i < width; i++) ys[i] = xs[i] * (ns[i] + b);
         } else {
             for (ptrdiff_t i = 0; i < vector_end; i += 16)
-                *(gdn_f16 *)(ys + i) = *(const gdn_f16 *)(xs + i) * (one / (*(const gdn_f16 *)(ns + i) + bv));
+                *(cladon_f16 *)(ys + i) = *(const cladon_f16 *)(xs + i) * (one / (*(const cladon_f16 *)(ns + i) + bv));
             for (ptrdiff_t i = vector_end; i < width; i++) ys[i] = xs[i] * (1.0f / (ns[i] + b));
         }
     }

@@ -43,11 +43,6 @@ static inline void pack_row_any(float *out, const float *row, const PanelRead *r
     for (ptrdiff_t j = read->count; j < nr; j++) out[j] = 0;
 }
 
-/// 16 floats as one vector (64 bytes; a zmm register with AVX-512, two ymm with AVX2, four xmm otherwise) and
-/// its lane mask. `aligned(4)`: loads and stores through it may be unaligned.
-typedef float cladon_f16 __attribute__((vector_size(64), aligned(4)));
-typedef int cladon_i16 __attribute__((vector_size(64), aligned(4)));
-
 /// `out[j] = j < split ? a[j] : b[j]` for the 16 lanes starting at lane `base`: two loads and a masked merge.
 static inline __attribute__((always_inline)) void select16(float *out, const float *a, const float *b,
                                                            ptrdiff_t split, int base) {

@@ -5,21 +5,19 @@
 
 #pragma clang fp contract(off)
 
-typedef float roi_f16 __attribute__((vector_size(64), aligned(4)));
-
 /// Vectors of 16 channels kept in registers per pass over a bin's taps: 8 × 16 = 128 channels, eight accumulators
 /// and eight partial sums (16 zmm, or 32 ymm with AVX2 where the compiler spills a few).
 enum { roi_vectors = 8 };
 
-/// 16 floats from any 4-byte-aligned address (the vector type is declared with 4-byte alignment).
-#define load16(p) (*(const roi_f16 *)(p))
+/// 16 floats from any 4-byte-aligned address (`cladon_f16` is declared with 4-byte alignment).
+#define load16(p) (*(const cladon_f16 *)(p))
 
 /// Channels `c0 ..< c0 + 16·V` of one bin, `V` vectors at a time: every tap row is read as one contiguous
 /// run of `V` vectors, so a bin's 4 × samples rows stream through with many loads in flight.
 #define ROI_BLOCK(V)                                                                                          \
     {                                                                                                         \
-        roi_f16 acc[V];                                                                                       \
-        for (int v = 0; v < V; v++) acc[v] = (roi_f16){0};                                                    \
+        cladon_f16 acc[V];                                                                                    \
+        for (int v = 0; v < V; v++) acc[v] = (cladon_f16){0};                                                 \
         for (ptrdiff_t s = 0; s < samples_per_bin; s++) {                                                     \
             const int *p = pos + 4 * s;                                                                       \
             const float *w = wt + 4 * s;                                                                      \
@@ -27,10 +25,10 @@ enum { roi_vectors = 8 };
             const float *r2 = input + (ptrdiff_t)p[1] * channels + c0;                                        \
             const float *r3 = input + (ptrdiff_t)p[2] * channels + c0;                                        \
             const float *r4 = input + (ptrdiff_t)p[3] * channels + c0;                                        \
-            roi_f16 w1 = (roi_f16){0} + w[0], w2 = (roi_f16){0} + w[1];                                       \
-            roi_f16 w3 = (roi_f16){0} + w[2], w4 = (roi_f16){0} + w[3];                                       \
+            cladon_f16 w1 = (cladon_f16){0} + w[0], w2 = (cladon_f16){0} + w[1];                              \
+            cladon_f16 w3 = (cladon_f16){0} + w[2], w4 = (cladon_f16){0} + w[3];                              \
             for (int v = 0; v < V; v++) {                                                                     \
-                roi_f16 t = w1 * load16(r1 + 16 * v);                                                         \
+                cladon_f16 t = w1 * load16(r1 + 16 * v);                                                      \
                 t = t + w2 * load16(r2 + 16 * v);                                                             \
                 t = t + w3 * load16(r3 + 16 * v);                                                             \
                 t = t + w4 * load16(r4 + 16 * v);                                                             \
@@ -38,8 +36,8 @@ enum { roi_vectors = 8 };
             }                                                                                                 \
         }                                                                                                     \
         for (int v = 0; v < V; v++) {                                                                         \
-            roi_f16 r = acc[v] / count;                                                                       \
-            for (int i = 0; i < 16; i++) output[(c0 + 16 * v + i) * bins + bin] = r[i];                      \
+            cladon_f16 r = acc[v] / count;                                                                    \
+            for (int i = 0; i < 16; i++) output[(c0 + 16 * v + i) * bins + bin] = r[i];                       \
         }                                                                                                     \
         c0 += 16 * V;                                                                                         \
     }
