@@ -39,19 +39,25 @@ static inline __attribute__((always_inline)) void transpose8x8(const float *src,
     *(tr_f8 *)(dst + 7 * ldd) = __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
+/// `dst[j * ldd + i] = src[i * lds + j]` for `i < rows`, `j < cols`: 8 x 8 register blocks, scalar edges.
+static inline __attribute__((always_inline)) void transpose_block(float *dst, ptrdiff_t ldd, const float *src,
+                                                                  ptrdiff_t lds, ptrdiff_t rows, ptrdiff_t cols) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= rows; i += 8) {
+        ptrdiff_t j = 0;
+        for (; j + 8 <= cols; j += 8) transpose8x8(src + i * lds + j, lds, dst + j * ldd + i, ldd);
+        for (; j < cols; j++)
+            for (ptrdiff_t r = i; r < i + 8; r++) dst[j * ldd + r] = src[r * lds + j];
+    }
+    for (; i < rows; i++)
+        for (ptrdiff_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
+}
+
 /// Rows `row_begin ..< row_end` of `src` (`rows x columns`, row-major) into `dst` (`columns x rows`).
 static inline __attribute__((always_inline)) void transpose_rows(float *dst, const float *src, ptrdiff_t rows,
                                                                  ptrdiff_t columns, ptrdiff_t row_begin,
                                                                  ptrdiff_t row_end) {
-    ptrdiff_t i = row_begin;
-    for (; i + 8 <= row_end; i += 8) {
-        ptrdiff_t j = 0;
-        for (; j + 8 <= columns; j += 8) transpose8x8(src + i * columns + j, columns, dst + j * rows + i, rows);
-        for (; j < columns; j++)
-            for (ptrdiff_t r = i; r < i + 8; r++) dst[j * rows + r] = src[r * columns + j];
-    }
-    for (; i < row_end; i++)
-        for (ptrdiff_t j = 0; j < columns; j++) dst[j * rows + i] = src[i * columns + j];
+    transpose_block(dst + row_begin, rows, src + row_begin * columns, columns, row_end - row_begin, columns);
 }
 
 /// The transposed B panels: `dst[(q * kc + p) * nr + j] = b[(q * nr + j) * ldb + p]`, zero past `nc`.
@@ -60,19 +66,10 @@ static inline __attribute__((always_inline)) void pack_transposed(float *dst, co
     for (ptrdiff_t q = 0; q * nr < nc; q++) {
         ptrdiff_t cols = nc - q * nr < nr ? nc - q * nr : nr;
         float *panel = dst + q * kc * nr;
-        const float *rows = b + q * nr * ldb;
-        ptrdiff_t j = 0;
-        for (; j + 8 <= cols; j += 8) {
-            ptrdiff_t p = 0;
-            for (; p + 8 <= kc; p += 8) transpose8x8(rows + j * ldb + p, ldb, panel + p * nr + j, nr);
-            for (; p < kc; p++)
-                for (ptrdiff_t jj = j; jj < j + 8; jj++) panel[p * nr + jj] = rows[jj * ldb + p];
-        }
-        for (; j < cols; j++)
-            for (ptrdiff_t p = 0; p < kc; p++) panel[p * nr + j] = rows[j * ldb + p];
+        transpose_block(panel, nr, b + q * nr * ldb, ldb, cols, kc);
         if (cols < nr)
             for (ptrdiff_t p = 0; p < kc; p++)
-                for (ptrdiff_t jj = cols; jj < nr; jj++) panel[p * nr + jj] = 0;
+                for (ptrdiff_t j = cols; j < nr; j++) panel[p * nr + j] = 0;
     }
 }
 
