@@ -84,24 +84,13 @@ extension Kernels {
         }
     }
 
-    /// `[1, C, H, W]` → `[H·W, C]` (blocked transpose; the pixel blocks are split over the threads).
+    /// `[1, C, H, W]` → `[H·W, C]` (``transpose(_:rows:columns:into:threads:level:)``: 8×8 register blocks over the threads).
     static func channelsLast(_ feature: Tensor) -> [Float] {
         let (c, hw) = (feature.c, feature.h * feature.w)
-        let block = 32
         return [Float](unsafeUninitializedCapacity: c * hw) { out, initialized in
             feature.withUnsafeBufferPointer { src in
                 guard let dst = out.baseAddress, let base = src.baseAddress else { return }
-                let pixelBlocks = (hw + block - 1) / block
-                WorkSplit.forEachRange(pixelBlocks, work: c * hw) { range in
-                    for p0 in stride(from: range.lowerBound * block, to: min(range.upperBound * block, hw), by: block) {
-                        for c0 in stride(from: 0, to: c, by: block) {
-                            for ch in c0..<min(c0 + block, c) {
-                                let s = base + ch * hw
-                                for p in p0..<min(p0 + block, hw) { dst[p * c + ch] = s[p] }
-                            }
-                        }
-                    }
-                }
+                transpose(base, rows: c, columns: hw, into: dst)
             }
             initialized = c * hw
         }
