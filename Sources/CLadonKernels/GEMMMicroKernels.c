@@ -80,68 +80,47 @@ static inline void store16_avx512(__m512 x, float *dst, ptrdiff_t row, ptrdiff_t
     store16_avx512(c##i##0, dst + (i) * ld, i, 0, from_c, vector_epilogue);           \
     store16_avx512(c##i##1, dst + (i) * ld + 16, i, 16, from_c, vector_epilogue);
 
-/// The 12x32 kernel's bottom edge: a tile of at most `R` (4 or 8) valid rows reads only the first `R` values of
-/// each 12-value A group, so the rows past `R` cost nothing (M = 256 ends on a 4-row tile, M = 128 on an 8-row one).
-#define CLADON_EDGE_KERNEL512(R, ROWS_MACRO, STORE_MACRO)                                                        \
-    __attribute__((target("avx512f"))) static void gemm_##R##x32_avx512(                                      \
+#define CLADON_ACC512(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0;
+#define CLADON_ROWS4(M) M(0) M(1) M(2) M(3)
+#define CLADON_ROWS8(M) CLADON_ROWS4(M) M(4) M(5) M(6) M(7)
+#define CLADON_ROWS12(M) CLADON_ROWS8(M) M(8) M(9) M(10) M(11)
+
+/// `gemm_Rx32_avx512`: the tile's first `R` rows (`R` = 12, or 4 / 8 for the bottom edge: a tile of at most that many
+/// valid rows reads only the first `R` values of each 12-value A group and skips the rest; M = 256 ends on a 4-row
+/// tile, M = 128 on an 8-row one). `2R` accumulators.
+#define CLADON_KERNEL512(R)                                                                                    \
+    __attribute__((target("avx512f"))) static inline void gemm_##R##x32_avx512(                               \
         ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,  \
         bool load_c, const CLadonEpilogue *epilogue, float *tile) {                                            \
-        __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;               \
-        __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;                              \
-        __m512 c60 = c00, c61 = c00, c70 = c00, c71 = c00;                                                     \
+        CLADON_ROWS##R(CLADON_ACC512)                                                                          \
         prefetch_c_tile(c, ldc, rows, cols);                                                                   \
         for (ptrdiff_t p = 0; p < kc; p++) {                                                                   \
             __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                                      \
-            ROWS_MACRO                                                                                         \
+            CLADON_ROWS##R(CLADON_ROW512)                                                                      \
             a += 12;                                                                                           \
             b += 32;                                                                                           \
         }                                                                                                      \
+        /* A full tile goes straight to C; an edge tile goes through `tile` and is copied element-wise. */     \
         bool full = rows == (R) && cols == 32;                                                                 \
         float *dst = full ? c : tile;                                                                          \
         ptrdiff_t ld = full ? ldc : 32;                                                                        \
         const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;                                        \
         bool from_c = full && load_c;                                                                          \
-        STORE_MACRO                                                                                            \
+        CLADON_ROWS##R(CLADON_STORE512)                                                                        \
         if (!full) copy_edge_tile(tile, 32, c, ldc, rows, cols, load_c, epilogue);                            \
-        (void)c40; (void)c41; (void)c50; (void)c51; (void)c60; (void)c61; (void)c70; (void)c71;                \
     }
 
-CLADON_EDGE_KERNEL512(4, CLADON_ROW512(0) CLADON_ROW512(1) CLADON_ROW512(2) CLADON_ROW512(3),
-                      CLADON_STORE512(0) CLADON_STORE512(1) CLADON_STORE512(2) CLADON_STORE512(3))
-CLADON_EDGE_KERNEL512(8, CLADON_ROW512(0) CLADON_ROW512(1) CLADON_ROW512(2) CLADON_ROW512(3)
-                      CLADON_ROW512(4) CLADON_ROW512(5) CLADON_ROW512(6) CLADON_ROW512(7),
-                      CLADON_STORE512(0) CLADON_STORE512(1) CLADON_STORE512(2) CLADON_STORE512(3)
-                      CLADON_STORE512(4) CLADON_STORE512(5) CLADON_STORE512(6) CLADON_STORE512(7))
+CLADON_KERNEL512(4)
+CLADON_KERNEL512(8)
+CLADON_KERNEL512(12)
 
 __attribute__((target("avx512f")))
 void cladon_gemm_12x32_avx512(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                               ptrdiff_t rows, ptrdiff_t cols, bool load_c, const CLadonEpilogue *epilogue,
                               float *tile) {
-    if (rows <= 4) { gemm_4x32_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile); return; }
-    if (rows <= 8) { gemm_8x32_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile); return; }
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    __m512 c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00;
-    __m512 c90 = c00, c91 = c00, c100 = c00, c101 = c00, c110 = c00, c111 = c00;
-    prefetch_c_tile(c, ldc, rows, cols);
-    for (ptrdiff_t p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-        CLADON_ROW512(0) CLADON_ROW512(1) CLADON_ROW512(2) CLADON_ROW512(3)
-        CLADON_ROW512(4) CLADON_ROW512(5) CLADON_ROW512(6) CLADON_ROW512(7)
-        CLADON_ROW512(8) CLADON_ROW512(9) CLADON_ROW512(10) CLADON_ROW512(11)
-        a += 12;
-        b += 32;
-    }
-    bool full = rows == 12 && cols == 32;
-    // A full tile goes straight to C; an edge tile goes through `tile` and is copied element-wise.
-    float *dst = full ? c : tile;
-    ptrdiff_t ld = full ? ldc : 32;
-    const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
-    bool from_c = full && load_c;
-    CLADON_STORE512(0) CLADON_STORE512(1) CLADON_STORE512(2) CLADON_STORE512(3)
-    CLADON_STORE512(4) CLADON_STORE512(5) CLADON_STORE512(6) CLADON_STORE512(7)
-    CLADON_STORE512(8) CLADON_STORE512(9) CLADON_STORE512(10) CLADON_STORE512(11)
-    if (!full) copy_edge_tile(tile, 32, c, ldc, rows, cols, load_c, epilogue);
+    if (rows <= 4) gemm_4x32_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile);
+    else if (rows <= 8) gemm_8x32_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile);
+    else gemm_12x32_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile);
 }
 
 // MARK: AVX2 + FMA
