@@ -56,29 +56,25 @@ import LadonTestSupport
                 #expect(dst == expected, "transpose \(rows)x\(columns) level \(level)")
             }
         }
-        for (n, k, nr) in [(45, 19, 32), (32, 8, 32), (9, 23, 16), (70, 40, 16)] {
-            let ldb = k + 3
-            let b = (0..<n * ldb).map { _ in Float.random(in: -1...1, using: &rng) }
-            let panels = (n + nr - 1) / nr
-            var expected = [Float](repeating: 0, count: panels * k * nr)
-            for j in 0..<n { for p in 0..<k { expected[(j / nr * k + p) * nr + j % nr] = b[j * ldb + p] } }
-            for level: Int32 in 1...3 {
-                var dst = [Float](repeating: .nan, count: panels * k * nr)
-                cladon_pack_transposed_panels(level, &dst, b, ldb, k, n, nr)
-                #expect(dst == expected, "transposed panels n \(n) k \(k) nr \(nr) level \(level)")
-            }
-        }
-        // The plain (not transposed) panels of the same shapes, B stored [K×N].
-        for (n, k, nr) in [(45, 19, 32), (32, 8, 32), (9, 23, 16), (70, 40, 16)] {
-            let ldb = n + 5
-            let b = (0..<k * ldb).map { _ in Float.random(in: -1...1, using: &rng) }
-            let panels = (n + nr - 1) / nr
-            var expected = [Float](repeating: 0, count: panels * k * nr)
-            for p in 0..<k { for j in 0..<n { expected[(j / nr * k + p) * nr + j % nr] = b[p * ldb + j] } }
-            for level: Int32 in 1...3 {
-                var dst = [Float](repeating: .nan, count: panels * k * nr)
-                cladon_pack_matrix_panels(level, &dst, b, ldb, k, n, nr)
-                #expect(dst == expected, "plain panels n \(n) k \(k) nr \(nr) level \(level)")
+        // B panels from B stored transposed ([N×K], `cladon_pack_transposed_panels`) and plain ([K×N]).
+        for transposed in [true, false] {
+            for (n, k, nr) in [(45, 19, 32), (32, 8, 32), (9, 23, 16), (70, 40, 16)] {
+                let ldb = transposed ? k + 3 : n + 5
+                let b = (0..<(transposed ? n : k) * ldb).map { _ in Float.random(in: -1...1, using: &rng) }
+                let panels = (n + nr - 1) / nr
+                var expected = [Float](repeating: 0, count: panels * k * nr)
+                for j in 0..<n {
+                    for p in 0..<k { expected[(j / nr * k + p) * nr + j % nr] = b[transposed ? j * ldb + p : p * ldb + j] }
+                }
+                for level: Int32 in 1...3 {
+                    var dst = [Float](repeating: .nan, count: panels * k * nr)
+                    if transposed {
+                        cladon_pack_transposed_panels(level, &dst, b, ldb, k, n, nr)
+                    } else {
+                        cladon_pack_matrix_panels(level, &dst, b, ldb, k, n, nr)
+                    }
+                    #expect(dst == expected, "\(transposed ? "transposed" : "plain") panels n \(n) k \(k) nr \(nr) level \(level)")
+                }
             }
         }
     }

@@ -109,8 +109,7 @@ extension Kernels {
         var k0 = 0
         while k0 < c {
             let depth = min(kc, c - k0)
-            packAbsolutePanels(x + k0 * stride, stride: stride, rows: depth, width: width, nr: nr,
-                               into: packedB + k0 * ldn)
+            cladon_pack_abs_panels(0, packedB + k0 * ldn, x + k0 * stride, stride, depth, width, nr)
             k0 += depth
         }
         // norm = gamma·|x|: depth blocks outermost (the C block stays in L2), then `MC`-row blocks of gamma (in L2
@@ -139,14 +138,6 @@ extension Kernels {
         }
         // y = x · (norm + beta)  or  x · (1 / (norm + beta))
         cladon_gdn_scale(0, y, x, stride, norm, ldn, beta, c, width, inverse)
-    }
-
-    /// `|x|` of `rows` channel rows (`stride` apart, `width` pixels each) as GEMM `B` panels of `nr` columns, each panel
-    /// `rows × nr` values, columns past `width` zero (C, row by row).
-    @inline(__always)
-    private static func packAbsolutePanels(_ x: UnsafePointer<Float>, stride: Int, rows: Int, width: Int, nr: Int,
-                                           into dst: UnsafeMutablePointer<Float>) {
-        cladon_pack_abs_panels(0, dst, x, stride, rows, width, nr)
     }
 
     /// Plain reference for ``gdn(_:beta:gamma:inverse:)``: the sum `beta + Σ gamma·|x|` and the final
