@@ -50,6 +50,10 @@ def parse_args():
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--ladon", default=os.path.join(ROOT, ".build", "release", "ladon"))
     p.add_argument("--skip-detection", action="store_true", help="do not export/time the detection head in ORT")
+    p.add_argument("--pipeline", action="store_true",
+                   help="also time ORT's stages one after another per run (encoder, body, heads), as `ladon infer` "
+                        "runs and times Swift's, so each stage starts with the caches the previous one left "
+                        "(separate sessions without thread spinning); prints a second ORT column")
     p.add_argument("--backbone", choices=pc.BACKBONES, default="resnet50",
                    help="the checkpoints' variant (resnest269e needs the timm <= 1.0.20 venv, Scripts/parity/README.md)")
     return p.parse_args()
@@ -111,8 +115,10 @@ def export(module, inputs, path, names):
     torch.onnx.export(module, inputs, path, opset_version=17, dynamo=False, input_names=names)
 
 
-def session(path, threads):
+def session(path, threads, spinning=True):
     o = ort.SessionOptions()
+    if not spinning:  # a session's idle threads would otherwise spin on the cores the next stage's session needs
+        o.add_session_config_entry("session.intra_op.allow_spinning", "0")
     o.intra_op_num_threads = threads
     o.inter_op_num_threads = 1
     o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -127,6 +133,18 @@ def time_ms(fn, runs):
         t = time.perf_counter()
         fn()
         out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def ort_pipeline(sessions, feeds, runs):
+    """Each run calls every stage once, in the order `ladon infer` runs them; one warm-up run is dropped."""
+    out = {}
+    for r in range(runs + 1):
+        for name, s in sessions.items():
+            t = time.perf_counter()
+            s.run(None, feeds[name])
+            if r > 0:
+                out.setdefault(name, []).append((time.perf_counter() - t) * 1000)
     return out
 
 
@@ -178,12 +196,16 @@ def main():
     results = {}
     for threads in args.threads:
         sessions = {name: session(p, threads) for name, p in paths.items()}
+        piped = {name: session(p, threads, spinning=False) for name, p in paths.items()} if args.pipeline else {}
         for _ in range(args.rounds):
             for stage, values in swift_block(args, threads).items():
                 results.setdefault(("swift", stage, threads), []).extend(values)
             for name, s in sessions.items():
                 results.setdefault(("ort", name, threads), []).extend(
                     time_ms(lambda s=s, f=feeds[name]: s.run(None, f), args.runs))
+            if args.pipeline:
+                for stage, values in ort_pipeline(piped, feeds, args.runs).items():
+                    results.setdefault(("ort pipeline", stage, threads), []).extend(values)
             torch.set_num_threads(threads)
             with torch.no_grad():
                 results.setdefault(("torch", "entropy encode", threads), []).extend(time_ms(lambda: rt.eb.compress(y), args.runs))
@@ -195,8 +217,9 @@ def main():
           f"{len(strings[0])} bytes; load average {load:.1f}; medians of {args.rounds} rounds x {args.runs} runs (ms)\n")
     stages = ["encoder", "entropy encode", "entropy decode", "server body", "classification", "segmentation",
               "detection"]
-    print(f"| stage | threads | Swift ms | ONNX Runtime ms | ORT / Swift |")
-    print(f"|---|---|---|---|---|")
+    pipe = args.pipeline
+    print("| stage | threads | Swift ms | ONNX Runtime ms | ORT / Swift |" + (" ORT in pipeline ms | ratio |" if pipe else ""))
+    print("|---|---|---|---|---|" + ("---|---|" if pipe else ""))
     for stage in stages:
         for threads in args.threads:
             sw = results.get(("swift", stage, threads))
@@ -207,7 +230,11 @@ def main():
             sm = statistics.median(sw)
             if other:
                 om = statistics.median(other)
-                print(f"| {stage} | {threads} | {sm:.1f} | {om:.1f}{'' if label == 'ONNX Runtime' else ' (CompressAI)'} | {om / sm:.2f} |")
+                row = f"| {stage} | {threads} | {sm:.1f} | {om:.1f}{'' if label == 'ONNX Runtime' else ' (CompressAI)'} | {om / sm:.2f} |"
+                piped = results.get(("ort pipeline", stage, threads))
+                if pipe:
+                    row += f" {statistics.median(piped):.1f} | {statistics.median(piped) / sm:.2f} |" if piped else " – | – |"
+                print(row)
             else:
                 print(f"| {stage} | {threads} | {sm:.1f} | – | – |")
     for half in ("device half", "server half"):
