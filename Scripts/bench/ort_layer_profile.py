@@ -4,7 +4,7 @@
 
     /root/.cache/ladon-ref-venv/bin/python Scripts/bench/ort_layer_profile.py \\
         --classification /tmp/ladon-parity/classification.pt --detection /tmp/ladon-parity/detection.pt \\
-        --segmentation /tmp/ladon-parity/segmentation.pt [--stage body|detection] [--threads 2] [--runs 10]
+        --segmentation /tmp/ladon-parity/segmentation.pt [--stage encoder|body|detection] [--threads 2] [--runs 10]
 
 Runs the exported stage (the same export as compare_ort.py) with ORT's profiler on, and prints each node's median
 kernel time over the runs (after one warm-up), in graph order, with the op type and output shape, then the total.
@@ -30,7 +30,7 @@ def main():
     p.add_argument("--segmentation", required=True)
     p.add_argument("--image", default=os.path.join(co.ROOT, "Scripts", "parity", "images", "astronaut.jpg"))
     p.add_argument("--backbone", default="resnet50")
-    p.add_argument("--stage", choices=("body", "detection"), default="body")
+    p.add_argument("--stage", choices=("encoder", "body", "detection"), default="body")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=10)
     args = p.parse_args()
@@ -45,7 +45,10 @@ def main():
     with torch.no_grad():
         y_hat = rt.eb.decompress(rt.eb.compress(rt.bottleneck.encoder(x)), rt.bottleneck.encoder(x).shape[-2:])
         z = co.ServerBody(rt)(y_hat)
-        if args.stage == "body":
+        if args.stage == "encoder":
+            co.export(co.Encoder(rt), (x,), path, ["x"])
+            feeds = {"x": x.numpy()}
+        elif args.stage == "body":
             co.export(co.ServerBody(rt), (y_hat,), path, ["y_hat"])
             feeds = {"y_hat": y_hat.numpy()}
         else:

@@ -45,17 +45,18 @@ struct BodyBatchPerfTests {
         print("BodyLayerTimings: \(Kernels.threadCount) threads, \(Kernels.gemmKernelName) kernel, median of \(runs) runs")
         print("| layer | output | ms | GFLOP/s |")
         print("|---|---|---|---|")
-        var total = 0.0
-        /// Times `body`; `flops` gives the work from the output.
-        func time(_ name: String, flops: (Tensor) -> Double, _ body: () -> Tensor) -> Tensor {
-            var out = body()
-            var times: [Double] = []
-            for _ in 0..<runs { times.append(ContinuousClock().measure { out = body() }.seconds) }
-            let t = DetectionPerfTests.median(times)
-            total += t
-            print(String(format: "| %@ | %@ | %.2f | %.0f |", name, "\(Array(out.shape.dropFirst()))", t * 1000,
-                         flops(out) / t / 1e9))
-            return out
+        // The layers run as a chain, as in the server half: each output is a fresh tensor, written over memory an earlier
+        // layer freed (an isolated layer timed in a loop would rewrite one block that is still in cache).
+        var times: [String: [Double]] = [:], order: [String] = [], work: [String: Double] = [:], shapes: [String: [Int]] = [:]
+        /// Runs `body` as step `name` of the chain and records its time; `flops` gives the work from the output.
+        func step(_ name: String, flops: (Tensor) -> Double, _ body: () -> Tensor) -> Tensor {
+            var out: Tensor?
+            let t = ContinuousClock().measure { out = body() }.seconds
+            if times[name] == nil { order.append(name) }
+            times[name, default: []].append(t)
+            work[name] = flops(out!)
+            shapes[name] = Array(out!.shape.dropFirst())
+            return out!
         }
         func conv(_ c: Conv2d) -> (Tensor) -> Double {
             { out in
@@ -64,23 +65,37 @@ struct BodyBatchPerfTests {
                     * Double(out.shape[2] * out.shape[3])
             }
         }
-        func gdn(_ g: GDN) -> (Tensor) -> Double { { out in 2 * Double(g.channels * g.channels * out.shape[2] * out.shape[3]) } }
+        /// A GDN step works in place on the previous output, as `GDN.callAsFunction` does on the decoder's temporaries.
+        func gdnStep(_ name: String, _ g: GDN, _ x: inout Tensor) {
+            _ = step(name, flops: { out in 2 * Double(g.channels * g.channels * out.shape[2] * out.shape[3]) }) {
+                Kernels.gdnInPlace(&x, beta: g.beta, gamma: g.gamma, inverse: g.inverse, packedGamma: g.packedGamma)
+                return x
+            }
+        }
         let d = server.decoder
         _ = server.features(latent)  // warm-up: scratch buffers, page faults
-        let x0 = time("decoder.0", flops: conv(d.conv1)) { d.conv1(latent) }
-        let x1 = time("decoder.1 IGDN", flops: gdn(d.igdn1)) { d.igdn1(x0) }
-        let x2 = time("decoder.2", flops: conv(d.conv2)) { d.conv2(x1) }
-        let x3 = time("decoder.3 IGDN", flops: gdn(d.igdn2)) { d.igdn2(x2) }
-        var x = time("decoder.4", flops: conv(d.conv3)) { d.conv3(x3) }
-        for (s, stage) in server.body.stages.enumerated() {
-            for (b, block) in stage.enumerated() {
-                guard case .bottleneck(let blk) = block else { continue }
-                let input = x, name = "layer\(s + 2).\(b)"
-                let identity = blk.downsample.map { ds in time(name + " downsample", flops: conv(ds)) { ds(input) } } ?? input
-                let h1 = time(name + " conv1", flops: conv(blk.conv1)) { blk.conv1(input) }
-                let h2 = time(name + " conv2", flops: conv(blk.conv2)) { blk.conv2(h1) }
-                x = time(name + " conv3", flops: conv(blk.conv3)) { blk.conv3(h2, residual: identity) }
+        for _ in 0..<runs {
+            var x = step("decoder.0", flops: conv(d.conv1)) { d.conv1(latent) }
+            gdnStep("decoder.1 IGDN", d.igdn1, &x)
+            x = step("decoder.2", flops: conv(d.conv2)) { d.conv2(x) }
+            gdnStep("decoder.3 IGDN", d.igdn2, &x)
+            x = step("decoder.4", flops: conv(d.conv3)) { d.conv3(x) }
+            for (s, stage) in server.body.stages.enumerated() {
+                for (b, block) in stage.enumerated() {
+                    guard case .bottleneck(let blk) = block else { x = block(x); continue }
+                    let input = x, name = "layer\(s + 2).\(b)"
+                    let identity = blk.downsample.map { ds in step(name + " downsample", flops: conv(ds)) { ds(input) } } ?? input
+                    let h1 = step(name + " conv1", flops: conv(blk.conv1)) { blk.conv1(input) }
+                    let h2 = step(name + " conv2", flops: conv(blk.conv2)) { blk.conv2(h1) }
+                    x = step(name + " conv3", flops: conv(blk.conv3)) { blk.conv3(h2, residual: identity) }
+                }
             }
+        }
+        var total = 0.0
+        for name in order {
+            let t = DetectionPerfTests.median(times[name]!)
+            total += t
+            print(String(format: "| %@ | %@ | %.2f | %.0f |", name, "\(shapes[name]!)", t * 1000, work[name]! / t / 1e9))
         }
         print(String(format: "| total | | %.1f | |", total * 1000))
     }

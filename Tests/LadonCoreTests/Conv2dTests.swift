@@ -151,6 +151,68 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         }
     }
 
+    /// Direct convolutions whose taps span several depth blocks (the 96→48 encoder conv has 2,400): each block's sum is
+    /// added to the tile, and bias, residual and ReLU come once, after the last. Widths with a tail of at most 8
+    /// columns (two rows' tails make one tile; an odd row count leaves one alone) and of more than 8.
+    @Test(arguments: [1, 2])
+    func directDepthBlocks(threads: Int) {
+        let cases: [ConvCase] = [
+            ConvCase(p: Conv2dParameters(inChannels: 96, outChannels: 13, kernelSize: 5, stride: 2, padding: 2),
+                     batch: 1, h: 23, w: 37, bias: true, residual: true, relu: true),      // 12×19 output: tail 3
+            ConvCase(p: Conv2dParameters(inChannels: 40, outChannels: 7, kernelSize: 3, padding: 2, dilation: 2),
+                     batch: 2, h: 9, w: 28, bias: false, residual: true, relu: false),    // 360 taps, 9×28: tail 12
+            ConvCase(p: Conv2dParameters(inChannels: 30, outChannels: 6, kernelSize: 3, stride: 1, padding: 1),
+                     batch: 1, h: 11, w: 40, bias: true, residual: false, relu: true),    // 270 taps, 11×40: tail 8
+        ]
+        for (i, c) in cases.enumerated() { checkConv(c, .direct, threads: threads, seed: UInt64(60 + i)) }
+    }
+
+    /// The C AVX2 direct tile kernel and ``Kernels/directMicroKernel`` give the same bits (an FMA build) on plain
+    /// tiles, edge tiles and two-row tail tiles, with and without `+ C` and an epilogue.
+    @Test func directTileKernelsAgree() throws {
+        #if LADON_FMA && arch(x86_64) && (os(Linux) || os(macOS))
+        try #require(CPUFeatures.avx2FMA)
+        var rng = SplitMix64(seed: 0xD1EC)
+        let taps = 37, ldc = 50, span = 200
+        let offsets = (0..<taps).map { _ in Int.random(in: 0..<span, using: &rng) }
+        let source = (0..<span + 64).map { _ in Float.random(in: -1...1, using: &rng) }
+        let weights = (0..<taps * 6).map { _ in Float.random(in: -1...1, using: &rng) }
+        let c0 = (0..<6 * ldc).map { _ in Float.random(in: -1...1, using: &rng) }
+        let bias = (0..<6).map { _ in Float.random(in: -1...1, using: &rng) }
+        let residual = (0..<6 * ldc).map { _ in Float.random(in: -1...1, using: &rng) }
+        // (high source offset, cHigh offset, rows, lowCols, highCols): plain, edge, tail pair, lone tail.
+        for (highOffset, cHighOffset, rows, lowCols, highCols) in [(8, 8, 6, 8, 8), (8, 8, 4, 8, 3), (29, 30, 6, 5, 5),
+                                                                   (0, 0, 6, 7, 0)] {
+            for (loadC, withEpilogue) in [(false, false), (true, false), (true, true)] {
+                var results: [[Float]] = []
+                for kernel in [Kernels.directMicroKernel, Kernels.directKernel] {
+                    var c = c0, tile = [Float](repeating: 0, count: 96)
+                    offsets.withUnsafeBufferPointer { o in
+                        source.withUnsafeBufferPointer { x in
+                            weights.withUnsafeBufferPointer { w in
+                                bias.withUnsafeBufferPointer { b in
+                                    residual.withUnsafeBufferPointer { r in
+                                        c.withUnsafeMutableBufferPointer { cp in
+                                            let e = withEpilogue ? GEMMEpilogue(bias: b.baseAddress!, residual: r.baseAddress! + 2,
+                                                                                ldr: ldc, relu: true) : nil
+                                            kernel(taps, o.baseAddress!, x.baseAddress!, x.baseAddress! + highOffset,
+                                                   w.baseAddress!, cp.baseAddress! + 2, cp.baseAddress! + 2 + cHighOffset,
+                                                   ldc, rows, lowCols, highCols, loadC, e, &tile)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    results.append(c)
+                }
+                #expect(zip(results[0], results[1]).allSatisfy { $0.bitPattern == $1.bitPattern },
+                        "high +\(highOffset) rows \(rows) cols \(lowCols)/\(highCols) loadC \(loadC) epilogue \(withEpilogue)")
+            }
+        }
+        #endif
+    }
+
     @Test func outputSizeUsesFloorDivision() {
         // (4 + 2·1 − 6 − 1) / 2 = −0.5 → floor −1 → 0 rows, as PyTorch (truncation would give 1).
         let p = Conv2dParameters(inChannels: 1, outChannels: 1, kernelHeight: 7, kernelWidth: 1, strideHeight: 2,
@@ -168,7 +230,7 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
                                                               padding: 2)) == .direct)
         #expect(Kernels.conv2dAlgorithm(for: Conv2dParameters(inChannels: 48, outChannels: 24, kernelSize: 2)) == .direct)
         #expect(Kernels.conv2dAlgorithm(for: Conv2dParameters(inChannels: 96, outChannels: 48, kernelSize: 5, stride: 2,
-                                                              padding: 2)) == .im2col)
+                                                              padding: 2)) == (Kernels.directKernelIsC ? .direct : .im2col))
         #expect(Kernels.conv2dAlgorithm(for: Conv2dParameters(inChannels: 128, outChannels: 128, kernelSize: 3,
                                                               padding: 1)) == .im2col)
     }

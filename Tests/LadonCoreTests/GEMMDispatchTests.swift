@@ -86,6 +86,52 @@ private func referenceTile(kc: Int, mr: Int, nr: Int, a: [Float], b: [Float], c:
         #expect(checked == 125)
     }
 
+    /// A kernel's block loop (in C for the C kernels) gives the same bits as calling its tile kernel tile by tile,
+    /// on blocks with edge tiles in both directions, with and without `+ C` and an epilogue.
+    @Test(arguments: GEMMKernel.allCases.filter(\.isSupported))
+    func blockLoopMatchesTileByTile(kernel: GEMMKernel) {
+        let blocking = GEMMBlocking(kernel)
+        let (mr, nr) = (blocking.mr, blocking.nr)
+        var rng = SplitMix64(seed: 0xB10C + UInt64(mr))
+        for (kc, mc, nc) in [(5, 2 * mr + 1, 2 * nr + 3), (40, mr, nr), (1, 1, 1), (17, 3 * mr, nr - 2)] {
+            let ldc = nc + 4, ldr = nc + 1
+            let a = (0..<kc * Kernels.roundUp(mc, mr)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let b = (0..<kc * Kernels.roundUp(nc, nr)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let c0 = (0..<mc * ldc).map { _ in Float.random(in: -1...1, using: &rng) }
+            let bias = (0..<mc).map { _ in Float.random(in: -1...1, using: &rng) }
+            let residual = (0..<mc * ldr).map { _ in Float.random(in: -1...1, using: &rng) }
+            for (loadC, withEpilogue) in [(false, false), (true, false), (true, true)] {
+                var byTile = c0, byBlock = c0
+                var tile = [Float](repeating: 0, count: mr * nr)
+                a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        bias.withUnsafeBufferPointer { biasp in
+                            residual.withUnsafeBufferPointer { rp in
+                                let e = withEpilogue ? GEMMEpilogue(bias: biasp.baseAddress!, residual: rp.baseAddress!,
+                                                                    ldr: ldr, relu: true) : nil
+                                byTile.withUnsafeMutableBufferPointer { cp in
+                                    for jr in stride(from: 0, to: nc, by: nr) {
+                                        for ir in stride(from: 0, to: mc, by: mr) {
+                                            kernel.function(kc, ap.baseAddress! + ir * kc, bp.baseAddress! + jr * kc,
+                                                            cp.baseAddress! + ir * ldc + jr, ldc, min(mr, mc - ir),
+                                                            min(nr, nc - jr), loadC, e?.offset(row: ir, column: jr), &tile)
+                                        }
+                                    }
+                                }
+                                byBlock.withUnsafeMutableBufferPointer { cp in
+                                    kernel.blockFunction(kc, ap.baseAddress!, mc, bp.baseAddress!, nc, cp.baseAddress!, ldc,
+                                                         loadC, e, &tile)
+                                }
+                            }
+                        }
+                    }
+                }
+                #expect(zip(byTile, byBlock).allSatisfy { $0.bitPattern == $1.bitPattern },
+                        "\(kernel.rawValue) kc \(kc) mc \(mc) nc \(nc) loadC \(loadC) epilogue \(withEpilogue)")
+            }
+        }
+    }
+
     /// The blocked GEMM gives the same bits with the C kernels as with the Swift ones of the `LADON_FMA` build.
     @Test func cKernelsMatchSwiftKernels() {
         let pairs = Self.fusedKernels.filter { $0 != .swift12x32 && $0 != .swift6x16 }

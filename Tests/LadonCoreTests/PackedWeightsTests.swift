@@ -61,20 +61,20 @@ import CLadonKernels
 
     /// Packed 1×1 and im2col convolutions (the layer's default path) against the reference: strides 1–3,
     /// padding, dilation with taps that only read padding (pruned), batch 2, residual + ReLU, outputs narrower
-    /// than one micro-tile and wider than one packing block.
+    /// than one micro-tile and wider than one packing block. Over 48 output channels, so no layer picks `.direct`.
     @Test(arguments: [
         Conv2dParameters(inChannels: 3, outChannels: 30, kernelSize: 1),
         Conv2dParameters(inChannels: 5, outChannels: 13, kernelSize: 1, stride: 2),
-        Conv2dParameters(inChannels: 7, outChannels: 29, kernelSize: 3, padding: 1),
-        Conv2dParameters(inChannels: 6, outChannels: 25, kernelSize: 3, stride: 2, padding: 1),
-        Conv2dParameters(inChannels: 9, outChannels: 26, kernelSize: 5, stride: 2, padding: 2),
-        Conv2dParameters(inChannels: 5, outChannels: 31, kernelSize: 2, padding: 1),
-        Conv2dParameters(inChannels: 8, outChannels: 27, kernelSize: 3, stride: 3, padding: 0),
-        Conv2dParameters(inChannels: 5, outChannels: 28, kernelSize: 3, padding: 12, dilation: 12),
-        Conv2dParameters(inChannels: 5, outChannels: 28, kernelSize: 3, padding: 24, dilation: 24),
-        Conv2dParameters(inChannels: 70, outChannels: 30, kernelSize: 3, stride: 2, padding: 2, dilation: 2),
+        Conv2dParameters(inChannels: 7, outChannels: 61, kernelSize: 3, padding: 1),
+        Conv2dParameters(inChannels: 6, outChannels: 57, kernelSize: 3, stride: 2, padding: 1),
+        Conv2dParameters(inChannels: 9, outChannels: 58, kernelSize: 5, stride: 2, padding: 2),
+        Conv2dParameters(inChannels: 5, outChannels: 63, kernelSize: 2, padding: 1),
+        Conv2dParameters(inChannels: 8, outChannels: 59, kernelSize: 3, stride: 3, padding: 0),
+        Conv2dParameters(inChannels: 5, outChannels: 60, kernelSize: 3, padding: 12, dilation: 12),
+        Conv2dParameters(inChannels: 5, outChannels: 60, kernelSize: 3, padding: 24, dilation: 24),
+        Conv2dParameters(inChannels: 70, outChannels: 62, kernelSize: 3, stride: 2, padding: 2, dilation: 2),
         Conv2dParameters(inChannels: 6, outChannels: 34, kernelSize: 1, dilation: 3),
-        Conv2dParameters(inChannels: 6, outChannels: 25, kernelHeight: 3, kernelWidth: 2, strideHeight: 1,
+        Conv2dParameters(inChannels: 6, outChannels: 57, kernelHeight: 3, kernelWidth: 2, strideHeight: 1,
                          strideWidth: 2, paddingHeight: 1, paddingWidth: 0, dilationHeight: 2, dilationWidth: 1),
     ])
     func packedConvolutionMatchesReference(_ p: Conv2dParameters) {

@@ -93,6 +93,13 @@ void cladon_transpose_rows(int level, float *_Nonnull dst, const float *_Nonnull
 void cladon_pack_transposed_panels(int level, float *_Nonnull dst, const float *_Nonnull b, ptrdiff_t ldb,
                                    ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr);
 
+/// Runs `function(context, part)` for every `part` in `0 ..< parts`, part 0 on the calling thread and the others on the
+/// kernels' pool of worker threads (started on first use, one per extra part), and returns once all have finished.
+/// Idle workers spin for 2 ms before they sleep, so back-to-back calls (a network's layers) start at once. Returns
+/// false, having run nothing, when the pool is busy with another caller's job (or a part forks again), when `parts`
+/// exceeds the online processors or 64, or when a thread cannot be started: the caller then runs the parts itself.
+bool cladon_pool_run(ptrdiff_t parts, void (*_Nonnull function)(void *_Nullable, ptrdiff_t), void *_Nullable context);
+
 #if defined(__x86_64__) && (defined(__linux__) || defined(__APPLE__))
 #define CLADON_KERNELS_X86 1
 
@@ -126,6 +133,32 @@ void cladon_gemm_12x32_avx512(ptrdiff_t kc, const float *_Nonnull a, const float
 void cladon_gemm_6x16_avx2(ptrdiff_t kc, const float *_Nonnull a, const float *_Nonnull b,
                            float *_Nonnull c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols, bool load_c,
                            const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
+
+/// Every tile of one block with the 12x32 kernel: rows `0 ..< mc` of `a` (12-row panels of `kc` groups, one after
+/// another) against columns `0 ..< nc` of `b` (32-column panels of `kc` rows), into `c`; columns outer, rows inner.
+/// `epilogue` (relative to the block's first element, as for one tile) applies to every tile when not NULL. The same
+/// results as calling the tile kernel per tile (which is what it does, without a call from Swift per tile).
+void cladon_gemm_block_12x32_avx512(ptrdiff_t kc, const float *_Nonnull a, ptrdiff_t mc, const float *_Nonnull b,
+                                    ptrdiff_t nc, float *_Nonnull c, ptrdiff_t ldc, bool load_c,
+                                    const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
+
+/// ``cladon_gemm_block_12x32_avx512`` with the 6x16 AVX2 + FMA kernel (6-row A panels, 16-column B panels).
+void cladon_gemm_block_6x16_avx2(ptrdiff_t kc, const float *_Nonnull a, ptrdiff_t mc, const float *_Nonnull b,
+                                 ptrdiff_t nc, float *_Nonnull c, ptrdiff_t ldc, bool load_c,
+                                 const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
+
+/// One 6x16 tile of a direct convolution, as two 8-column halves: for column `j < 8`
+/// `acc[i][j] = Σ_t weights[t * 6 + i] · low[offsets[t] + j]`, for `j ≥ 8` the same over `high[offsets[t] + j − 8]`, over
+/// taps `t = 0 ..< taps` in order (one fused multiply-add chain per element). The halves go to `c_low` and `c_high`
+/// (columns `0 ..< low_cols` and `0 ..< high_cols`, at most 8 each; rows `ldc` apart), adding the old values when
+/// `load_c`, then `epilogue` (relative to `c_low`; its residual has `C`'s layout). A plain tile has `high = low + 8`
+/// and `c_high = c_low + 8`; two half rows of an output (the last 8 columns of two rows) make one tile too.
+/// Reads 8 floats at every `low + offsets[t]` and `high + offsets[t]`. AVX2 + FMA only.
+void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *_Nonnull offsets, const float *_Nonnull low,
+                                  const float *_Nonnull high, const float *_Nonnull weights, float *_Nonnull c_low,
+                                  float *_Nonnull c_high, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t low_cols,
+                                  ptrdiff_t high_cols, bool load_c, const CLadonEpilogue *_Nullable epilogue,
+                                  float *_Nonnull tile);
 #endif
 
 #endif

@@ -1,21 +1,29 @@
 // Direct convolution: register-blocked 6 output channels × 16 output columns, no im2col buffer.
+import CLadonKernels
 
 extension Kernels {
-    /// Direct convolution per image. The input is first copied into zero-padded, stride-phase-split rows
-    /// (`planes[ic][paddedRow][phase][x']` = padded input column `x'·strideW + phase`), so every kernel tap
-    /// of 16 neighbouring output columns is one contiguous vector load; the weights are packed as
-    /// `[group][block of 6 out-channels][tap][6]`. Each 6×16 output tile accumulates over all
-    /// `inC/groups·kH·kW` taps in registers and gets bias, residual and ReLU fused into its store.
+    /// Direct convolution per image. The input is first copied into zero-padded, stride-phase-split planes
+    /// (`planes[ic][phase][paddedRow][x']` = padded input column `x'·strideW + phase`), so every kernel tap of
+    /// neighbouring output columns is one contiguous vector load; the weights are packed as
+    /// `[group][block of 6 out-channels][tap][6]`.
+    ///
+    /// The taps are cut into depth blocks of at most 256 (the GEMM's `KC`). Output rows go in pairs; for each depth
+    /// block, every 16-column tile of the pair (the last columns of a row, when at most 8, make one tile with those of
+    /// the next row, so a 104-wide map wastes no lanes) runs against each 6-channel block in turn (innermost, so the
+    /// tile's input columns stay in L1, the packed B panel of a GEMM read straight from the planes), accumulating the
+    /// block in registers and adding it to the tile (the GEMM's sums); the last block fuses bias, residual and ReLU
+    /// into its store. With the AVX2 GEMM kernel the tiles run on ``cladon_conv_direct_6x16_avx2``; otherwise on
+    /// ``directMicroKernel``, bit-identical to it in an FMA build.
     static func conv2dDirect(_ job: ConvJob) {
         let p = job.p
-        let width = GEMMVector.scalarCount, block = 6
+        let block = 6
         let cinG = p.inChannels / p.groups, coutG = p.outChannels / p.groups
         let (sw, dh, dw) = (p.strideWidth, p.dilationHeight, p.dilationWidth)
         let paddedH = job.h + 2 * p.paddingHeight
-        let rowWidth = roundUp(job.ow, width) + ((p.kernelWidth - 1) * dw) / sw
+        let rowWidth = roundUp(job.ow, 16) + ((p.kernelWidth - 1) * dw) / sw
         let tapCount = cinG * p.kernelHeight * p.kernelWidth
         let blocks = (coutG + block - 1) / block
-        let planeCount = p.inChannels * paddedH * sw * rowWidth
+        let planeCount = p.inChannels * sw * paddedH * rowWidth
         let packedCount = p.groups * blocks * tapCount * block
         // Offset of each tap's vector relative to (group's first channel, output row, output column 0).
         var offsets = [Int]()
@@ -23,13 +31,12 @@ extension Kernels {
         for icg in 0..<cinG {
             for ky in 0..<p.kernelHeight {
                 for kx in 0..<p.kernelWidth {
-                    offsets.append(((icg * paddedH + ky * dh) * sw + (kx * dw) % sw) * rowWidth + (kx * dw) / sw)
+                    offsets.append(((icg * sw + (kx * dw) % sw) * paddedH + ky * dh) * rowWidth + (kx * dw) / sw)
                 }
             }
         }
-        let plane = job.oh * job.ow
-        let items = p.groups * blocks * job.oh
-        let flops = 2 * coutG * tapCount * plane * p.groups
+        let items = p.groups * ((job.oh + 1) / 2)
+        let flops = 2 * coutG * tapCount * job.oh * job.ow * p.groups
         let parts = flops < 4_000_000 ? 1 : min(job.threads, items)
         KernelScratch.shared.withBuffer(count: planeCount + packedCount) { scratch in
             let planes = scratch, packed = scratch + planeCount
@@ -47,33 +54,87 @@ extension Kernels {
             offsets.withUnsafeBufferPointer { offsetBuffer in
                 let tapOffsets = offsetBuffer.baseAddress!
                 for b in 0..<job.batch {
-                    let fill = DirectPlanes(p: p, input: job.input + b * p.inChannels * job.h * job.w,
-                                            h: job.h, w: job.w, paddedH: paddedH, rowWidth: rowWidth, planes: planes)
+                    let input = job.input + b * p.inChannels * job.h * job.w
                     let channelParts = planeCount >= 1 << 16 ? min(job.threads, p.inChannels) : 1
                     WorkSplit.forEachPart(channelParts) { part in
-                        fill.channels(p.inChannels * part / channelParts..<p.inChannels * (part + 1) / channelParts)
+                        for ic in p.inChannels * part / channelParts..<p.inChannels * (part + 1) / channelParts {
+                            fillDirectPlanes(p, channel: input + ic * job.h * job.w, h: job.h, w: job.w,
+                                             paddedH: paddedH, rowWidth: rowWidth, into: planes + ic * sw * paddedH * rowWidth)
+                        }
                     }
                     let tiles = DirectTiles(job: job, batch: b, planes: UnsafePointer(planes), packed: UnsafePointer(packed),
-                                            offsets: tapOffsets, tapCount: tapCount, blocks: blocks,
-                                            paddedH: paddedH, rowWidth: rowWidth)
+                                            offsets: tapOffsets, tapCount: tapCount,
+                                            depthBlock: GEMMBlocking.preferred.depthBlock(tapCount), blocks: blocks,
+                                            paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel)
                     WorkSplit.forEachPart(parts) { part in tiles.run(items * part / parts..<items * (part + 1) / parts) }
                 }
             }
         }
     }
 
-    /// Computes one 6×16 direct-convolution tile: `Σ_t packed[t][i] · src[offsets[t] + j]`, then stores it
-    /// like ``gemmMicroKernel6x16`` (valid `rows×cols` corner, fused epilogue).
+    /// The `strideW` phase planes of one input channel (`paddedH × rowWidth` each): phase `φ`'s column `x'` is padded
+    /// column `x'·strideW + φ`, i.e. input column `x'·strideW + φ − padW`, and row `y'` input row `y' − padH`; zero
+    /// outside the input.
+    static func fillDirectPlanes(_ p: Conv2dParameters, channel: UnsafePointer<Float>, h: Int, w: Int, paddedH: Int,
+                                 rowWidth: Int, into planes: UnsafeMutablePointer<Float>) {
+        let (sw, pw) = (p.strideWidth, p.paddingWidth)
+        for phase in 0..<sw {
+            // The first plane column that holds an input column, and that column's phase among the input's columns.
+            let left = max(0, ceilDivide(pw - phase, sw))
+            let firstColumn = left * sw + phase - pw
+            let plane = planes + phase * paddedH * rowWidth
+            if firstColumn >= w {
+                plane.update(repeating: 0, count: paddedH * rowWidth)
+                continue
+            }
+            cladon_copy_bordered_plane(plane, paddedH, rowWidth, p.paddingHeight, left, channel, h, w, 1, sw, 0, firstColumn)
+        }
+    }
+
+    /// Whether direct convolutions run on the C AVX2 tile kernel (when the GEMM runs the AVX2 kernel).
+    static var directKernelIsC: Bool {
+        #if arch(x86_64) && (os(Linux) || os(macOS))
+        return GEMMBlocking.preferred.kernel == .avx2
+        #else
+        return false
+        #endif
+    }
+
+    /// The direct-convolution tile kernel this process runs: the C AVX2 one when the GEMM runs the AVX2 kernel,
+    /// else ``directMicroKernel``.
+    static var directKernel: DirectKernelFunction {
+        #if arch(x86_64) && (os(Linux) || os(macOS))
+        if directKernelIsC {
+            return { taps, offsets, low, high, packed, cLow, cHigh, ldc, rows, lowCols, highCols, loadC, epilogue, tile in
+                withCEpilogue(epilogue) {
+                    cladon_conv_direct_6x16_avx2(taps, offsets, low, high, packed, cLow, cHigh, ldc, rows, lowCols, highCols,
+                                                 loadC, $0, tile)
+                }
+            }
+        }
+        #endif
+        return directMicroKernel
+    }
+
+    /// Computes one 6×16 direct-convolution tile as two 8-column halves: `Σ_t packed[t][i] · low[offsets[t] + j]` for
+    /// `j < 8`, over `high[offsets[t] + j − 8]` for the rest, over `tapCount` taps in order; then stores the halves to
+    /// `cLow` and `cHigh` (`lowCols` and `highCols` valid columns, `+ C` when `loadC`, fused epilogue relative to
+    /// `cLow`). One 16-column tile of C (`high = low + 8`, `cHigh = cLow + 8`, all valid) is stored like
+    /// ``gemmMicroKernel6x16``.
     @inline(never)
-    static func directMicroKernel(_ tapCount: Int, _ offsets: UnsafePointer<Int>, _ src: UnsafePointer<Float>,
-                                  _ packed: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                                  _ rows: Int, _ cols: Int, _ epilogue: GEMMEpilogue?,
+    static func directMicroKernel(_ tapCount: Int, _ offsets: UnsafePointer<Int>, _ low: UnsafePointer<Float>,
+                                  _ high: UnsafePointer<Float>, _ packed: UnsafePointer<Float>,
+                                  _ cLow: UnsafeMutablePointer<Float>, _ cHigh: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                  _ rows: Int, _ lowCols: Int, _ highCols: Int, _ loadC: Bool, _ epilogue: GEMMEpilogue?,
                                   _ tile: UnsafeMutablePointer<Float>) {
         typealias V = GEMMVector
+        typealias H = SIMD8<Float>
         var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
         var wp = packed
         for t in 0..<tapCount {
-            let x = UnsafeRawPointer(src + offsets[t]).loadUnaligned(as: V.self)
+            let o = offsets[t]
+            let x = V(lowHalf: UnsafeRawPointer(low + o).loadUnaligned(as: H.self),
+                      highHalf: UnsafeRawPointer(high + o).loadUnaligned(as: H.self))
             fusedMultiplyAdd(&c0, V(repeating: wp[0]), x)
             fusedMultiplyAdd(&c1, V(repeating: wp[1]), x)
             fusedMultiplyAdd(&c2, V(repeating: wp[2]), x)
@@ -82,86 +143,102 @@ extension Kernels {
             fusedMultiplyAdd(&c5, V(repeating: wp[5]), x)
             wp += 6
         }
-        let full = rows == 6 && cols == V.scalarCount
-        let dst = full ? c : tile
+        let full = rows == 6 && lowCols == 8 && highCols == 8 && cHigh == cLow + 8
+        let dst = full ? cLow : tile
         let ld = full ? ldc : V.scalarCount
         let vectorEpilogue = full ? epilogue : nil
-        storeVector(c0, dst, 0, false, vectorEpilogue)
-        storeVector(c1, dst + ld, 1, false, vectorEpilogue)
-        storeVector(c2, dst + 2 * ld, 2, false, vectorEpilogue)
-        storeVector(c3, dst + 3 * ld, 3, false, vectorEpilogue)
-        storeVector(c4, dst + 4 * ld, 4, false, vectorEpilogue)
-        storeVector(c5, dst + 5 * ld, 5, false, vectorEpilogue)
-        if !full { copyEdgeTile(tile, V.scalarCount, c, ldc, rows, cols, false, epilogue) }
-    }
-}
-
-/// Copies input channels of one image into the padded, phase-split rows ``Kernels/conv2dDirect(_:)`` reads.
-struct DirectPlanes {
-    let p: Conv2dParameters
-    let input: UnsafePointer<Float>
-    let h: Int, w: Int, paddedH: Int, rowWidth: Int
-    let planes: UnsafeMutablePointer<Float>
-
-    func channels(_ range: Range<Int>) {
-        let sw = p.strideWidth, pw = p.paddingWidth
-        for ic in range {
-            for yp in 0..<paddedH {
-                let iy = yp - p.paddingHeight
-                for phase in 0..<sw {
-                    let dst = planes + ((ic * paddedH + yp) * sw + phase) * rowWidth
-                    guard iy >= 0 && iy < h else {
-                        dst.update(repeating: 0, count: rowWidth)
-                        continue
-                    }
-                    let src = input + (ic * h + iy) * w
-                    // Padded column x'·sw + phase is input column x'·sw + phase − pw.
-                    let shift = phase - pw
-                    let lo = min(rowWidth, max(0, ceilDivide(-shift, sw)))
-                    let hi = max(lo, min(rowWidth, floorDivide(w - 1 - shift, sw) + 1))
-                    dst.update(repeating: 0, count: lo)
-                    if sw == 1 {
-                        (dst + lo).update(from: src + lo + shift, count: hi - lo)
-                    } else {
-                        for x in lo..<hi { dst[x] = src[x * sw + shift] }
-                    }
-                    (dst + hi).update(repeating: 0, count: rowWidth - hi)
-                }
+        let fromC = full && loadC
+        storeVector(c0, dst, 0, fromC, vectorEpilogue)
+        storeVector(c1, dst + ld, 1, fromC, vectorEpilogue)
+        storeVector(c2, dst + 2 * ld, 2, fromC, vectorEpilogue)
+        storeVector(c3, dst + 3 * ld, 3, fromC, vectorEpilogue)
+        storeVector(c4, dst + 4 * ld, 4, fromC, vectorEpilogue)
+        storeVector(c5, dst + 5 * ld, 5, fromC, vectorEpilogue)
+        if !full {
+            copyEdgeTile(tile, V.scalarCount, cLow, ldc, rows, lowCols, loadC, epilogue)
+            if highCols > 0 {
+                copyEdgeTile(tile + 8, V.scalarCount, cHigh, ldc, rows, highCols, loadC,
+                             epilogue.map { e in
+                                 GEMMEpilogue(bias: e.bias, residual: e.residual.map { $0 + (cHigh - cLow) }, ldr: e.ldr,
+                                              relu: e.relu)
+                             })
             }
         }
     }
 }
 
-/// The output tiles of one image: work item `(group, channel block, output row)`, flattened.
+/// A direct-convolution tile kernel with the contract of ``Kernels/directMicroKernel(_:_:_:_:_:_:_:_:_:_:_:_:_:_:)``:
+/// `taps, offsets, low, high, packed weights, cLow, cHigh, ldc, rows, lowCols, highCols, loadC, epilogue, tile`.
+typealias DirectKernelFunction = (Int, UnsafePointer<Int>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                  UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int,
+                                  Int, Int, Int, Bool, GEMMEpilogue?, UnsafeMutablePointer<Float>) -> Void
+
+/// The output tiles of one image: work item `(group, pair of output rows)`, flattened.
 struct DirectTiles {
     let job: ConvJob
     let batch: Int
     let planes: UnsafePointer<Float>
     let packed: UnsafePointer<Float>
     let offsets: UnsafePointer<Int>
-    let tapCount: Int, blocks: Int, paddedH: Int, rowWidth: Int
+    let tapCount: Int, depthBlock: Int, blocks: Int, paddedH: Int, rowWidth: Int
+    let kernel: DirectKernelFunction
+
+    /// One tile: 8 columns at `low` (output `cLow`) and 8 at `high` (output `cHigh`), for every channel block.
+    private struct Tile {
+        var low: UnsafePointer<Float>, high: UnsafePointer<Float>
+        var cLow: Int, cHigh: Int  // output offsets from the group's first channel plane
+        var lowCols: Int, highCols: Int
+    }
 
     func run(_ items: Range<Int>) {
-        let p = job.p, width = GEMMVector.scalarCount
+        let p = job.p
         let cinG = p.inChannels / p.groups, coutG = p.outChannels / p.groups
         let plane = job.oh * job.ow
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * width) { tileBuffer in
+        let pairs = (job.oh + 1) / 2
+        let fullWidth = job.ow / 16 * 16, tail = job.ow - fullWidth
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 16) { tileBuffer in
             let tile = tileBuffer.baseAddress!
+            var tiles: [Tile] = []
             for item in items {
-                let oy = item % job.oh, blk = (item / job.oh) % blocks, g = item / (job.oh * blocks)
-                let channel = g * coutG + blk * 6
-                let rows = min(6, coutG - blk * 6)
-                let rowBase = planes + ((g * cinG * paddedH + oy * p.strideHeight) * p.strideWidth) * rowWidth
-                let weights = packed + (g * blocks + blk) * tapCount * 6
-                let out = job.output + (batch * p.outChannels + channel) * plane + oy * job.ow
-                let epilogue = job.epilogue(batch: batch, channel: channel, row: oy)
-                let hasEpilogue = !epilogue.isNone
-                var ox = 0
-                while ox < job.ow {
-                    Kernels.directMicroKernel(tapCount, offsets, rowBase + ox, weights, out + ox, plane,
-                                              rows, min(width, job.ow - ox),
-                                              hasEpilogue ? epilogue.offset(row: 0, column: ox) : nil, tile)
-                    ox += width
+                let pair = item % pairs, g = item / pairs
+                let groupPlanes = planes + g * cinG * p.strideWidth * paddedH * rowWidth
+                let rows = Array(2 * pair..<min(job.oh, 2 * pair + 2))
+                func input(_ oy: Int, _ ox: Int) -> UnsafePointer<Float> { groupPlanes + oy * p.strideHeight * rowWidth + ox }
+                tiles.removeAll(keepingCapacity: true)
+                for oy in rows {
+                    for ox in stride(from: 0, to: fullWidth, by: 16) {
+                        tiles.append(Tile(low: input(oy, ox), high: input(oy, ox + 8), cLow: oy * job.ow + ox,
+                                          cHigh: oy * job.ow + ox + 8, lowCols: 8, highCols: 8))
+                    }
+                    if tail > 8 {
+                        tiles.append(Tile(low: input(oy, fullWidth), high: input(oy, fullWidth + 8),
+                                          cLow: oy * job.ow + fullWidth, cHigh: oy * job.ow + fullWidth + 8,
+                                          lowCols: 8, highCols: tail - 8))
+                    }
+                }
+                if tail > 0 && tail <= 8 {
+                    // The two rows' last columns as one tile (one row's alone when the map has an odd row count).
+                    let (first, second) = (rows[0], rows.last!)
+                    tiles.append(Tile(low: input(first, fullWidth), high: input(second, fullWidth),
+                                      cLow: first * job.ow + fullWidth, cHigh: second * job.ow + fullWidth,
+                                      lowCols: tail, highCols: rows.count == 2 ? tail : 0))
+                }
+                let out = job.output + (batch * p.outChannels + g * coutG) * plane
+                let epilogue = job.epilogue(batch: batch, channel: g * coutG, row: 0)
+                var t0 = 0
+                while t0 < tapCount {
+                    let depth = min(depthBlock, tapCount - t0)
+                    let last = t0 + depth == tapCount
+                    for t in tiles {
+                        for blk in 0..<blocks {
+                            let channel = blk * 6
+                            let c = out + channel * plane
+                            kernel(depth, offsets + t0, t.low, t.high, packed + ((g * blocks + blk) * tapCount + t0) * 6,
+                                   c + t.cLow, c + t.cHigh, plane, min(6, coutG - channel), t.lowCols, t.highCols, t0 > 0,
+                                   last && !epilogue.isNone ? epilogue.offset(row: channel, column: t.cLow) : nil, tile)
+                        }
+                    }
+                    t0 += depth
                 }
             }
         }

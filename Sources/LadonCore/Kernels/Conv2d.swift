@@ -103,13 +103,15 @@ extension Kernels {
     /// The algorithm `.automatic` runs for `p`:
     /// - 1×1, no padding, one group → `.pointwise` (one GEMM per image; strided ones subsample first);
     /// - at most 4 input channels per group (the RGB 5×5 stride-2 encoder stem), or at most 24 output
-    ///   channels per group (the 48→24 encoder conv) → `.direct`: with so few input channels, or so few
-    ///   output rows to amortise it over, building and packing the im2col matrix costs more than the
-    ///   direct kernel loses (measured 1.3–1.4× faster on those two layers at 416²);
+    ///   channels per group (the 48→24 encoder conv), or 48 with the AVX2 kernels (the 96→48 encoder conv) →
+    ///   `.direct`: with so few output rows to amortise it over, packing the im2col matrix costs more than the
+    ///   direct kernel loses (measured 1.3–1.4× faster on the first two layers at 416²; on Zen 3 the 96→48 layer
+    ///   takes 16.0 ms against 17.3 with im2col, 2 threads, GEMMPerfTests/encoderLayerTimings);
     /// - everything else → `.im2col` (measured 1.2–2× faster than `.direct` on the ResNet and decoder convs).
     package static func conv2dAlgorithm(for p: Conv2dParameters) -> Conv2dAlgorithm {
         if isPointwise(p) { return .pointwise }
-        if p.inChannels / p.groups <= 4 || p.outChannels / p.groups <= 24 { return .direct }
+        let directOutputs = directKernelIsC ? 48 : 24
+        if p.inChannels / p.groups <= 4 || p.outChannels / p.groups <= directOutputs { return .direct }
         return .im2col
     }
 

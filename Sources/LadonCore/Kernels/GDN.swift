@@ -102,7 +102,7 @@ extension Kernels {
                                  channels c: Int, panels: PackedPanels, packed: PackedMatrix, blocking: GEMMBlocking,
                                  beta: UnsafePointer<Float>, inverse: Bool, packedB: UnsafeMutablePointer<Float>,
                                  norm: UnsafeMutablePointer<Float>, edge: UnsafeMutablePointer<Float>) {
-        let (mr, nr, kc) = (blocking.mr, blocking.nr, packed.kc)
+        let (nr, kc) = (blocking.nr, packed.kc)
         let ldn = roundUp(width, nr)
         // |x| into B panels: depth block k0 (depth `depth`) holds panel q at `k0·ldn + q·nr·depth`, rows of `nr` values
         // (columns past `width` zero), exactly what `packB` writes for one depth block.
@@ -114,7 +114,7 @@ extension Kernels {
         }
         // norm = gamma·|x|: depth blocks outermost (the C block stays in L2), then `MC`-row blocks of gamma (in L2
         // while every B panel of the block runs against them), each B panel in L1 across the rows of the block.
-        let kernel = blocking.kernel.function
+        let block = blocking.kernel.blockFunction
         k0 = 0
         while k0 < c {
             let depth = min(kc, c - k0)
@@ -122,16 +122,7 @@ extension Kernels {
             var ic = 0
             while ic < c {
                 let rowEnd = min(c, ic + blocking.mc)
-                var jr = 0
-                while jr < width {
-                    var ir = ic
-                    while ir < rowEnd {
-                        kernel(depth, a + ir * depth, bBlock + jr * depth, norm + ir * ldn + jr, ldn,
-                               min(mr, c - ir), min(nr, width - jr), k0 > 0, nil, edge)
-                        ir += mr
-                    }
-                    jr += nr
-                }
+                block(depth, a + ic * depth, rowEnd - ic, bBlock, width, norm + ic * ldn, ldn, k0 > 0, nil, edge)
                 ic = rowEnd
             }
             k0 += depth

@@ -95,7 +95,7 @@ extension Kernels {
             ? min(blocking.ncSmall, max(nr, CacheInfo.level2Bytes / 8 / max(op.m, 1) / nr * nr), roundUp(op.n, nr))
             : min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
         let aCount = op.packedA == nil ? mcMax * kc : 0, bCount = kc * ncMax, tileCount = mr * nr
-        let kernel = blocking.kernel.function
+        let block = blocking.kernel.blockFunction
         KernelScratch.shared.withBuffer(count: aCount + bCount + tileCount + 64) { scratch in
             let packedA = scratch
             let packedB = scratch + roundUp(aCount, 16)
@@ -108,19 +108,8 @@ extension Kernels {
                 return UnsafePointer(packedA)
             }
             func tiles(a: UnsafePointer<Float>, ic: Int, mc: Int, j0: Int, nc: Int, kc: Int, loadC: Bool, last: Bool) {
-                var jr = 0
-                while jr < nc {
-                    let cols = min(nr, nc - jr)
-                    var ir = 0
-                    while ir < mc {
-                        let i = ic + ir, j = j0 + jr
-                        kernel(kc, a + ir * kc, packedB + jr * kc, op.c + i * op.ldc + j, op.ldc,
-                               min(mr, mc - ir), cols, loadC,
-                               last && !op.epilogue.isNone ? op.epilogue.offset(row: i, column: j) : nil, tile)
-                        ir += mr
-                    }
-                    jr += nr
-                }
+                block(kc, a, mc, packedB, nc, op.c + ic * op.ldc + j0, op.ldc, loadC,
+                      last && !op.epilogue.isNone ? op.epilogue.offset(row: ic, column: j0) : nil, tile)
             }
             // Packs the B block (depth pc, columns jc..<jc+nc) and runs it against every MC block of rows.
             func rowBlocks(pc: Int, kc kcNow: Int, jc: Int, nc: Int) {

@@ -1,4 +1,5 @@
 // The kernels' one fork-join helper: splits work over the threads `--threads` / `Kernels.threadCount` allows.
+import CLadonKernels
 import Dispatch
 
 /// Fork-join parallelism for every kernel (GEMM, convolutions, RoIAlign, resize, pooling, elementwise).
@@ -15,9 +16,18 @@ enum WorkSplit {
             if parts == 1 { body(0) }
             return
         }
+        // The kernels' spinning pool; when another job holds it (a server's concurrent request, a nested split),
+        // Dispatch's pool, whose sleeping threads take tens of microseconds to wake.
         withoutActuallyEscaping(body) { body in
-            let task = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: parts) { task.value($0) }
+            var task = body
+            let ran = withUnsafeMutablePointer(to: &task) { pointer in
+                cladon_pool_run(parts, { context, part in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(part)
+                }, pointer)
+            }
+            if ran { return }
+            let sendable = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { sendable.value($0) }
         }
     }
 
