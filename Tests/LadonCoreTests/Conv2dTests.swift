@@ -213,6 +213,53 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         #endif
     }
 
+    /// F(2×2, 3×3) against the direct sums: odd and even sizes (partial tiles at the right and bottom edges, vector
+    /// and scalar output steps), batch 2, bias, residual and ReLU, one to three threads. Its rounding differs from the
+    /// direct sums', within 1e-4 of the output scale.
+    @Test(arguments: [1, 2, 3])
+    func winogradMatchesReference(threads: Int) {
+        var rng = SplitMix64(seed: 0x3170 + UInt64(threads))
+        for (cin, cout, n, h, w, bias, residual, relu) in [(64, 64, 1, 16, 16, true, false, true),
+                                                          (70, 65, 2, 23, 37, true, true, true),
+                                                          (64, 96, 1, 1, 1, false, true, false),
+                                                          (65, 64, 1, 2, 45, true, false, false),
+                                                          (64, 64, 1, 34, 3, false, false, true)] {
+            let p = Conv2dParameters(inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1)
+            let x = Tensor.random([n, cin, h, w], using: &rng)
+            let weight = Tensor.random(p.weightShape, in: -0.1...0.1, using: &rng)
+            let b: [Float]? = bias ? (0..<cout).map { _ in Float.random(in: -1...1, using: &rng) } : nil
+            let r = residual ? Tensor.random([n, cout, h, w], using: &rng) : nil
+            let activation: Activation = relu ? .relu : .none
+            let expected = Kernels.conv2dReference(x, weight: weight, bias: b, p, activation: activation, residual: r)
+            let actual = Kernels.conv2dWinograd(x, weights: WinogradWeights(weight), bias: b, activation: activation,
+                                                residual: r, threads: threads)
+            expectClose(actual, expected, rtol: 1e-4, atol: 1e-4, "winograd \(cin)->\(cout) \(n)x\(h)x\(w) threads \(threads)")
+        }
+    }
+
+    /// A layer with packed weights runs Winograd exactly where ``Kernels/usesWinograd(_:height:width:)`` says (3×3,
+    /// stride 1, padding 1, ≥ 64 channels, ≥ 128 tiles) and im2col elsewhere; both agree with the reference.
+    @Test func winogradChoiceInLayers() {
+        let p = Conv2dParameters(inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1)
+        #expect(Kernels.usesWinograd(p, height: 26, width: 26))
+        #expect(!Kernels.usesWinograd(p, height: 13, width: 13))  // 49 tiles
+        #expect(!Kernels.usesWinograd(Conv2dParameters(inChannels: 64, outChannels: 64, kernelSize: 3, stride: 2, padding: 1),
+                                      height: 52, width: 52))
+        #expect(!Kernels.usesWinograd(Conv2dParameters(inChannels: 32, outChannels: 64, kernelSize: 3, padding: 1),
+                                      height: 52, width: 52))
+        #expect(!Kernels.usesWinograd(Conv2dParameters(inChannels: 64, outChannels: 64, kernelSize: 3, padding: 2,
+                                                       dilation: 2), height: 52, width: 52))
+        var rng = SplitMix64(seed: 0x1A7E)
+        let weight = Tensor.random(p.weightShape, in: -0.1...0.1, using: &rng)
+        let bias = (0..<64).map { _ in Float.random(in: -1...1, using: &rng) }
+        let layer = Conv2d(parameters: p, weight: weight, bias: bias, activation: .relu)
+        for (h, w) in [(26, 26), (13, 13), (21, 30)] {
+            let x = Tensor.random([1, 64, h, w], using: &rng)
+            let expected = Kernels.conv2dReference(x, weight: weight, bias: bias, p, activation: .relu, residual: nil)
+            expectClose(layer(x), expected, rtol: 1e-4, atol: 1e-4, "layer at \(h)x\(w)")
+        }
+    }
+
     @Test func outputSizeUsesFloorDivision() {
         // (4 + 2·1 − 6 − 1) / 2 = −0.5 → floor −1 → 0 rows, as PyTorch (truncation would give 1).
         let p = Conv2dParameters(inChannels: 1, outChannels: 1, kernelHeight: 7, kernelWidth: 1, strideHeight: 2,

@@ -19,6 +19,19 @@ package final class PackedConvWeights: @unchecked Sendable {
     package let perTap: [PackedMatrix]
     private let lock = NSLock()
     private var pruned: [PrunedTaps: PackedMatrix] = [:]
+    private var winogradCache: WinogradWeights?
+
+    /// The F(2×2, 3×3) transformed weights (``Kernels/conv2dWinograd(_:weights:bias:activation:residual:threads:)``),
+    /// made from the packed ones on first use and kept: only layers that run on maps large enough hold them (at 416²,
+    /// layer2 and layer3's 3×3 convolutions: 24 MB beside their 14 MB of packed weights).
+    func winograd() -> WinogradWeights {
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached = winogradCache { return cached }
+        let made = WinogradWeights(unpacked())
+        winogradCache = made
+        return made
+    }
 
     /// Packs `weight` (`parameters.weightShape`, one group) for ``GEMMBlocking/preferred``.
     package init(_ weight: Tensor, _ parameters: Conv2dParameters) {

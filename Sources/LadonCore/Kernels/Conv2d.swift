@@ -43,6 +43,11 @@ extension Kernels {
                               im2colBudget: Int = im2colBudget, borderedPlanes: Bool = true) -> Tensor {
         let algorithm = conv2dAlgorithm(for: packed.parameters)
         precondition(algorithm == .pointwise || algorithm == .im2col, "conv2d: packed weights need a GEMM algorithm")
+        if input.rank == 4, input.c == packed.parameters.inChannels,
+           usesWinograd(packed.parameters, height: input.h, width: input.w) {
+            return conv2dWinograd(input, weights: packed.winograd(), bias: bias, activation: activation, residual: residual,
+                                  threads: threads)
+        }
         return conv2d(input, weight: Tensor(shape: [0]), bias: bias, packed.parameters, activation: activation,
                       residual: residual, algorithm: algorithm, threads: threads, im2colBudget: im2colBudget,
                       packed: packed, borderedPlanes: borderedPlanes)
