@@ -214,7 +214,8 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
     }
 
     /// F(2×2, 3×3) against the direct sums: odd and even sizes (partial tiles at the right and bottom edges, vector
-    /// and scalar output steps), batch 2, bias, residual and ReLU, one to three threads. Its rounding differs from the
+    /// and scalar output steps), batch 2, a map cut into two chunks of tile rows, bias, residual and ReLU, one to three
+    /// threads. Its rounding differs from the
     /// direct sums', within 1e-4 of the output scale.
     @Test(arguments: [1, 2, 3])
     func winogradMatchesReference(threads: Int) {
@@ -223,7 +224,8 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
                                                           (70, 65, 2, 23, 37, true, true, true),
                                                           (64, 96, 1, 1, 1, false, true, false),
                                                           (65, 64, 1, 2, 45, true, false, false),
-                                                          (64, 64, 1, 34, 3, false, false, true)] {
+                                                          (64, 64, 1, 34, 3, false, false, true),
+                                                          (64, 64, 1, 70, 66, true, true, true)] {  // two chunks: 31 + 4 tile rows
             let p = Conv2dParameters(inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1)
             let x = Tensor.random([n, cin, h, w], using: &rng)
             let weight = Tensor.random(p.weightShape, in: -0.1...0.1, using: &rng)

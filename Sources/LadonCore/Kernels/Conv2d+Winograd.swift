@@ -55,8 +55,9 @@ extension Kernels {
 
     /// A 3×3, stride-1, padding-1 convolution by F(2×2, 3×3): the input is cut into 4×4 tiles two pixels apart
     /// (zero outside the image), each transformed to `V = Bᵀ d B`; the 16 products `M_ξ = U_ξ · V_ξ` are GEMMs over
-    /// all tiles (`[outC × inC] · [inC × tiles]`, split over the threads by ξ); each tile's 2×2 output is `Aᵀ M A`,
-    /// then bias, residual and ReLU. `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`,
+    /// the tiles (`[outC × inC] · [inC × tiles]`, split over the threads by ξ); each tile's 2×2 output is `Aᵀ M A`,
+    /// then bias, residual and ReLU. The tiles go in chunks of whole tile rows whose `V` and `M` fit 8 MB (a detection
+    /// map of 200×267 would otherwise need 440 MB of them). `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`,
     /// `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`. Not bit-identical to the direct sums (its rounding differs, within
     /// 1e-5 of the output scale on ResNet layers; the full-size parity check passes).
     package static func conv2dWinograd(_ x: Tensor, weights: WinogradWeights, bias: [Float]?, activation: Activation,
@@ -66,61 +67,66 @@ extension Kernels {
         precondition(weights.matrices[0].columns == cin, "winograd: input has \(cin) channels, weights \(weights.matrices[0].columns)")
         if let r = residual { precondition(r.shape == [n, cout, h, w], "winograd: residual \(r.shape)") }
         let (th, tw) = ((h + 1) / 2, (w + 1) / 2)
-        let tilesPerImage = th * tw, tiles = n * tilesPerImage
         let workers = resolvedThreads(threads)
         guard n > 0, h > 0, w > 0 else { return Tensor(shape: [n, cout, h, w]) }
-        return KernelScratch.shared.withBuffer(count: 16 * (cin + cout) * tiles) { scratch in
-            let v = scratch, m = scratch + 16 * cin * tiles
-            // V_ξ[ic][t], channel by channel.
+        // Tile rows per chunk: V and M of a chunk (16 · (inC + outC) floats per tile) within 8 MB, at least one row.
+        let chunkRows = max(1, min(th, (1 << 21) / (16 * (cin + cout)) / tw))
+        return Tensor(shape: [n, cout, h, w], unsafeUninitialized: { out in
             x.withUnsafeBufferPointer { xp in
-                WorkSplit.forEachRange(n * cin, work: 40 * n * cin * tilesPerImage, threads: workers) { range in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * (2 * tw + 18)) { rows in
-                        for item in range {
-                            let (b, ic) = (item / cin, item % cin)
-                            winogradInputTransform(xp.baseAddress! + item * h * w, h: h, w: w, th: th, tw: tw,
-                                                   into: v + ic * tiles + b * tilesPerImage, xiStride: cin * tiles,
-                                                   rows: rows.baseAddress!)
-                        }
-                    }
-                }
-            }
-            // M_ξ = U_ξ · V_ξ.
-            let parts = min(workers, 16)
-            WorkSplit.forEachPart(parts) { part in
-                for xi in 16 * part / parts..<16 * (part + 1) / parts {
-                    gemm(packed: weights.matrices[xi], n: tiles, b: v + xi * cin * tiles, ldb: tiles,
-                         c: m + xi * cout * tiles, ldc: tiles, threads: 1)
-                }
-            }
-            // Y = Aᵀ M A (+ bias, + residual, ReLU).
-            return Tensor(shape: [n, cout, h, w], unsafeUninitialized: { out in
                 (residual ?? Tensor(shape: [0])).withUnsafeBufferPointer { rp in
-                    WorkSplit.forEachRange(n * cout, work: 40 * n * cout * tilesPerImage, threads: workers) { range in
-                        for item in range {
-                            let (b, oc) = (item / cout, item % cout)
-                            winogradOutputTransform(m + oc * tiles + b * tilesPerImage, xiStride: cout * tiles, th: th, tw: tw,
-                                                    h: h, w: w, bias: bias?[oc] ?? 0,
-                                                    residual: residual == nil ? nil : rp.baseAddress! + item * h * w,
-                                                    relu: activation == .relu, into: out.baseAddress! + item * h * w)
+                    KernelScratch.shared.withBuffer(count: 16 * (cin + cout) * chunkRows * tw) { scratch in
+                        for b in 0..<n {
+                            for ty0 in stride(from: 0, to: th, by: chunkRows) {
+                                let rows = min(chunkRows, th - ty0), tiles = rows * tw
+                                let v = scratch, m = scratch + 16 * cin * tiles
+                                // V_ξ[ic][t], channel by channel.
+                                WorkSplit.forEachRange(cin, work: 40 * cin * tiles, threads: workers) { range in
+                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * (2 * tw + 18)) { buffer in
+                                        for ic in range {
+                                            winogradInputTransform(xp.baseAddress! + (b * cin + ic) * h * w, h: h, w: w,
+                                                                   tileRows: ty0..<ty0 + rows, tw: tw, into: v + ic * tiles,
+                                                                   xiStride: cin * tiles, rows: buffer.baseAddress!)
+                                        }
+                                    }
+                                }
+                                // M_ξ = U_ξ · V_ξ, the 16 GEMMs split over the threads.
+                                let parts = min(workers, 16)
+                                WorkSplit.forEachPart(parts) { part in
+                                    for xi in 16 * part / parts..<16 * (part + 1) / parts {
+                                        gemm(packed: weights.matrices[xi], n: tiles, b: v + xi * cin * tiles, ldb: tiles,
+                                             c: m + xi * cout * tiles, ldc: tiles, threads: 1)
+                                    }
+                                }
+                                // Y = Aᵀ M A (+ bias, + residual, ReLU).
+                                WorkSplit.forEachRange(cout, work: 40 * cout * tiles, threads: workers) { range in
+                                    for oc in range {
+                                        let plane = (b * cout + oc) * h * w
+                                        winogradOutputTransform(m + oc * tiles, xiStride: cout * tiles, tileRows: ty0..<ty0 + rows,
+                                                                tw: tw, h: h, w: w, bias: bias?[oc] ?? 0,
+                                                                residual: residual == nil ? nil : rp.baseAddress! + plane,
+                                                                relu: activation == .relu, into: out.baseAddress! + plane)
+                                    }
+                                }
+                            }
                         }
                     }
                 }
-            })
-        }
+            }
+        })
     }
 
-    /// One channel's tiles: `into[ξ · xiStride + t]` for tile `t = ty · tw + tx`. Rows first: the four input rows of
+    /// One channel's tiles of the tile rows `tileRows`: `into[ξ · xiStride + t]` for tile `t = (ty − first row) · tw + tx`. Rows first: the four input rows of
     /// a tile row combine as `Bᵀ d` into four padded rows (`rows`, `2·tw + 18` floats each; padded column `c + 1` is
     /// input column `c`, zeros outside the image), then tile `tx` combines padded columns `2tx … 2tx + 3` as `· B`,
     /// eight tiles per step (even and odd lanes of two 16-float loads).
-    private static func winogradInputTransform(_ x: UnsafePointer<Float>, h: Int, w: Int, th: Int, tw: Int,
+    private static func winogradInputTransform(_ x: UnsafePointer<Float>, h: Int, w: Int, tileRows: Range<Int>, tw: Int,
                                                into v: UnsafeMutablePointer<Float>, xiStride: Int,
                                                rows: UnsafeMutablePointer<Float>) {
         typealias V16 = SIMD16<Float>
         typealias V8 = SIMD8<Float>
         let span = 2 * tw + 18
         rows.update(repeating: 0, count: 4 * span)
-        for ty in 0..<th {
+        for ty in tileRows {
             let y0 = 2 * ty - 1
             @inline(__always) func row(_ i: Int) -> UnsafePointer<Float>? { y0 + i >= 0 && y0 + i < h ? x + (y0 + i) * w : nil }
             let (d0, d1, d2, d3) = (row(0), row(1), row(2), row(3))
@@ -132,7 +138,7 @@ extension Kernels {
                 t2[c] = a2 - a1
                 t3[c] = a1 - a3
             }
-            let out = v + ty * tw
+            let out = v + (ty - tileRows.lowerBound) * tw
             for i in 0..<4 {
                 let t = UnsafeRawPointer(rows + i * span)
                 let o0 = out + (i * 4) * xiStride, o1 = o0 + xiStride, o2 = o1 + xiStride, o3 = o2 + xiStride
@@ -160,10 +166,11 @@ extension Kernels {
         }
     }
 
-    /// One output channel: tile `t`'s 2×2 block from `m[ξ · xiStride + t]`, written where it lies inside the
+    /// One output channel over the tile rows `tileRows`: tile `t`'s 2×2 block from `m[ξ · xiStride + t]` (`t` counted from
+    /// the first of those rows), written where it lies inside the
     /// `h × w` map, with `+ bias`, `+ residual` and ReLU (`v > 0 ? v : 0`) in the GEMM epilogue's order; eight
     /// tiles of a tile row per step where all their outputs lie inside the map.
-    private static func winogradOutputTransform(_ m: UnsafePointer<Float>, xiStride: Int, th: Int, tw: Int, h: Int,
+    private static func winogradOutputTransform(_ m: UnsafePointer<Float>, xiStride: Int, tileRows: Range<Int>, tw: Int, h: Int,
                                                 w: Int, bias: Float, residual: UnsafePointer<Float>?, relu: Bool,
                                                 into out: UnsafeMutablePointer<Float>) {
         typealias V8 = SIMD8<Float>
@@ -183,11 +190,11 @@ extension Kernels {
             if let residual { v += residual[y * w + x] }
             out[y * w + x] = relu ? (v > 0 ? v : 0) : v
         }
-        for ty in 0..<th {
+        for ty in tileRows {
             var tx = 0
             // Vector steps: 8 tiles whose 16 output columns and both rows lie inside the map.
             while tx + 8 <= tw && 2 * tx + 16 <= w && 2 * ty + 1 < h {
-                let t = ty * tw + tx
+                let t = (ty - tileRows.lowerBound) * tw + tx
                 @inline(__always) func e(_ xi: Int) -> V8 { UnsafeRawPointer(m + xi * xiStride + t).loadUnaligned(as: V8.self) }
                 let r00 = e(0) + e(4) + e(8), r01 = e(1) + e(5) + e(9), r02 = e(2) + e(6) + e(10), r03 = e(3) + e(7) + e(11)
                 let r10 = e(4) - e(8) - e(12), r11 = e(5) - e(9) - e(13), r12 = e(6) - e(10) - e(14)
@@ -197,7 +204,7 @@ extension Kernels {
                 tx += 8
             }
             while tx < tw {
-                let t = ty * tw + tx
+                let t = (ty - tileRows.lowerBound) * tw + tx
                 @inline(__always) func e(_ xi: Int) -> Float { m[xi * xiStride + t] }
                 // Aᵀ M: two rows of four.
                 let r00 = e(0) + e(4) + e(8), r01 = e(1) + e(5) + e(9), r02 = e(2) + e(6) + e(10), r03 = e(3) + e(7) + e(11)
