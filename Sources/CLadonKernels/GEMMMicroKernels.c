@@ -176,6 +176,17 @@ static inline void store8_avx2(__m256 x, float *dst, ptrdiff_t row, ptrdiff_t co
 #define CLADON_STORE256(i)                                                         \
     store8_avx2(c##i##0, dst + (i) * ld, i, 0, from_c, vector_epilogue);           \
     store8_avx2(c##i##1, dst + (i) * ld + 8, i, 8, from_c, vector_epilogue);
+/// Stores the twelve accumulators: a full tile straight to `C` (`+ C` when `load_c`, then `epilogue`), any other to
+/// `tile` as they are, for the caller to copy its valid part.
+#define CLADON_STORE_6X16(FULL, C)                                                 \
+    {                                                                              \
+        float *dst = (FULL) ? (C) : tile;                                          \
+        ptrdiff_t ld = (FULL) ? ldc : 16;                                          \
+        const CLadonEpilogue *vector_epilogue = (FULL) ? epilogue : NULL;          \
+        bool from_c = (FULL) && load_c;                                            \
+        CLADON_STORE256(0) CLADON_STORE256(1) CLADON_STORE256(2)                   \
+        CLADON_STORE256(3) CLADON_STORE256(4) CLADON_STORE256(5)                   \
+    }
 
 __attribute__((target("avx2,fma")))
 static inline void gemm_6x16_avx2(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
@@ -192,12 +203,7 @@ static inline void gemm_6x16_avx2(ptrdiff_t kc, const float *a, const float *b, 
         b += 16;
     }
     bool full = rows == 6 && cols == 16;
-    float *dst = full ? c : tile;
-    ptrdiff_t ld = full ? ldc : 16;
-    const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
-    bool from_c = full && load_c;
-    CLADON_STORE256(0) CLADON_STORE256(1) CLADON_STORE256(2)
-    CLADON_STORE256(3) CLADON_STORE256(4) CLADON_STORE256(5)
+    CLADON_STORE_6X16(full, c)
     if (!full) copy_edge_tile(tile, 16, c, ldc, rows, cols, load_c, epilogue);
 }
 
@@ -261,12 +267,7 @@ void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, cons
     }
     // One 16-column tile in C: stored like the GEMM kernel's. Otherwise two 8-column halves through `tile`.
     bool full = rows == 6 && low_cols == 8 && high_cols == 8 && c_high == c_low + 8;
-    float *dst = full ? c_low : tile;
-    ptrdiff_t ld = full ? ldc : 16;
-    const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
-    bool from_c = full && load_c;
-    CLADON_STORE256(0) CLADON_STORE256(1) CLADON_STORE256(2)
-    CLADON_STORE256(3) CLADON_STORE256(4) CLADON_STORE256(5)
+    CLADON_STORE_6X16(full, c_low)
     if (!full) {
         copy_half_tile(tile, c_low, ldc, rows, low_cols, load_c, epilogue, 0);
         copy_half_tile(tile + 8, c_high, ldc, rows, high_cols, load_c, epilogue, c_high - c_low);

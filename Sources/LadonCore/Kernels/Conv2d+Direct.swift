@@ -144,16 +144,7 @@ extension Kernels {
             wp += 6
         }
         let full = rows == 6 && lowCols == 8 && highCols == 8 && cHigh == cLow + 8
-        let dst = full ? cLow : tile
-        let ld = full ? ldc : V.scalarCount
-        let vectorEpilogue = full ? epilogue : nil
-        let fromC = full && loadC
-        storeVector(c0, dst, 0, fromC, vectorEpilogue)
-        storeVector(c1, dst + ld, 1, fromC, vectorEpilogue)
-        storeVector(c2, dst + 2 * ld, 2, fromC, vectorEpilogue)
-        storeVector(c3, dst + 3 * ld, 3, fromC, vectorEpilogue)
-        storeVector(c4, dst + 4 * ld, 4, fromC, vectorEpilogue)
-        storeVector(c5, dst + 5 * ld, 5, fromC, vectorEpilogue)
+        storeSixRows((c0, c1, c2, c3, c4, c5), full: full, cLow, ldc, loadC, epilogue, tile)
         if !full {
             copyEdgeTile(tile, V.scalarCount, cLow, ldc, rows, lowCols, loadC, epilogue)
             if highCols > 0 {

@@ -140,17 +140,26 @@ extension Kernels {
             bp += V.scalarCount * 4
         }
         let full = rows == 6 && cols == V.scalarCount
+        storeSixRows((c0, c1, c2, c3, c4, c5), full: full, c, ldc, loadC, epilogue, tile)
+        if !full { copyEdgeTile(tile, V.scalarCount, c, ldc, rows, cols, loadC, epilogue) }
+    }
+
+    /// Stores six accumulator rows: a full tile straight to `c` (`+ C` when `loadC`, then the epilogue), any other to
+    /// `tile` (leading dimension 16) as they are, for the caller to copy its valid part.
+    @inline(__always)
+    static func storeSixRows(_ r: (GEMMVector, GEMMVector, GEMMVector, GEMMVector, GEMMVector, GEMMVector), full: Bool,
+                             _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ loadC: Bool, _ epilogue: GEMMEpilogue?,
+                             _ tile: UnsafeMutablePointer<Float>) {
         let dst = full ? c : tile
-        let ld = full ? ldc : V.scalarCount
+        let ld = full ? ldc : GEMMVector.scalarCount
         let vectorEpilogue = full ? epilogue : nil
         let fromC = full && loadC
-        storeVector(c0, dst, 0, fromC, vectorEpilogue)
-        storeVector(c1, dst + ld, 1, fromC, vectorEpilogue)
-        storeVector(c2, dst + 2 * ld, 2, fromC, vectorEpilogue)
-        storeVector(c3, dst + 3 * ld, 3, fromC, vectorEpilogue)
-        storeVector(c4, dst + 4 * ld, 4, fromC, vectorEpilogue)
-        storeVector(c5, dst + 5 * ld, 5, fromC, vectorEpilogue)
-        if !full { copyEdgeTile(tile, V.scalarCount, c, ldc, rows, cols, loadC, epilogue) }
+        storeVector(r.0, dst, 0, fromC, vectorEpilogue)
+        storeVector(r.1, dst + ld, 1, fromC, vectorEpilogue)
+        storeVector(r.2, dst + 2 * ld, 2, fromC, vectorEpilogue)
+        storeVector(r.3, dst + 3 * ld, 3, fromC, vectorEpilogue)
+        storeVector(r.4, dst + 4 * ld, 4, fromC, vectorEpilogue)
+        storeVector(r.5, dst + 5 * ld, 5, fromC, vectorEpilogue)
     }
 
     /// Writes the valid `rows×cols` corner of a computed tile (leading dimension `ldt`) to `c`.
