@@ -131,10 +131,7 @@ extension Kernels {
         typealias H = SIMD8<Float>
         var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
         var wp = packed
-        for t in 0..<tapCount {
-            let o = offsets[t]
-            let x = V(lowHalf: UnsafeRawPointer(low + o).loadUnaligned(as: H.self),
-                      highHalf: UnsafeRawPointer(high + o).loadUnaligned(as: H.self))
+        @inline(__always) func tap(_ x: V) {
             fusedMultiplyAdd(&c0, V(repeating: wp[0]), x)
             fusedMultiplyAdd(&c1, V(repeating: wp[1]), x)
             fusedMultiplyAdd(&c2, V(repeating: wp[2]), x)
@@ -142,6 +139,16 @@ extension Kernels {
             fusedMultiplyAdd(&c4, V(repeating: wp[4]), x)
             fusedMultiplyAdd(&c5, V(repeating: wp[5]), x)
             wp += 6
+        }
+        if high == low + 8 {
+            // One 16-float load per tap (one zmm register with AVX-512).
+            for t in 0..<tapCount { tap(UnsafeRawPointer(low + offsets[t]).loadUnaligned(as: V.self)) }
+        } else {
+            for t in 0..<tapCount {
+                let o = offsets[t]
+                tap(V(lowHalf: UnsafeRawPointer(low + o).loadUnaligned(as: H.self),
+                      highHalf: UnsafeRawPointer(high + o).loadUnaligned(as: H.self)))
+            }
         }
         let full = rows == 6 && lowCols == 8 && highCols == 8 && cHigh == cLow + 8
         storeSixRows((c0, c1, c2, c3, c4, c5), full: full, cLow, ldc, loadC, epilogue, tile)
