@@ -273,4 +273,22 @@ void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, cons
         copy_half_tile(tile + 8, c_high, ldc, rows, high_cols, load_c, epilogue, c_high - c_low);
     }
 }
+
+__attribute__((target("avx2,fma")))
+void cladon_conv_direct_tiles_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, const CLadonDirectTile *tiles,
+                                   ptrdiff_t tile_count, const float *weights, ptrdiff_t block_stride, ptrdiff_t channels,
+                                   float *out, ptrdiff_t plane, bool load_c, const CLadonEpilogue *epilogue,
+                                   float *tile) {
+    for (ptrdiff_t t = 0; t < tile_count; t++) {
+        const CLadonDirectTile *d = &tiles[t];
+        for (ptrdiff_t channel = 0; channel < channels; channel += 6) {
+            float *c = out + channel * plane;
+            CLadonEpilogue storage;
+            cladon_conv_direct_6x16_avx2(taps, offsets, d->low, d->high, weights + channel / 6 * block_stride,
+                                         c + d->c_low, c + d->c_high, plane, channels - channel < 6 ? channels - channel : 6,
+                                         d->low_cols, d->high_cols, load_c,
+                                         epilogue_at(epilogue, channel, d->c_low, &storage), tile);
+        }
+    }
+}
 #endif

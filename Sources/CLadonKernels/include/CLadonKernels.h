@@ -93,6 +93,14 @@ void cladon_transpose_rows(int level, float *_Nonnull dst, const float *_Nonnull
 void cladon_pack_transposed_panels(int level, float *_Nonnull dst, const float *_Nonnull b, ptrdiff_t ldb,
                                    ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr);
 
+/// One tile of a direct convolution: 8 columns read at `low` (written at output offset `c_low`) and 8 at `high`
+/// (`c_high`), `low_cols` and `high_cols` of them valid (at most 8 each). A plain 16-column tile has `high = low + 8`.
+typedef struct {
+    const float *_Nonnull low;
+    const float *_Nonnull high;
+    ptrdiff_t c_low, c_high, low_cols, high_cols;
+} CLadonDirectTile;
+
 /// Runs `function(context, part)` for every `part` in `0 ..< parts`, part 0 on the calling thread and the others on the
 /// kernels' pool of worker threads (started on first use, one per extra part), and returns once all have finished.
 /// Idle workers spin for 2 ms before they sleep, so back-to-back calls (a network's layers) start at once. Returns
@@ -146,6 +154,17 @@ void cladon_gemm_block_12x32_avx512(ptrdiff_t kc, const float *_Nonnull a, ptrdi
 void cladon_gemm_block_6x16_avx2(ptrdiff_t kc, const float *_Nonnull a, ptrdiff_t mc, const float *_Nonnull b,
                                  ptrdiff_t nc, float *_Nonnull c, ptrdiff_t ldc, bool load_c,
                                  const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
+
+/// One depth block of a direct convolution over `tile_count` tiles: for each tile, for each 6-channel block `b` of
+/// `channels` output channels (innermost, so the tile's input stays in L1),
+/// ``cladon_conv_direct_6x16_avx2`` with the block's weights `weights + b * block_stride`, output
+/// `out + 6b · plane` (+ the tile's offsets; rows `plane` apart) and `epilogue` (relative to `out`, residual rows
+/// `ldr` apart) moved to the block's first channel and the tile's first column. AVX2 + FMA only.
+void cladon_conv_direct_tiles_avx2(ptrdiff_t taps, const ptrdiff_t *_Nonnull offsets,
+                                   const CLadonDirectTile *_Nonnull tiles, ptrdiff_t tile_count,
+                                   const float *_Nonnull weights, ptrdiff_t block_stride, ptrdiff_t channels,
+                                   float *_Nonnull out, ptrdiff_t plane, bool load_c,
+                                   const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
 
 /// One 6x16 tile of a direct convolution, as two 8-column halves: for column `j < 8`
 /// `acc[i][j] = Σ_t weights[t * 6 + i] · low[offsets[t] + j]`, for `j ≥ 8` the same over `high[offsets[t] + j − 8]`, over

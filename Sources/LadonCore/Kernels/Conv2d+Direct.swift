@@ -65,7 +65,8 @@ extension Kernels {
                     let tiles = DirectTiles(job: job, batch: b, planes: UnsafePointer(planes), packed: UnsafePointer(packed),
                                             offsets: tapOffsets, tapCount: tapCount,
                                             depthBlock: GEMMBlocking.preferred.depthBlock(tapCount), blocks: blocks,
-                                            paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel)
+                                            paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel,
+                                            tilesInC: directKernelIsC)
                     WorkSplit.forEachPart(parts) { part in tiles.run(items * part / parts..<items * (part + 1) / parts) }
                 }
             }
@@ -180,13 +181,9 @@ struct DirectTiles {
     let offsets: UnsafePointer<Int>
     let tapCount: Int, depthBlock: Int, blocks: Int, paddedH: Int, rowWidth: Int
     let kernel: DirectKernelFunction
-
-    /// One tile: 8 columns at `low` (output `cLow`) and 8 at `high` (output `cHigh`), for every channel block.
-    private struct Tile {
-        var low: UnsafePointer<Float>, high: UnsafePointer<Float>
-        var cLow: Int, cHigh: Int  // output offsets from the group's first channel plane
-        var lowCols: Int, highCols: Int
-    }
+    /// Whether each depth block's loop over tiles and channel blocks runs in C (``cladon_conv_direct_tiles_avx2``,
+    /// with the AVX2 kernel) rather than calling `kernel` from Swift per tile.
+    let tilesInC: Bool
 
     func run(_ items: Range<Int>) {
         let p = job.p
@@ -196,7 +193,7 @@ struct DirectTiles {
         let fullWidth = job.ow / 16 * 16, tail = job.ow - fullWidth
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 16) { tileBuffer in
             let tile = tileBuffer.baseAddress!
-            var tiles: [Tile] = []
+            var tiles: [CLadonDirectTile] = []
             for item in items {
                 let pair = item % pairs, g = item / pairs
                 let groupPlanes = planes + g * cinG * p.strideWidth * paddedH * rowWidth
@@ -205,35 +202,47 @@ struct DirectTiles {
                 tiles.removeAll(keepingCapacity: true)
                 for oy in rows {
                     for ox in stride(from: 0, to: fullWidth, by: 16) {
-                        tiles.append(Tile(low: input(oy, ox), high: input(oy, ox + 8), cLow: oy * job.ow + ox,
-                                          cHigh: oy * job.ow + ox + 8, lowCols: 8, highCols: 8))
+                        tiles.append(CLadonDirectTile(low: input(oy, ox), high: input(oy, ox + 8), c_low: oy * job.ow + ox,
+                                                      c_high: oy * job.ow + ox + 8, low_cols: 8, high_cols: 8))
                     }
                     if tail > 8 {
-                        tiles.append(Tile(low: input(oy, fullWidth), high: input(oy, fullWidth + 8),
-                                          cLow: oy * job.ow + fullWidth, cHigh: oy * job.ow + fullWidth + 8,
-                                          lowCols: 8, highCols: tail - 8))
+                        tiles.append(CLadonDirectTile(low: input(oy, fullWidth), high: input(oy, fullWidth + 8),
+                                                      c_low: oy * job.ow + fullWidth, c_high: oy * job.ow + fullWidth + 8,
+                                                      low_cols: 8, high_cols: tail - 8))
                     }
                 }
                 if tail > 0 && tail <= 8 {
                     // The two rows' last columns as one tile (one row's alone when the map has an odd row count).
                     let (first, second) = (rows[0], rows.last!)
-                    tiles.append(Tile(low: input(first, fullWidth), high: input(second, fullWidth),
-                                      cLow: first * job.ow + fullWidth, cHigh: second * job.ow + fullWidth,
-                                      lowCols: tail, highCols: rows.count == 2 ? tail : 0))
+                    tiles.append(CLadonDirectTile(low: input(first, fullWidth), high: input(second, fullWidth),
+                                                  c_low: first * job.ow + fullWidth, c_high: second * job.ow + fullWidth,
+                                                  low_cols: tail, high_cols: rows.count == 2 ? tail : 0))
                 }
                 let out = job.output + (batch * p.outChannels + g * coutG) * plane
                 let epilogue = job.epilogue(batch: batch, channel: g * coutG, row: 0)
+                let weights = packed + g * blocks * tapCount * 6
                 var t0 = 0
                 while t0 < tapCount {
                     let depth = min(depthBlock, tapCount - t0)
                     let last = t0 + depth == tapCount
+                    let blockEpilogue = last && !epilogue.isNone ? epilogue : nil
+                    #if arch(x86_64) && (os(Linux) || os(macOS))
+                    if tilesInC {
+                        Kernels.withCEpilogue(blockEpilogue) { e in
+                            cladon_conv_direct_tiles_avx2(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
+                                                          tapCount * 6, coutG, out, plane, t0 > 0, e, tile)
+                        }
+                        t0 += depth
+                        continue
+                    }
+                    #endif
                     for t in tiles {
                         for blk in 0..<blocks {
                             let channel = blk * 6
                             let c = out + channel * plane
-                            kernel(depth, offsets + t0, t.low, t.high, packed + ((g * blocks + blk) * tapCount + t0) * 6,
-                                   c + t.cLow, c + t.cHigh, plane, min(6, coutG - channel), t.lowCols, t.highCols, t0 > 0,
-                                   last && !epilogue.isNone ? epilogue.offset(row: channel, column: t.cLow) : nil, tile)
+                            kernel(depth, offsets + t0, t.low, t.high, weights + (blk * tapCount + t0) * 6,
+                                   c + t.c_low, c + t.c_high, plane, min(6, coutG - channel), t.low_cols, t.high_cols,
+                                   t0 > 0, blockEpilogue?.offset(row: channel, column: t.c_low), tile)
                         }
                     }
                     t0 += depth
