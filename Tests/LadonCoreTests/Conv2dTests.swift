@@ -213,34 +213,42 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         #endif
     }
 
-    /// F(2×2, 3×3) against the direct sums: odd and even sizes (partial tiles at the right and bottom edges, vector
-    /// and scalar output steps), batch 2, a map cut into two chunks of tile rows, bias, residual and ReLU, one to three
-    /// threads. Its rounding differs from the
-    /// direct sums', within 1e-4 of the output scale.
+    /// F(2×2, 3×3) (padding 1) and F(2×2, 2×2) (padding 0 and 1, the decoder's) against the direct sums: odd and
+    /// even sizes (partial tiles at the right and bottom edges, vector and scalar output steps), batch 2, a map cut
+    /// into two chunks of tile rows, bias, residual and ReLU, one to three threads. Its rounding differs from the direct
+    /// sums', within 1e-4 of the output scale.
     @Test(arguments: [1, 2, 3])
     func winogradMatchesReference(threads: Int) {
         var rng = SplitMix64(seed: 0x3170 + UInt64(threads))
-        for (cin, cout, n, h, w, bias, residual, relu) in [(64, 64, 1, 16, 16, true, false, true),
-                                                          (70, 65, 2, 23, 37, true, true, true),
-                                                          (64, 96, 1, 1, 1, false, true, false),
-                                                          (65, 64, 1, 2, 45, true, false, false),
-                                                          (64, 64, 1, 34, 3, false, false, true),
-                                                          (64, 64, 1, 70, 66, true, true, true)] {  // two chunks: 31 + 4 tile rows
-            let p = Conv2dParameters(inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1)
+        for (k, pad, cin, cout, n, h, w, bias, residual, relu) in [(3, 1, 64, 64, 1, 16, 16, true, false, true),
+                                                                    (3, 1, 70, 65, 2, 23, 37, true, true, true),
+                                                                    (3, 1, 64, 96, 1, 1, 1, false, true, false),
+                                                                    (3, 1, 65, 64, 1, 2, 45, true, false, false),
+                                                                    (3, 1, 64, 64, 1, 34, 3, false, false, true),
+                                                                    (3, 1, 64, 64, 1, 70, 66, true, true, true),  // 2 chunks
+                                                                    (2, 0, 64, 70, 1, 24, 41, true, true, true),
+                                                                    (2, 0, 66, 64, 2, 2, 2, false, false, false),
+                                                                    (2, 1, 64, 64, 1, 19, 36, true, false, true),
+                                                                    (2, 1, 72, 64, 1, 1, 1, true, true, false),
+                                                                    (2, 0, 64, 64, 1, 40, 61, false, true, false)] {
+            let p = Conv2dParameters(inChannels: cin, outChannels: cout, kernelSize: k, padding: pad)
             let x = Tensor.random([n, cin, h, w], using: &rng)
             let weight = Tensor.random(p.weightShape, in: -0.1...0.1, using: &rng)
+            let (oh, ow) = (p.outputHeight(h), p.outputWidth(w))
             let b: [Float]? = bias ? (0..<cout).map { _ in Float.random(in: -1...1, using: &rng) } : nil
-            let r = residual ? Tensor.random([n, cout, h, w], using: &rng) : nil
+            let r = residual ? Tensor.random([n, cout, oh, ow], using: &rng) : nil
             let activation: Activation = relu ? .relu : .none
             let expected = Kernels.conv2dReference(x, weight: weight, bias: b, p, activation: activation, residual: r)
-            let actual = Kernels.conv2dWinograd(x, weights: WinogradWeights(weight), bias: b, activation: activation,
-                                                residual: r, threads: threads)
-            expectClose(actual, expected, rtol: 1e-4, atol: 1e-4, "winograd \(cin)->\(cout) \(n)x\(h)x\(w) threads \(threads)")
+            let actual = Kernels.conv2dWinograd(x, weights: WinogradWeights(weight), padding: pad, bias: b,
+                                                activation: activation, residual: r, threads: threads)
+            expectClose(actual, expected, rtol: 1e-4, atol: 1e-4,
+                        "winograd \(k)x\(k) p\(pad) \(cin)->\(cout) \(n)x\(h)x\(w) threads \(threads)")
         }
     }
 
-    /// A layer with packed weights runs Winograd exactly where ``Kernels/usesWinograd(_:height:width:)`` says (3×3,
-    /// stride 1, padding 1, ≥ 64 channels, ≥ 128 tiles) and im2col elsewhere; both agree with the reference.
+    /// A layer with packed weights runs Winograd exactly where ``Kernels/usesWinograd(_:height:width:)`` says (3×3 with
+    /// padding 1 or 2×2 with padding ≤ 1, stride 1, ≥ 64 channels, ≥ 128 tiles) and im2col elsewhere; both agree
+    /// with the reference.
     @Test func winogradChoiceInLayers() {
         let p = Conv2dParameters(inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1)
         #expect(Kernels.usesWinograd(p, height: 26, width: 26))
@@ -251,6 +259,14 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
                                       height: 52, width: 52))
         #expect(!Kernels.usesWinograd(Conv2dParameters(inChannels: 64, outChannels: 64, kernelSize: 3, padding: 2,
                                                        dilation: 2), height: 52, width: 52))
+        // The decoder's 2×2 convolutions: 512→256 (padding 0) and 256→256 (padding 1) run it; 24→512 does not.
+        #expect(Kernels.usesWinograd(Conv2dParameters(inChannels: 512, outChannels: 256, kernelSize: 2), height: 104, width: 104))
+        #expect(Kernels.usesWinograd(Conv2dParameters(inChannels: 256, outChannels: 256, kernelSize: 2, padding: 1),
+                                     height: 103, width: 103))
+        #expect(!Kernels.usesWinograd(Conv2dParameters(inChannels: 24, outChannels: 512, kernelSize: 2, padding: 1),
+                                      height: 103, width: 103))
+        #expect(!Kernels.usesWinograd(Conv2dParameters(inChannels: 64, outChannels: 64, kernelSize: 2, padding: 2),
+                                      height: 52, width: 52))
         var rng = SplitMix64(seed: 0x1A7E)
         let weight = Tensor.random(p.weightShape, in: -0.1...0.1, using: &rng)
         let bias = (0..<64).map { _ in Float.random(in: -1...1, using: &rng) }

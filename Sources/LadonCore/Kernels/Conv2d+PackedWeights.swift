@@ -21,9 +21,10 @@ package final class PackedConvWeights: @unchecked Sendable {
     private var pruned: [PrunedTaps: PackedMatrix] = [:]
     private var winogradCache: WinogradWeights?
 
-    /// The F(2×2, 3×3) transformed weights (``Kernels/conv2dWinograd(_:weights:bias:activation:residual:threads:)``),
-    /// made from the packed ones on first use and kept: only layers that run on maps large enough hold them (at 416²,
-    /// layer2 and layer3's 3×3 convolutions: 24 MB beside their 14 MB of packed weights).
+    /// The Winograd-transformed weights
+    /// (``Kernels/conv2dWinograd(_:weights:padding:bias:activation:residual:threads:)``), made from the packed ones on
+    /// first use and kept: only layers that run on maps large enough hold them (at 416², layer2 and layer3's 3×3
+    /// convolutions: 24 MB beside their 14 MB of packed weights; the decoder's two 2×2 ones: 7 MB).
     func winograd() -> WinogradWeights {
         lock.lock()
         defer { lock.unlock() }

@@ -1,36 +1,39 @@
-// 3×3 stride-1 convolutions by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, 2016): 16 GEMMs of
-// 1/2.25 the multiply-adds of im2col, plus input and output transforms.
+// Stride-1 3×3 and 2×2 convolutions by Winograd's minimal filtering (Lavin & Gray, 2016): F(2×2, 3×3) does 16
+// GEMMs per 2×2 output tile instead of 36 multiply-adds' worth, F(2×2, 2×2) 9 instead of 16; plus input and output
+// transforms.
+//
+// F(2, 3): Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]], G = [[1, 0, 0], [½, ½, ½], [½, −½, ½],
+//          [0, 0, 1]], Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
+// F(2, 2) (points 0, 1, ∞): Bᵀ = [[1, −1, 0], [0, 1, 0], [0, −1, 1]], G = [[1, 0], [1, 1], [0, 1]],
+//          Aᵀ = [[1, 1, 0], [0, 1, 1]] (every coefficient ±1).
 
-/// The 16 transformed weight matrices of a 3×3 convolution, `U_ξ = (G g Gᵀ)_ξ` per (output, input) channel pair,
-/// each `[outC × inC]` packed for the GEMM. `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`.
+/// The transformed weight matrices of a 3×3 or 2×2 convolution: `U_ξ = (G g Gᵀ)_ξ` for each (output, input) channel
+/// pair, `α²` of them (`α` = 4 or 3), each `[outC × inC]` packed for the GEMM.
 package struct WinogradWeights: Sendable {
+    /// The kernel size `r` (3 or 2).
+    package let kernelSize: Int
     package let matrices: [PackedMatrix]
 
-    /// Transforms `weight` (`[outC, inC, 3, 3]`); each element is computed in Double and rounded once.
+    /// Transforms `weight` (`[outC, inC, r, r]`, `r` = 3 or 2); each element is computed in Double and rounded once.
     package init(_ weight: Tensor) {
-        precondition(weight.rank == 4 && weight.shape[2] == 3 && weight.shape[3] == 3, "winograd: 3×3 weights only")
-        let (cout, cin) = (weight.shape[0], weight.shape[1])
-        var transformed = [[Float]](repeating: [Float](repeating: 0, count: cout * cin), count: 16)
-        // Rows of G: (1, 0, 0), (½, ½, ½), (½, −½, ½), (0, 0, 1).
-        @inline(__always) func gRows(_ a: Double, _ b: Double, _ c: Double) -> (Double, Double, Double, Double) {
-            (a, 0.5 * (a + b + c), 0.5 * (a - b + c), c)
+        precondition(weight.rank == 4 && weight.shape[2] == weight.shape[3] && (2...3).contains(weight.shape[2]),
+                     "winograd: 3×3 or 2×2 weights only, got \(weight.shape)")
+        let (cout, cin, r) = (weight.shape[0], weight.shape[1], weight.shape[2])
+        let alpha = r + 1
+        kernelSize = r
+        var transformed = [[Float]](repeating: [Float](repeating: 0, count: cout * cin), count: alpha * alpha)
+        /// G times one column (or row) of `r` values.
+        @inline(__always) func applyG(_ v: [Double]) -> [Double] {
+            r == 3 ? [v[0], 0.5 * (v[0] + v[1] + v[2]), 0.5 * (v[0] - v[1] + v[2]), v[2]] : [v[0], v[0] + v[1], v[1]]
         }
         weight.withUnsafeBufferPointer { wp in
             for k in 0..<cout * cin {
-                let g = wp.baseAddress! + k * 9
-                // G g: column j of g through G.
-                var gg = [(Double, Double, Double, Double)]()
-                gg.reserveCapacity(3)
-                for j in 0..<3 { gg.append(gRows(Double(g[j]), Double(g[3 + j]), Double(g[6 + j]))) }
-                // (G g) Gᵀ: row i of G g through G.
-                let rows = [(gg[0].0, gg[1].0, gg[2].0), (gg[0].1, gg[1].1, gg[2].1), (gg[0].2, gg[1].2, gg[2].2),
-                            (gg[0].3, gg[1].3, gg[2].3)]
-                for (i, r) in rows.enumerated() {
-                    let u = gRows(r.0, r.1, r.2)
-                    transformed[i * 4][k] = Float(u.0)
-                    transformed[i * 4 + 1][k] = Float(u.1)
-                    transformed[i * 4 + 2][k] = Float(u.2)
-                    transformed[i * 4 + 3][k] = Float(u.3)
+                let g = wp.baseAddress! + k * r * r
+                // G g (α × r), column by column; then (G g) Gᵀ (α × α), row by row.
+                let columns = (0..<r).map { j in applyG((0..<r).map { Double(g[$0 * r + j]) }) }
+                for i in 0..<alpha {
+                    let u = applyG((0..<r).map { columns[$0][i] })
+                    for j in 0..<alpha { transformed[i * alpha + j][k] = Float(u[j]) }
                 }
             }
         }
@@ -41,58 +44,65 @@ package struct WinogradWeights: Sendable {
 }
 
 extension Kernels {
-    /// Whether a convolution runs by ``conv2dWinograd(_:weights:bias:activation:residual:threads:)`` on an input of
-    /// `height × width`: 3×3, stride 1, padding 1, no dilation, one group, at least 64 channels in and out, and at
-    /// least 128 output tiles (2×2 each). Below that the GEMMs' columns are too few for the transforms to pay
-    /// (ResNet's layer4 at 13×13: 49 tiles). At 416² this is ResNet-50's stride-1 3×3 convolutions of layer2 and
-    /// layer3 (GEMMPerfTests/conv2dTimings: 2.0–2.6× faster than im2col on Zen 3).
+    /// Whether a convolution runs by ``conv2dWinograd(_:weights:padding:bias:activation:residual:threads:)`` on an
+    /// input of `height × width`: 3×3 with padding 1 or 2×2 with padding 0 or 1, stride 1, no dilation, one group, at
+    /// least 64 channels in and out, and at least 128 output tiles (2×2 each). Below that the GEMMs' columns are too
+    /// few for the transforms to pay (ResNet's layer4 at 13×13: 49 tiles). At 416² this is ResNet-50's stride-1 3×3
+    /// convolutions of layer2 and layer3, the FPN's 3×3 ones and the decoder's 512→256 and 256→256 2×2 ones
+    /// (`decoder.0`, 24 channels in, stays on im2col).
     package static func usesWinograd(_ p: Conv2dParameters, height: Int, width: Int) -> Bool {
-        p.kernelHeight == 3 && p.kernelWidth == 3 && p.strideHeight == 1 && p.strideWidth == 1
-            && p.paddingHeight == 1 && p.paddingWidth == 1 && p.dilationHeight == 1 && p.dilationWidth == 1
-            && p.groups == 1 && p.inChannels >= 64 && p.outChannels >= 64
-            && ((height + 1) / 2) * ((width + 1) / 2) >= 128
+        let shapeFits = (p.kernelHeight == 3 && p.kernelWidth == 3 && p.paddingHeight == 1 && p.paddingWidth == 1)
+            || (p.kernelHeight == 2 && p.kernelWidth == 2 && p.paddingHeight <= 1 && p.paddingHeight == p.paddingWidth)
+        let (oh, ow) = (p.outputHeight(height), p.outputWidth(width))
+        return shapeFits && p.strideHeight == 1 && p.strideWidth == 1 && p.dilationHeight == 1 && p.dilationWidth == 1
+            && p.groups == 1 && p.inChannels >= 64 && p.outChannels >= 64 && oh > 0 && ow > 0
+            && ((oh + 1) / 2) * ((ow + 1) / 2) >= 128
     }
 
-    /// A 3×3, stride-1, padding-1 convolution by F(2×2, 3×3): the input is cut into 4×4 tiles two pixels apart
-    /// (zero outside the image), each transformed to `V = Bᵀ d B`; the 16 products `M_ξ = U_ξ · V_ξ` are GEMMs over
-    /// the tiles (`[outC × inC] · [inC × tiles]`, split over the threads by ξ); each tile's 2×2 output is `Aᵀ M A`,
-    /// then bias, residual and ReLU. The tiles go in chunks of whole tile rows whose `V` and `M` fit 8 MB (a detection
-    /// map of 200×267 would otherwise need 440 MB of them). `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`,
-    /// `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`. Not bit-identical to the direct sums (its rounding differs, within
-    /// 1e-5 of the output scale on ResNet layers; the full-size parity check passes).
-    package static func conv2dWinograd(_ x: Tensor, weights: WinogradWeights, bias: [Float]?, activation: Activation,
-                                       residual: Tensor?, threads: Int? = nil) -> Tensor {
+    /// A stride-1 convolution by F(2×2, r×r) (`r` = `weights.kernelSize`, padding `padding` on every side): the
+    /// output is cut into 2×2 tiles, each reading an `α × α` input tile (`α = r + 1`, zero outside the image)
+    /// transformed to `V = Bᵀ d B`; the `α²` products `M_ξ = U_ξ · V_ξ` are GEMMs over the tiles
+    /// (`[outC × inC] · [inC × tiles]`, split over the threads by ξ); each tile's 2×2 output is `Aᵀ M A`, then bias,
+    /// residual and ReLU. The tiles go in chunks of whole tile rows whose `V` and `M` fit 8 MB (a detection map of
+    /// 200×267 would otherwise need 440 MB of them). Not bit-identical to the direct sums (its rounding differs: within
+    /// 1e-5 of the output scale on the ResNet and decoder layers; the full-size parity check passes).
+    package static func conv2dWinograd(_ x: Tensor, weights: WinogradWeights, padding: Int, bias: [Float]?,
+                                       activation: Activation, residual: Tensor?, threads: Int? = nil) -> Tensor {
         let (n, cin, h, w) = (x.n, x.c, x.h, x.w)
+        let r = weights.kernelSize, alpha = r + 1, count = alpha * alpha
         let cout = weights.matrices[0].rows
         precondition(weights.matrices[0].columns == cin, "winograd: input has \(cin) channels, weights \(weights.matrices[0].columns)")
-        if let r = residual { precondition(r.shape == [n, cout, h, w], "winograd: residual \(r.shape)") }
-        let (th, tw) = ((h + 1) / 2, (w + 1) / 2)
+        precondition(padding >= 0 && padding < r, "winograd: padding \(padding) with a \(r)×\(r) kernel")
+        let (oh, ow) = (h + 2 * padding - r + 1, w + 2 * padding - r + 1)
+        if let res = residual { precondition(res.shape == [n, cout, oh, ow], "winograd: residual \(res.shape)") }
         let workers = resolvedThreads(threads)
-        guard n > 0, h > 0, w > 0 else { return Tensor(shape: [n, cout, h, w]) }
-        // Tile rows per chunk: V and M of a chunk (16 · (inC + outC) floats per tile) within 8 MB, at least one row.
-        let chunkRows = max(1, min(th, (1 << 21) / (16 * (cin + cout)) / tw))
-        return Tensor(shape: [n, cout, h, w], unsafeUninitialized: { out in
+        guard n > 0, oh > 0, ow > 0 else { return Tensor(shape: [n, cout, max(oh, 0), max(ow, 0)]) }
+        let (th, tw) = ((oh + 1) / 2, (ow + 1) / 2)
+        // Tile rows per chunk: V and M of a chunk (α² · (inC + outC) floats per tile) within 8 MB, at least one row.
+        let chunkRows = max(1, min(th, (1 << 21) / (count * (cin + cout)) / tw))
+        let geometry = WinogradGeometry(r: r, padding: padding, h: h, w: w, oh: oh, ow: ow, tw: tw)
+        return Tensor(shape: [n, cout, oh, ow], unsafeUninitialized: { out in
             x.withUnsafeBufferPointer { xp in
                 (residual ?? Tensor(shape: [0])).withUnsafeBufferPointer { rp in
-                    KernelScratch.shared.withBuffer(count: 16 * (cin + cout) * chunkRows * tw) { scratch in
+                    KernelScratch.shared.withBuffer(count: count * (cin + cout) * chunkRows * tw) { scratch in
                         for b in 0..<n {
                             for ty0 in stride(from: 0, to: th, by: chunkRows) {
-                                let rows = min(chunkRows, th - ty0), tiles = rows * tw
-                                let v = scratch, m = scratch + 16 * cin * tiles
+                                let rows = ty0..<min(th, ty0 + chunkRows), tiles = rows.count * tw
+                                let v = scratch, m = scratch + count * cin * tiles
                                 // V_ξ[ic][t], channel by channel.
                                 WorkSplit.forEachRange(cin, work: 40 * cin * tiles, threads: workers) { range in
-                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * (2 * tw + 18)) { buffer in
+                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: geometry.rowBufferCount) { buffer in
                                         for ic in range {
-                                            winogradInputTransform(xp.baseAddress! + (b * cin + ic) * h * w, h: h, w: w,
-                                                                   tileRows: ty0..<ty0 + rows, tw: tw, into: v + ic * tiles,
-                                                                   xiStride: cin * tiles, rows: buffer.baseAddress!)
+                                            geometry.inputTransform(xp.baseAddress! + (b * cin + ic) * h * w, tileRows: rows,
+                                                                    into: v + ic * tiles, xiStride: cin * tiles,
+                                                                    rows: buffer.baseAddress!)
                                         }
                                     }
                                 }
-                                // M_ξ = U_ξ · V_ξ, the 16 GEMMs split over the threads.
-                                let parts = min(workers, 16)
+                                // M_ξ = U_ξ · V_ξ, the GEMMs split over the threads.
+                                let parts = min(workers, count)
                                 WorkSplit.forEachPart(parts) { part in
-                                    for xi in 16 * part / parts..<16 * (part + 1) / parts {
+                                    for xi in count * part / parts..<count * (part + 1) / parts {
                                         gemm(packed: weights.matrices[xi], n: tiles, b: v + xi * cin * tiles, ldb: tiles,
                                              c: m + xi * cout * tiles, ldc: tiles, threads: 1)
                                     }
@@ -100,11 +110,11 @@ extension Kernels {
                                 // Y = Aᵀ M A (+ bias, + residual, ReLU).
                                 WorkSplit.forEachRange(cout, work: 40 * cout * tiles, threads: workers) { range in
                                     for oc in range {
-                                        let plane = (b * cout + oc) * h * w
-                                        winogradOutputTransform(m + oc * tiles, xiStride: cout * tiles, tileRows: ty0..<ty0 + rows,
-                                                                tw: tw, h: h, w: w, bias: bias?[oc] ?? 0,
-                                                                residual: residual == nil ? nil : rp.baseAddress! + plane,
-                                                                relu: activation == .relu, into: out.baseAddress! + plane)
+                                        let plane = (b * cout + oc) * oh * ow
+                                        geometry.outputTransform(m + oc * tiles, xiStride: cout * tiles, tileRows: rows,
+                                                                 bias: bias?[oc] ?? 0,
+                                                                 residual: residual == nil ? nil : rp.baseAddress! + plane,
+                                                                 relu: activation == .relu, into: out.baseAddress! + plane)
                                     }
                                 }
                             }
@@ -114,67 +124,104 @@ extension Kernels {
             }
         })
     }
+}
 
-    /// One channel's tiles of the tile rows `tileRows`: `into[ξ · xiStride + t]` for tile `t = (ty − first row) · tw + tx`. Rows first: the four input rows of
-    /// a tile row combine as `Bᵀ d` into four padded rows (`rows`, `2·tw + 18` floats each; padded column `c + 1` is
-    /// input column `c`, zeros outside the image), then tile `tx` combines padded columns `2tx … 2tx + 3` as `· B`,
-    /// eight tiles per step (even and odd lanes of two 16-float loads).
-    private static func winogradInputTransform(_ x: UnsafePointer<Float>, h: Int, w: Int, tileRows: Range<Int>, tw: Int,
-                                               into v: UnsafeMutablePointer<Float>, xiStride: Int,
-                                               rows: UnsafeMutablePointer<Float>) {
-        typealias V16 = SIMD16<Float>
-        typealias V8 = SIMD8<Float>
-        let span = 2 * tw + 18
-        rows.update(repeating: 0, count: 4 * span)
+/// The tile geometry of one Winograd convolution and its two transforms.
+private struct WinogradGeometry {
+    typealias V16 = SIMD16<Float>
+    typealias V8 = SIMD8<Float>
+    /// Kernel size (3 or 2), padding, input and output sizes, tiles per row.
+    let r: Int, padding: Int, h: Int, w: Int, oh: Int, ow: Int, tw: Int
+
+    var alpha: Int { r + 1 }
+    /// Floats per combined input row: padded column `c + padding` is input column `c`; tile `tx` reads padded columns
+    /// `2tx … 2tx + α − 1`, and the vector steps read up to 16 past `2tx`.
+    var span: Int { 2 * tw + 18 }
+    var rowBufferCount: Int { alpha * span }
+
+    /// One input channel's tiles of the tile rows `tileRows`: `v[ξ · xiStride + t]`, `t = (ty − first row) · tw + tx`.
+    /// Rows first: the `α` input rows of a tile row (`2ty − padding …`) combine as `Bᵀ d` into `α` padded rows (zero
+    /// outside the image), then each tile's `α` padded columns combine as `· B`, eight tiles per step (even and odd
+    /// lanes of two 16-float loads).
+    func inputTransform(_ x: UnsafePointer<Float>, tileRows: Range<Int>, into v: UnsafeMutablePointer<Float>,
+                        xiStride: Int, rows: UnsafeMutablePointer<Float>) {
+        let (span, alpha) = (self.span, self.alpha)
+        rows.update(repeating: 0, count: alpha * span)
         for ty in tileRows {
-            let y0 = 2 * ty - 1
+            let y0 = 2 * ty - padding
             @inline(__always) func row(_ i: Int) -> UnsafePointer<Float>? { y0 + i >= 0 && y0 + i < h ? x + (y0 + i) * w : nil }
-            let (d0, d1, d2, d3) = (row(0), row(1), row(2), row(3))
-            let t0 = rows + 1, t1 = rows + span + 1, t2 = rows + 2 * span + 1, t3 = rows + 3 * span + 1
-            for c in 0..<w {
-                let a0 = d0?[c] ?? 0, a1 = d1?[c] ?? 0, a2 = d2?[c] ?? 0, a3 = d3?[c] ?? 0
-                t0[c] = a0 - a2
-                t1[c] = a1 + a2
-                t2[c] = a2 - a1
-                t3[c] = a1 - a3
+            let t0 = rows + padding, t1 = t0 + span, t2 = t1 + span
+            if r == 3 {
+                let t3 = t2 + span
+                let (d0, d1, d2, d3) = (row(0), row(1), row(2), row(3))
+                for c in 0..<w {
+                    let a0 = d0?[c] ?? 0, a1 = d1?[c] ?? 0, a2 = d2?[c] ?? 0, a3 = d3?[c] ?? 0
+                    t0[c] = a0 - a2
+                    t1[c] = a1 + a2
+                    t2[c] = a2 - a1
+                    t3[c] = a1 - a3
+                }
+            } else {
+                let (d0, d1, d2) = (row(0), row(1), row(2))
+                for c in 0..<w {
+                    let a0 = d0?[c] ?? 0, a1 = d1?[c] ?? 0, a2 = d2?[c] ?? 0
+                    t0[c] = a0 - a1
+                    t1[c] = a1
+                    t2[c] = a2 - a1
+                }
             }
             let out = v + (ty - tileRows.lowerBound) * tw
-            for i in 0..<4 {
-                let t = UnsafeRawPointer(rows + i * span)
-                let o0 = out + (i * 4) * xiStride, o1 = o0 + xiStride, o2 = o1 + xiStride, o3 = o2 + xiStride
+            for i in 0..<alpha {
+                let f = rows + i * span, raw = UnsafeRawPointer(f)
+                let o = out + i * alpha * xiStride
                 var tx = 0
                 while tx + 8 <= tw {
-                    let a = t.loadUnaligned(fromByteOffset: 8 * tx, as: V16.self)
-                    let b = t.loadUnaligned(fromByteOffset: 8 * tx + 8, as: V16.self)
-                    let (c0, c1, c2, c3) = (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
-                    UnsafeMutableRawPointer(o0 + tx).storeBytes(of: c0 - c2, as: V8.self)
-                    UnsafeMutableRawPointer(o1 + tx).storeBytes(of: c1 + c2, as: V8.self)
-                    UnsafeMutableRawPointer(o2 + tx).storeBytes(of: c2 - c1, as: V8.self)
-                    UnsafeMutableRawPointer(o3 + tx).storeBytes(of: c1 - c3, as: V8.self)
+                    let a = raw.loadUnaligned(fromByteOffset: 8 * tx, as: V16.self)
+                    let b = raw.loadUnaligned(fromByteOffset: 8 * tx + 8, as: V16.self)
+                    let (c0, c1, c2) = (a.evenHalf, a.oddHalf, b.evenHalf)
+                    if r == 3 {
+                        let c3 = b.oddHalf
+                        store(c0 - c2, o + tx)
+                        store(c1 + c2, o + xiStride + tx)
+                        store(c2 - c1, o + 2 * xiStride + tx)
+                        store(c1 - c3, o + 3 * xiStride + tx)
+                    } else {
+                        store(c0 - c1, o + tx)
+                        store(c1, o + xiStride + tx)
+                        store(c2 - c1, o + 2 * xiStride + tx)
+                    }
                     tx += 8
                 }
-                let f = rows + i * span
                 while tx < tw {
-                    let c0 = f[2 * tx], c1 = f[2 * tx + 1], c2 = f[2 * tx + 2], c3 = f[2 * tx + 3]
-                    o0[tx] = c0 - c2
-                    o1[tx] = c1 + c2
-                    o2[tx] = c2 - c1
-                    o3[tx] = c1 - c3
+                    let c0 = f[2 * tx], c1 = f[2 * tx + 1], c2 = f[2 * tx + 2]
+                    if r == 3 {
+                        let c3 = f[2 * tx + 3]
+                        o[tx] = c0 - c2
+                        o[xiStride + tx] = c1 + c2
+                        o[2 * xiStride + tx] = c2 - c1
+                        o[3 * xiStride + tx] = c1 - c3
+                    } else {
+                        o[tx] = c0 - c1
+                        o[xiStride + tx] = c1
+                        o[2 * xiStride + tx] = c2 - c1
+                    }
                     tx += 1
                 }
             }
         }
     }
 
-    /// One output channel over the tile rows `tileRows`: tile `t`'s 2×2 block from `m[ξ · xiStride + t]` (`t` counted from
-    /// the first of those rows), written where it lies inside the
-    /// `h × w` map, with `+ bias`, `+ residual` and ReLU (`v > 0 ? v : 0`) in the GEMM epilogue's order; eight
-    /// tiles of a tile row per step where all their outputs lie inside the map.
-    private static func winogradOutputTransform(_ m: UnsafePointer<Float>, xiStride: Int, tileRows: Range<Int>, tw: Int, h: Int,
-                                                w: Int, bias: Float, residual: UnsafePointer<Float>?, relu: Bool,
-                                                into out: UnsafeMutablePointer<Float>) {
-        typealias V8 = SIMD8<Float>
-        typealias V16 = SIMD16<Float>
+    @inline(__always) private func store(_ value: V8, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: value, as: V8.self)
+    }
+
+    /// One output channel over the tile rows `tileRows`: tile `t`'s 2×2 block from `m[ξ · xiStride + t]` (`t` counted
+    /// from the first of those rows), written where it lies inside the `oh × ow` map, with `+ bias`, `+ residual` and
+    /// ReLU (`v > 0 ? v : 0`) in the GEMM epilogue's order; eight tiles of a tile row per step where all their outputs
+    /// lie inside the map.
+    func outputTransform(_ m: UnsafePointer<Float>, xiStride: Int, tileRows: Range<Int>, bias: Float,
+                         residual: UnsafePointer<Float>?, relu: Bool, into out: UnsafeMutablePointer<Float>) {
+        let (oh, ow, tw, alpha) = (self.oh, self.ow, self.tw, self.alpha)
         @inline(__always) func finish(_ value: V16, _ offset: Int) {
             var v = value + V16(repeating: bias)
             if let residual { v += UnsafeRawPointer(residual + offset).loadUnaligned(as: V16.self) }
@@ -184,37 +231,41 @@ extension Kernels {
         @inline(__always) func interleave(_ a: V8, _ b: V8) -> V16 {
             V16(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7])
         }
-        @inline(__always) func store(_ value: Float, _ y: Int, _ x: Int) {
-            guard y < h && x < w else { return }
+        @inline(__always) func put(_ value: Float, _ y: Int, _ x: Int) {
+            guard y < oh && x < ow else { return }
             var v = value + bias
-            if let residual { v += residual[y * w + x] }
-            out[y * w + x] = relu ? (v > 0 ? v : 0) : v
+            if let residual { v += residual[y * ow + x] }
+            out[y * ow + x] = relu ? (v > 0 ? v : 0) : v
+        }
+        /// `Aᵀ M A` of one tile (or eight, lane-wise) from its `α²` values `e(ξ)`.
+        @inline(__always) func outputs<T: SIMD>(_ e: (Int) -> T) -> (T, T, T, T) where T.Scalar == Float {
+            if alpha == 4 {
+                let r00 = e(0) + e(4) + e(8), r01 = e(1) + e(5) + e(9), r02 = e(2) + e(6) + e(10), r03 = e(3) + e(7) + e(11)
+                let r10 = e(4) - e(8) - e(12), r11 = e(5) - e(9) - e(13), r12 = e(6) - e(10) - e(14)
+                let r13 = e(7) - e(11) - e(15)
+                return (r00 + r01 + r02, r01 - r02 - r03, r10 + r11 + r12, r11 - r12 - r13)
+            }
+            let r00 = e(0) + e(3), r01 = e(1) + e(4), r02 = e(2) + e(5)
+            let r10 = e(3) + e(6), r11 = e(4) + e(7), r12 = e(5) + e(8)
+            return (r00 + r01, r01 + r02, r10 + r11, r11 + r12)
         }
         for ty in tileRows {
             var tx = 0
             // Vector steps: 8 tiles whose 16 output columns and both rows lie inside the map.
-            while tx + 8 <= tw && 2 * tx + 16 <= w && 2 * ty + 1 < h {
+            while tx + 8 <= tw && 2 * tx + 16 <= ow && 2 * ty + 1 < oh {
                 let t = (ty - tileRows.lowerBound) * tw + tx
-                @inline(__always) func e(_ xi: Int) -> V8 { UnsafeRawPointer(m + xi * xiStride + t).loadUnaligned(as: V8.self) }
-                let r00 = e(0) + e(4) + e(8), r01 = e(1) + e(5) + e(9), r02 = e(2) + e(6) + e(10), r03 = e(3) + e(7) + e(11)
-                let r10 = e(4) - e(8) - e(12), r11 = e(5) - e(9) - e(13), r12 = e(6) - e(10) - e(14)
-                let r13 = e(7) - e(11) - e(15)
-                finish(interleave(r00 + r01 + r02, r01 - r02 - r03), 2 * ty * w + 2 * tx)
-                finish(interleave(r10 + r11 + r12, r11 - r12 - r13), (2 * ty + 1) * w + 2 * tx)
+                let (y00, y01, y10, y11) = outputs { xi in UnsafeRawPointer(m + xi * xiStride + t).loadUnaligned(as: V8.self) }
+                finish(interleave(y00, y01), 2 * ty * ow + 2 * tx)
+                finish(interleave(y10, y11), (2 * ty + 1) * ow + 2 * tx)
                 tx += 8
             }
             while tx < tw {
                 let t = (ty - tileRows.lowerBound) * tw + tx
-                @inline(__always) func e(_ xi: Int) -> Float { m[xi * xiStride + t] }
-                // Aᵀ M: two rows of four.
-                let r00 = e(0) + e(4) + e(8), r01 = e(1) + e(5) + e(9), r02 = e(2) + e(6) + e(10), r03 = e(3) + e(7) + e(11)
-                let r10 = e(4) - e(8) - e(12), r11 = e(5) - e(9) - e(13), r12 = e(6) - e(10) - e(14)
-                let r13 = e(7) - e(11) - e(15)
-                // (Aᵀ M) A.
-                store(r00 + r01 + r02, 2 * ty, 2 * tx)
-                store(r01 - r02 - r03, 2 * ty, 2 * tx + 1)
-                store(r10 + r11 + r12, 2 * ty + 1, 2 * tx)
-                store(r11 - r12 - r13, 2 * ty + 1, 2 * tx + 1)
+                let (y00, y01, y10, y11) = outputs { xi in SIMD2<Float>(repeating: m[xi * xiStride + t]) }
+                put(y00[0], 2 * ty, 2 * tx)
+                put(y01[0], 2 * ty, 2 * tx + 1)
+                put(y10[0], 2 * ty + 1, 2 * tx)
+                put(y11[0], 2 * ty + 1, 2 * tx + 1)
                 tx += 1
             }
         }

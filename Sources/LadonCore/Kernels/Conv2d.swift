@@ -45,8 +45,8 @@ extension Kernels {
         precondition(algorithm == .pointwise || algorithm == .im2col, "conv2d: packed weights need a GEMM algorithm")
         if input.rank == 4, input.c == packed.parameters.inChannels,
            usesWinograd(packed.parameters, height: input.h, width: input.w) {
-            return conv2dWinograd(input, weights: packed.winograd(), bias: bias, activation: activation, residual: residual,
-                                  threads: threads)
+            return conv2dWinograd(input, weights: packed.winograd(), padding: packed.parameters.paddingHeight, bias: bias,
+                                  activation: activation, residual: residual, threads: threads)
         }
         return conv2d(input, weight: Tensor(shape: [0]), bias: bias, packed.parameters, activation: activation,
                       residual: residual, algorithm: algorithm, threads: threads, im2colBudget: im2colBudget,
