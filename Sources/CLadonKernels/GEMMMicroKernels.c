@@ -275,10 +275,22 @@ void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, cons
 }
 
 __attribute__((target("avx2,fma")))
+/// The GDN of `width` (≤ 16) columns at `x` (all `channels`, rows `plane` apart), in place.
+__attribute__((target("avx2,fma")))
+static void direct_tile_gdn(const CLadonDirectGDN *gdn, float *x, ptrdiff_t plane, ptrdiff_t channels, ptrdiff_t width,
+                            float *tile) {
+    if (width <= 0) return;
+    float *packed = gdn->scratch, *norm = gdn->scratch + channels * 16;
+    cladon_pack_abs_panels(2, packed, x, plane, channels, width, 16);
+    cladon_gemm_block_6x16_avx2(channels, gdn->gamma, channels, packed, width, norm, 16, false, NULL, tile);
+    cladon_gdn_scale(2, x, x, plane, norm, 16, gdn->beta, channels, width, gdn->inverse);
+}
+
+__attribute__((target("avx2,fma")))
 void cladon_conv_direct_tiles_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, const CLadonDirectTile *tiles,
                                    ptrdiff_t tile_count, const float *weights, ptrdiff_t block_stride, ptrdiff_t channels,
                                    float *out, ptrdiff_t plane, bool load_c, const CLadonEpilogue *epilogue,
-                                   float *tile) {
+                                   const CLadonDirectGDN *gdn, float *tile) {
     for (ptrdiff_t t = 0; t < tile_count; t++) {
         const CLadonDirectTile *d = &tiles[t];
         for (ptrdiff_t channel = 0; channel < channels; channel += 6) {
@@ -288,6 +300,13 @@ void cladon_conv_direct_tiles_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, con
                                          c + d->c_low, c + d->c_high, plane, channels - channel < 6 ? channels - channel : 6,
                                          d->low_cols, d->high_cols, load_c,
                                          epilogue_at(epilogue, channel, d->c_low, &storage), tile);
+        }
+        if (!gdn) continue;
+        if (d->c_high == d->c_low + 8 && d->low_cols == 8) {
+            direct_tile_gdn(gdn, out + d->c_low, plane, channels, 8 + d->high_cols, tile);
+        } else {
+            direct_tile_gdn(gdn, out + d->c_low, plane, channels, d->low_cols, tile);
+            direct_tile_gdn(gdn, out + d->c_high, plane, channels, d->high_cols, tile);
         }
     }
 }

@@ -278,6 +278,22 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         }
     }
 
+    /// A direct convolution with its GDN applied to each finished tile gives the same bits as the GDN over the whole
+    /// output (the encoder's pairs; paired row tails, several depth blocks, forward and inverse).
+    @Test func directConvolutionThenGDNIsBitIdentical() {
+        var rng = SplitMix64(seed: 0x6D11)
+        for (cin, cout, k, stride, pad, h, w, inverse) in [(3, 96, 5, 2, 2, 21, 37, false), (96, 48, 5, 2, 2, 23, 37, false),
+                                                           (10, 30, 3, 1, 1, 9, 20, true), (4, 12, 2, 1, 0, 5, 17, false)] {
+            let p = Conv2dParameters(inChannels: cin, outChannels: cout, kernelSize: k, stride: stride, padding: pad)
+            let layer = Conv2d(parameters: p, weight: Tensor.random(p.weightShape, in: -0.2...0.2, using: &rng), bias: nil)
+            let gdn = GDN(beta: (0..<cout).map { _ in Float.random(in: 0.5...1.5, using: &rng) },
+                          gamma: Tensor.random([cout, cout], in: 0...0.1, using: &rng), inverse: inverse)
+            let x = Tensor.random([1, cin, h, w], using: &rng)
+            #expect(Kernels.conv2dAlgorithm(for: p) == .direct)
+            expectIdentical(layer(x, thenGDN: gdn), gdn(layer(x)), "\(cin)->\(cout) \(k)x\(k)/s\(stride) \(h)x\(w)")
+        }
+    }
+
     @Test func outputSizeUsesFloorDivision() {
         // (4 + 2·1 − 6 − 1) / 2 = −0.5 → floor −1 → 0 rows, as PyTorch (truncation would give 1).
         let p = Conv2dParameters(inChannels: 1, outChannels: 1, kernelHeight: 7, kernelWidth: 1, strideHeight: 2,

@@ -67,6 +67,18 @@ extension Kernels {
                                             depthBlock: GEMMBlocking.preferred.depthBlock(tapCount), blocks: blocks,
                                             paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel,
                                             tilesInC: directKernelIsC)
+                    if let gdn = job.gdn {
+                        precondition(directCanFuse(p, gdn), "conv2dDirect: this GDN cannot be fused")
+                        gdn.packedGamma.withPanels { gamma in
+                            gdn.beta.withUnsafeBufferPointer { beta in
+                                WorkSplit.forEachPart(parts) { part in
+                                    tiles.run(items * part / parts..<items * (part + 1) / parts,
+                                              gdn: (gamma.base, beta.baseAddress!, gdn.inverse))
+                                }
+                            }
+                        }
+                        continue
+                    }
                     WorkSplit.forEachPart(parts) { part in tiles.run(items * part / parts..<items * (part + 1) / parts) }
                 }
             }
@@ -90,6 +102,13 @@ extension Kernels {
             }
             cladon_copy_bordered_plane(plane, paddedH, rowWidth, p.paddingHeight, left, channel, h, w, 1, sw, 0, firstColumn)
         }
+    }
+
+    /// Whether the direct path can apply `gdn` to each finished tile of the convolution `p`: the C AVX2 tiles, one
+    /// group, as many output channels as the GDN and at most one GEMM depth block of them (its packed `gamma` is one).
+    static func directCanFuse(_ p: Conv2dParameters, _ gdn: GDN) -> Bool {
+        directKernelIsC && p.groups == 1 && gdn.channels == p.outChannels
+            && GEMMBlocking.preferred.depthBlock(gdn.channels) == gdn.channels && gdn.packedGamma.matches(.preferred)
     }
 
     /// Whether direct convolutions run on the C AVX2 tile kernel (when the GEMM runs the AVX2 kernel).
@@ -185,13 +204,15 @@ struct DirectTiles {
     /// with the AVX2 kernel) rather than calling `kernel` from Swift per tile.
     let tilesInC: Bool
 
-    func run(_ items: Range<Int>) {
+    /// Runs the tiles of `items`; with `gdn` (gamma's panels, beta, inverse: C tiles only) each finished tile then
+    /// goes through that GDN in place.
+    func run(_ items: Range<Int>, gdn: (gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, inverse: Bool)? = nil) {
         let p = job.p
         let cinG = p.inChannels / p.groups, coutG = p.outChannels / p.groups
         let plane = job.oh * job.ow
         let pairs = (job.oh + 1) / 2
         let fullWidth = job.ow / 16 * 16, tail = job.ow - fullWidth
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 16) { tileBuffer in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 16 + (gdn == nil ? 0 : 2 * 16 * coutG)) { tileBuffer in
             let tile = tileBuffer.baseAddress!
             var tiles: [CLadonDirectTile] = []
             for item in items {
@@ -228,9 +249,17 @@ struct DirectTiles {
                     let blockEpilogue = last && !epilogue.isNone ? epilogue : nil
                     #if arch(x86_64) && (os(Linux) || os(macOS))
                     if tilesInC {
+                        var fused = gdn.map { g in
+                            CLadonDirectGDN(gamma: g.gamma, beta: g.beta, scratch: tile + 6 * 16, inverse: g.inverse)
+                        }
                         Kernels.withCEpilogue(blockEpilogue) { e in
-                            cladon_conv_direct_tiles_avx2(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
-                                                          tapCount * 6, coutG, out, plane, t0 > 0, e, tile)
+                            if last, fused != nil {
+                                cladon_conv_direct_tiles_avx2(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
+                                                              tapCount * 6, coutG, out, plane, t0 > 0, e, &fused!, tile)
+                            } else {
+                                cladon_conv_direct_tiles_avx2(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
+                                                              tapCount * 6, coutG, out, plane, t0 > 0, e, nil, tile)
+                            }
                         }
                         t0 += depth
                         continue

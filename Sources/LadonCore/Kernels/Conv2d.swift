@@ -58,7 +58,8 @@ extension Kernels {
     /// `weight` is not read).
     static func conv2d(_ input: Tensor, weight: Tensor, bias: [Float]?, _ p: Conv2dParameters,
                        activation: Activation, residual: Tensor?, algorithm: Conv2dAlgorithm, threads: Int?,
-                       im2colBudget: Int, packed: PackedConvWeights? = nil, borderedPlanes: Bool = true) -> Tensor {
+                       im2colBudget: Int, packed: PackedConvWeights? = nil, borderedPlanes: Bool = true,
+                       thenGDN gdn: GDN? = nil) -> Tensor {
         precondition(input.rank == 4 && input.c == p.inChannels, "conv2d: input \(input.shape) does not match \(p)")
         precondition(packed != nil || weight.shape == p.weightShape, "conv2d: weight \(weight.shape) != \(p.weightShape)")
         precondition(bias == nil || bias!.count == p.outChannels, "conv2d: bias count != \(p.outChannels)")
@@ -92,7 +93,7 @@ extension Kernels {
                                 input: x.baseAddress!, weight: wt.baseAddress!,
                                 bias: bias == nil ? nil : bv.baseAddress, residual: residual == nil ? nil : rv.baseAddress,
                                 relu: activation == .relu, output: out.baseAddress!, threads: workers,
-                                im2colBudget: im2colBudget, packed: packed, borderedPlanes: borderedPlanes)
+                                im2colBudget: im2colBudget, packed: packed, borderedPlanes: borderedPlanes, gdn: gdn)
                             switch chosen {
                             case .pointwise: conv2dPointwise(job)
                             case .direct: conv2dDirect(job)
@@ -169,6 +170,9 @@ struct ConvJob {
     var packed: PackedConvWeights? = nil
     /// Whether the prepacked im2col path may copy the input into bordered planes (``StridePhases``).
     var borderedPlanes = true
+    /// A GDN over all output channels that the direct path applies to each finished tile (``Kernels/conv2dDirect(_:)``
+    /// checks ``Kernels/directCanFuse(_:_:)`` first); `nil` for none.
+    var gdn: GDN? = nil
 
     /// The GEMM epilogue for the output block starting at (`batch`, `channel`, output row `row`).
     func epilogue(batch b: Int, channel: Int, row: Int) -> GEMMEpilogue {

@@ -52,6 +52,15 @@ package struct Conv2d: Sendable {
         self.init(parameters: parameters, weight: w, bias: b, activation: activation)
     }
 
+    /// `gdn(self(x))`, with the GDN applied to each tile of the output as the direct path finishes it (in cache)
+    /// when it can (``Kernels/directCanFuse(_:_:)``, the encoder's conv → GDN pairs on AVX2); the same values either way.
+    package func callAsFunction(_ x: Tensor, thenGDN gdn: GDN) -> Tensor {
+        guard case .plain(let w) = storage, Kernels.conv2dAlgorithm(for: parameters) == .direct,
+              Kernels.directCanFuse(parameters, gdn) else { return gdn(self(x)) }
+        return Kernels.conv2d(x, weight: w, bias: bias, parameters, activation: activation, residual: nil,
+                              algorithm: .direct, threads: nil, im2colBudget: Kernels.im2colBudget, thenGDN: gdn)
+    }
+
     /// Applies the convolution; `residual` (same shape as the output) is added before the activation.
     package func callAsFunction(_ x: Tensor, residual: Tensor? = nil,
                                algorithm: Conv2dAlgorithm = .automatic) -> Tensor {

@@ -15,7 +15,7 @@ public struct LadonEncoder: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv3(gdn2(conv2(gdn1(conv1(x)))))
+        conv3(conv2(conv1(x, thenGDN: gdn1), thenGDN: gdn2))
     }
 }
 
