@@ -38,13 +38,27 @@ import parity_common as pc  # noqa: E402
 from reference import LadonRuntime  # noqa: E402
 
 
-def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True)
+def add_checkpoint_arguments(p):
+    """The three PyTorch checkpoints and the photo, as every bench script takes them."""
     p.add_argument("--classification", required=True)
     p.add_argument("--detection", required=True)
     p.add_argument("--segmentation", required=True)
     p.add_argument("--image", default=os.path.join(ROOT, "Scripts", "parity", "images", "astronaut.jpg"))
+
+
+def load_reference(args):
+    """The PyTorch reference runtime of the checkpoints and the photo preprocessed as torchvision does: (rt, images, x)."""
+    torch.set_num_threads(1)
+    rt = LadonRuntime(args.classification, args.detection, args.segmentation)
+    _, image = pc.load_image(args.image)
+    images, _ = pc.preprocess([image], rt.transform, "torchvision-0.13")
+    return rt, images, images.tensors
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True)
+    add_checkpoint_arguments(p)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -164,11 +178,7 @@ def swift_block(args, threads):
 def main():
     args = parse_args()
     pc.set_backbone(args.backbone)
-    torch.set_num_threads(1)
-    rt = LadonRuntime(args.classification, args.detection, args.segmentation)
-    _, image = pc.load_image(args.image)
-    images, _ = pc.preprocess([image], rt.transform, "torchvision-0.13")
-    x = images.tensors
+    rt, images, x = load_reference(args)
     with torch.no_grad():
         y = rt.bottleneck.encoder(x)
         strings = rt.eb.compress(y)

@@ -25,21 +25,14 @@ import torch  # noqa: E402
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--classification", required=True)
-    p.add_argument("--detection", required=True)
-    p.add_argument("--segmentation", required=True)
-    p.add_argument("--image", default=os.path.join(co.ROOT, "Scripts", "parity", "images", "astronaut.jpg"))
+    co.add_checkpoint_arguments(p)
     p.add_argument("--backbone", default="resnet50")
     p.add_argument("--stage", choices=("encoder", "body", "detection"), default="body")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=10)
     args = p.parse_args()
     co.pc.set_backbone(args.backbone)
-    torch.set_num_threads(1)
-    rt = co.LadonRuntime(args.classification, args.detection, args.segmentation)
-    _, image = co.pc.load_image(args.image)
-    images, _ = co.pc.preprocess([image], rt.transform, "torchvision-0.13")
-    x = images.tensors
+    rt, images, x = co.load_reference(args)
     tmp = tempfile.mkdtemp(prefix="ladon-ort-profile-")
     path = os.path.join(tmp, args.stage + ".onnx")
     with torch.no_grad():
