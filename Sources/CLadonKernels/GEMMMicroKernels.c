@@ -222,19 +222,6 @@ void cladon_gemm_block_6x16_avx2(ptrdiff_t kc, const float *a, ptrdiff_t mc, con
 
 // MARK: AVX2 + FMA direct convolution
 
-/// Copies columns `0 ..< cols` of a computed 6-row half tile (leading dimension 16) to `c`, as `copy_edge_tile` does.
-static void copy_half_tile(const float *tile, float *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols, bool load_c,
-                           const CLadonEpilogue *epilogue, ptrdiff_t shift) {
-    if (cols <= 0) return;
-    CLadonEpilogue shifted;
-    if (epilogue) {
-        shifted = *epilogue;
-        if (shifted.residual) shifted.residual += shift;
-        epilogue = &shifted;
-    }
-    copy_edge_tile(tile, 16, c, ldc, rows, cols, load_c, epilogue);
-}
-
 __attribute__((target("avx2,fma")))
 void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, const float *low, const float *high,
                                   const float *weights, float *c_low, float *c_high, ptrdiff_t ldc, ptrdiff_t rows,
@@ -269,28 +256,32 @@ void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, cons
     bool full = rows == 6 && low_cols == 8 && high_cols == 8 && c_high == c_low + 8;
     CLADON_STORE_6X16(full, c_low)
     if (!full) {
-        copy_half_tile(tile, c_low, ldc, rows, low_cols, load_c, epilogue, 0);
-        copy_half_tile(tile + 8, c_high, ldc, rows, high_cols, load_c, epilogue, c_high - c_low);
+        // The high half's residual lies where its output does, `c_high − c_low` further on.
+        CLadonEpilogue storage;
+        copy_edge_tile(tile, 16, c_low, ldc, rows, low_cols, load_c, epilogue);
+        copy_edge_tile(tile + 8, 16, c_high, ldc, rows, high_cols, load_c,
+                       epilogue_at(epilogue, 0, c_high - c_low, &storage));
     }
 }
 
+/// The GDN of `width` (≤ 16) columns at `x` (all `channels`, rows `plane` apart), in place; `scratch` holds
+/// `2 · channels · 16` floats.
 __attribute__((target("avx2,fma")))
-/// The GDN of `width` (≤ 16) columns at `x` (all `channels`, rows `plane` apart), in place.
-__attribute__((target("avx2,fma")))
-static void direct_tile_gdn(const CLadonDirectGDN *gdn, float *x, ptrdiff_t plane, ptrdiff_t channels, ptrdiff_t width,
-                            float *tile) {
+static void direct_tile_gdn(const float *gamma, const float *beta, bool inverse, float *scratch, float *x,
+                            ptrdiff_t plane, ptrdiff_t channels, ptrdiff_t width, float *tile) {
     if (width <= 0) return;
-    float *packed = gdn->scratch, *norm = gdn->scratch + channels * 16;
+    float *packed = scratch, *norm = scratch + channels * 16;
     cladon_pack_abs_panels(2, packed, x, plane, channels, width, 16);
-    cladon_gemm_block_6x16_avx2(channels, gdn->gamma, channels, packed, width, norm, 16, false, NULL, tile);
-    cladon_gdn_scale(2, x, x, plane, norm, 16, gdn->beta, channels, width, gdn->inverse);
+    cladon_gemm_block_6x16_avx2(channels, gamma, channels, packed, width, norm, 16, false, NULL, tile);
+    cladon_gdn_scale(2, x, x, plane, norm, 16, beta, channels, width, inverse);
 }
 
 __attribute__((target("avx2,fma")))
 void cladon_conv_direct_tiles_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, const CLadonDirectTile *tiles,
                                    ptrdiff_t tile_count, const float *weights, ptrdiff_t block_stride, ptrdiff_t channels,
                                    float *out, ptrdiff_t plane, bool load_c, const CLadonEpilogue *epilogue,
-                                   const CLadonDirectGDN *gdn, float *tile) {
+                                   const float *gdn_gamma, const float *gdn_beta, bool gdn_inverse,
+                                   float *gdn_scratch, float *tile) {
     for (ptrdiff_t t = 0; t < tile_count; t++) {
         const CLadonDirectTile *d = &tiles[t];
         for (ptrdiff_t channel = 0; channel < channels; channel += 6) {
@@ -301,13 +292,16 @@ void cladon_conv_direct_tiles_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, con
                                          d->low_cols, d->high_cols, load_c,
                                          epilogue_at(epilogue, channel, d->c_low, &storage), tile);
         }
-        if (!gdn) continue;
+        if (!gdn_gamma) continue;
+#define CLADON_TILE_GDN(x, width) \
+    direct_tile_gdn(gdn_gamma, gdn_beta, gdn_inverse, gdn_scratch, x, plane, channels, width, tile)
         if (d->c_high == d->c_low + 8 && d->low_cols == 8) {
-            direct_tile_gdn(gdn, out + d->c_low, plane, channels, 8 + d->high_cols, tile);
+            CLADON_TILE_GDN(out + d->c_low, 8 + d->high_cols);
         } else {
-            direct_tile_gdn(gdn, out + d->c_low, plane, channels, d->low_cols, tile);
-            direct_tile_gdn(gdn, out + d->c_high, plane, channels, d->high_cols, tile);
+            CLADON_TILE_GDN(out + d->c_low, d->low_cols);
+            CLADON_TILE_GDN(out + d->c_high, d->high_cols);
         }
+#undef CLADON_TILE_GDN
     }
 }
 #endif

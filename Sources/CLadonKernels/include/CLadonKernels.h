@@ -155,28 +155,23 @@ void cladon_gemm_block_6x16_avx2(ptrdiff_t kc, const float *_Nonnull a, ptrdiff_
                                  ptrdiff_t nc, float *_Nonnull c, ptrdiff_t ldc, bool load_c,
                                  const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
 
-/// A GDN applied to each tile of a direct convolution as soon as its last depth block is done (the encoder's
-/// conv → GDN pairs), while the tile's columns are in cache: `gamma` packed as the GEMM's 6-row panels in one depth
-/// block (`channels` ≤ its `KC`), `beta`, and `scratch` of `2 · channels · 16` floats (|x| panel and norms).
-typedef struct {
-    const float *_Nonnull gamma;
-    const float *_Nonnull beta;
-    float *_Nonnull scratch;
-    bool inverse;
-} CLadonDirectGDN;
-
 /// One depth block of a direct convolution over `tile_count` tiles: for each tile, for each 6-channel block `b` of
 /// `channels` output channels (innermost, so the tile's input stays in L1),
 /// ``cladon_conv_direct_6x16_avx2`` with the block's weights `weights + b * block_stride`, output
 /// `out + 6b · plane` (+ the tile's offsets; rows `plane` apart) and `epilogue` (relative to `out`, residual rows
-/// `ldr` apart) moved to the block's first channel and the tile's first column. With `gdn` (only on the last depth
-/// block), each tile's columns then go through the GDN over all `channels` in place, exactly as `cladon_pack_abs_panels`,
-/// the 6x16 block loop and `cladon_gdn_scale` compute it on the whole map. AVX2 + FMA only.
+/// `ldr` apart) moved to the block's first channel and the tile's first column.
+///
+/// With `gdn_gamma` (only on the last depth block: the encoder's conv → GDN pairs), each finished tile's columns then
+/// go through the GDN over all `channels` in place, while they are in cache, exactly as `cladon_pack_abs_panels`, the
+/// 6x16 block loop and `cladon_gdn_scale` compute it on the whole map: `gdn_gamma` packed as the GEMM's 6-row panels
+/// in one depth block (`channels` ≤ its `KC`), `gdn_beta`, `gdn_inverse`, and `gdn_scratch` of `2 · channels · 16`
+/// floats (|x| panel and norms). NULL `gdn_gamma`: no GDN, and the other three are not read. AVX2 + FMA only.
 void cladon_conv_direct_tiles_avx2(ptrdiff_t taps, const ptrdiff_t *_Nonnull offsets,
                                    const CLadonDirectTile *_Nonnull tiles, ptrdiff_t tile_count,
                                    const float *_Nonnull weights, ptrdiff_t block_stride, ptrdiff_t channels,
                                    float *_Nonnull out, ptrdiff_t plane, bool load_c,
-                                   const CLadonEpilogue *_Nullable epilogue, const CLadonDirectGDN *_Nullable gdn,
+                                   const CLadonEpilogue *_Nullable epilogue, const float *_Nullable gdn_gamma,
+                                   const float *_Nullable gdn_beta, bool gdn_inverse, float *_Nullable gdn_scratch,
                                    float *_Nonnull tile);
 
 /// One 6x16 tile of a direct convolution, as two 8-column halves: for column `j < 8`

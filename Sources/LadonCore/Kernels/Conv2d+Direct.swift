@@ -67,19 +67,11 @@ extension Kernels {
                                             depthBlock: GEMMBlocking.preferred.depthBlock(tapCount), blocks: blocks,
                                             paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel,
                                             tilesInC: directKernelIsC)
-                    if let gdn = job.gdn {
-                        precondition(directCanFuse(p, gdn), "conv2dDirect: this GDN cannot be fused")
-                        gdn.packedGamma.withPanels { gamma in
-                            gdn.beta.withUnsafeBufferPointer { beta in
-                                WorkSplit.forEachPart(parts) { part in
-                                    tiles.run(items * part / parts..<items * (part + 1) / parts,
-                                              gdn: (gamma.base, beta.baseAddress!, gdn.inverse))
-                                }
-                            }
+                    withFusedGDN(job.gdn, p) { gdn in
+                        WorkSplit.forEachPart(parts) { part in
+                            tiles.run(items * part / parts..<items * (part + 1) / parts, gdn: gdn)
                         }
-                        continue
                     }
-                    WorkSplit.forEachPart(parts) { part in tiles.run(items * part / parts..<items * (part + 1) / parts) }
                 }
             }
         }
@@ -101,6 +93,15 @@ extension Kernels {
                 continue
             }
             cladon_copy_bordered_plane(plane, paddedH, rowWidth, p.paddingHeight, left, channel, h, w, 1, sw, 0, firstColumn)
+        }
+    }
+
+    /// The fused GDN's operands as ``DirectTiles/run(_:gdn:)`` takes them (valid only inside `body`), or `nil`.
+    private static func withFusedGDN(_ gdn: GDN?, _ p: Conv2dParameters, _ body: (DirectTiles.FusedGDN?) -> Void) {
+        guard let gdn else { return body(nil) }
+        precondition(directCanFuse(p, gdn), "conv2dDirect: this GDN cannot be fused")
+        gdn.packedGamma.withPanels { gamma in
+            gdn.beta.withUnsafeBufferPointer { beta in body((gamma.base, beta.baseAddress!, gdn.inverse)) }
         }
     }
 
@@ -204,9 +205,11 @@ struct DirectTiles {
     /// with the AVX2 kernel) rather than calling `kernel` from Swift per tile.
     let tilesInC: Bool
 
-    /// Runs the tiles of `items`; with `gdn` (gamma's panels, beta, inverse: C tiles only) each finished tile then
-    /// goes through that GDN in place.
-    func run(_ items: Range<Int>, gdn: (gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, inverse: Bool)? = nil) {
+    /// A GDN applied to each finished tile: gamma's packed panels, beta, inverse.
+    typealias FusedGDN = (gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, inverse: Bool)
+
+    /// Runs the tiles of `items`; with `gdn` (C tiles only) each finished tile then goes through that GDN in place.
+    func run(_ items: Range<Int>, gdn: FusedGDN? = nil) {
         let p = job.p
         let cinG = p.inChannels / p.groups, coutG = p.outChannels / p.groups
         let plane = job.oh * job.ow
@@ -249,17 +252,11 @@ struct DirectTiles {
                     let blockEpilogue = last && !epilogue.isNone ? epilogue : nil
                     #if arch(x86_64) && (os(Linux) || os(macOS))
                     if tilesInC {
-                        var fused = gdn.map { g in
-                            CLadonDirectGDN(gamma: g.gamma, beta: g.beta, scratch: tile + 6 * 16, inverse: g.inverse)
-                        }
+                        let fused = last ? gdn : nil
                         Kernels.withCEpilogue(blockEpilogue) { e in
-                            if last, fused != nil {
-                                cladon_conv_direct_tiles_avx2(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
-                                                              tapCount * 6, coutG, out, plane, t0 > 0, e, &fused!, tile)
-                            } else {
-                                cladon_conv_direct_tiles_avx2(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
-                                                              tapCount * 6, coutG, out, plane, t0 > 0, e, nil, tile)
-                            }
+                            cladon_conv_direct_tiles_avx2(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
+                                                          tapCount * 6, coutG, out, plane, t0 > 0, e, fused?.gamma,
+                                                          fused?.beta, fused?.inverse ?? false, tile + 6 * 16, tile)
                         }
                         t0 += depth
                         continue
