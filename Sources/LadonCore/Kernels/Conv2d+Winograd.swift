@@ -21,24 +21,38 @@ package struct WinogradWeights: Sendable {
         let (cout, cin, r) = (weight.shape[0], weight.shape[1], weight.shape[2])
         let alpha = r + 1
         kernelSize = r
-        var transformed = [[Float]](repeating: [Float](repeating: 0, count: cout * cin), count: alpha * alpha)
-        /// G times one column (or row) of `r` values.
-        @inline(__always) func applyG(_ v: [Double]) -> [Double] {
-            r == 3 ? [v[0], 0.5 * (v[0] + v[1] + v[2]), 0.5 * (v[0] - v[1] + v[2]), v[2]] : [v[0], v[0] + v[1], v[1]]
-        }
-        weight.withUnsafeBufferPointer { wp in
-            for k in 0..<cout * cin {
-                let g = wp.baseAddress! + k * r * r
-                // G g (α × r), column by column; then (G g) Gᵀ (α × α), row by row.
-                let columns = (0..<r).map { j in applyG((0..<r).map { Double(g[$0 * r + j]) }) }
-                for i in 0..<alpha {
-                    let u = applyG((0..<r).map { columns[$0][i] })
-                    for j in 0..<alpha { transformed[i * alpha + j][k] = Float(u[j]) }
-                }
+        let pairs = cout * cin
+        /// G times one column (or row) of `r` values (`v2` unused when `r` = 2), into `out[0 ..< α]`.
+        @inline(__always) func applyG(_ v0: Double, _ v1: Double, _ v2: Double, into out: UnsafeMutablePointer<Double>) {
+            if r == 3 {
+                (out[0], out[1], out[2], out[3]) = (v0, 0.5 * (v0 + v1 + v2), 0.5 * (v0 - v1 + v2), v2)
+            } else {
+                (out[0], out[1], out[2]) = (v0, v0 + v1, v1)
             }
         }
-        matrices = transformed.map { m in
-            m.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, rows: cout, columns: cin, lda: cin) }
+        // `transformed[ξ · pairs + k]`: matrix ξ, element k = oc · inC + ic.
+        let transformed = [Float](unsafeUninitializedCapacity: alpha * alpha * pairs) { dst, initialized in
+            weight.withUnsafeBufferPointer { wp in
+                // `gg[j · α + i]` = (G g)[i][j]; `u` one row of (G g) Gᵀ.
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 3 * 4 + 4) { buffer in
+                    let gg = buffer.baseAddress!, u = gg + 3 * 4
+                    for k in 0..<pairs {
+                        let g = wp.baseAddress! + k * r * r
+                        @inline(__always) func at(_ row: Int, _ column: Int) -> Double {
+                            row < r ? Double(g[row * r + column]) : 0
+                        }
+                        for j in 0..<r { applyG(at(0, j), at(1, j), at(2, j), into: gg + j * alpha) }
+                        for i in 0..<alpha {
+                            applyG(gg[i], gg[alpha + i], r == 3 ? gg[2 * alpha + i] : 0, into: u)
+                            for j in 0..<alpha { dst[(i * alpha + j) * pairs + k] = Float(u[j]) }
+                        }
+                    }
+                }
+            }
+            initialized = alpha * alpha * pairs
+        }
+        matrices = transformed.withUnsafeBufferPointer { t in
+            (0..<alpha * alpha).map { xi in PackedMatrix(t.baseAddress! + xi * pairs, rows: cout, columns: cin, lda: cin) }
         }
     }
 }

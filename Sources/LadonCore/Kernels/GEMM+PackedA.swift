@@ -76,8 +76,24 @@ package struct PackedMatrix: Sendable {
 
     /// The original row-major `[rows × columns]` matrix.
     package func unpacked() -> [Float] {
+        // Panel by panel in storage order (the layout ``element(_:_:)`` reads), not element by element.
         var out = [Float](repeating: 0, count: rows * columns)
-        for i in 0..<rows { for p in 0..<columns { out[i * columns + p] = element(i, p) } }
+        out.withUnsafeMutableBufferPointer { o in
+            scalars.withUnsafeBufferPointer { src in
+                var k0 = 0
+                while k0 < columns {
+                    let depth = min(kc, columns - k0)
+                    for i0 in stride(from: 0, to: rows, by: mr) {
+                        let panel = src.baseAddress! + k0 * paddedRows + i0 * depth
+                        for i in 0..<min(mr, rows - i0) {
+                            let row = o.baseAddress! + (i0 + i) * columns + k0
+                            for p in 0..<depth { row[p] = panel[p * mr + i] }
+                        }
+                    }
+                    k0 += depth
+                }
+            }
+        }
         return out
     }
 
