@@ -12,10 +12,20 @@ typedef float cladon_f16 __attribute__((vector_size(64), aligned(4)));
 typedef int cladon_i16 __attribute__((vector_size(64), aligned(4)));
 
 #ifdef CLADON_KERNELS_X86
+#ifdef CLADON_EMULATE_AVX512
+/// A correctness-check build (`Scripts/check/emulated-avx512.sh`, flags `-DCLADON_EMULATE_AVX512 -mavx2 -mfma`): the
+/// AVX-512 code is compiled for AVX2 + FMA (the intrinsics from SIMDe) and CPUID reports AVX-512, so a machine
+/// without it runs every AVX-512 path of the library. Never a release build: it is slower than the AVX2 path.
+#define CLADON_TARGET_AVX512 __attribute__((target("avx2,fma")))
+#else
+/// The target attribute of AVX-512 code.
+#define CLADON_TARGET_AVX512 __attribute__((target("avx512f")))
+#endif
+
 /// Defines `name_avx512` and `name_avx2`, each `name` compiled for that instruction set. `ARGS` is the parameter list
 /// in parentheses, `CALL` the argument list in parentheses.
 #define CLADON_LEVEL_BUILDS(name, ARGS, CALL)                                                                 \
-    __attribute__((target("avx512f"))) static void name##_avx512 ARGS { name CALL; }                          \
+    CLADON_TARGET_AVX512 static void name##_avx512 ARGS { name CALL; }                                        \
     __attribute__((target("avx2"))) static void name##_avx2 ARGS { name CALL; }
 
 /// Runs the build of `name` for `level` (1 baseline, 2 AVX2, 3 AVX-512; 0 or a level above the CPU's: the best the

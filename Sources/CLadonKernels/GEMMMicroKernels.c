@@ -2,13 +2,30 @@
 // built with LADON_FMA: each element is `acc = fma(a[i], b[j], acc)` over p = 0..<kc in order, then
 // `+ C`, `+ bias`, `+ residual`, ReLU (`x > 0 ? x : 0`, so NaN and -0 become +0), in that order.
 #include "CLadonKernels.h"
+#include "CPULevels.h"
 
 #ifdef CLADON_KERNELS_X86
 #include <immintrin.h>
+#ifdef CLADON_EMULATE_AVX512
+#define SIMDE_ENABLE_NATIVE_ALIASES  // `_mm512_*` and `__m512` from SIMDe, built from AVX2 + FMA (see CPULevels.h)
+#include <simde/x86/avx512.h>
+#endif
 
 bool cladon_cpu_has_avx512f(void) {
+#ifdef CLADON_EMULATE_AVX512
+    return cladon_cpu_has_avx2_fma();
+#else
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");
+#endif
+}
+
+bool cladon_avx512_is_emulated(void) {
+#ifdef CLADON_EMULATE_AVX512
+    return true;
+#else
+    return false;
+#endif
 }
 
 bool cladon_cpu_has_avx2_fma(void) {
@@ -80,7 +97,7 @@ static inline const CLadonEpilogue *epilogue_at(const CLadonEpilogue *e, ptrdiff
 
 // MARK: AVX-512
 
-__attribute__((target("avx512f")))
+CLADON_TARGET_AVX512
 static inline void store16_avx512(__m512 x, float *dst, ptrdiff_t row, ptrdiff_t column, bool load_c,
                                   const CLadonEpilogue *epilogue) {
     if (load_c) x = _mm512_add_ps(x, _mm512_loadu_ps(dst));
@@ -112,7 +129,7 @@ static inline void store16_avx512(__m512 x, float *dst, ptrdiff_t row, ptrdiff_t
 /// valid rows reads only the first `R` values of each 12-value A group and skips the rest; M = 256 ends on a 4-row
 /// tile, M = 128 on an 8-row one). `2R` accumulators.
 #define CLADON_KERNEL512(R)                                                                                    \
-    __attribute__((target("avx512f"))) static inline void gemm_##R##x32_avx512(                               \
+    CLADON_TARGET_AVX512 static inline void gemm_##R##x32_avx512(                                             \
         ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,  \
         bool load_c, const CLadonEpilogue *epilogue, float *tile) {                                            \
         CLADON_ROWS##R(CLADON_ACC512)                                                                          \
@@ -137,7 +154,7 @@ CLADON_KERNEL512(4)
 CLADON_KERNEL512(8)
 CLADON_KERNEL512(12)
 
-__attribute__((target("avx512f")))
+CLADON_TARGET_AVX512
 void cladon_gemm_12x32_avx512(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                               ptrdiff_t rows, ptrdiff_t cols, bool load_c, const CLadonEpilogue *epilogue,
                               float *tile) {
@@ -146,7 +163,7 @@ void cladon_gemm_12x32_avx512(ptrdiff_t kc, const float *a, const float *b, floa
     else gemm_12x32_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile);
 }
 
-__attribute__((target("avx512f")))
+CLADON_TARGET_AVX512
 void cladon_gemm_block_12x32_avx512(ptrdiff_t kc, const float *a, ptrdiff_t mc, const float *b, ptrdiff_t nc, float *c,
                                     ptrdiff_t ldc, bool load_c, const CLadonEpilogue *epilogue, float *tile) {
     CLADON_BLOCK_LOOP(cladon_gemm_12x32_avx512, 12, 32)

@@ -102,7 +102,8 @@ struct Bench: ParsableCommand {
                                    roundTrip: rtt / 1000, responseBytes: Double(responseBytes))
         let power = devicePower.flatMap { d in radioPower.map { PowerModel(deviceWatts: d, radioWatts: $0) } }
         let context = BenchReport.Context(modelPath: modelPath, fingerprint: model.fingerprint, threads: Kernels.threadCount,
-                                          jpegQuality: jpegQuality, warmupRuns: warmup, timedRuns: runs)
+                                          jpegQuality: jpegQuality, warmupRuns: warmup, timedRuns: runs,
+                                          gemmKernel: Kernels.gemmKernelName)
         let report = BenchReport(context: context, measurement: measurement, model: latency, rates: rateList, power: power)
         if let plot {
             do { try report.chart().render().write(toFile: plot, atomically: true, encoding: .utf8) } catch {

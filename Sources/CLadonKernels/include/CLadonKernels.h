@@ -120,8 +120,12 @@ typedef struct {
     bool relu;
 } CLadonEpilogue;
 
-/// Whether the CPU and the OS support AVX-512 Foundation (zmm registers).
+/// Whether the CPU and the OS support AVX-512 Foundation (zmm registers); also true in an emulated-AVX-512 check build
+/// on an AVX2 + FMA machine (``cladon_avx512_is_emulated``).
 bool cladon_cpu_has_avx512f(void);
+/// Whether this is a check build whose AVX-512 code runs emulated on AVX2 + FMA (`-DCLADON_EMULATE_AVX512`,
+/// `Scripts/check/emulated-avx512.sh`).
+bool cladon_avx512_is_emulated(void);
 /// Whether the CPU and the OS support AVX2 and FMA3.
 bool cladon_cpu_has_avx2_fma(void);
 /// The instruction set the feature-specific builds in this module pick: 1 = baseline x86-64, 2 = AVX2 + FMA,

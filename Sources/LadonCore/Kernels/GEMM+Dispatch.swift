@@ -116,9 +116,12 @@ enum CPUFeatures {
     #if arch(x86_64) && (os(Linux) || os(macOS))
     static let avx512 = cladon_cpu_has_avx512f()
     static let avx2FMA = cladon_cpu_has_avx2_fma()
+    /// A check build whose AVX-512 code runs emulated on AVX2 + FMA (`Scripts/check/emulated-avx512.sh`).
+    static let avx512Emulated = cladon_avx512_is_emulated()
     #else
     static let avx512 = false
     static let avx2FMA = false
+    static let avx512Emulated = false
     #endif
 }
 

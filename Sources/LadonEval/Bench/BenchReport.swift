@@ -11,8 +11,12 @@ public struct BenchReport: Sendable {
         public var jpegQuality: Int
         public var warmupRuns: Int
         public var timedRuns: Int
+        /// The GEMM kernel path that ran (`Kernels.gemmKernelName`, e.g. `avx2-6x16`), so figures say which it was.
+        public var gemmKernel: String?
 
-        public init(modelPath: String, fingerprint: String?, threads: Int, jpegQuality: Int, warmupRuns: Int, timedRuns: Int) {
+        public init(modelPath: String, fingerprint: String?, threads: Int, jpegQuality: Int, warmupRuns: Int, timedRuns: Int,
+                    gemmKernel: String? = nil) {
+            self.gemmKernel = gemmKernel
             self.modelPath = modelPath
             self.fingerprint = fingerprint
             self.threads = threads
@@ -61,7 +65,8 @@ public struct BenchReport: Sendable {
         let c = context, p = model.profile
         let imageCount = measurement.images.count
         var out = "ladon bench: \((c.modelPath as NSString).lastPathComponent), \(imageCount) image\(imageCount == 1 ? "" : "s"), "
-            + "\(c.warmupRuns) warm-up + \(c.timedRuns) timed runs each, \(c.threads) thread\(c.threads == 1 ? "" : "s")\n\n"
+            + "\(c.warmupRuns) warm-up + \(c.timedRuns) timed runs each, \(c.threads) thread\(c.threads == 1 ? "" : "s")"
+            + (c.gemmKernel.map { ", GEMM kernel \($0)" } ?? "") + "\n\n"
         out += pad("Stage (this machine)", 30) + lpad("median ms", 11) + lpad("p90 ms", 11) + "\n"
         for stage in BenchStage.allCases {
             let name = "  " + pad(stage.side.rawValue, 8) + stage.title + (stage == .jpegEncode || stage == .jpegDecode ? " (q\(c.jpegQuality))" : "")
@@ -115,6 +120,7 @@ public struct BenchReport: Sendable {
             public var warmupRuns: Int
             public var timedRuns: Int
             public var threads: Int
+            public var gemmKernel: String?
         }
         public struct Stage: Sendable, Encodable {
             public var name: String, side: String
@@ -185,7 +191,7 @@ public struct BenchReport: Sendable {
             model: .init(path: c.modelPath, fingerprint: c.fingerprint),
             settings: .init(tasks: model.tasks.rawValue, deviceSlowdown: model.deviceSlowdown, rttMs: 1000 * model.roundTrip,
                             responseBytes: model.responseBytes, jpegQuality: c.jpegQuality, warmupRuns: c.warmupRuns,
-                            timedRuns: c.timedRuns, threads: c.threads),
+                            timedRuns: c.timedRuns, threads: c.threads, gemmKernel: c.gemmKernel),
             images: measurement.images,
             bytes: .init(compressed: sizeMedian(\.compressedBytes), packet: p.packetBytes, jpeg: p.jpegBytes,
                          response: model.responseBytes),
