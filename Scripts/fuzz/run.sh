@@ -47,8 +47,26 @@ build_module() {
 
 sources_of() { find "Sources/$1" -name '*.swift' | sort; }
 
+# CLadonKernels (C, imported by LadonCore): each file compiled with clang under the same sanitizers, and a module map
+# for swiftc, which SwiftPM would otherwise generate.
+CC=${CC:-clang}
+mkdir -p "$B/modules/CLadonKernels"
+printf 'module CLadonKernels {\n    header "%s"\n    export *\n}\n' "$PWD/Sources/CLadonKernels/include/CLadonKernels.h" \
+    > "$B/modules/CLadonKernels/module.modulemap"
+C_OBJECTS=()
+for c_source in Sources/CLadonKernels/*.c; do
+    c_object="$B/objects/CLadonKernels-$(basename "$c_source" .c).o"
+    if [[ ! -f $c_object ]] || [[ -n $(find "$c_source" Sources/CLadonKernels/*.h Sources/CLadonKernels/include/*.h \
+                                           -newer "$c_object" -print -quit) ]]; then
+        echo "fuzz: compiling $c_source" >&2
+        "$CC" -fsanitize=fuzzer-no-link,address -O2 -g -I Sources/CLadonKernels/include -c "$c_source" -o "$c_object"
+    fi
+    C_OBJECTS+=("$c_object")
+done
+FLAGS+=(-I "$B/modules/CLadonKernels")
+
 build_module LadonCore 6 -- $(sources_of LadonCore)
-OBJECTS=("$B/objects/LadonCore.o")
+OBJECTS=("$B/objects/LadonCore.o" "${C_OBJECTS[@]}")
 LIBS=()
 case $TARGET in
     zip|pickle|torch_checkpoint)
