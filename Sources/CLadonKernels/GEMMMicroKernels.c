@@ -169,6 +169,73 @@ void cladon_gemm_block_12x32_avx512(ptrdiff_t kc, const float *a, ptrdiff_t mc, 
     CLADON_BLOCK_LOOP(cladon_gemm_12x32_avx512, 12, 32)
 }
 
+// MARK: AVX-512 direct convolution
+
+#define CLADON_ROWS6(M) CLADON_ROWS4(M) M(4) M(5)
+
+CLADON_TARGET_AVX512
+void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, const float *low, const float *high,
+                                    const float *weights, float *c_low, float *c_high, ptrdiff_t ldc, ptrdiff_t rows,
+                                    ptrdiff_t low_cols, ptrdiff_t high_cols, bool load_c,
+                                    const CLadonEpilogue *epilogue, float *tile) {
+    CLADON_ROWS6(CLADON_ACC512)
+    prefetch_c_tile(c_low, ldc, rows, low_cols);
+    if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);
+    const float *a = weights;
+    // As in the AVX2 kernel, the input lines of the tap 32 ahead are asked for: `low` and `low + 16` cover the 16
+    // floats of the low half wherever they start in a line, `high + 15` the rest of a plain tile's 32.
+    enum { distance = 32 };
+    ptrdiff_t t = 0;
+    for (; t < taps - distance; t++) {
+        ptrdiff_t o = offsets[t], ahead = offsets[t + distance];
+        __builtin_prefetch(low + ahead);
+        __builtin_prefetch(low + ahead + 16);
+        __builtin_prefetch(high + ahead + 15);
+        __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);
+        CLADON_ROWS6(CLADON_ROW512)
+        a += 6;
+    }
+    for (; t < taps; t++) {
+        ptrdiff_t o = offsets[t];
+        __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);
+        CLADON_ROWS6(CLADON_ROW512)
+        a += 6;
+    }
+    // One 32-column tile of C: stored like the GEMM kernel's. Otherwise two 16-column halves through `tile`.
+    bool full = rows == 6 && low_cols == 16 && high_cols == 16 && c_high == c_low + 16;
+    float *dst = full ? c_low : tile;
+    ptrdiff_t ld = full ? ldc : 32;
+    const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
+    bool from_c = full && load_c;
+    CLADON_ROWS6(CLADON_STORE512)
+    if (!full) {
+        CLadonEpilogue storage;
+        copy_edge_tile(tile, 32, c_low, ldc, rows, low_cols, load_c, epilogue);
+        copy_edge_tile(tile + 16, 32, c_high, ldc, rows, high_cols, load_c,
+                       epilogue_at(epilogue, 0, c_high - c_low, &storage));
+    }
+}
+
+/// The loop of a `cladon_conv_direct_tiles_*` function over tiles and 6-channel blocks, with tile kernel `KERNEL`.
+#define CLADON_DIRECT_TILE_BLOCKS(KERNEL, d)                                                                   \
+    for (ptrdiff_t channel = 0; channel < channels; channel += 6) {                                            \
+        float *c = out + channel * plane;                                                                      \
+        CLadonEpilogue storage;                                                                                \
+        KERNEL(taps, offsets, (d)->low, (d)->high, weights + channel / 6 * block_stride, c + (d)->c_low,        \
+               c + (d)->c_high, plane, channels - channel < 6 ? channels - channel : 6, (d)->low_cols,          \
+               (d)->high_cols, load_c, epilogue_at(epilogue, channel, (d)->c_low, &storage), tile);            \
+    }
+
+CLADON_TARGET_AVX512
+void cladon_conv_direct_tiles_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, const CLadonDirectTile *tiles,
+                                     ptrdiff_t tile_count, const float *weights, ptrdiff_t block_stride,
+                                     ptrdiff_t channels, float *out, ptrdiff_t plane, bool load_c,
+                                     const CLadonEpilogue *epilogue, float *tile) {
+    for (ptrdiff_t t = 0; t < tile_count; t++) {
+        CLADON_DIRECT_TILE_BLOCKS(cladon_conv_direct_6x32_avx512, &tiles[t])
+    }
+}
+
 // MARK: AVX2 + FMA
 
 __attribute__((target("avx2,fma")))
@@ -301,14 +368,7 @@ void cladon_conv_direct_tiles_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, con
                                    float *gdn_scratch, float *tile) {
     for (ptrdiff_t t = 0; t < tile_count; t++) {
         const CLadonDirectTile *d = &tiles[t];
-        for (ptrdiff_t channel = 0; channel < channels; channel += 6) {
-            float *c = out + channel * plane;
-            CLadonEpilogue storage;
-            cladon_conv_direct_6x16_avx2(taps, offsets, d->low, d->high, weights + channel / 6 * block_stride,
-                                         c + d->c_low, c + d->c_high, plane, channels - channel < 6 ? channels - channel : 6,
-                                         d->low_cols, d->high_cols, load_c,
-                                         epilogue_at(epilogue, channel, d->c_low, &storage), tile);
-        }
+        CLADON_DIRECT_TILE_BLOCKS(cladon_conv_direct_6x16_avx2, d)
         if (!gdn_gamma) continue;
 #define CLADON_TILE_GDN(x, width) \
     direct_tile_gdn(gdn_gamma, gdn_beta, gdn_inverse, gdn_scratch, x, plane, channels, width, tile)

@@ -1,4 +1,5 @@
 // Every convolution algorithm against the reference on odd shapes, plus PyTorch golden fixtures.
+import CLadonKernels
 import Testing
 import LadonTestSupport
 @testable import LadonCore
@@ -207,6 +208,65 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
                     results.append(c)
                 }
                 #expect(zip(results[0], results[1]).allSatisfy { $0.bitPattern == $1.bitPattern },
+                        "high +\(highOffset) rows \(rows) cols \(lowCols)/\(highCols) loadC \(loadC) epilogue \(withEpilogue)")
+            }
+        }
+        #endif
+    }
+
+    /// The C AVX-512 6×32 direct tile kernel gives the bits of ``Kernels/directMicroKernel`` run on each of its two
+    /// 16-column halves (an FMA build): plain, edge, two-row tail and lone tail tiles, with and without `+ C` and an
+    /// epilogue. Runs where the CPU has AVX-512, or in the emulated check build (`Scripts/check/emulated-avx512.sh`).
+    @Test func directAVX512KernelAgrees() throws {
+        #if LADON_FMA && arch(x86_64) && (os(Linux) || os(macOS))
+        guard CPUFeatures.avx512 else { return }
+        var rng = SplitMix64(seed: 0xD512)
+        let taps = 41, ldc = 90, span = 200
+        let offsets = (0..<taps).map { _ in Int.random(in: 0..<span, using: &rng) }
+        let source = (0..<span + 96).map { _ in Float.random(in: -1...1, using: &rng) }
+        let weights = (0..<taps * 6).map { _ in Float.random(in: -1...1, using: &rng) }
+        let c0 = (0..<6 * ldc).map { _ in Float.random(in: -1...1, using: &rng) }
+        let bias = (0..<6).map { _ in Float.random(in: -1...1, using: &rng) }
+        let residual = (0..<6 * ldc).map { _ in Float.random(in: -1...1, using: &rng) }
+        // (high source offset, cHigh offset, rows, lowCols, highCols): plain, edge rows, a short high half, a tail
+        // pair, a lone tail of at most 8 and of more than 8 columns.
+        let cases = [(16, 16, 6, 16, 16), (16, 16, 4, 16, 16), (16, 16, 6, 16, 11), (61, 70, 6, 13, 13), (0, 0, 5, 7, 0),
+                     (0, 0, 6, 12, 0)]
+        for (highOffset, cHighOffset, rows, lowCols, highCols) in cases {
+            for (loadC, withEpilogue) in [(false, false), (true, false), (true, true)] {
+                var viaC = c0, viaSwift = c0
+                var tile = [Float](repeating: .nan, count: 6 * 32)
+                offsets.withUnsafeBufferPointer { o in
+                    source.withUnsafeBufferPointer { x in
+                        weights.withUnsafeBufferPointer { w in
+                            bias.withUnsafeBufferPointer { b in
+                                residual.withUnsafeBufferPointer { r in
+                                    func epilogue(_ column: Int) -> GEMMEpilogue? {
+                                        withEpilogue ? GEMMEpilogue(bias: b.baseAddress!, residual: r.baseAddress! + 2 + column,
+                                                                    ldr: ldc, relu: true) : nil
+                                    }
+                                    let (low, high) = (x.baseAddress!, x.baseAddress! + highOffset)
+                                    viaC.withUnsafeMutableBufferPointer { c in
+                                        Kernels.withCEpilogue(epilogue(0)) { e in
+                                            cladon_conv_direct_6x32_avx512(taps, o.baseAddress!, low, high, w.baseAddress!,
+                                                                           c.baseAddress! + 2, c.baseAddress! + 2 + cHighOffset,
+                                                                           ldc, rows, lowCols, highCols, loadC, e, &tile)
+                                        }
+                                    }
+                                    viaSwift.withUnsafeMutableBufferPointer { c in
+                                        for (source, column, cols) in [(low, 0, lowCols), (high, cHighOffset, highCols)] where cols > 0 {
+                                            let out = c.baseAddress! + 2 + column
+                                            Kernels.directMicroKernel(taps, o.baseAddress!, source, source + 8, w.baseAddress!,
+                                                                      out, out + 8, ldc, rows, min(8, cols), max(0, cols - 8),
+                                                                      loadC, epilogue(column), &tile)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                #expect(zip(viaC, viaSwift).allSatisfy { $0.bitPattern == $1.bitPattern },
                         "high +\(highOffset) rows \(rows) cols \(lowCols)/\(highCols) loadC \(loadC) epilogue \(withEpilogue)")
             }
         }

@@ -190,6 +190,24 @@ void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *_Nonnull offs
                                   float *_Nonnull c_high, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t low_cols,
                                   ptrdiff_t high_cols, bool load_c, const CLadonEpilogue *_Nullable epilogue,
                                   float *_Nonnull tile);
+
+/// ``cladon_conv_direct_6x16_avx2`` for AVX-512: a 6x32 tile as two 16-column halves (`low_cols`, `high_cols` at most
+/// 16 each; a plain tile has `high = low + 16`, `c_high = c_low + 16`; two rows' last ≤ 16 columns make one tile).
+/// Twelve zmm accumulators, each element the same FMA chain as the 6x16 kernels. Reads 16 floats at every
+/// `low + offsets[t]` and `high + offsets[t]`; `tile` holds 6 · 32 floats. AVX-512F only.
+void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *_Nonnull offsets, const float *_Nonnull low,
+                                    const float *_Nonnull high, const float *_Nonnull weights, float *_Nonnull c_low,
+                                    float *_Nonnull c_high, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t low_cols,
+                                    ptrdiff_t high_cols, bool load_c, const CLadonEpilogue *_Nullable epilogue,
+                                    float *_Nonnull tile);
+
+/// ``cladon_conv_direct_tiles_avx2`` (without the fused GDN) over ``cladon_conv_direct_6x32_avx512`` tiles: one depth
+/// block over `tile_count` tiles of two 16-column halves, each tile against every 6-channel block in turn. AVX-512F only.
+void cladon_conv_direct_tiles_avx512(ptrdiff_t taps, const ptrdiff_t *_Nonnull offsets,
+                                     const CLadonDirectTile *_Nonnull tiles, ptrdiff_t tile_count,
+                                     const float *_Nonnull weights, ptrdiff_t block_stride, ptrdiff_t channels,
+                                     float *_Nonnull out, ptrdiff_t plane, bool load_c,
+                                     const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
 #endif
 
 #endif

@@ -1,5 +1,6 @@
-// Direct convolution: register-blocked 6 output channels × 16 output columns, no im2col buffer.
+// Direct convolution: register-blocked 6 output channels × 16 (or, with AVX-512, 32) output columns, no im2col buffer.
 import CLadonKernels
+import Foundation
 
 extension Kernels {
     /// Direct convolution per image. The input is first copied into zero-padded, stride-phase-split planes
@@ -8,19 +9,21 @@ extension Kernels {
     /// `[group][block of 6 out-channels][tap][6]`.
     ///
     /// The taps are cut into depth blocks of at most 256 (the GEMM's `KC`). Output rows go in pairs; for each depth
-    /// block, every 16-column tile of the pair (the last columns of a row, when at most 8, make one tile with those of
-    /// the next row, so a 104-wide map wastes no lanes) runs against each 6-channel block in turn (innermost, so the
-    /// tile's input columns stay in L1, the packed B panel of a GEMM read straight from the planes), accumulating the
-    /// block in registers and adding it to the tile (the GEMM's sums); the last block fuses bias, residual and ReLU
-    /// into its store. With the AVX2 GEMM kernel the tiles run on ``cladon_conv_direct_6x16_avx2``; otherwise on
-    /// ``directMicroKernel``, bit-identical to it in an FMA build.
+    /// block, every tile of two half-tiles of the pair (16 columns of 8 + 8; 32 columns of 16 + 16 with AVX-512; the
+    /// last columns of a row, when at most one half, make one tile with those of the next row, so a 104-wide map
+    /// wastes no lanes) runs against each 6-channel block in turn (innermost, so the tile's input columns stay in L1,
+    /// the packed B panel of a GEMM read straight from the planes), accumulating the block in registers and adding it
+    /// to the tile (the GEMM's sums); the last block fuses bias, residual and ReLU into its store. The tile kernel is
+    /// ``directPath``'s: ``cladon_conv_direct_6x16_avx2``, ``cladon_conv_direct_6x32_avx512`` or
+    /// ``directMicroKernel``, all bit-identical in an FMA build.
     static func conv2dDirect(_ job: ConvJob) {
         let p = job.p
         let block = 6
         let cinG = p.inChannels / p.groups, coutG = p.outChannels / p.groups
         let (sw, dh, dw) = (p.strideWidth, p.dilationHeight, p.dilationWidth)
         let paddedH = job.h + 2 * p.paddingHeight
-        let rowWidth = roundUp(job.ow, 16) + ((p.kernelWidth - 1) * dw) / sw
+        let path = directPath
+        let rowWidth = roundUp(job.ow, 2 * path.halfWidth) + ((p.kernelWidth - 1) * dw) / sw
         let tapCount = cinG * p.kernelHeight * p.kernelWidth
         let blocks = (coutG + block - 1) / block
         let planeCount = p.inChannels * sw * paddedH * rowWidth
@@ -65,8 +68,7 @@ extension Kernels {
                     let tiles = DirectTiles(job: job, batch: b, planes: UnsafePointer(planes), packed: UnsafePointer(packed),
                                             offsets: tapOffsets, tapCount: tapCount,
                                             depthBlock: GEMMBlocking.preferred.depthBlock(tapCount), blocks: blocks,
-                                            paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel,
-                                            tilesInC: directKernelIsC)
+                                            paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel, path: path)
                     withFusedGDN(job.gdn, p) { gdn in
                         WorkSplit.forEachPart(parts) { part in
                             tiles.run(items * part / parts..<items * (part + 1) / parts, gdn: gdn)
@@ -108,24 +110,32 @@ extension Kernels {
     /// Whether the direct path can apply `gdn` to each finished tile of the convolution `p`: the C AVX2 tiles, one
     /// group, as many output channels as the GDN and at most one GEMM depth block of them (its packed `gamma` is one).
     static func directCanFuse(_ p: Conv2dParameters, _ gdn: GDN) -> Bool {
-        directKernelIsC && p.groups == 1 && gdn.channels == p.outChannels
+        directPath == .avx2 && p.groups == 1 && gdn.channels == p.outChannels
             && GEMMBlocking.preferred.depthBlock(gdn.channels) == gdn.channels && gdn.packedGamma.matches(.preferred)
     }
 
-    /// Whether direct convolutions run on the C AVX2 tile kernel (when the GEMM runs the AVX2 kernel).
-    static var directKernelIsC: Bool {
+    /// The direct-convolution tiles this process runs: C with the GEMM's C kernels (AVX2 or AVX-512; the Swift
+    /// kernel for AVX-512 when `LADON_DIRECT_KERNEL=swift`, for comparisons), else Swift.
+    static var directPath: DirectKernelPath {
         #if arch(x86_64) && (os(Linux) || os(macOS))
-        return GEMMBlocking.preferred.kernel == .avx2
+        switch GEMMBlocking.preferred.kernel {
+        case .avx2: return .avx2
+        case .avx512: return DirectKernelPath.swiftForced ? .swift : .avx512
+        default: return .swift
+        }
         #else
-        return false
+        return .swift
         #endif
     }
 
-    /// The direct-convolution tile kernel this process runs: the C AVX2 one when the GEMM runs the AVX2 kernel,
-    /// else ``directMicroKernel``.
+    /// Whether direct convolutions run on the C AVX2 tile kernel (when the GEMM runs the AVX2 kernel).
+    static var directKernelIsC: Bool { directPath == .avx2 }
+
+    /// The per-tile kernel of 16-column tiles (8 + 8): the C AVX2 one when the GEMM runs the AVX2 kernel, else
+    /// ``directMicroKernel``.
     static var directKernel: DirectKernelFunction {
         #if arch(x86_64) && (os(Linux) || os(macOS))
-        if directKernelIsC {
+        if directPath == .avx2 {
             return { taps, offsets, low, high, packed, cLow, cHigh, ldc, rows, lowCols, highCols, loadC, epilogue, tile in
                 withCEpilogue(epilogue) {
                     cladon_conv_direct_6x16_avx2(taps, offsets, low, high, packed, cLow, cHigh, ldc, rows, lowCols, highCols,
@@ -192,6 +202,22 @@ typealias DirectKernelFunction = (Int, UnsafePointer<Int>, UnsafePointer<Float>,
                                   UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int,
                                   Int, Int, Int, Bool, GEMMEpilogue?, UnsafeMutablePointer<Float>) -> Void
 
+/// The tile kernels of the direct convolution.
+enum DirectKernelPath: Equatable {
+    /// ``cladon_conv_direct_tiles_avx2``: 6×16 tiles of two 8-column halves, C loops, the encoder's GDN fusion.
+    case avx2
+    /// ``cladon_conv_direct_tiles_avx512``: 6×32 tiles of two 16-column halves, C loops.
+    case avx512
+    /// ``Kernels/directMicroKernel(_:_:_:_:_:_:_:_:_:_:_:_:_:_:)`` called from Swift per 6×16 tile.
+    case swift
+
+    /// Columns in each half of a tile.
+    var halfWidth: Int { self == .avx512 ? 16 : 8 }
+
+    /// `LADON_DIRECT_KERNEL=swift`: the Swift tile kernel where the AVX-512 C one would run (read once).
+    static let swiftForced = ProcessInfo.processInfo.environment["LADON_DIRECT_KERNEL"] == "swift"
+}
+
 /// The output tiles of one image: work item `(group, pair of output rows)`, flattened.
 struct DirectTiles {
     let job: ConvJob
@@ -200,10 +226,10 @@ struct DirectTiles {
     let packed: UnsafePointer<Float>
     let offsets: UnsafePointer<Int>
     let tapCount: Int, depthBlock: Int, blocks: Int, paddedH: Int, rowWidth: Int
+    /// The per-tile kernel of the `.swift` path.
     let kernel: DirectKernelFunction
-    /// Whether each depth block's loop over tiles and channel blocks runs in C (``cladon_conv_direct_tiles_avx2``,
-    /// with the AVX2 kernel) rather than calling `kernel` from Swift per tile.
-    let tilesInC: Bool
+    /// Which tiles run: in C, each depth block's loop over tiles and channel blocks is one call.
+    let path: DirectKernelPath
 
     /// A GDN applied to each finished tile: gamma's packed panels, beta, inverse.
     typealias FusedGDN = (gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, inverse: Bool)
@@ -214,8 +240,9 @@ struct DirectTiles {
         let cinG = p.inChannels / p.groups, coutG = p.outChannels / p.groups
         let plane = job.oh * job.ow
         let pairs = (job.oh + 1) / 2
-        let fullWidth = job.ow / 16 * 16, tail = job.ow - fullWidth
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * 16 + (gdn == nil ? 0 : 2 * 16 * coutG)) { tileBuffer in
+        let half = path.halfWidth
+        let fullWidth = job.ow / (2 * half) * (2 * half), tail = job.ow - fullWidth
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * half + (gdn == nil ? 0 : 2 * 16 * coutG)) { tileBuffer in
             let tile = tileBuffer.baseAddress!
             var tiles: [CLadonDirectTile] = []
             for item in items {
@@ -225,17 +252,17 @@ struct DirectTiles {
                 func input(_ oy: Int, _ ox: Int) -> UnsafePointer<Float> { groupPlanes + oy * p.strideHeight * rowWidth + ox }
                 tiles.removeAll(keepingCapacity: true)
                 for oy in rows {
-                    for ox in stride(from: 0, to: fullWidth, by: 16) {
-                        tiles.append(CLadonDirectTile(low: input(oy, ox), high: input(oy, ox + 8), c_low: oy * job.ow + ox,
-                                                      c_high: oy * job.ow + ox + 8, low_cols: 8, high_cols: 8))
+                    for ox in stride(from: 0, to: fullWidth, by: 2 * half) {
+                        tiles.append(CLadonDirectTile(low: input(oy, ox), high: input(oy, ox + half), c_low: oy * job.ow + ox,
+                                                      c_high: oy * job.ow + ox + half, low_cols: half, high_cols: half))
                     }
-                    if tail > 8 {
-                        tiles.append(CLadonDirectTile(low: input(oy, fullWidth), high: input(oy, fullWidth + 8),
-                                                      c_low: oy * job.ow + fullWidth, c_high: oy * job.ow + fullWidth + 8,
-                                                      low_cols: 8, high_cols: tail - 8))
+                    if tail > half {
+                        tiles.append(CLadonDirectTile(low: input(oy, fullWidth), high: input(oy, fullWidth + half),
+                                                      c_low: oy * job.ow + fullWidth, c_high: oy * job.ow + fullWidth + half,
+                                                      low_cols: half, high_cols: tail - half))
                     }
                 }
-                if tail > 0 && tail <= 8 {
+                if tail > 0 && tail <= half {
                     // The two rows' last columns as one tile (one row's alone when the map has an odd row count).
                     let (first, second) = (rows[0], rows.last!)
                     tiles.append(CLadonDirectTile(low: input(first, fullWidth), high: input(second, fullWidth),
@@ -251,12 +278,20 @@ struct DirectTiles {
                     let last = t0 + depth == tapCount
                     let blockEpilogue = last && !epilogue.isNone ? epilogue : nil
                     #if arch(x86_64) && (os(Linux) || os(macOS))
-                    if tilesInC {
+                    if path == .avx2 {
                         let fused = last ? gdn : nil
                         Kernels.withCEpilogue(blockEpilogue) { e in
                             cladon_conv_direct_tiles_avx2(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
                                                           tapCount * 6, coutG, out, plane, t0 > 0, e, fused?.gamma,
                                                           fused?.beta, fused?.inverse ?? false, tile + 6 * 16, tile)
+                        }
+                        t0 += depth
+                        continue
+                    }
+                    if path == .avx512 {
+                        Kernels.withCEpilogue(blockEpilogue) { e in
+                            cladon_conv_direct_tiles_avx512(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
+                                                            tapCount * 6, coutG, out, plane, t0 > 0, e, tile)
                         }
                         t0 += depth
                         continue
