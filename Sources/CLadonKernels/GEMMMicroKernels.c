@@ -154,10 +154,48 @@ CLADON_KERNEL512(4)
 CLADON_KERNEL512(8)
 CLADON_KERNEL512(12)
 
+#define CLADON_ACC512_HALF(i) __m512 c##i##0 = _mm512_setzero_ps();
+#define CLADON_ROW512_HALF(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##0);
+#define CLADON_STORE512_HALF(i) store16_avx512(c##i##0, dst + (i) * ld, i, 0, from_c, vector_epilogue);
+
+/// `gemm_Rx16_avx512`: a tile with at most 16 valid columns (the right edge of a map whose width is not a multiple of
+/// 32: 13 × 13 = 169 = 5 · 32 + 9 ends every layer4 GEMM on one) computes only the first 16 columns of its 32-wide B
+/// panel: `R` accumulators, half the multiply-adds of the full kernel, the same chain per element.
+#define CLADON_KERNEL512_HALF(R)                                                                               \
+    CLADON_TARGET_AVX512 static inline void gemm_##R##x16_avx512(                                             \
+        ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,  \
+        bool load_c, const CLadonEpilogue *epilogue, float *tile) {                                            \
+        CLADON_ROWS##R(CLADON_ACC512_HALF)                                                                     \
+        prefetch_c_tile(c, ldc, rows, cols);                                                                   \
+        for (ptrdiff_t p = 0; p < kc; p++) {                                                                   \
+            __m512 b0 = _mm512_loadu_ps(b);                                                                    \
+            CLADON_ROWS##R(CLADON_ROW512_HALF)                                                                 \
+            a += 12;                                                                                           \
+            b += 32;                                                                                           \
+        }                                                                                                      \
+        bool full = rows == (R) && cols == 16;                                                                 \
+        float *dst = full ? c : tile;                                                                          \
+        ptrdiff_t ld = full ? ldc : 32;                                                                        \
+        const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;                                        \
+        bool from_c = full && load_c;                                                                          \
+        CLADON_ROWS##R(CLADON_STORE512_HALF)                                                                   \
+        if (!full) copy_edge_tile(tile, 32, c, ldc, rows, cols, load_c, epilogue);                            \
+    }
+
+CLADON_KERNEL512_HALF(4)
+CLADON_KERNEL512_HALF(8)
+CLADON_KERNEL512_HALF(12)
+
 CLADON_TARGET_AVX512
 void cladon_gemm_12x32_avx512(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                               ptrdiff_t rows, ptrdiff_t cols, bool load_c, const CLadonEpilogue *epilogue,
                               float *tile) {
+    if (cols <= 16) {
+        if (rows <= 4) gemm_4x16_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile);
+        else if (rows <= 8) gemm_8x16_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile);
+        else gemm_12x16_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile);
+        return;
+    }
     if (rows <= 4) gemm_4x32_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile);
     else if (rows <= 8) gemm_8x32_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile);
     else gemm_12x32_avx512(kc, a, b, c, ldc, rows, cols, load_c, epilogue, tile);
