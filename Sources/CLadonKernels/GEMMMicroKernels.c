@@ -110,81 +110,61 @@ static inline void store16_avx512(__m512 x, float *dst, ptrdiff_t row, ptrdiff_t
     _mm512_storeu_ps(dst, x);
 }
 
-#define CLADON_ROW512(i)                                                      \
+// The per-row pieces of the AVX-512 kernels, for tiles `W` = 32 columns wide (two zmm accumulators per row) or 16 (one).
+#define CLADON_ACC512_32(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0;
+#define CLADON_ACC512_16(i) __m512 c##i##0 = _mm512_setzero_ps();
+#define CLADON_LOAD_B512_32 __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#define CLADON_LOAD_B512_16 __m512 b0 = _mm512_loadu_ps(b);
+#define CLADON_ROW512_32(i)                                                   \
     {                                                                         \
         __m512 x = _mm512_set1_ps(a[i]);                                      \
         c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0);                            \
         c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);                            \
     }
-#define CLADON_STORE512(i)                                                             \
+#define CLADON_ROW512_16(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##0);
+#define CLADON_STORE512_32(i)                                                          \
     store16_avx512(c##i##0, dst + (i) * ld, i, 0, from_c, vector_epilogue);           \
     store16_avx512(c##i##1, dst + (i) * ld + 16, i, 16, from_c, vector_epilogue);
+#define CLADON_STORE512_16(i) store16_avx512(c##i##0, dst + (i) * ld, i, 0, from_c, vector_epilogue);
 
-#define CLADON_ACC512(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0;
 #define CLADON_ROWS4(M) M(0) M(1) M(2) M(3)
+#define CLADON_ROWS6(M) CLADON_ROWS4(M) M(4) M(5)
 #define CLADON_ROWS8(M) CLADON_ROWS4(M) M(4) M(5) M(6) M(7)
 #define CLADON_ROWS12(M) CLADON_ROWS8(M) M(8) M(9) M(10) M(11)
 
-/// `gemm_Rx32_avx512`: the tile's first `R` rows (`R` = 12, or 4 / 8 for the bottom edge: a tile of at most that many
-/// valid rows reads only the first `R` values of each 12-value A group and skips the rest; M = 256 ends on a 4-row
-/// tile, M = 128 on an 8-row one). `2R` accumulators.
-#define CLADON_KERNEL512(R)                                                                                    \
-    CLADON_TARGET_AVX512 static inline void gemm_##R##x32_avx512(                                             \
+/// `gemm_RxW_avx512`: the tile's first `R` rows and `W` columns. `R` = 12, or 4 / 8 for the bottom edge: a tile of at
+/// most that many valid rows reads only the first `R` values of each 12-value A group (M = 256 ends on a 4-row tile,
+/// M = 128 on an 8-row one). `W` = 32, or 16 for a tile of at most 16 valid columns, which reads only the first half
+/// of each 32-value B row (a 13 × 13 map, N = 169 = 5 · 32 + 9, ends every layer4 GEMM on one). `R · W / 16`
+/// accumulators; every element is the same FMA chain in all variants.
+#define CLADON_KERNEL512(R, W)                                                                                 \
+    CLADON_TARGET_AVX512 static inline void gemm_##R##x##W##_avx512(                                          \
         ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,  \
         bool load_c, const CLadonEpilogue *epilogue, float *tile) {                                            \
-        CLADON_ROWS##R(CLADON_ACC512)                                                                          \
+        CLADON_ROWS##R(CLADON_ACC512_##W)                                                                      \
         prefetch_c_tile(c, ldc, rows, cols);                                                                   \
         for (ptrdiff_t p = 0; p < kc; p++) {                                                                   \
-            __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                                      \
-            CLADON_ROWS##R(CLADON_ROW512)                                                                      \
+            CLADON_LOAD_B512_##W                                                                               \
+            CLADON_ROWS##R(CLADON_ROW512_##W)                                                                  \
             a += 12;                                                                                           \
             b += 32;                                                                                           \
         }                                                                                                      \
         /* A full tile goes straight to C; an edge tile goes through `tile` and is copied element-wise. */     \
-        bool full = rows == (R) && cols == 32;                                                                 \
+        bool full = rows == (R) && cols == (W);                                                                \
         float *dst = full ? c : tile;                                                                          \
         ptrdiff_t ld = full ? ldc : 32;                                                                        \
         const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;                                        \
         bool from_c = full && load_c;                                                                          \
-        CLADON_ROWS##R(CLADON_STORE512)                                                                        \
+        CLADON_ROWS##R(CLADON_STORE512_##W)                                                                    \
         if (!full) copy_edge_tile(tile, 32, c, ldc, rows, cols, load_c, epilogue);                            \
     }
 
-CLADON_KERNEL512(4)
-CLADON_KERNEL512(8)
-CLADON_KERNEL512(12)
-
-#define CLADON_ACC512_HALF(i) __m512 c##i##0 = _mm512_setzero_ps();
-#define CLADON_ROW512_HALF(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##0);
-#define CLADON_STORE512_HALF(i) store16_avx512(c##i##0, dst + (i) * ld, i, 0, from_c, vector_epilogue);
-
-/// `gemm_Rx16_avx512`: a tile with at most 16 valid columns (the right edge of a map whose width is not a multiple of
-/// 32: 13 × 13 = 169 = 5 · 32 + 9 ends every layer4 GEMM on one) computes only the first 16 columns of its 32-wide B
-/// panel: `R` accumulators, half the multiply-adds of the full kernel, the same chain per element.
-#define CLADON_KERNEL512_HALF(R)                                                                               \
-    CLADON_TARGET_AVX512 static inline void gemm_##R##x16_avx512(                                             \
-        ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,  \
-        bool load_c, const CLadonEpilogue *epilogue, float *tile) {                                            \
-        CLADON_ROWS##R(CLADON_ACC512_HALF)                                                                     \
-        prefetch_c_tile(c, ldc, rows, cols);                                                                   \
-        for (ptrdiff_t p = 0; p < kc; p++) {                                                                   \
-            __m512 b0 = _mm512_loadu_ps(b);                                                                    \
-            CLADON_ROWS##R(CLADON_ROW512_HALF)                                                                 \
-            a += 12;                                                                                           \
-            b += 32;                                                                                           \
-        }                                                                                                      \
-        bool full = rows == (R) && cols == 16;                                                                 \
-        float *dst = full ? c : tile;                                                                          \
-        ptrdiff_t ld = full ? ldc : 32;                                                                        \
-        const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;                                        \
-        bool from_c = full && load_c;                                                                          \
-        CLADON_ROWS##R(CLADON_STORE512_HALF)                                                                   \
-        if (!full) copy_edge_tile(tile, 32, c, ldc, rows, cols, load_c, epilogue);                            \
-    }
-
-CLADON_KERNEL512_HALF(4)
-CLADON_KERNEL512_HALF(8)
-CLADON_KERNEL512_HALF(12)
+CLADON_KERNEL512(4, 32)
+CLADON_KERNEL512(8, 32)
+CLADON_KERNEL512(12, 32)
+CLADON_KERNEL512(4, 16)
+CLADON_KERNEL512(8, 16)
+CLADON_KERNEL512(12, 16)
 
 CLADON_TARGET_AVX512
 void cladon_gemm_12x32_avx512(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
@@ -209,14 +189,12 @@ void cladon_gemm_block_12x32_avx512(ptrdiff_t kc, const float *a, ptrdiff_t mc, 
 
 // MARK: AVX-512 direct convolution
 
-#define CLADON_ROWS6(M) CLADON_ROWS4(M) M(4) M(5)
-
 CLADON_TARGET_AVX512
 void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, const float *low, const float *high,
                                     const float *weights, float *c_low, float *c_high, ptrdiff_t ldc, ptrdiff_t rows,
                                     ptrdiff_t low_cols, ptrdiff_t high_cols, bool load_c,
                                     const CLadonEpilogue *epilogue, float *tile) {
-    CLADON_ROWS6(CLADON_ACC512)
+    CLADON_ROWS6(CLADON_ACC512_32)
     prefetch_c_tile(c_low, ldc, rows, low_cols);
     if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);
     const float *a = weights;
@@ -230,13 +208,13 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
         __builtin_prefetch(low + ahead + 16);
         __builtin_prefetch(high + ahead + 15);
         __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);
-        CLADON_ROWS6(CLADON_ROW512)
+        CLADON_ROWS6(CLADON_ROW512_32)
         a += 6;
     }
     for (; t < taps; t++) {
         ptrdiff_t o = offsets[t];
         __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);
-        CLADON_ROWS6(CLADON_ROW512)
+        CLADON_ROWS6(CLADON_ROW512_32)
         a += 6;
     }
     // One 32-column tile of C: stored like the GEMM kernel's. Otherwise two 16-column halves through `tile`.
@@ -245,7 +223,7 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
     ptrdiff_t ld = full ? ldc : 32;
     const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
     bool from_c = full && load_c;
-    CLADON_ROWS6(CLADON_STORE512)
+    CLADON_ROWS6(CLADON_STORE512_32)
     if (!full) {
         CLadonEpilogue storage;
         copy_edge_tile(tile, 32, c_low, ldc, rows, low_cols, load_c, epilogue);
