@@ -242,13 +242,37 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
                (d)->high_cols, load_c, epilogue_at(epilogue, channel, (d)->c_low, &storage), tile);            \
     }
 
+/// The GDN of `width` (≤ 32) columns at `x` (all `channels`, rows `plane` apart), in place, as the GDN computes it
+/// on the whole map with the 12x32 kernel; `scratch` holds `2 · channels · 32` floats.
+CLADON_TARGET_AVX512
+static void direct_tile_gdn_avx512(const float *gamma, const float *beta, bool inverse, float *scratch, float *x,
+                                   ptrdiff_t plane, ptrdiff_t channels, ptrdiff_t width, float *tile) {
+    if (width <= 0) return;
+    float *packed = scratch, *norm = scratch + channels * 32;
+    cladon_pack_abs_panels(0, packed, x, plane, channels, width, 32);
+    cladon_gemm_block_12x32_avx512(channels, gamma, channels, packed, width, norm, 32, false, NULL, tile);
+    cladon_gdn_scale(0, x, x, plane, norm, 32, beta, channels, width, inverse);
+}
+
 CLADON_TARGET_AVX512
 void cladon_conv_direct_tiles_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, const CLadonDirectTile *tiles,
                                      ptrdiff_t tile_count, const float *weights, ptrdiff_t block_stride,
                                      ptrdiff_t channels, float *out, ptrdiff_t plane, bool load_c,
-                                     const CLadonEpilogue *epilogue, float *tile) {
+                                     const CLadonEpilogue *epilogue, const float *gdn_gamma, const float *gdn_beta,
+                                     bool gdn_inverse, float *gdn_scratch, float *tile) {
     for (ptrdiff_t t = 0; t < tile_count; t++) {
-        CLADON_DIRECT_TILE_BLOCKS(cladon_conv_direct_6x32_avx512, &tiles[t])
+        const CLadonDirectTile *d = &tiles[t];
+        CLADON_DIRECT_TILE_BLOCKS(cladon_conv_direct_6x32_avx512, d)
+        if (!gdn_gamma) continue;
+#define CLADON_TILE_GDN(x, width) \
+    direct_tile_gdn_avx512(gdn_gamma, gdn_beta, gdn_inverse, gdn_scratch, x, plane, channels, width, tile)
+        if (d->c_high == d->c_low + 16 && d->low_cols == 16) {
+            CLADON_TILE_GDN(out + d->c_low, 16 + d->high_cols);
+        } else {
+            CLADON_TILE_GDN(out + d->c_low, d->low_cols);
+            CLADON_TILE_GDN(out + d->c_high, d->high_cols);
+        }
+#undef CLADON_TILE_GDN
     }
 }
 

@@ -201,13 +201,18 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *_Nonnull of
                                     ptrdiff_t high_cols, bool load_c, const CLadonEpilogue *_Nullable epilogue,
                                     float *_Nonnull tile);
 
-/// ``cladon_conv_direct_tiles_avx2`` (without the fused GDN) over ``cladon_conv_direct_6x32_avx512`` tiles: one depth
-/// block over `tile_count` tiles of two 16-column halves, each tile against every 6-channel block in turn. AVX-512F only.
+/// ``cladon_conv_direct_tiles_avx2`` over ``cladon_conv_direct_6x32_avx512`` tiles: one depth block over `tile_count`
+/// tiles of two 16-column halves, each tile against every 6-channel block in turn; with `gdn_gamma` (packed as the
+/// 12x32 kernel's 12-row panels, one depth block) the GDN of each finished tile, `gdn_scratch` holding
+/// `2 · channels · 32` floats. `tile` holds 6 · 32 floats, 12 · 32 with `gdn_gamma` (the GDN's GEMM edge tiles).
+/// AVX-512F only.
 void cladon_conv_direct_tiles_avx512(ptrdiff_t taps, const ptrdiff_t *_Nonnull offsets,
                                      const CLadonDirectTile *_Nonnull tiles, ptrdiff_t tile_count,
                                      const float *_Nonnull weights, ptrdiff_t block_stride, ptrdiff_t channels,
                                      float *_Nonnull out, ptrdiff_t plane, bool load_c,
-                                     const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
+                                     const CLadonEpilogue *_Nullable epilogue, const float *_Nullable gdn_gamma,
+                                     const float *_Nullable gdn_beta, bool gdn_inverse, float *_Nullable gdn_scratch,
+                                     float *_Nonnull tile);
 #endif
 
 #endif

@@ -107,10 +107,11 @@ extension Kernels {
         }
     }
 
-    /// Whether the direct path can apply `gdn` to each finished tile of the convolution `p`: the C AVX2 tiles, one
-    /// group, as many output channels as the GDN and at most one GEMM depth block of them (its packed `gamma` is one).
+    /// Whether the direct path can apply `gdn` to each finished tile of the convolution `p`: the C tiles (AVX2 or
+    /// AVX-512), one group, as many output channels as the GDN and at most one GEMM depth block of them (its packed
+    /// `gamma` is one, in the panels of the GEMM kernel the tiles use).
     static func directCanFuse(_ p: Conv2dParameters, _ gdn: GDN) -> Bool {
-        directPath == .avx2 && p.groups == 1 && gdn.channels == p.outChannels
+        directPath != .swift && p.groups == 1 && gdn.channels == p.outChannels
             && GEMMBlocking.preferred.depthBlock(gdn.channels) == gdn.channels && gdn.packedGamma.matches(.preferred)
     }
 
@@ -206,7 +207,7 @@ typealias DirectKernelFunction = (Int, UnsafePointer<Int>, UnsafePointer<Float>,
 enum DirectKernelPath: Equatable {
     /// ``cladon_conv_direct_tiles_avx2``: 6×16 tiles of two 8-column halves, C loops, the encoder's GDN fusion.
     case avx2
-    /// ``cladon_conv_direct_tiles_avx512``: 6×32 tiles of two 16-column halves, C loops.
+    /// ``cladon_conv_direct_tiles_avx512``: 6×32 tiles of two 16-column halves, C loops, the GDN fusion.
     case avx512
     /// ``Kernels/directMicroKernel(_:_:_:_:_:_:_:_:_:_:_:_:_:_:)`` called from Swift per 6×16 tile.
     case swift
@@ -242,8 +243,11 @@ struct DirectTiles {
         let pairs = (job.oh + 1) / 2
         let half = path.halfWidth
         let fullWidth = job.ow / (2 * half) * (2 * half), tail = job.ow - fullWidth
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * half + (gdn == nil ? 0 : 2 * 16 * coutG)) { tileBuffer in
-            let tile = tileBuffer.baseAddress!
+        // An edge tile for the tile kernel (6 × 2·half) and the fused GDN's GEMM kernel (6 × 16 on AVX2, 12 × 32 on
+        // AVX-512: 12 · 2·half covers both), then the fused GDN's |x| panel and norms (2 · coutG · 2·half).
+        let tileFloats = 24 * half
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: tileFloats + (gdn == nil ? 0 : 4 * half * coutG)) { tileBuffer in
+            let tile = tileBuffer.baseAddress!, gdnScratch = tile + tileFloats
             var tiles: [CLadonDirectTile] = []
             for item in items {
                 let pair = item % pairs, g = item / pairs
@@ -283,15 +287,17 @@ struct DirectTiles {
                         Kernels.withCEpilogue(blockEpilogue) { e in
                             cladon_conv_direct_tiles_avx2(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
                                                           tapCount * 6, coutG, out, plane, t0 > 0, e, fused?.gamma,
-                                                          fused?.beta, fused?.inverse ?? false, tile + 6 * 16, tile)
+                                                          fused?.beta, fused?.inverse ?? false, gdnScratch, tile)
                         }
                         t0 += depth
                         continue
                     }
                     if path == .avx512 {
+                        let fused = last ? gdn : nil
                         Kernels.withCEpilogue(blockEpilogue) { e in
                             cladon_conv_direct_tiles_avx512(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
-                                                            tapCount * 6, coutG, out, plane, t0 > 0, e, tile)
+                                                            tapCount * 6, coutG, out, plane, t0 > 0, e, fused?.gamma,
+                                                            fused?.beta, fused?.inverse ?? false, gdnScratch, tile)
                         }
                         t0 += depth
                         continue

@@ -53,7 +53,8 @@ package struct Conv2d: Sendable {
     }
 
     /// `gdn(self(x))`, with the GDN applied to each tile of the output as the direct path finishes it (in cache)
-    /// when it can (``Kernels/directCanFuse(_:_:)``, the encoder's conv → GDN pairs on AVX2); the same values either way.
+    /// when it can (``Kernels/directCanFuse(_:_:)``: the encoder's conv → GDN pairs on the C tiles, AVX2 or AVX-512); the
+    /// same values either way.
     package func callAsFunction(_ x: Tensor, thenGDN gdn: GDN) -> Tensor {
         guard case .plain(let w) = storage, Kernels.conv2dAlgorithm(for: parameters) == .direct,
               Kernels.directCanFuse(parameters, gdn) else { return gdn(self(x)) }
