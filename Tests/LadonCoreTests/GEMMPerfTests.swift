@@ -241,7 +241,8 @@ struct GEMMPerfTests {
     }
 
     /// The device-side encoder at 416² layer by layer (the stage `compare_ort.py` times as "encoder"):
-    /// random weights of the Ladon ResNet-50 shapes, GDN parameters in their trained range.
+    /// random weights of the Ladon ResNet-50 shapes, GDN parameters in their trained range; `encoder.2` also with
+    /// each algorithm forced.
     @Test func encoderLayerTimings() {
         var rng = SplitMix64(seed: 5)
         func conv(_ cin: Int, _ cout: Int, _ k: Int, _ stride: Int, _ pad: Int) -> Conv2d {
@@ -259,7 +260,11 @@ struct GEMMPerfTests {
         let x2 = gdn1(inputs[1]), x3 = conv2(x2), x4 = gdn2(x3)
         let steps: [(String, () -> Tensor)] = [
             ("encoder.0 conv 5x5/s2 3->96", { conv1(image) }), ("encoder.1 GDN(96) @208", { gdn1(inputs[1]) }),
-            ("encoder.2 conv 5x5/s2 96->48", { conv2(x2) }), ("encoder.3 GDN(48) @104", { gdn2(x3) }),
+            ("encoder.2 conv 5x5/s2 96->48", { conv2(x2) }),
+            // Both algorithms whatever the automatic choice (direct on AVX2, im2col elsewhere), to revisit it per CPU.
+            ("encoder.2, direct forced", { conv2(x2, algorithm: .direct) }),
+            ("encoder.2, im2col forced", { conv2(x2, algorithm: .im2col) }),
+            ("encoder.3 GDN(48) @104", { gdn2(x3) }),
             ("encoder.4 conv 2x2 48->24", { conv3(x4) }),
             ("whole encoder", { conv3(gdn2(conv2(gdn1(conv1(image))))) }),
         ]
