@@ -130,7 +130,7 @@ extension Kernels {
     }
 
     /// Whether direct convolutions run on the C AVX2 tile kernel (when the GEMM runs the AVX2 kernel).
-    static var directKernelIsC: Bool { directPath == .avx2 }
+    static var directTilesAreAVX2: Bool { directPath == .avx2 }
 
     /// The per-tile kernel of 16-column tiles (8 + 8): the C AVX2 one when the GEMM runs the AVX2 kernel, else
     /// ``directMicroKernel``.

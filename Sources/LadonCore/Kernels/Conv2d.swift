@@ -116,7 +116,7 @@ extension Kernels {
     /// - everything else → `.im2col` (measured 1.2–2× faster than `.direct` on the ResNet and decoder convs).
     package static func conv2dAlgorithm(for p: Conv2dParameters) -> Conv2dAlgorithm {
         if isPointwise(p) { return .pointwise }
-        let directOutputs = directKernelIsC ? 48 : 24
+        let directOutputs = directTilesAreAVX2 ? 48 : 24
         if p.inChannels / p.groups <= 4 || p.outChannels / p.groups <= directOutputs { return .direct }
         return .im2col
     }
