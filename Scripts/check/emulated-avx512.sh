@@ -12,10 +12,11 @@
 # picks everything it picks on AVX-512 hardware: the `avx512-12x32` GEMM kernel and its 12x32 panel layouts, the
 # Swift direct-convolution kernel (the C one is AVX2-only), im2col for encoder.2, no conv -> GDN fusion, and the
 # level-3 builds of the C routines. Builds go to .build-emu512 (never .build). Needs an x86-64 CPU with AVX2 + FMA.
+# With LADON_PORTABLE=1 it checks a dependent's build instead (no LADON_FMA, no -target-cpu; .build-emu512-portable).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-B=.build-emu512
+B=.build-emu512${LADON_PORTABLE:+-portable}
 FLAGS=(-Xcc -DCLADON_EMULATE_AVX512 -Xcc -mavx2 -Xcc -mfma -Xcc -Wno-psabi)
 
 grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo || { echo "needs a CPU with AVX2 + FMA" >&2; exit 2; }
