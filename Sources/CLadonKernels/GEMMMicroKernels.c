@@ -232,49 +232,48 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
     }
 }
 
-/// The loop of a `cladon_conv_direct_tiles_*` function over tiles and 6-channel blocks, with tile kernel `KERNEL`.
-#define CLADON_DIRECT_TILE_BLOCKS(KERNEL, d)                                                                   \
-    for (ptrdiff_t channel = 0; channel < channels; channel += 6) {                                            \
-        float *c = out + channel * plane;                                                                      \
-        CLadonEpilogue storage;                                                                                \
-        KERNEL(taps, offsets, (d)->low, (d)->high, weights + channel / 6 * block_stride, c + (d)->c_low,        \
-               c + (d)->c_high, plane, channels - channel < 6 ? channels - channel : 6, (d)->low_cols,          \
-               (d)->high_cols, load_c, epilogue_at(epilogue, channel, (d)->c_low, &storage), tile);            \
+/// Defines `cladon_conv_direct_tiles_##ISA` (declared in CLadonKernels.h) and its per-tile GDN. For each tile, `KERNEL`
+/// (tiles of two `HALF`-column halves) runs against every 6-channel block in turn; then, with `gdn_gamma`, the tile's
+/// columns go through the GDN over all `channels` in place, exactly as the GDN computes it on the whole map: |x| into
+/// one `2·HALF`-wide panel, `BLOCK` (the GEMM block loop whose panels `gdn_gamma` is packed for), the scale; the C
+/// routines at CPU level `LEVEL`. `gdn_scratch` holds `2 · channels · 2·HALF` floats.
+#define CLADON_DIRECT_TILES(ISA, TARGET, KERNEL, BLOCK, LEVEL, HALF)                                           \
+    TARGET static void direct_tile_gdn_##ISA(const float *gamma, const float *beta, bool inverse, float *scratch, \
+                                             float *x, ptrdiff_t plane, ptrdiff_t channels, ptrdiff_t width,   \
+                                             float *tile) {                                                    \
+        if (width <= 0) return;                                                                                \
+        float *packed = scratch, *norm = scratch + channels * 2 * (HALF);                                      \
+        cladon_pack_abs_panels(LEVEL, packed, x, plane, channels, width, 2 * (HALF));                          \
+        BLOCK(channels, gamma, channels, packed, width, norm, 2 * (HALF), false, NULL, tile);                   \
+        cladon_gdn_scale(LEVEL, x, x, plane, norm, 2 * (HALF), beta, channels, width, inverse);                \
+    }                                                                                                          \
+    TARGET void cladon_conv_direct_tiles_##ISA(                                                                \
+        ptrdiff_t taps, const ptrdiff_t *offsets, const CLadonDirectTile *tiles, ptrdiff_t tile_count,         \
+        const float *weights, ptrdiff_t block_stride, ptrdiff_t channels, float *out, ptrdiff_t plane,         \
+        bool load_c, const CLadonEpilogue *epilogue, const float *gdn_gamma, const float *gdn_beta,            \
+        bool gdn_inverse, float *gdn_scratch, float *tile) {                                                   \
+        for (ptrdiff_t t = 0; t < tile_count; t++) {                                                           \
+            const CLadonDirectTile *d = &tiles[t];                                                             \
+            for (ptrdiff_t channel = 0; channel < channels; channel += 6) {                                    \
+                float *c = out + channel * plane;                                                              \
+                CLadonEpilogue storage;                                                                        \
+                KERNEL(taps, offsets, d->low, d->high, weights + channel / 6 * block_stride, c + d->c_low,     \
+                       c + d->c_high, plane, channels - channel < 6 ? channels - channel : 6, d->low_cols,     \
+                       d->high_cols, load_c, epilogue_at(epilogue, channel, d->c_low, &storage), tile);        \
+            }                                                                                                  \
+            if (!gdn_gamma) continue;                                                                          \
+            /* A plain tile is one run of columns; a pair of row tails is two. */                              \
+            bool one_run = d->c_high == d->c_low + (HALF) && d->low_cols == (HALF);                            \
+            direct_tile_gdn_##ISA(gdn_gamma, gdn_beta, gdn_inverse, gdn_scratch, out + d->c_low, plane,        \
+                                  channels, one_run ? (HALF) + d->high_cols : d->low_cols, tile);             \
+            if (!one_run)                                                                                      \
+                direct_tile_gdn_##ISA(gdn_gamma, gdn_beta, gdn_inverse, gdn_scratch, out + d->c_high, plane,   \
+                                      channels, d->high_cols, tile);                                           \
+        }                                                                                                      \
     }
 
-/// The GDN of `width` (≤ 32) columns at `x` (all `channels`, rows `plane` apart), in place, as the GDN computes it
-/// on the whole map with the 12x32 kernel; `scratch` holds `2 · channels · 32` floats.
-CLADON_TARGET_AVX512
-static void direct_tile_gdn_avx512(const float *gamma, const float *beta, bool inverse, float *scratch, float *x,
-                                   ptrdiff_t plane, ptrdiff_t channels, ptrdiff_t width, float *tile) {
-    if (width <= 0) return;
-    float *packed = scratch, *norm = scratch + channels * 32;
-    cladon_pack_abs_panels(0, packed, x, plane, channels, width, 32);
-    cladon_gemm_block_12x32_avx512(channels, gamma, channels, packed, width, norm, 32, false, NULL, tile);
-    cladon_gdn_scale(0, x, x, plane, norm, 32, beta, channels, width, inverse);
-}
-
-CLADON_TARGET_AVX512
-void cladon_conv_direct_tiles_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, const CLadonDirectTile *tiles,
-                                     ptrdiff_t tile_count, const float *weights, ptrdiff_t block_stride,
-                                     ptrdiff_t channels, float *out, ptrdiff_t plane, bool load_c,
-                                     const CLadonEpilogue *epilogue, const float *gdn_gamma, const float *gdn_beta,
-                                     bool gdn_inverse, float *gdn_scratch, float *tile) {
-    for (ptrdiff_t t = 0; t < tile_count; t++) {
-        const CLadonDirectTile *d = &tiles[t];
-        CLADON_DIRECT_TILE_BLOCKS(cladon_conv_direct_6x32_avx512, d)
-        if (!gdn_gamma) continue;
-#define CLADON_TILE_GDN(x, width) \
-    direct_tile_gdn_avx512(gdn_gamma, gdn_beta, gdn_inverse, gdn_scratch, x, plane, channels, width, tile)
-        if (d->c_high == d->c_low + 16 && d->low_cols == 16) {
-            CLADON_TILE_GDN(out + d->c_low, 16 + d->high_cols);
-        } else {
-            CLADON_TILE_GDN(out + d->c_low, d->low_cols);
-            CLADON_TILE_GDN(out + d->c_high, d->high_cols);
-        }
-#undef CLADON_TILE_GDN
-    }
-}
+CLADON_DIRECT_TILES(avx512, CLADON_TARGET_AVX512, cladon_conv_direct_6x32_avx512, cladon_gemm_block_12x32_avx512, 3,
+                    16)
 
 // MARK: AVX2 + FMA
 
@@ -388,37 +387,6 @@ void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, cons
     }
 }
 
-/// The GDN of `width` (≤ 16) columns at `x` (all `channels`, rows `plane` apart), in place; `scratch` holds
-/// `2 · channels · 16` floats.
-__attribute__((target("avx2,fma")))
-static void direct_tile_gdn(const float *gamma, const float *beta, bool inverse, float *scratch, float *x,
-                            ptrdiff_t plane, ptrdiff_t channels, ptrdiff_t width, float *tile) {
-    if (width <= 0) return;
-    float *packed = scratch, *norm = scratch + channels * 16;
-    cladon_pack_abs_panels(2, packed, x, plane, channels, width, 16);
-    cladon_gemm_block_6x16_avx2(channels, gamma, channels, packed, width, norm, 16, false, NULL, tile);
-    cladon_gdn_scale(2, x, x, plane, norm, 16, beta, channels, width, inverse);
-}
-
-__attribute__((target("avx2,fma")))
-void cladon_conv_direct_tiles_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, const CLadonDirectTile *tiles,
-                                   ptrdiff_t tile_count, const float *weights, ptrdiff_t block_stride, ptrdiff_t channels,
-                                   float *out, ptrdiff_t plane, bool load_c, const CLadonEpilogue *epilogue,
-                                   const float *gdn_gamma, const float *gdn_beta, bool gdn_inverse,
-                                   float *gdn_scratch, float *tile) {
-    for (ptrdiff_t t = 0; t < tile_count; t++) {
-        const CLadonDirectTile *d = &tiles[t];
-        CLADON_DIRECT_TILE_BLOCKS(cladon_conv_direct_6x16_avx2, d)
-        if (!gdn_gamma) continue;
-#define CLADON_TILE_GDN(x, width) \
-    direct_tile_gdn(gdn_gamma, gdn_beta, gdn_inverse, gdn_scratch, x, plane, channels, width, tile)
-        if (d->c_high == d->c_low + 8 && d->low_cols == 8) {
-            CLADON_TILE_GDN(out + d->c_low, 8 + d->high_cols);
-        } else {
-            CLADON_TILE_GDN(out + d->c_low, d->low_cols);
-            CLADON_TILE_GDN(out + d->c_high, d->high_cols);
-        }
-#undef CLADON_TILE_GDN
-    }
-}
+CLADON_DIRECT_TILES(avx2, __attribute__((target("avx2,fma"))), cladon_conv_direct_6x16_avx2, cladon_gemm_block_6x16_avx2,
+                    2, 8)
 #endif

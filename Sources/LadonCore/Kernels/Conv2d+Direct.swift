@@ -215,6 +215,20 @@ enum DirectKernelPath: Equatable {
     /// Columns in each half of a tile.
     var halfWidth: Int { self == .avx512 ? 16 : 8 }
 
+    #if arch(x86_64) && (os(Linux) || os(macOS))
+    /// The C loop of one depth block over tiles and channel blocks (same signature for both), `nil` for `.swift`.
+    var tilesFunction: (@convention(c) (Int, UnsafePointer<Int>, UnsafePointer<CLadonDirectTile>, Int,
+                                        UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, Int, Bool,
+                                        UnsafePointer<CLadonEpilogue>?, UnsafePointer<Float>?, UnsafePointer<Float>?,
+                                        Bool, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>) -> Void)? {
+        switch self {
+        case .avx2: cladon_conv_direct_tiles_avx2
+        case .avx512: cladon_conv_direct_tiles_avx512
+        case .swift: nil
+        }
+    }
+    #endif
+
     /// `LADON_DIRECT_KERNEL=swift`: the Swift tile kernel where the AVX-512 C one would run (read once).
     static let swiftForced = ProcessInfo.processInfo.environment["LADON_DIRECT_KERNEL"] == "swift"
 }
@@ -282,22 +296,11 @@ struct DirectTiles {
                     let last = t0 + depth == tapCount
                     let blockEpilogue = last && !epilogue.isNone ? epilogue : nil
                     #if arch(x86_64) && (os(Linux) || os(macOS))
-                    if path == .avx2 {
+                    if let tilesInC = path.tilesFunction {
                         let fused = last ? gdn : nil
                         Kernels.withCEpilogue(blockEpilogue) { e in
-                            cladon_conv_direct_tiles_avx2(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
-                                                          tapCount * 6, coutG, out, plane, t0 > 0, e, fused?.gamma,
-                                                          fused?.beta, fused?.inverse ?? false, gdnScratch, tile)
-                        }
-                        t0 += depth
-                        continue
-                    }
-                    if path == .avx512 {
-                        let fused = last ? gdn : nil
-                        Kernels.withCEpilogue(blockEpilogue) { e in
-                            cladon_conv_direct_tiles_avx512(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6,
-                                                            tapCount * 6, coutG, out, plane, t0 > 0, e, fused?.gamma,
-                                                            fused?.beta, fused?.inverse ?? false, gdnScratch, tile)
+                            tilesInC(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6, tapCount * 6, coutG, out,
+                                     plane, t0 > 0, e, fused?.gamma, fused?.beta, fused?.inverse ?? false, gdnScratch, tile)
                         }
                         t0 += depth
                         continue
