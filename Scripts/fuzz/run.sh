@@ -31,14 +31,15 @@ FLAGS=(-sanitize=fuzzer,address -parse-as-library -O -g -package-name ladon_swif
 mkdir -p "$B/modules" "$B/objects" "$B/corpus/$TARGET" "$B/artifacts"
 
 # build_module NAME SWIFT_VERSION EXTRA_FLAGS... -- SOURCES...: one whole-module object + .swiftmodule, rebuilt when a
-# source is newer than the object.
+# source, or what the module imports (LadonCore's object for the others, the C kernels' headers for LadonCore), is newer
+# than the object.
 build_module() {
     local name=$1 version=$2; shift 2
     local extra=() sources=()
     while [[ $1 != -- ]]; do extra+=("$1"); shift; done; shift
     sources=("$@")
     local object="$B/objects/$name.o" deps=()
-    [[ $name != LadonCore ]] && deps=("$B/objects/LadonCore.o")
+    if [[ $name == LadonCore ]]; then deps=(Sources/CLadonKernels/include/*.h); else deps=("$B/objects/LadonCore.o"); fi
     if [[ -f $object ]] && [[ -z $(find "${sources[@]}" "${deps[@]}" -newer "$object" -print -quit) ]]; then return; fi
     echo "fuzz: compiling $name (${#sources[@]} files)" >&2
     "$SWIFTC" "${FLAGS[@]}" "${extra[@]}" -swift-version "$version" -module-name "$name" -wmo -c "${sources[@]}" \
