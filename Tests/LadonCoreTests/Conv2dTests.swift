@@ -273,9 +273,9 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         #endif
     }
 
-    /// F(2×2, 3×3) (padding 1) and F(2×2, 2×2) (padding 0 and 1, the decoder's) against the direct sums: odd and
-    /// even sizes (partial tiles at the right and bottom edges, vector and scalar output steps), batch 2, a map cut
-    /// into two chunks of tile rows, bias, residual and ReLU, one to three threads. Its rounding differs from the direct
+    /// F(2×2, 3×3) (padding 1) and F(3×3, 2×2) (padding 0 and 1, the decoder's) against the direct sums: sizes of
+    /// every remainder (partial tiles at the right and bottom edges, vector and scalar steps), batch 2, maps cut into
+    /// two chunks of tile rows, bias, residual and ReLU, one to three threads. Its rounding differs from the direct
     /// sums', within 1e-4 of the output scale.
     @Test(arguments: [1, 2, 3])
     func winogradMatchesReference(threads: Int) {
@@ -290,7 +290,9 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
                                                                     (2, 0, 66, 64, 2, 2, 2, false, false, false),
                                                                     (2, 1, 64, 64, 1, 19, 36, true, false, true),
                                                                     (2, 1, 72, 64, 1, 1, 1, true, true, false),
-                                                                    (2, 0, 64, 64, 1, 40, 61, false, true, false)] {
+                                                                    (2, 0, 64, 64, 1, 40, 61, false, true, false),
+                                                                    (2, 0, 64, 64, 1, 100, 100, true, true, true),  // 2 chunks
+                                                                    (2, 1, 64, 66, 1, 98, 101, true, false, true)] {  // 2 chunks
             let p = Conv2dParameters(inChannels: cin, outChannels: cout, kernelSize: k, padding: pad)
             let x = Tensor.random([n, cin, h, w], using: &rng)
             let weight = Tensor.random(p.weightShape, in: -0.1...0.1, using: &rng)
