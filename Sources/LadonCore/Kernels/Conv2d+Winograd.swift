@@ -159,7 +159,7 @@ private struct WinogradGeometry {
 
     var alpha: Int { WinogradWeights.inputTile }
     /// Floats per combined input row: padded column `c + padding` is input column `c`; tile `tx` reads padded columns
-    /// `m·tx … m·tx + 3`, and the vector steps read up to 25 past `m·tx` (8 tiles: 16 floats for m = 2, 25 for m = 3).
+    /// `m·tx … m·tx + 3`, and a vector step of 8 tiles reads the 24 (m = 2) or 25 (m = 3) floats from `m·tx` on.
     var span: Int { m * tw + 32 }
     var rowBufferCount: Int { alpha * span }
 
