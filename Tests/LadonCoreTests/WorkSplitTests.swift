@@ -64,4 +64,44 @@ import Testing
             #expect(values.enumerated().allSatisfy { i, x in x == i &* 7 + (0..<parts).first { i < count * ($0 + 1) / parts }! })
         }
     }
+
+    /// `forEachChunk` hands out every item exactly once, in ranges of `chunk` items (the last one shorter) that start on
+    /// chunk boundaries, whatever the number of threads.
+    @Test func chunksCoverEveryItemOnce() {
+        for (count, chunk, parts) in [(0, 3, 2), (1, 3, 2), (10, 3, 2), (12, 3, 2), (17, 1, 3), (5, 8, 4), (100, 7, 2),
+                                      (9, 0, 2)] {
+            let size = max(1, chunk)
+            let ranges = runChunks(count, chunk: chunk, parts: parts) { _ in }.map(\.range)
+            let expected = stride(from: 0, to: count, by: size).map { $0..<min(count, $0 + size) }
+            // One range covering everything when there is a single chunk or a single thread.
+            let serial = count > 0 && (count <= size || parts <= 1) ? [0..<count] : expected
+            #expect(ranges.sorted { $0.lowerBound < $1.lowerBound } == serial, "count \(count) chunk \(chunk) parts \(parts)")
+        }
+    }
+
+    /// A thread held up on one chunk (a descheduled vCPU) leaves every other chunk to the other thread, where a fixed
+    /// half per thread would have kept it waiting for nine more.
+    @Test func aSlowThreadHandsItsChunksOver() {
+        let runs = runChunks(20, chunk: 1, parts: 2) { range in
+            if range.lowerBound == 0 { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        let slow = runs.first { $0.range == 0..<1 }!.thread
+        let threads = Set(runs.map(\.thread))
+        // (On a machine where both parts ran on one thread there is nothing to hand over.)
+        if threads.count > 1 { #expect(runs.filter { $0.thread == slow }.count == 1) }
+        #expect(runs.count == 20)
+    }
+
+    /// Runs `forEachChunk` and records each range with the thread that ran it.
+    private func runChunks(_ count: Int, chunk: Int, parts: Int,
+                           _ work: (Range<Int>) -> Void) -> [(range: Range<Int>, thread: ObjectIdentifier)] {
+        let lock = NSLock()
+        var runs: [(range: Range<Int>, thread: ObjectIdentifier)] = []
+        WorkSplit.forEachChunk(count, chunk: chunk, parts: parts) { range in
+            work(range)
+            let thread = ObjectIdentifier(Thread.current)
+            lock.lock(); runs.append((range, thread)); lock.unlock()
+        }
+        return runs
+    }
 }

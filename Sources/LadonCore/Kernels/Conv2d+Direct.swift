@@ -70,8 +70,9 @@ extension Kernels {
                                             depthBlock: GEMMBlocking.preferred.depthBlock(tapCount), blocks: blocks,
                                             paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel, path: path)
                     withFusedGDN(job.gdn, p) { gdn in
-                        WorkSplit.forEachPart(parts) { part in
-                            tiles.run(items * part / parts..<items * (part + 1) / parts, gdn: gdn)
+                        // About four chunks of output row pairs per thread, taken as threads come free.
+                        WorkSplit.forEachChunk(items, chunk: (items + 4 * parts - 1) / (4 * parts), parts: parts) { range in
+                            tiles.run(range, gdn: gdn)
                         }
                     }
                 }

@@ -123,10 +123,9 @@ extension Kernels {
                                         }
                                     }
                                 }
-                                // M_ξ = U_ξ · V_ξ, the GEMMs split over the threads.
-                                let parts = min(workers, count)
-                                WorkSplit.forEachPart(parts) { part in
-                                    for xi in count * part / parts..<count * (part + 1) / parts {
+                                // M_ξ = U_ξ · V_ξ, one GEMM at a time per thread, taken as threads come free.
+                                WorkSplit.forEachChunk(count, chunk: 1, parts: workers) { range in
+                                    for xi in range {
                                         gemm(packed: weights.matrices[xi], n: tiles, b: v + xi * cin * tiles, ldb: tiles,
                                              c: products + xi * cout * tiles, ldc: tiles, threads: 1)
                                     }

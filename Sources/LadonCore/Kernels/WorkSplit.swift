@@ -1,6 +1,7 @@
 // The kernels' one fork-join helper: splits work over the threads `--threads` / `Kernels.threadCount` allows.
 import CLadonKernels
 import Dispatch
+import Synchronization
 
 /// Fork-join parallelism for every kernel (GEMM, convolutions, RoIAlign, resize, pooling, elementwise).
 ///
@@ -28,6 +29,28 @@ enum WorkSplit {
             if ran { return }
             let sendable = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: parts) { sendable.value($0) }
+        }
+    }
+
+    /// Calls `body(range)` for consecutive chunks of `chunk` items covering `0..<count` (the last may be shorter), on
+    /// `parts` threads that each take the next chunk not yet taken until none is left. Unlike a fixed share per thread,
+    /// a thread that the machine slows down (another tenant on a shared host, a vCPU descheduled for milliseconds) hands
+    /// its remaining chunks to the others instead of holding up the join. Every item is computed the same way whichever
+    /// thread takes it, so results do not depend on the schedule.
+    static func forEachChunk(_ count: Int, chunk: Int, parts: Int, _ body: (Range<Int>) -> Void) {
+        let size = max(1, chunk), chunks = (count + size - 1) / size
+        let workers = min(parts, chunks)
+        guard workers > 1 else {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        forEachPart(workers) { _ in
+            while true {
+                let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard c < chunks else { return }
+                body(c * size..<min(count, (c + 1) * size))
+            }
         }
     }
 
