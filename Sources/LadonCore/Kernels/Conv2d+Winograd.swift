@@ -67,13 +67,14 @@ extension Kernels {
     /// Whether a convolution runs by ``conv2dWinograd(_:weights:padding:bias:activation:residual:threads:)`` on an
     /// input of `height × width`: 3×3 with padding 1 or 2×2 with padding 0 or 1, stride 1, no dilation, one group, at
     /// least 64 channels in and out, and at least 128 output tiles (2×2 for 3×3 kernels, 3×3 for 2×2 ones). Below
-    /// that the GEMMs' columns are too few for the transforms to pay (ResNet's layer4 at 13×13: 49 tiles). At 416² this is ResNet-50's stride-1 3×3
-    /// convolutions of layer2 and layer3, the FPN's 3×3 ones and the decoder's 512→256 and 256→256 2×2 ones
-    /// (`decoder.0`, 24 channels in, stays on im2col).
+    /// that the GEMMs' columns are too few for the transforms to pay (ResNet's layer4 at 13×13: 49 tiles). At 416²
+    /// this is ResNet-50's stride-1 3×3 convolutions of layer2 and layer3, the FPN's 3×3 ones and the decoder's
+    /// 512→256 and 256→256 2×2 ones (`decoder.0`, 24 channels in, stays on im2col).
     package static func usesWinograd(_ p: Conv2dParameters, height: Int, width: Int) -> Bool {
         let shapeFits = (p.kernelHeight == 3 && p.kernelWidth == 3 && p.paddingHeight == 1 && p.paddingWidth == 1)
             || (p.kernelHeight == 2 && p.kernelWidth == 2 && p.paddingHeight <= 1 && p.paddingHeight == p.paddingWidth)
-        let (oh, ow) = (p.outputHeight(height), p.outputWidth(width)), m = WinogradWeights.outputTile(kernelSize: p.kernelHeight)
+        let (oh, ow) = (p.outputHeight(height), p.outputWidth(width))
+        let m = WinogradWeights.outputTile(kernelSize: p.kernelHeight)  // used only once `shapeFits` holds
         return shapeFits && p.strideHeight == 1 && p.strideWidth == 1 && p.dilationHeight == 1 && p.dilationWidth == 1
             && p.groups == 1 && p.inChannels >= 64 && p.outChannels >= 64 && oh > 0 && ow > 0
             && tileCount(oh, m) * tileCount(ow, m) >= 128
@@ -229,10 +230,10 @@ private struct WinogradGeometry {
         UnsafeMutableRawPointer(p).storeBytes(of: value, as: V8.self)
     }
 
-    /// One output channel over the tile rows `tileRows`: tile `t`'s m×m block from `m[ξ · xiStride + t]` (`t` counted
-    /// from the first of those rows), written where it lies inside the `oh × ow` map, with `+ bias`, `+ residual` and
-    /// ReLU (`v > 0 ? v : 0`) in the GEMM epilogue's order; eight tiles of a tile row per step where all their outputs
-    /// lie inside the map.
+    /// One output channel over the tile rows `tileRows`: tile `t`'s m×m block from `products[ξ · xiStride + t]` (`t`
+    /// counted from the first of those rows), written where it lies inside the `oh × ow` map, with `+ bias`,
+    /// `+ residual` and ReLU (`v > 0 ? v : 0`) in the GEMM epilogue's order; eight tiles of a tile row per step where
+    /// all their outputs lie inside the map.
     func outputTransform(_ products: UnsafePointer<Float>, xiStride: Int, tileRows: Range<Int>, bias: Float,
                          residual: UnsafePointer<Float>?, relu: Bool, into out: UnsafeMutablePointer<Float>) {
         let (oh, ow, tw, m) = (self.oh, self.ow, self.tw, self.m)
