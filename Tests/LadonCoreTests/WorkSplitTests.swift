@@ -92,6 +92,24 @@ import Testing
         #expect(runs.count == 20)
     }
 
+    /// `forEachWorker` runs its body once per worker thread (at most `parts` times, once when there is one chunk or
+    /// one thread, never for no items), and the chunks its workers take cover every item exactly once.
+    @Test func workersTakeEveryChunkOnce() {
+        for (count, chunk, parts) in [(0, 1, 2), (1, 1, 2), (10, 3, 2), (17, 1, 3), (100, 7, 2), (9, 0, 4)] {
+            let lock = NSLock()
+            var workers = 0, ranges: [Range<Int>] = []
+            WorkSplit.forEachWorker(count, chunk: chunk, parts: parts) { take in
+                lock.withLock { workers += 1 }
+                while let range = take() { lock.withLock { ranges.append(range) } }
+                #expect(take() == nil, "take() after the last chunk")
+            }
+            let size = max(1, chunk), chunks = (count + size - 1) / size
+            #expect(workers == min(parts, chunks), "count \(count) chunk \(chunk) parts \(parts)")
+            let items = ranges.flatMap { Array($0) }.sorted()
+            #expect(items == Array(0..<count), "count \(count) chunk \(chunk) parts \(parts)")
+        }
+    }
+
     /// Runs `forEachChunk` and records each range with the thread that ran it.
     private func runChunks(_ count: Int, chunk: Int, parts: Int,
                            _ work: (Range<Int>) -> Void) -> [(range: Range<Int>, thread: ObjectIdentifier)] {

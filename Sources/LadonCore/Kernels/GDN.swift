@@ -73,17 +73,19 @@ extension Kernels {
         beta.withUnsafeBufferPointer { bp in
             packed.withPanels { panels in
                 guard let bias = bp.baseAddress else { return }
-                // Column blocks taken one at a time as threads come free.
-                WorkSplit.forEachChunk(tiles, chunk: 1, parts: parts) { range in
+                // Column blocks taken one at a time as threads come free; one scratch block per thread.
+                WorkSplit.forEachWorker(tiles, chunk: 1, parts: parts) { take in
                     // B panels of every depth block of one column block, then its C block (`c` rows × `paddedTile`).
                     KernelScratch.shared.withBuffer(count: 2 * c * paddedTile + mr * nr + 32) { scratch in
                         let packedB = scratch, norm = scratch + c * paddedTile, edge = norm + c * paddedTile + 16
-                        for t in range {
-                            let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
-                            let image = b * c * hw
-                            gdnBlock(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
-                                     channels: c, panels: panels, packed: packed, blocking: blocking, beta: bias,
-                                     inverse: inverse, packedB: packedB, norm: norm, edge: edge)
+                        while let range = take() {
+                            for t in range {
+                                let (b, p0) = (t / tilesPerImage, (t % tilesPerImage) * tile)
+                                let image = b * c * hw
+                                gdnBlock(src + image + p0, dst + image + p0, stride: hw, width: min(tile, hw - p0),
+                                         channels: c, panels: panels, packed: packed, blocking: blocking, beta: bias,
+                                         inverse: inverse, packedB: packedB, norm: norm, edge: edge)
+                            }
                         }
                     }
                 }

@@ -38,18 +38,31 @@ enum WorkSplit {
     /// its remaining chunks to the others instead of holding up the join. Every item is computed the same way whichever
     /// thread takes it, so results do not depend on the schedule.
     static func forEachChunk(_ count: Int, chunk: Int, parts: Int, _ body: (Range<Int>) -> Void) {
+        forEachWorker(count, chunk: chunk, parts: parts) { take in
+            while let range = take() { body(range) }
+        }
+    }
+
+    /// ``forEachChunk(_:chunk:parts:_:)`` for work that needs per-thread setup (a scratch buffer): `body` runs once
+    /// per worker thread with `take`, which returns the next chunk not yet taken by any worker, `nil` once none is
+    /// left. With one worker `take` returns `0..<count` once.
+    static func forEachWorker(_ count: Int, chunk: Int, parts: Int, _ body: (_ take: () -> Range<Int>?) -> Void) {
         let size = max(1, chunk), chunks = (count + size - 1) / size
         let workers = min(parts, chunks)
         guard workers > 1 else {
-            if count > 0 { body(0..<count) }
+            guard count > 0 else { return }
+            var taken = false
+            body {
+                defer { taken = true }
+                return taken ? nil : 0..<count
+            }
             return
         }
         let next = Atomic<Int>(0)
         forEachPart(workers) { _ in
-            while true {
+            body {
                 let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard c < chunks else { return }
-                body(c * size..<min(count, (c + 1) * size))
+                return c < chunks ? c * size..<min(count, (c + 1) * size) : nil
             }
         }
     }
