@@ -5,8 +5,8 @@
         [--image Scripts/parity/images/astronaut.jpg] [--rounds 4] [--runs 5] [--threads 2]
 
 Each round runs every binary once on `--runs + 1` copies of the image (`ladon infer --json`; the first, warm-up,
-is dropped). The machine is shared and noisy, so the binaries alternate (in reversed order every other round) and the script prints per-stage medians
-and the last binary's time as a multiple of the first's. Used for the A/B figures in README "Speed".
+is dropped). The machine is shared and noisy, so the binaries alternate (in reversed order every other round) and
+the script prints per-stage medians and the last binary's time as a multiple of the first's. Used for the A/B figures in README "Speed".
 """
 import argparse
 import collections
