@@ -7,8 +7,8 @@ Run from the repository root with the reference venv (Pillow, numpy, safetensors
 
 The photographs (rocket.jpg, chelsea.png, grace_hopper.jpg, coffee.png, astronaut.png; licences in
 Tests/LadonImageTests/Fixtures/ATTRIBUTION.md) are downscaled with Pillow and re-encoded. Expected pixels:
-  * PNG: Pillow's `Image.open(f).convert("RGB")` (the reference pipeline), except 16-bit grayscale, where
-    Pillow clips to 255 (I;16 -> L) and Ladon takes the high byte like Pillow does for 16-bit RGB.
+  * PNG: Pillow's `Image.open(f).convert("RGB")` (the reference pipeline), 16-bit grayscale included (Pillow
+    clips it to 255, and so does LadonImage).
   * JPEG: both Pillow's decode (it bundles libjpeg-turbo 3.x) and `djpeg -dct int -ppm` from the system
     libjpeg-turbo (the library LadonImage links); the script prints whether they agree.
 Everything goes to Tests/LadonImageTests/Fixtures/; expected pixels are uint8 [H, W, 3] tensors in
@@ -113,10 +113,18 @@ def main():
     rgba16 = np.concatenate([wide, np.asarray(alpha, dtype=np.uint32)[..., None] * 257], axis=2)
     with open(os.path.join(OUT, "astronaut_rgba16.png"), "wb") as f:
         f.write(raw_png(32, 32, 6, 16, rows16(rgba16)))
-    gray16 = wide[..., 1:2]
+    # Pillow clips 16-bit gray to 255: half the pixels (a checkerboard) get values below 256, the rest stay wide.
+    checker = (np.add.outer(np.arange(32), np.arange(32)) % 2 == 0)[..., None]
+    gray16 = np.where(checker, wide[..., 1:2], wide[..., 1:2] >> 8)
     with open(os.path.join(OUT, "astronaut_gray16.png"), "wb") as f:
         f.write(raw_png(32, 32, 0, 16, rows16(gray16)))
-    written += ["astronaut_rgb16.png", "astronaut_rgba16.png", "astronaut_gray16.png"]
+    # tRNS key colors that occur in the image: those pixels count as transparent (libpng reports alpha).
+    with open(os.path.join(OUT, "astronaut_gray16_trns.png"), "wb") as f:
+        f.write(raw_png(32, 32, 0, 16, rows16(gray16), extra=chunk(b"tRNS", struct.pack(">H", int(gray16[5, 7, 0])))))
+    with open(os.path.join(OUT, "astronaut_rgb16_trns.png"), "wb") as f:
+        f.write(raw_png(32, 32, 2, 16, rows16(wide), extra=chunk(b"tRNS", struct.pack(">3H", *map(int, wide[9, 4])))))
+    written += ["astronaut_rgb16.png", "astronaut_rgba16.png", "astronaut_gray16.png", "astronaut_gray16_trns.png",
+                "astronaut_rgb16_trns.png"]
 
     # Unsupported formats and a PNG whose header declares 50000 x 50000 pixels (the data is one row).
     save("tiny.gif", rocket.resize((8, 6)))
@@ -136,8 +144,6 @@ def main():
             expected["djpeg/" + name] = dj
         elif name.endswith(".png") and name != "huge_dimensions.png":
             expected[name] = pil_rgb(path)
-    expected["astronaut_gray16.png"] = np.repeat((gray16 >> 8).astype(np.uint8), 3, axis=2)
-    expected["pillow/astronaut_gray16.png"] = pil_rgb(os.path.join(OUT, "astronaut_gray16.png"))
 
     # torchvision's to_tensor of one decoded image, for RGBImage.toTensor().
     tensors = {k: np.ascontiguousarray(v) for k, v in expected.items()}

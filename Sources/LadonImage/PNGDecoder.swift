@@ -4,10 +4,12 @@ import LadonCore
 
 /// Decodes every PNG color type (gray, gray+alpha, RGB, RGBA, palette, 1...16 bits, interlaced) to RGB
 /// the way Pillow's `Image.open(f).convert("RGB")` does: alpha (and `tRNS`) is dropped, never composited,
-/// and color-management chunks (gAMA, cHRM, sRGB, iCCP, cICP) are ignored. 16-bit samples keep their
-/// high byte (`v >> 8`, Pillow's rule), except 16-bit images *with alpha*, which libpng scales with
-/// rounding (`(v * 255 + 32767) / 65535`): at most 1 off Pillow. (Pillow clips 16-bit grayscale to 255;
-/// LadonImage takes the high byte instead.) Each call owns its `png_image`: thread-safe.
+/// and color-management chunks (gAMA, cHRM, sRGB, iCCP, cICP) are ignored. 16-bit samples follow Pillow:
+/// 16-bit RGB keeps the high byte (`v >> 8`); 16-bit grayscale (Pillow mode `"I;16"`) is clipped,
+/// `min(v, 255)`, so anything above 255 turns white, exactly as the PyTorch reference pipeline sees it (convert
+/// such a file to 8 bits first for a meaningful picture). Both hold with a `tRNS` chunk. Only 16-bit images with
+/// an alpha *channel* (gray + alpha, RGBA) differ: libpng scales them with rounding (`(v * 255 + 32767) / 65535`)
+/// where Pillow keeps the high byte, at most 1 off. Each call owns its `png_image`: thread-safe.
 enum PNGDecoder {
     // libpng's format flags (the composite macros are not imported into Swift).
     static let alphaFlag = UInt32(PNG_FORMAT_FLAG_ALPHA)
@@ -22,12 +24,15 @@ enum PNGDecoder {
             throw .corrupt(format: .png, message: "IDAT: CRC error")
         }
         if let stripped = withoutChunks(bytes, chunks.colorManagement) {
-            return try stripped.withUnsafeBufferPointer { (b) throws(ImageError) in try decodeRaw(b, pixelLimit: pixelLimit) }
+            return try stripped.withUnsafeBufferPointer { (b) throws(ImageError) in
+                try decodeRaw(b, chunks: chunks, pixelLimit: pixelLimit)
+            }
         }
-        return try decodeRaw(bytes, pixelLimit: pixelLimit)
+        return try decodeRaw(bytes, chunks: chunks, pixelLimit: pixelLimit)
     }
 
-    private static func decodeRaw(_ bytes: UnsafeBufferPointer<UInt8>, pixelLimit: Int) throws(ImageError) -> RGBImage {
+    private static func decodeRaw(_ bytes: UnsafeBufferPointer<UInt8>, chunks: ChunkScan,
+                                  pixelLimit: Int) throws(ImageError) -> RGBImage {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         defer { png_image_free(&image) }
@@ -40,18 +45,39 @@ enum PNGDecoder {
 
         let fileFormat = image.format
         let pixelCount = w * h
-        if fileFormat & linearFlag != 0 && fileFormat & alphaFlag == 0 {
-            // 16-bit without alpha: read the samples untouched (no gAMA, so libpng assumes linear in and
-            // out: no conversion) and keep the high byte.
-            image.format = linearFlag | colorFlag
+        let isGray = fileFormat & colorFlag == 0
+        // 16-bit samples, where libpng's alpha (if any) comes from a `tRNS` key color, not an alpha channel.
+        let transparentKey = fileFormat & alphaFlag != 0 ? chunks.transparentKey16 : nil
+        if fileFormat & linearFlag != 0 && (fileFormat & alphaFlag == 0 || transparentKey != nil) {
+            // Read the samples untouched (no gAMA, so libpng assumes linear in and out: no conversion). With a
+            // key color the read has alpha, premultiplied: 65535 (opaque, samples exact) or 0 (the pixel was the
+            // key color, which is put back). Gray stays one channel.
+            let channels = isGray ? 1 : 3
+            let stride = transparentKey == nil ? channels : channels + 1
+            image.format = linearFlag | (isGray ? 0 : colorFlag) | (transparentKey == nil ? 0 : alphaFlag)
             var ok: Int32 = 0
-            let wide = [UInt16](unsafeUninitializedCapacity: pixelCount * 3) { out, initialized in
+            let wide = [UInt16](unsafeUninitializedCapacity: pixelCount * stride) { out, initialized in
                 ok = png_image_finish_read(&image, nil, out.baseAddress, 0, nil)
                 // On failure the partly written buffer is dropped as it is (no zero fill): integers need no deinit.
-                initialized = ok != 0 ? pixelCount * 3 : 0
+                initialized = ok != 0 ? pixelCount * stride : 0
             }
             guard ok != 0 else { throw failure(&image) }
-            return RGBImage(width: w, height: h, pixels: wide.map { UInt8(truncatingIfNeeded: $0 >> 8) })
+            // Pillow: 16-bit RGB keeps the high byte, 16-bit gray ("I;16" → RGB) clips to 255.
+            let toByte: (UInt16) -> UInt8 = isGray ? { UInt8(min($0, 255)) } : { UInt8(truncatingIfNeeded: $0 >> 8) }
+            let rgb = [UInt8](unsafeUninitializedCapacity: pixelCount * 3) { out, initialized in
+                wide.withUnsafeBufferPointer { src in
+                    for i in 0..<pixelCount {
+                        let pixel = i * stride
+                        let keyed = transparentKey != nil && src[pixel + channels] == 0
+                        for c in 0..<3 {
+                            let sample = keyed ? transparentKey![isGray ? 0 : c] : src[pixel + (isGray ? 0 : c)]
+                            out[3 * i + c] = toByte(sample)
+                        }
+                    }
+                }
+                initialized = pixelCount * 3
+            }
+            return RGBImage(width: w, height: h, pixels: rgb)
         }
         // 8-bit (any color type) or 16-bit with alpha: read 8-bit sRGB, with alpha if the file has any,
         // so nothing is composited onto the output buffer; then drop the alpha channel.
@@ -95,23 +121,40 @@ enum PNGDecoder {
     /// Chunk types that make libpng convert colors; Pillow ignores them.
     private static let colorManagementChunks: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP", "cICP", "mDCv", "cLLi"]
 
-    /// Walks the chunk list: color-management chunks to drop, and the last complete IDAT chunk (whole
-    /// chunk range, length field to CRC). Stops quietly at damage: libpng reports it on the bytes.
-    static func scanChunks(_ bytes: UnsafeBufferPointer<UInt8>) -> (colorManagement: [Range<Int>], lastIDAT: Range<Int>?) {
-        var position = 8
-        var drop: [Range<Int>] = []
+    /// What ``scanChunks(_:)`` found in the chunk list.
+    struct ChunkScan {
+        /// Color-management chunks to drop (whole chunk ranges).
+        var colorManagement: [Range<Int>] = []
+        /// The last complete IDAT chunk (length field to CRC).
         var lastIDAT: Range<Int>? = nil
+        /// The (first) `tRNS` key color of a 16-bit gray (one sample) or RGB (three) image; `nil` otherwise.
+        var transparentKey16: [UInt16]? = nil
+    }
+
+    /// Walks the chunk list: color-management chunks to drop, the last complete IDAT chunk, and a 16-bit image's
+    /// `tRNS` key color. Stops quietly at damage: libpng reports it on the bytes.
+    static func scanChunks(_ bytes: UnsafeBufferPointer<UInt8>) -> ChunkScan {
+        var position = 8
+        var scan = ChunkScan()
+        // IHDR comes first: bit depth at byte 24, color type at byte 25 (libpng checks the rest).
+        let header = bytes.count >= 26 ? (depth: bytes[24], colorType: bytes[25]) : (depth: 0, colorType: 0)
+        let keySamples = header.depth != 16 ? 0 : header.colorType == 0 ? 1 : header.colorType == 2 ? 3 : 0
         while position + 8 <= bytes.count {
             let length = (0..<4).reduce(0) { $0 << 8 | Int(bytes[position + $1]) }
             let type = String(decoding: bytes[(position + 4)..<(position + 8)], as: UTF8.self)
             let end = position + 12 + length
             if length > Int(Int32.max) || end > bytes.count { break }
-            if type == "IDAT" { lastIDAT = position..<end }
+            if type == "IDAT" { scan.lastIDAT = position..<end }
             if type == "IEND" { break }
-            if lastIDAT == nil && colorManagementChunks.contains(type) { drop.append(position..<end) }
+            if scan.lastIDAT == nil && colorManagementChunks.contains(type) { scan.colorManagement.append(position..<end) }
+            if scan.lastIDAT == nil && scan.transparentKey16 == nil && type == "tRNS" && keySamples > 0 && length == 2 * keySamples {
+                scan.transparentKey16 = (0..<keySamples).map {
+                    UInt16(bytes[position + 8 + 2 * $0]) << 8 | UInt16(bytes[position + 9 + 2 * $0])
+                }
+            }
             position = end
         }
-        return (drop, lastIDAT)
+        return scan
     }
 
     /// A copy of the PNG without the given chunks, or `nil` if there are none to drop.

@@ -11,7 +11,7 @@ struct ImageDecoderTests {
     static let exactPNGs = ["astronaut_rgb.png", "astronaut_gray.png", "astronaut_bilevel.png",
                             "astronaut_rgba.png", "astronaut_gray_alpha.png", "astronaut_palette.png",
                             "astronaut_palette_trns.png", "astronaut_gamma.png", "astronaut_rgb16.png",
-                            "astronaut_gray16.png"]
+                            "astronaut_gray16.png", "astronaut_gray16_trns.png", "astronaut_rgb16_trns.png"]
 
     @Test("JPEG pixels equal djpeg's (system libjpeg-turbo)", arguments: jpegs)
     func jpegMatchesDjpeg(name: String) throws {
@@ -42,12 +42,20 @@ struct ImageDecoderTests {
         #expect(d <= 1)
     }
 
-    @Test("Pillow clips 16-bit gray to 255; LadonImage keeps the high byte (documented deviation)")
-    func gray16Deviation() throws {
-        let image = try ImageDecoder.decode(contentsOf: ImageFixtures.path("astronaut_gray16.png"))
-        let pillow = try ImageFixtures.expected("pillow/astronaut_gray16.png")
-        #expect(maxDifference(image, pillow) > 0)
-        #expect(pillow.pixels.filter { $0 == 255 }.count > pillow.pixels.count / 2)   // clipped
+    @Test("16-bit gray is clipped to 255 as Pillow does, also with a tRNS key color; 16-bit RGB keeps the high byte")
+    func sixteenBitFollowsPillow() throws {
+        // Half the gray fixture's pixels (a checkerboard) are below 256 and kept, most of the rest turn white.
+        let gray = try ImageDecoder.decode(contentsOf: ImageFixtures.path("astronaut_gray16.png"))
+        let white = gray.pixels.filter { $0 == 255 }.count
+        #expect(white > gray.pixels.count / 3 && white < gray.pixels.count * 2 / 3)
+        // The tRNS key colors occur in the images (pixel (5, 7) and (9, 4)): libpng reads those as transparent,
+        // and the decoder puts the key color back.
+        for (name, x, y) in [("astronaut_gray16_trns.png", 7, 5), ("astronaut_rgb16_trns.png", 4, 9)] {
+            let keyed = try ImageDecoder.decode(contentsOf: ImageFixtures.path(name))
+            let plain = try ImageDecoder.decode(contentsOf: ImageFixtures.path(name.replacingOccurrences(of: "_trns", with: "")))
+            #expect(maxDifference(keyed, plain) == 0, "\(name)")
+            #expect(keyed.pixels[3 * (y * keyed.width + x)] == plain.pixels[3 * (y * plain.width + x)])
+        }
     }
 
     @Test("Format detection uses magic bytes, not the file name")
