@@ -7,9 +7,9 @@ import LadonCore
 /// and color-management chunks (gAMA, cHRM, sRGB, iCCP, cICP) are ignored. 16-bit samples follow Pillow:
 /// 16-bit RGB keeps the high byte (`v >> 8`); 16-bit grayscale (Pillow mode `"I;16"`) is clipped,
 /// `min(v, 255)`, so anything above 255 turns white, exactly as the PyTorch reference pipeline sees it (convert
-/// such a file to 8 bits first for a meaningful picture). Both hold with a `tRNS` chunk. Only 16-bit images with
-/// an alpha *channel* (gray + alpha, RGBA) differ: libpng scales them with rounding (`(v * 255 + 32767) / 65535`)
-/// where Pillow keeps the high byte, at most 1 off. Each call owns its `png_image`: thread-safe.
+/// such a file to 8 bits first for a meaningful picture). Both hold with a `tRNS` chunk. 16-bit images with an alpha
+/// channel (gray + alpha, RGBA) keep the high byte too, read by ``PNGSixteenBit`` after libpng has checked the file.
+/// Each call owns its `png_image`: thread-safe.
 enum PNGDecoder {
     // libpng's format flags (the composite macros are not imported into Swift).
     static let alphaFlag = UInt32(PNG_FORMAT_FLAG_ALPHA)
@@ -92,6 +92,11 @@ enum PNGDecoder {
         }
         guard ok != 0 else { throw failure(&image) }
         guard hasAlpha else { return RGBImage(width: w, height: h, pixels: decoded) }
+        if fileFormat & linearFlag != 0, let header = PNGSixteenBit.Header(bytes), header.bitDepth == 16,
+           header.colorType == 4 || header.colorType == 6 {
+            // 16-bit with an alpha channel: libpng judged the file; Pillow's high bytes come from the stream itself.
+            return RGBImage(width: w, height: h, pixels: try PNGSixteenBit.rgbHighBytes(bytes, header: header))
+        }
         let rgb = [UInt8](unsafeUninitializedCapacity: pixelCount * 3) { out, initialized in
             decoded.withUnsafeBufferPointer { src in
                 for i in 0..<pixelCount {

@@ -79,13 +79,28 @@ struct DamagedImageTests {
     }
 
     @Test("PNG truncated in the header, in the image data, and without IEND",
-          arguments: ["astronaut_rgb.png", "astronaut_palette.png", "astronaut_rgba16.png"])
+          arguments: ["astronaut_rgb.png", "astronaut_palette.png", "astronaut_rgba16.png", "astronaut_rgba16_adam7.png"])
     func truncatedPNG(name: String) throws {
         let png = try ImageFixtures.bytes(name)
         for cut in [9, 20, 40, png.count / 2, png.count - 20] {
             let e = Self.decode(Array(png.prefix(cut)))
             #expect(Self.isTruncated(e, .png), "\(name) cut at \(cut): \(String(describing: e))")
         }
+    }
+
+    @Test("The 16-bit sample reader refuses an unknown row filter and image data shorter than its header declares")
+    func sixteenBitReaderErrors() throws {
+        var row: [UInt8] = [9, 1, 2, 3, 4, 5, 6, 7, 8]
+        row.withUnsafeMutableBufferPointer { s in
+            #expect(throws: ImageError.self) { try PNGSixteenBit.unfilter(s, row: 1, previous: nil, count: 8, bpp: 8, filter: 9) }
+        }
+        let png = try ImageFixtures.bytes("astronaut_rgba16_adam7.png")
+        var e: ImageError? = nil
+        png.withUnsafeBufferPointer { bytes in
+            do throws(ImageError) { _ = try PNGSixteenBit.inflateIDAT(bytes, expected: 32 * (1 + 32 * 8) * 2) } catch { e = error }
+        }
+        #expect(Self.isCorrupt(e, .png), "\(String(describing: e))")
+        #expect(e.map { "\($0)".contains("inflates to") } == true)
     }
 
     @Test("Bit flips in PNG chunks fail their CRC")
