@@ -60,7 +60,10 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16",
                        providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
-        .target(name: "LadonImage", dependencies: ["LadonCore", "CTurboJPEG", "CPNG"]),
+        // libjpeg's own API (libjpeg62-turbo-dev), with its longjmp errors made return codes, for the JPEGs whose
+        // chroma subsampling TurboJPEG 2.1 cannot name (4:1:0 and rarer).
+        .target(name: "CLadonJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+        .target(name: "LadonImage", dependencies: ["LadonCore", "CTurboJPEG", "CPNG", "CLadonJPEG"]),
         // The packet format between the halves and the HTTP client a device uses (Foundation's URLSession only).
         .target(name: "EdgeSplit", dependencies: ["LadonCore"]),
         // The edge service: the server half behind HTTP (Hummingbird), with admission control, logs and metrics.

@@ -10,7 +10,8 @@ Tests/LadonImageTests/Fixtures/ATTRIBUTION.md) are downscaled with Pillow and re
   * PNG: Pillow's `Image.open(f).convert("RGB")` (the reference pipeline), 16-bit grayscale included (Pillow
     clips it to 255, and so does LadonImage).
   * JPEG: both Pillow's decode (it bundles libjpeg-turbo 3.x) and `djpeg -dct int -ppm` from the system
-    libjpeg-turbo (the library LadonImage links); the script prints whether they agree.
+    libjpeg-turbo (the library LadonImage links); the script prints whether they agree. `cjpeg` and `djpeg` come
+    with Debian's libjpeg-turbo-progs.
 Everything goes to Tests/LadonImageTests/Fixtures/; expected pixels are uint8 [H, W, 3] tensors in
 expected.safetensors under the fixture's file name, JPEG djpeg results under "djpeg/<name>".
 """
@@ -112,6 +113,13 @@ def main():
     save("hopper_gray.jpg", hopper, quality=90)
     coffee = Image.open(os.path.join(src, "coffee.png")).convert("RGB").resize((48, 32), Image.LANCZOS)
     save("coffee_cmyk.jpg", coffee.convert("CMYK"), quality=92)
+    # 4:1:0 chroma (luma sampled 4x2), which TurboJPEG 2.1 cannot name: written by the system's cjpeg.
+    with tempfile.NamedTemporaryFile(suffix=".ppm") as ppm:
+        rocket.save(ppm.name)
+        with open(os.path.join(OUT, "rocket_410.jpg"), "wb") as f:
+            f.write(subprocess.run(["cjpeg", "-sample", "4x2", "-quality", "90", ppm.name], check=True,
+                                   capture_output=True).stdout)
+    written.append("rocket_410.jpg")
 
     # PNGs in every colour type Pillow writes, plus hand-written 16-bit ones and one with a gAMA chunk.
     astro = Image.open(os.path.join(src, "astronaut.png")).convert("RGB").resize((32, 32), Image.LANCZOS)

@@ -48,23 +48,27 @@ build_module() {
 
 sources_of() { find "Sources/$1" -name '*.swift' | sort; }
 
-# CLadonKernels (C, imported by LadonCore): each file compiled with clang under the same sanitizers, and a module map
-# for swiftc, which SwiftPM would otherwise generate.
+# C targets (CLadonKernels, imported by LadonCore; CLadonJPEG, by LadonImage): each file compiled with clang under the
+# same sanitizers, and a module map for swiftc, which SwiftPM would otherwise generate.
 CC=${CC:-clang}
-mkdir -p "$B/modules/CLadonKernels"
-printf 'module CLadonKernels {\n    header "%s"\n    export *\n}\n' "$PWD/Sources/CLadonKernels/include/CLadonKernels.h" \
-    > "$B/modules/CLadonKernels/module.modulemap"
+# c_target NAME: compiles Sources/NAME/*.c into objects (appended to the named array) and writes NAME's module map.
+c_target() {
+    local name=$1 into=$2
+    mkdir -p "$B/modules/$name"
+    printf 'module %s {\n    header "%s"\n    export *\n}\n' "$name" "$PWD/Sources/$name/include/$name.h" \
+        > "$B/modules/$name/module.modulemap"
+    for c_source in Sources/"$name"/*.c; do
+        local c_object="$B/objects/$name-$(basename "$c_source" .c).o"
+        if [[ ! -f $c_object ]] || [[ -n $(find "$c_source" Sources/"$name" -name "*.h" -newer "$c_object" -print -quit) ]]; then
+            echo "fuzz: compiling $c_source" >&2
+            "$CC" -fsanitize=fuzzer-no-link,address -O2 -g -I Sources/"$name"/include -c "$c_source" -o "$c_object"
+        fi
+        eval "$into+=(\"\$c_object\")"
+    done
+    FLAGS+=(-I "$B/modules/$name")
+}
 C_OBJECTS=()
-for c_source in Sources/CLadonKernels/*.c; do
-    c_object="$B/objects/CLadonKernels-$(basename "$c_source" .c).o"
-    if [[ ! -f $c_object ]] || [[ -n $(find "$c_source" Sources/CLadonKernels/*.h Sources/CLadonKernels/include/*.h \
-                                           -newer "$c_object" -print -quit) ]]; then
-        echo "fuzz: compiling $c_source" >&2
-        "$CC" -fsanitize=fuzzer-no-link,address -O2 -g -I Sources/CLadonKernels/include -c "$c_source" -o "$c_object"
-    fi
-    C_OBJECTS+=("$c_object")
-done
-FLAGS+=(-I "$B/modules/CLadonKernels")
+c_target CLadonKernels C_OBJECTS
 
 build_module LadonCore 6 -- $(sources_of LadonCore)
 OBJECTS=("$B/objects/LadonCore.o" "${C_OBJECTS[@]}")
@@ -74,8 +78,10 @@ case $TARGET in
         build_module LadonCheckpoint 6 -- $(sources_of LadonCheckpoint)
         OBJECTS+=("$B/objects/LadonCheckpoint.o") ;;
     jpeg|png)
+        IMAGE_C=()
+        c_target CLadonJPEG IMAGE_C
         build_module LadonImage 6 -I Sources/CTurboJPEG -I Sources/CPNG -- $(sources_of LadonImage)
-        OBJECTS+=("$B/objects/LadonImage.o"); LIBS+=(-lturbojpeg -lpng16) ;;
+        OBJECTS+=("$B/objects/LadonImage.o" "${IMAGE_C[@]}"); LIBS+=(-lturbojpeg -ljpeg -lpng16 -lz) ;;
     latent_packet)
         # Only the packet parser (and what it needs), not the URLSession client.
         build_module EdgeSplit 6 -- Sources/EdgeSplit/LatentPacket.swift

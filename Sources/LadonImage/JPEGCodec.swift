@@ -1,4 +1,5 @@
 // JPEG decoding (and encoding, for tests and tools) through the TurboJPEG API of the system libjpeg-turbo.
+import CLadonJPEG
 import CTurboJPEG
 
 /// Decodes JPEG data with TurboJPEG: accurate integer DCT and fancy upsampling (the libjpeg defaults that
@@ -22,6 +23,10 @@ enum JPEGDecoder {
         var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
         guard tjDecompressHeader3(handle, bytes.baseAddress, UInt(bytes.count),
                                   &width, &height, &subsampling, &colorspace) == 0 else {
+            // TurboJPEG 2.1 names only 4:4:4, 4:2:2, 4:2:0, gray, 4:4:0 and 4:1:1; libjpeg decodes the rest.
+            if String(cString: tjGetErrorStr2(handle)).contains("subsampling") {
+                return try LibJPEGDecoder.decode(bytes, pixelLimit: pixelLimit)
+            }
             throw failure(handle, bytes)
         }
         guard width > 0, height > 0 else {
@@ -30,10 +35,7 @@ enum JPEGDecoder {
         }
         let w = Int(width), h = Int(height)
         guard w * h <= pixelLimit else { throw .tooLarge(width: w, height: h, limit: pixelLimit) }
-        let scans = scanCount(bytes)
-        guard scans <= maxScans else {
-            throw .corrupt(format: .jpeg, message: "\(scans) scans, more than the \(maxScans) accepted (a progressive JPEG built to stall the decoder)")
-        }
+        try checkScans(bytes)
 
         let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
         let channels = isCMYK ? 4 : 3
@@ -47,6 +49,14 @@ enum JPEGDecoder {
         }
         guard status == 0 else { throw failure(handle, bytes) }
         return RGBImage(width: w, height: h, pixels: isCMYK ? cmykToRGB(decoded) : decoded)
+    }
+
+    /// The scan count check shared by both decoders.
+    static func checkScans(_ bytes: UnsafeBufferPointer<UInt8>) throws(ImageError) {
+        let scans = scanCount(bytes)
+        guard scans <= maxScans else {
+            throw .corrupt(format: .jpeg, message: "\(scans) scans, more than the \(maxScans) accepted (a progressive JPEG built to stall the decoder)")
+        }
     }
 
     /// Pillow's conversion: CMYK JPEGs are assumed to follow Adobe's inverted convention (`CMYK;I`), then

@@ -67,7 +67,7 @@ struct DamagedImageTests {
     }
 
     @Test("JPEG truncated before the scan, inside the scan, and without its EOI marker",
-          arguments: ["rocket_420.jpg", "chelsea_progressive.jpg", "hopper_gray.jpg"])
+          arguments: ["rocket_420.jpg", "chelsea_progressive.jpg", "hopper_gray.jpg", "rocket_410.jpg"])
     func truncatedJPEG(name: String) throws {
         let jpeg = try ImageFixtures.bytes(name)
         let sos = Self.startOfScan(jpeg)

@@ -7,7 +7,7 @@ import Testing
 @Suite("Image decoding")
 struct ImageDecoderTests {
     static let jpegs = ["rocket_420.jpg", "chelsea_progressive.jpg", "chelsea_444.jpg", "hopper_gray.jpg",
-                        "coffee_cmyk.jpg"]
+                        "coffee_cmyk.jpg", "rocket_410.jpg"]
     static let exactPNGs = ["astronaut_rgb.png", "astronaut_gray.png", "astronaut_bilevel.png",
                             "astronaut_rgba.png", "astronaut_gray_alpha.png", "astronaut_palette.png",
                             "astronaut_palette_trns.png", "astronaut_gamma.png", "astronaut_rgb16.png",
@@ -27,6 +27,16 @@ struct ImageDecoderTests {
     func jpegMatchesPillow(name: String) throws {
         let image = try ImageDecoder.decode(bytes: ImageFixtures.bytes(name))
         #expect(maxDifference(image, try ImageFixtures.expected(name)) == 0, "\(name)")
+    }
+
+    @Test("The libjpeg decoder (for 4:1:0 and other sampling TurboJPEG 2.1 refuses) gives TurboJPEG's pixels",
+          arguments: jpegs)
+    func libjpegMatchesTurboJPEG(name: String) throws {
+        let bytes = try ImageFixtures.bytes(name)
+        let viaLibJPEG = try bytes.withUnsafeBufferPointer { (b) throws(ImageError) in
+            try LibJPEGDecoder.decode(b, pixelLimit: ImageDecoder.defaultPixelLimit)
+        }
+        #expect(maxDifference(viaLibJPEG, try ImageDecoder.decode(bytes: bytes)) == 0, "\(name)")
     }
 
     @Test("PNG pixels equal Pillow's convert(\"RGB\") for every color type", arguments: exactPNGs)
