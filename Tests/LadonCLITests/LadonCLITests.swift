@@ -305,18 +305,21 @@ struct LadonCLI {
         request.setValue("application/vnd.ladon.packet", forHTTPHeaderField: "Content-Type")
         request.httpBody = packet
         // SIGTERM only once a request is being computed. On a loaded machine a request can finish between two
-        // polls of /metrics; then another one is sent.
+        // polls of /metrics; then another one is sent. A session of its own: the shared one also carries the other
+        // suites' traffic when the tests run in parallel, which once delayed every poll past its request.
+        let session = URLSession(configuration: .ephemeral)
+        defer { session.finishTasksAndInvalidate() }
         let metrics = URL(string: "http://127.0.0.1:\(bound)/metrics")!
         var answer: Task<(Data, URLResponse), any Error>?
-        for _ in 0..<5 {
+        for _ in 0..<10 {
             let finished = Collected()
             let attempt = Task {
                 defer { finished.append(Data([1])) }
-                return try await URLSession.shared.data(for: request)
+                return try await session.data(for: request)
             }
             var computing = false
             while !computing && finished.text.isEmpty {
-                let (data, _) = try await URLSession.shared.data(from: metrics)
+                let (data, _) = try await session.data(from: metrics)
                 computing = String(decoding: data, as: UTF8.self).range(of: #"ladon_inflight_requests 1(\.0)?\b"#, options: .regularExpression) != nil
                 if !computing { try await Task.sleep(for: .milliseconds(5)) }
             }
