@@ -62,7 +62,8 @@ let package = Package(
                        providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         // libjpeg's own API (libjpeg62-turbo-dev), with its longjmp errors made return codes, for the JPEGs whose
         // chroma subsampling TurboJPEG 2.1 cannot name (4:1:0 and rarer).
-        .target(name: "CLadonJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+        // (CTurboJPEG only for its pkg-config paths: jpeglib.h and libjpeg sit beside TurboJPEG, e.g. under Homebrew.)
+        .target(name: "CLadonJPEG", dependencies: ["CTurboJPEG"], linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "LadonImage", dependencies: ["LadonCore", "CTurboJPEG", "CPNG", "CLadonJPEG"]),
         // The packet format between the halves and the HTTP client a device uses (Foundation's URLSession only).
         .target(name: "EdgeSplit", dependencies: ["LadonCore"]),
