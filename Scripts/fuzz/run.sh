@@ -59,7 +59,7 @@ c_target() {
         > "$B/modules/$name/module.modulemap"
     for c_source in Sources/"$name"/*.c; do
         local c_object="$B/objects/$name-$(basename "$c_source" .c).o"
-        if [[ ! -f $c_object ]] || [[ -n $(find "$c_source" Sources/"$name" -name "*.h" -newer "$c_object" -print -quit) ]]; then
+        if [[ ! -f $c_object ]] || [[ -n $(find Sources/"$name" \( -name '*.c' -o -name '*.h' \) -newer "$c_object" -print -quit) ]]; then
             echo "fuzz: compiling $c_source" >&2
             "$CC" -fsanitize=fuzzer-no-link,address -O2 -g -I Sources/"$name"/include -c "$c_source" -o "$c_object"
         fi
