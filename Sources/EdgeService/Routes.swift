@@ -104,7 +104,7 @@ extension EdgeService {
                 throw ServiceError(status: .badRequest, code: "bad_image", message: "\(error)")
             }
             do {
-                let encoded = try device.encode(rgb.toTensor(), stopwatch: &stopwatch)
+                let encoded = try device.encode(rgb: rgb.pixels, width: rgb.width, height: rgb.height, stopwatch: &stopwatch)
                 var result = try server.run(encoded)
                 result.timings.insert(contentsOf: stopwatch.laps, at: 0)
                 return result

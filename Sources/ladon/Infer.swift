@@ -71,7 +71,7 @@ struct Infer: ParsableCommand {
     private func run(model: LadonModel, imagePath: String, binPath: String?, mask: String?, overlay: String?) throws {
         var stopwatch = Stopwatch()
         let rgb = try stopwatch.time("decode") { () throws(ImageError) in try ImageDecoder.decode(contentsOf: imagePath, pixelLimit: pixelLimit) }
-        var result = try model.infer(rgb.toTensor())
+        var result = try model.infer(rgb: rgb.pixels, width: rgb.width, height: rgb.height)
         result.timings.insert(contentsOf: stopwatch.laps, at: 0)
         let report = InferenceReport(file: imagePath, result: result, model: model.server, topK: shown.topK,
                                      includeLogits: shown.logits, maskSize: shown.maskSize,

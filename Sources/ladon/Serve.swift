@@ -182,7 +182,8 @@ struct Send: AsyncParsableCommand {
         let start = ContinuousClock.now
         let packet: LatentPacket
         do {
-            packet = LatentPacket(try device.encode(try ImageDecoder.decode(contentsOf: file, pixelLimit: pixelLimit).toTensor()))
+            let rgb = try ImageDecoder.decode(contentsOf: file, pixelLimit: pixelLimit)
+            packet = LatentPacket(try device.encode(rgb: rgb.pixels, width: rgb.width, height: rgb.height))
         } catch {
             return Line(file: file, status: .error, error: .init(code: "encode_failed", message: "\(error)"))
         }

@@ -54,7 +54,7 @@ struct Encode: ParsableCommand {
             do {
                 let target = output ?? folder!.path(folder!.stem(for: image), ".ldnp")
                 let rgb = try ImageDecoder.decode(contentsOf: image, pixelLimit: pixelLimit)
-                let packet = LatentPacket(try device.encode(rgb.toTensor()))
+                let packet = LatentPacket(try device.encode(rgb: rgb.pixels, width: rgb.width, height: rgb.height))
                 let bytes = packet.serialized()
                 try Data(bytes).write(to: URL(fileURLWithPath: target))
                 if json {

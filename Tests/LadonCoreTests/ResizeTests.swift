@@ -79,6 +79,25 @@ import LadonTestSupport
         }
     }
 
+    /// The 8-bit RGB entry point looks up only the pixels it reads: bit for bit the resize of the mapped tensor,
+    /// on random shapes both below and above `oh + ow = 128` (ATen's two index formulas).
+    @Test func bilinearOfRGB8EqualsBilinearOfTheMappedTensor() {
+        var rng = SplitMix64(seed: 43)
+        let lookup = (0..<3).map { _ in (0..<256).map { _ in Float.random(in: -3...3, using: &rng) } }
+        for _ in 0..<30 {
+            let (h, w) = (rng.extent(1...90), rng.extent(1...90))
+            let pixels = (0..<(3 * h * w)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let mapped = Tensor(shape: [1, 3, h, w], scalars: (0..<3).flatMap { c in
+                (0..<(h * w)).map { i in lookup[c][Int(pixels[3 * i + c])] }
+            })
+            let (oh, ow) = (rng.extent(1...120), rng.extent(1...120))
+            let direct = pixels.withUnsafeBufferPointer {
+                Kernels.resizeBilinear(rgb8: $0, width: w, height: h, lookup: lookup, outputHeight: oh, outputWidth: ow)
+            }
+            expectIdentical(direct, Kernels.resizeBilinear(mapped, outputHeight: oh, outputWidth: ow), "\(h)x\(w) -> \(oh)x\(ow)")
+        }
+    }
+
     @Test func bilinearIdentitySizeCopies() {
         var rng = SplitMix64(seed: 2)
         let x = Tensor.random([1, 2, 7, 9], using: &rng)

@@ -100,27 +100,31 @@ extension Kernels {
                     let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * ow)
                     defer { rows.deallocate() }
                     for plane in range {
-                        bilinearPlane(src + plane * h * w, width: w, into: dst + plane * oh * ow,
-                                      oh: oh, ow: ow, ty: ty, tx: tx, rows: rows)
+                        let source = src + plane * h * w
+                        bilinearPlane(into: dst + plane * oh * ow, oh: oh, ow: ow, ty: ty, rows: rows) { r, buffer in
+                            let line = source + r * w
+                            for o in 0..<ow {
+                                buffer[o] = lerp(line[tx.index0[o]], tx.lambda0[o], line[tx.index1[o]], tx.lambda1[o])
+                            }
+                        }
                     }
                 }
             }
         })
     }
 
-    private static func bilinearPlane(_ src: UnsafePointer<Float>, width w: Int,
-                                      into dst: UnsafeMutablePointer<Float>, oh: Int, ow: Int,
-                                      ty: LinearTaps, tx: LinearTaps, rows: UnsafeMutablePointer<Float>) {
+    /// One output plane: `fillRow(r, buffer)` writes input row `r` interpolated along W (`ow` values); each needed
+    /// row is made once (two are cached), then output rows are blended along H.
+    private static func bilinearPlane(into dst: UnsafeMutablePointer<Float>, oh: Int, ow: Int, ty: LinearTaps,
+                                      rows: UnsafeMutablePointer<Float>,
+                                      fillRow: (Int, UnsafeMutablePointer<Float>) -> Void) {
         var cached = (-1, -1)   // input rows held in rows[0..<ow] and rows[ow..<2ow]
         func horizontal(_ r: Int, avoiding keep: Int) -> UnsafeMutablePointer<Float> {
             if cached.0 == r { return rows }
             if cached.1 == r { return rows + ow }
             let slot = cached.0 == keep ? 1 : 0
             let buffer = rows + slot * ow
-            let line = src + r * w
-            for o in 0..<ow {
-                buffer[o] = lerp(line[tx.index0[o]], tx.lambda0[o], line[tx.index1[o]], tx.lambda1[o])
-            }
+            fillRow(r, buffer)
             if slot == 0 { cached.0 = r } else { cached.1 = r }
             return buffer
         }
@@ -141,6 +145,39 @@ extension Kernels {
             }
             for i in (blocks * lanes)..<ow { row[i] = lerp(t0[i], l0, t1[i], l1) }
         }
+    }
+
+    /// ``resizeBilinear(_:outputHeight:outputWidth:)`` of an 8-bit RGB image (row-major, 3 bytes per pixel) whose
+    /// values are first mapped through `lookup[channel][byte]`, without making the full-size tensor: only the
+    /// pixels the interpolation reads are looked up. With `lookup` the exact per-pixel values of a preprocessing
+    /// (`(Float(v) / 255 − mean) / std`) the result is bit for bit that of resizing the mapped tensor; a 12-megapixel
+    /// photo is read once instead of becoming 290 MB of `Float` planes. `[1, 3, outputHeight, outputWidth]`.
+    package static func resizeBilinear(rgb8 pixels: UnsafeBufferPointer<UInt8>, width w: Int, height h: Int,
+                                       lookup: [[Float]], outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
+        precondition(w > 0 && h > 0 && pixels.count == 3 * w * h && lookup.count == 3 && lookup.allSatisfy { $0.count == 256 },
+                     "resizeBilinear(rgb8:): \(pixels.count) bytes for \(w)x\(h), lookup \(lookup.map(\.count))")
+        precondition(oh > 0 && ow > 0, "resizeBilinear(rgb8:): output \(oh)x\(ow)")
+        let fused = oh + ow <= 128
+        let ty = LinearTaps(input: h, output: oh, scale: Float(h) / Float(oh), fusedIndex: fused)
+        let tx = LinearTaps(input: w, output: ow, scale: Float(w) / Float(ow), fusedIndex: fused)
+        return Tensor(shape: [1, 3, oh, ow], unsafeUninitialized: { out in
+            guard let dst = out.baseAddress, let src = pixels.baseAddress else { return }
+            WorkSplit.forEachRange(3, work: 3 * oh * ow * 4) { range in
+                let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * ow)
+                defer { rows.deallocate() }
+                for channel in range {
+                    lookup[channel].withUnsafeBufferPointer { table in
+                        bilinearPlane(into: dst + channel * oh * ow, oh: oh, ow: ow, ty: ty, rows: rows) { r, buffer in
+                            let line = src + 3 * r * w + channel
+                            for o in 0..<ow {
+                                buffer[o] = lerp(table[Int(line[3 * tx.index0[o]])], tx.lambda0[o],
+                                                 table[Int(line[3 * tx.index1[o]])], tx.lambda1[o])
+                            }
+                        }
+                    }
+                }
+            }
+        })
     }
 
     /// Plain reference for ``resizeBilinear(_:outputHeight:outputWidth:)``: ATen's per-pixel formula

@@ -65,5 +65,15 @@ public struct LadonModel: Sendable {
         result.timings.insert(contentsOf: stopwatch.laps, at: 0)
         return result
     }
+
+    /// ``infer(_:)`` on 8-bit RGB pixels (row-major, 3 bytes per pixel): the same result, preprocessed without a
+    /// full-size `Float` copy (``DeviceHalf/encode(rgb:width:height:stopwatch:)``).
+    public func infer(rgb pixels: [UInt8], width: Int, height: Int) throws(LadonError) -> LadonResult {
+        var stopwatch = Stopwatch()
+        let encoded = try device.encode(rgb: pixels, width: width, height: height, stopwatch: &stopwatch)
+        var result = try server.run(encoded)
+        result.timings.insert(contentsOf: stopwatch.laps, at: 0)
+        return result
+    }
 }
 

@@ -41,6 +41,13 @@ public struct DeviceHalf: Sendable {
         try preprocessor(image)
     }
 
+    /// Normalise, resize and pad 8-bit RGB pixels (row-major, 3 bytes per pixel): the same tensor as
+    /// ``preprocess(_:)`` of `Tensor(rgb8:width:height:)`, without the full-size `Float` copy
+    /// (``Preprocessor/callAsFunction(rgb8:width:height:)``).
+    public func preprocess(rgb pixels: [UInt8], width: Int, height: Int) throws(LadonError) -> PreprocessedImage {
+        try preprocessor(rgb8: pixels, width: width, height: height)
+    }
+
     /// The encoder: padded input → latent `[1, C, H/4 − 1, W/4 − 1]` (before quantisation).
     public func encode(_ input: PreprocessedImage) -> Tensor {
         encoder(input.tensor)
@@ -56,6 +63,11 @@ public struct DeviceHalf: Sendable {
     /// The whole device half on an RGB image tensor `[1, 3, H, W]` in [0, 1], timing each stage into `stopwatch`.
     public func encode(_ image: Tensor, stopwatch: inout Stopwatch) throws(LadonError) -> EncodedImage {
         let input = try stopwatch.time("preprocess") { () throws(LadonError) in try preprocess(image) }
+        return try encode(preprocessed: input, stopwatch: &stopwatch)
+    }
+
+    /// Encoder and entropy coding of a preprocessed image, timed into `stopwatch`.
+    private func encode(preprocessed input: PreprocessedImage, stopwatch: inout Stopwatch) throws(LadonError) -> EncodedImage {
         let latent = stopwatch.time("encoder") { encode(input) }
         let bytes = try stopwatch.time("compress") { () throws(LadonError) in try compress(latent) }
         return EncodedImage(modelID: modelID, geometry: ImageGeometry(input), latentChannels: latent.c,
@@ -69,8 +81,19 @@ public struct DeviceHalf: Sendable {
     }
 
     /// The whole device half on 8-bit RGB pixels (row-major, 3 bytes per pixel, no padding between rows), as a
-    /// camera or an image decoder delivers them. Values become `v / 255`, exactly torchvision's `to_tensor`.
+    /// camera or an image decoder delivers them, timing each stage into `stopwatch`. Values become `v / 255`,
+    /// exactly torchvision's `to_tensor`; the same result as ``encode(_:stopwatch:)`` on that tensor, without making it.
+    public func encode(rgb pixels: [UInt8], width: Int, height: Int,
+                       stopwatch: inout Stopwatch) throws(LadonError) -> EncodedImage {
+        let input = try stopwatch.time("preprocess") { () throws(LadonError) in
+            try preprocess(rgb: pixels, width: width, height: height)
+        }
+        return try encode(preprocessed: input, stopwatch: &stopwatch)
+    }
+
+    /// ``encode(rgb:width:height:stopwatch:)`` without the timings.
     public func encode(rgb pixels: [UInt8], width: Int, height: Int) throws(LadonError) -> EncodedImage {
-        try encode(try Tensor(rgb8: pixels, width: width, height: height))
+        var stopwatch = Stopwatch()
+        return try encode(rgb: pixels, width: width, height: height, stopwatch: &stopwatch)
     }
 }

@@ -116,7 +116,7 @@ public struct StageBenchmark: Sendable {
         }
         let device = model.device, server = model.server
         let input = try time(.preprocess) {
-            try device.preprocess(try Tensor(rgb8: image.pixels, width: image.width, height: image.height))
+            try device.preprocess(rgb: image.pixels, width: image.width, height: image.height)
         }
         let latent = try time(.encoder) { device.encode(input) }
         let bytes = try time(.entropyEncode) { try device.compress(latent) }

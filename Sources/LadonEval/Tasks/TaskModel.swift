@@ -16,7 +16,7 @@ public struct TaskModel: Sendable {
 
     /// Device half: preprocessing, encoder and entropy coding.
     public func encode(_ image: RGBImage) throws(LadonError) -> EncodedImage {
-        try model.device.encode(try image.toTensor())
+        try model.device.encode(rgb: image.pixels, width: image.width, height: image.height)
     }
 
     /// Server half up to the shared features: checks, entropy decoding, decoder and body.
