@@ -25,8 +25,12 @@ public enum ImageDecoder {
     /// decoding and preprocessing; see ``peakBytesPerPixel``).
     public static let defaultPixelLimit = 100_000_000
 
-    /// Peak bytes held per pixel from file to network input: 3 (RGB) + 12 (`Float32` tensor) + 12 (its
-    /// normalised copy) + up to 3 more for a progressive JPEG's coefficients (measured: 2.9 GB for 100 MP).
+    /// Peak bytes held per pixel from file to network input on the tensor path (`toTensor()`, then
+    /// `Preprocessor.callAsFunction(_:)`): 3 (RGB) + 12 (`Float32` tensor) + 12 (its normalised copy) + up to 3 more
+    /// for a progressive JPEG's coefficients (measured: 2.9 GB for 100 MP). The limits are sized for it. `ladon` and
+    /// the edge service preprocess straight from the RGB bytes (`Preprocessor.callAsFunction(rgb8:width:height:)`)
+    /// and hold about 3–6 bytes per pixel (12 MP JPEG: peak RSS of `ladon infer` 639 → 496 MB), so for them the limit
+    /// is a wide margin.
     public static let peakBytesPerPixel = 30
 
     /// The pixel limit that keeps decoding and preprocessing within `bytes` of memory.
