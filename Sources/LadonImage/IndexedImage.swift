@@ -102,11 +102,11 @@ enum IndexedPNGDecoder {
         let w = Int(image.width), h = Int(image.height)
         guard w > 0, h > 0 else { throw .corrupt(format: .png, message: "the header declares a \(w)x\(h) image") }
         guard w * h <= pixelLimit else { throw .tooLarge(width: w, height: h, limit: pixelLimit) }
-        // libpng has read IHDR, which must be the first chunk: bit depth and color type are bytes 24 and 25.
-        guard bytes.count >= 26, Array(bytes[12..<16]) == Array("IHDR".utf8) else {
+        // libpng has read IHDR, which must be the first chunk: bit depth and color type from it.
+        guard let header = PNGDecoder.Header(bytes) else {
             throw .corrupt(format: .png, message: "IHDR is not the first chunk")
         }
-        let bitDepth = bytes[24], colorType = bytes[25]
+        let bitDepth = header.bitDepth, colorType = header.colorType
         let fileFormat = image.format
         let pixelCount = w * h
 

@@ -92,7 +92,7 @@ enum PNGDecoder {
         }
         guard ok != 0 else { throw failure(&image) }
         guard hasAlpha else { return RGBImage(width: w, height: h, pixels: decoded) }
-        if fileFormat & linearFlag != 0, let header = PNGSixteenBit.Header(bytes), header.bitDepth == 16,
+        if fileFormat & linearFlag != 0, let header = Header(bytes), header.bitDepth == 16,
            header.colorType == 4 || header.colorType == 6 {
             // 16-bit with an alpha channel: libpng judged the file; Pillow's high bytes come from the stream itself.
             return RGBImage(width: w, height: h, pixels: try PNGSixteenBit.rgbHighBytes(bytes, header: header))
@@ -136,28 +136,51 @@ enum PNGDecoder {
         var transparentKey16: [UInt16]? = nil
     }
 
-    /// Walks the chunk list: color-management chunks to drop, the last complete IDAT chunk, and a 16-bit image's
-    /// `tRNS` key color. Stops quietly at damage: libpng reports it on the bytes.
-    static func scanChunks(_ bytes: UnsafeBufferPointer<UInt8>) -> ChunkScan {
+    /// The IHDR fields (width, height, bit depth, color type, interlace method).
+    struct Header {
+        var width: Int, height: Int, bitDepth: UInt8, colorType: UInt8, interlaced: Bool
+
+        /// Samples per pixel of the color type (gray 1, RGB 3, gray + alpha 2, RGBA 4; palette 1).
+        var samples: Int { [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType] ?? 0 }
+
+        /// Reads IHDR, which a PNG must put first (bytes 8..<33); `nil` when it is not there.
+        init?(_ bytes: UnsafeBufferPointer<UInt8>) {
+            guard bytes.count >= 29, Array(bytes[12..<16]) == Array("IHDR".utf8) else { return nil }
+            func be32(_ at: Int) -> Int { (0..<4).reduce(0) { $0 << 8 | Int(bytes[at + $1]) } }
+            (width, height, bitDepth, colorType, interlaced) = (be32(16), be32(20), bytes[24], bytes[25], bytes[28] == 1)
+        }
+    }
+
+    /// Calls `visit` with each chunk's type and whole range (length field to CRC) after the signature, up to and
+    /// including IEND. Stops quietly at damage (a length beyond the data): libpng reports it on the bytes.
+    static func walkChunks(_ bytes: UnsafeBufferPointer<UInt8>, _ visit: (_ type: String, _ chunk: Range<Int>) -> Void) {
         var position = 8
-        var scan = ChunkScan()
-        // IHDR comes first: bit depth at byte 24, color type at byte 25 (libpng checks the rest).
-        let header = bytes.count >= 26 ? (depth: bytes[24], colorType: bytes[25]) : (depth: 0, colorType: 0)
-        let keySamples = header.depth != 16 ? 0 : header.colorType == 0 ? 1 : header.colorType == 2 ? 3 : 0
         while position + 8 <= bytes.count {
             let length = (0..<4).reduce(0) { $0 << 8 | Int(bytes[position + $1]) }
             let type = String(decoding: bytes[(position + 4)..<(position + 8)], as: UTF8.self)
             let end = position + 12 + length
-            if length > Int(Int32.max) || end > bytes.count { break }
-            if type == "IDAT" { scan.lastIDAT = position..<end }
-            if type == "IEND" { break }
-            if scan.lastIDAT == nil && colorManagementChunks.contains(type) { scan.colorManagement.append(position..<end) }
+            if length > Int(Int32.max) || end > bytes.count { return }
+            visit(type, position..<end)
+            if type == "IEND" { return }
+            position = end
+        }
+    }
+
+    /// Walks the chunk list: color-management chunks to drop, the last complete IDAT chunk, and a 16-bit image's
+    /// `tRNS` key color.
+    static func scanChunks(_ bytes: UnsafeBufferPointer<UInt8>) -> ChunkScan {
+        var scan = ChunkScan()
+        let header = Header(bytes)
+        let keySamples = header?.bitDepth != 16 ? 0 : header?.colorType == 0 ? 1 : header?.colorType == 2 ? 3 : 0
+        walkChunks(bytes) { type, chunk in
+            let length = chunk.count - 12
+            if type == "IDAT" { scan.lastIDAT = chunk }
+            if scan.lastIDAT == nil && colorManagementChunks.contains(type) { scan.colorManagement.append(chunk) }
             if scan.lastIDAT == nil && scan.transparentKey16 == nil && type == "tRNS" && keySamples > 0 && length == 2 * keySamples {
                 scan.transparentKey16 = (0..<keySamples).map {
-                    UInt16(bytes[position + 8 + 2 * $0]) << 8 | UInt16(bytes[position + 9 + 2 * $0])
+                    UInt16(bytes[chunk.lowerBound + 8 + 2 * $0]) << 8 | UInt16(bytes[chunk.lowerBound + 9 + 2 * $0])
                 }
             }
-            position = end
         }
         return scan
     }

@@ -8,28 +8,13 @@ import CPNG
 /// So these files are decoded twice: libpng first, as the judge of the file (CRCs, zlib, truncation: its errors are
 /// the ones reported), then this reader takes the samples themselves from the now known-good stream.
 enum PNGSixteenBit {
-    /// The header fields the reader needs (IHDR: width, height, bit depth, color type, interlace method).
-    struct Header {
-        var width: Int, height: Int, bitDepth: UInt8, colorType: UInt8, interlaced: Bool
-
-        /// Samples per pixel of the color type (gray 1, RGB 3, gray + alpha 2, RGBA 4; palette 1).
-        var samples: Int { [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType] ?? 0 }
-
-        /// Reads IHDR, which a PNG must put first (bytes 8..<33); `nil` when it is not there.
-        init?(_ bytes: UnsafeBufferPointer<UInt8>) {
-            guard bytes.count >= 29, Array(bytes[12..<16]) == Array("IHDR".utf8) else { return nil }
-            func be32(_ at: Int) -> Int { (0..<4).reduce(0) { $0 << 8 | Int(bytes[at + $1]) } }
-            (width, height, bitDepth, colorType, interlaced) = (be32(16), be32(20), bytes[24], bytes[25], bytes[28] == 1)
-        }
-    }
-
     /// Adam7's seven passes: first column, first row, column step, row step.
     static let adam7: [(x0: Int, y0: Int, dx: Int, dy: Int)] =
         [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
 
     /// RGB bytes of a 16-bit gray + alpha or RGBA PNG that libpng has already decoded without error: the high byte
     /// of each color sample (gray repeated three times), alpha dropped, as Pillow's `convert("RGB")`.
-    static func rgbHighBytes(_ bytes: UnsafeBufferPointer<UInt8>, header: Header) throws(ImageError) -> [UInt8] {
+    static func rgbHighBytes(_ bytes: UnsafeBufferPointer<UInt8>, header: PNGDecoder.Header) throws(ImageError) -> [UInt8] {
         let (w, h, samples) = (header.width, header.height, header.samples)
         precondition(header.bitDepth == 16 && (header.colorType == 4 || header.colorType == 6))
         let pixelBytes = 2 * samples
@@ -91,15 +76,8 @@ enum PNGSixteenBit {
     /// The IDAT chunks' data, concatenated and inflated; exactly `expected` bytes or an error.
     static func inflateIDAT(_ bytes: UnsafeBufferPointer<UInt8>, expected: Int) throws(ImageError) -> [UInt8] {
         var compressed: [UInt8] = []
-        var position = 8
-        while position + 12 <= bytes.count {
-            let length = (0..<4).reduce(0) { $0 << 8 | Int(bytes[position + $1]) }
-            let end = position + 12 + length
-            guard length <= Int(Int32.max), end <= bytes.count else { break }
-            let type = String(decoding: bytes[(position + 4)..<(position + 8)], as: UTF8.self)
-            if type == "IDAT" { compressed.append(contentsOf: bytes[(position + 8)..<(end - 4)]) }
-            if type == "IEND" { break }
-            position = end
+        PNGDecoder.walkChunks(bytes) { type, chunk in
+            if type == "IDAT" { compressed.append(contentsOf: bytes[(chunk.lowerBound + 8)..<(chunk.upperBound - 4)]) }
         }
         var out = [UInt8](repeating: 0, count: expected)
         var stream = z_stream()
