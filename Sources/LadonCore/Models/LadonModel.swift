@@ -59,18 +59,22 @@ public struct LadonModel: Sendable {
     /// Runs the whole pipeline on one image: the server half on the device half's output, with the real
     /// bitstream in between. Timings list the device stages, then the server stages.
     public func infer(_ image: Tensor) throws(LadonError) -> LadonResult {
-        var stopwatch = Stopwatch()
-        let encoded = try device.encode(image, stopwatch: &stopwatch)
-        var result = try server.run(encoded)
-        result.timings.insert(contentsOf: stopwatch.laps, at: 0)
-        return result
+        try run { (stopwatch) throws(LadonError) in try device.encode(image, stopwatch: &stopwatch) }
     }
 
     /// ``infer(_:)`` on 8-bit RGB pixels (row-major, 3 bytes per pixel): the same result, preprocessed without a
     /// full-size `Float` copy (``DeviceHalf/encode(rgb:width:height:stopwatch:)``).
     public func infer(rgb pixels: [UInt8], width: Int, height: Int) throws(LadonError) -> LadonResult {
+        try run { (stopwatch) throws(LadonError) in
+            try device.encode(rgb: pixels, width: width, height: height, stopwatch: &stopwatch)
+        }
+    }
+
+    /// The server half on what `encode` (a device-half entry, timing into the stopwatch) makes; the device
+    /// stages' timings first.
+    private func run(_ encode: (inout Stopwatch) throws(LadonError) -> EncodedImage) throws(LadonError) -> LadonResult {
         var stopwatch = Stopwatch()
-        let encoded = try device.encode(rgb: pixels, width: width, height: height, stopwatch: &stopwatch)
+        let encoded = try encode(&stopwatch)
         var result = try server.run(encoded)
         result.timings.insert(contentsOf: stopwatch.laps, at: 0)
         return result

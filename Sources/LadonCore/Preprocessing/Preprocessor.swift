@@ -37,6 +37,8 @@ public struct Preprocessor: Sendable {
     public let settings: LadonModelConfig.Preprocessing
     public let rule: ResizeRule
     private let mean: [Float], std: [Float]
+    /// The normalised value of each byte per channel, `(Float(v) / 255 − mean) / std` (for the 8-bit RGB entry).
+    private let lookup: [[Float]]
 
     public init(_ settings: LadonModelConfig.Preprocessing) throws(LadonError) {
         try settings.validate()
@@ -44,6 +46,8 @@ public struct Preprocessor: Sendable {
         self.rule = settings.resizeRule
         self.mean = settings.mean.map { Float($0) }
         self.std = settings.std.map { Float($0) }
+        let (mean, std) = (self.mean, self.std)
+        self.lookup = (0..<3).map { ch in (0..<256).map { v in (Float(v) / 255 - mean[ch]) / std[ch] } }
     }
 
     /// The resized (unpadded) size for an `height × width` image under `rule`.
@@ -110,18 +114,14 @@ public struct Preprocessor: Sendable {
 
     /// The same as ``callAsFunction(_:)`` on `Tensor(rgb8: pixels, width:, height:)`, bit for bit, straight from 8-bit
     /// RGB (row-major, 3 bytes per pixel): each byte value has 256 possible normalised values per channel, so they
-    /// are computed once (`(Float(v) / 255 − mean) / std`, the float operations of `to_tensor` then `normalize`) and
+    /// are computed once, at init (`(Float(v) / 255 − mean) / std`, the float operations of `to_tensor` then `normalize`), and
     /// only the pixels the resize reads are looked up. No full-size `Float` copy is made: a 12-megapixel photo costs
     /// its bytes once instead of 290 MB of planes, and milliseconds instead of more than a hundred.
     public func callAsFunction(rgb8 pixels: [UInt8], width: Int, height: Int) throws(LadonError) -> PreprocessedImage {
-        let (plane, overflow) = width.multipliedReportingOverflow(by: height)
-        guard width > 0, height > 0, !overflow, plane <= Int.max / 3, pixels.count == 3 * plane else {
-            throw .invalidInput(.rgbByteCount(width: width, height: height, expected: overflow || plane > Int.max / 3 ? nil : 3 * max(plane, 0), actual: pixels.count))
-        }
+        let plane = try Tensor.rgb8PlaneSize(byteCount: pixels.count, width: width, height: height)
         guard let g = geometry(height: height, width: width) else {
             throw .invalidInput(.unresizable(width: width, height: height, minSize: settings.minSize))
         }
-        let lookup = (0..<3).map { ch in (0..<256).map { v in (Float(v) / 255 - mean[ch]) / std[ch] } }
         let x: Tensor
         if g.resizedHeight != height || g.resizedWidth != width {
             x = pixels.withUnsafeBufferPointer { src in
