@@ -21,7 +21,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import zlib
 
 import numpy as np
 import torch
@@ -29,53 +28,19 @@ from PIL import Image
 from safetensors.numpy import save_file
 from torchvision.transforms.functional import to_tensor
 
+from pngwriter import chunk, filtered_rows, raw_png
+
 OUT = os.path.join("Tests", "LadonImageTests", "Fixtures")
-
-
-def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def raw_png(width, height, colour_type, bit_depth, rows: bytes, extra=b"", interlace=0) -> bytes:
-    """A minimal PNG written by hand (Pillow cannot write 16-bit RGB/RGBA/LA)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, interlace)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra
-            + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
 
 
 def rows16(array: np.ndarray) -> bytes:
     """Filter-type-0 scanlines of a big-endian 16-bit [H, W, C] array."""
-    big = array.astype(">u2")
-    return b"".join(b"\x00" + big[y].tobytes() for y in range(big.shape[0]))
+    return filtered_rows(array, depth=16, filters=False)
 
 
 def filtered_rows16(array: np.ndarray, interlaced=False) -> bytes:
-    """The scanlines of a big-endian 16-bit [H, W, C] array with the row filters 0..4 in turn (Sub, Up, Average,
-    Paeth all exercised), as one stream or as Adam7's seven passes (each pass starts with no row above)."""
-    def paeth(a, b, c):
-        p = a + b - c
-        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-        return np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-
-    def encode(image, first_filter):
-        out = b""
-        bpp = image.shape[2] * 2
-        previous = np.zeros(image.shape[1] * bpp, dtype=np.int64)
-        for y in range(image.shape[0]):
-            row = np.frombuffer(image[y].astype(">u2").tobytes(), dtype=np.uint8).astype(np.int64)
-            left = np.concatenate([np.zeros(bpp, np.int64), row[:-bpp]])
-            upleft = np.concatenate([np.zeros(bpp, np.int64), previous[:-bpp]])
-            kind = (first_filter + y) % 5
-            predictor = [np.zeros_like(row), left, previous, (left + previous) // 2, paeth(left, previous, upleft)][kind]
-            out += bytes([kind]) + ((row - predictor) % 256).astype(np.uint8).tobytes()
-            previous = row
-        return out
-
-    if not interlaced:
-        return encode(array, 0)
-    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
-    return b"".join(encode(array[y0::dy, x0::dx], i) for i, (x0, y0, dx, dy) in enumerate(passes)
-                    if array[y0::dy, x0::dx].size)
+    """Every row filter in turn (`pngwriter.filtered_rows`), 16-bit."""
+    return filtered_rows(array, depth=16, filters=True, interlaced=interlaced)
 
 
 def pil_rgb(path):

@@ -6,9 +6,10 @@
 
 From the parity photos in Scripts/parity/images: JPEG grayscale, CMYK, progressive, RGB-coded, arithmetic-coded, and
 chroma sampling 4:4:0, 4:1:1, 4:1:0, 3:1:1 and mixed per component (the last three are beyond what TurboJPEG 2.1 names;
-LadonImage decodes them through libjpeg); PNG RGBA, palette, interlaced with every row filter, 16-bit gray (Pillow clips it to 255), 16-bit
-gray and RGB with a tRNS key color, 16-bit gray + alpha and RGBA with every row filter and Adam7; and shapes: 1x1,
-2x3, 41x29, 1700x95, 33x900, 4032x3024. The reference side reads each file with Pillow's
+LadonImage decodes them through libjpeg); PNG RGBA, palette, interlaced with every row filter, 16-bit gray (Pillow
+clips it to 255), 16-bit gray and RGB with a tRNS key color, 16-bit gray + alpha and RGBA with every row filter and
+Adam7; and shapes: 1x1, 2x3, 41x29, 1700x95, 33x900, 4032x3024. PNGs Pillow cannot write come from
+Scripts/pngwriter.py. The reference side reads each file with Pillow's
 `Image.open(f).convert("RGB")`, as the PyTorch pipeline does. Needs `cjpeg` (Debian: libjpeg-turbo-progs).
 """
 import os
@@ -16,51 +17,14 @@ import struct
 import subprocess
 import sys
 import tempfile
-import zlib
 
 import numpy as np
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from pngwriter import chunk, write_png  # noqa: E402  (Scripts/pngwriter.py)
 PHOTOS = os.path.join(HERE, "images")
-
-
-def chunk(kind, data):
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def png_raw(path, array, colour_type, depth=16, extra=b"", filters=False, interlaced=False):
-    """A hand-written PNG of a [H, W, C] array (Pillow writes neither 16-bit RGB, RGBA or LA nor interlacing)."""
-    sample = ">u2" if depth == 16 else "u1"
-    def paeth(a, b, c):
-        p = a + b - c
-        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-        return np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-
-    def encode(image, first):
-        out, bpp = [], image.shape[2] * depth // 8
-        previous = np.zeros(image.shape[1] * bpp, dtype=np.int64)
-        for y in range(image.shape[0]):
-            row = np.frombuffer(image[y].astype(sample).tobytes(), dtype=np.uint8).astype(np.int64)
-            left = np.concatenate([np.zeros(bpp, np.int64), row[:-bpp]])
-            upleft = np.concatenate([np.zeros(bpp, np.int64), previous[:-bpp]])
-            kind = (first + y) % 5 if filters else 0
-            predictor = [np.zeros_like(row), left, previous, (left + previous) // 2, paeth(left, previous, upleft)][kind]
-            out.append(bytes([kind]) + ((row - predictor) % 256).astype(np.uint8).tobytes())
-            previous = row
-        return b"".join(out)
-
-    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
-    if interlaced:
-        rows = b"".join(encode(array[y0::dy, x0::dx], i) for i, (x0, y0, dx, dy) in enumerate(passes)
-                        if array[y0::dy, x0::dx].size)
-    else:
-        rows = encode(array, 0)
-    h, w = array.shape[:2]
-    header = struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 1 if interlaced else 0)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + extra + chunk(b"IDAT", zlib.compress(rows))
-                + chunk(b"IEND", b""))
 
 
 def cjpeg(out, image, *options):
@@ -96,18 +60,19 @@ def main():
     a[..., 3] = np.linspace(0, 255, a.shape[1]).astype(np.uint8)[None, :]
     Image.fromarray(a).save(path("png_rgba.png"))
     chelsea.convert("P", palette=Image.ADAPTIVE, colors=64).save(path("png_palette.png"))
-    png_raw(path("png_interlaced_filters.png"), np.asarray(chelsea), 2, depth=8, filters=True, interlaced=True)
+    write_png(path("png_interlaced_filters.png"), np.asarray(chelsea), 2, depth=8, filters=True, interlaced=True)
     rng = np.random.default_rng(0)
     rgb = np.asarray(rocket, dtype=np.int64)
     wide = rgb * 257 + rng.integers(0, 257, rgb.shape)             # every low byte, so rounding would show
     gray = np.asarray(hopper.convert("L"), dtype=np.int64)[..., None]
-    png_raw(path("png16_gray_clipped.png"), gray * 2, 0)              # 0..510: Pillow turns half of it white
-    png_raw(path("png16_gray_trns.png"), gray * 2, 0, extra=chunk(b"tRNS", struct.pack(">H", int(gray[5, 5, 0] * 2))))
-    png_raw(path("png16_rgb_trns.png"), wide, 2, extra=chunk(b"tRNS", struct.pack(">3H", *map(int, wide[7, 9]))))
+    write_png(path("png16_gray_clipped.png"), gray * 2, 0)              # 0..510: Pillow turns half of it white
+    write_png(path("png16_gray_trns.png"), gray * 2, 0,
+              extra=chunk(b"tRNS", struct.pack(">H", int(gray[5, 5, 0] * 2))))
+    write_png(path("png16_rgb_trns.png"), wide, 2, extra=chunk(b"tRNS", struct.pack(">3H", *map(int, wide[7, 9]))))
     alpha = rng.integers(0, 65536, rgb.shape[:2] + (1,))
-    png_raw(path("png16_rgba_filters.png"), np.concatenate([wide, alpha], 2), 6, filters=True)
-    png_raw(path("png16_gray_alpha_adam7.png"), np.concatenate([wide[..., :1], alpha], 2), 4, filters=True,
-            interlaced=True)
+    write_png(path("png16_rgba_filters.png"), np.concatenate([wide, alpha], 2), 6, filters=True)
+    write_png(path("png16_gray_alpha_adam7.png"), np.concatenate([wide[..., :1], alpha], 2), 4, filters=True,
+              interlaced=True)
 
     # Shapes: the resize to 416 from far below and far above, and extreme aspect ratios.
     Image.fromarray(np.array([[[200, 30, 90]]], dtype=np.uint8)).save(path("shape_1x1.png"))
