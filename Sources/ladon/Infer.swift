@@ -34,7 +34,7 @@ struct Infer: ParsableCommand {
     @Option(name: .customLong("bin"), help: "Write the entropy-coded latent (CompressAI's exact byte string) to a file (one image only).")
     var binPath: String?
 
-    @Option(name: .customLong("pixel-limit"), help: "Refuse images with more pixels than this (default \(ImageDecoder.devicePixelLimit), about \((ImageDecoder.devicePixelLimit * ImageDecoder.peakBytesPerPixel) >> 20) MiB at the peak).")
+    @Option(name: .customLong("pixel-limit"), help: "Refuse images with more pixels than this (default \(ImageDecoder.devicePixelLimit), at most about \((ImageDecoder.devicePixelLimit * ImageDecoder.peakBytesPerPixel) >> 20) MiB at the peak).")
     var pixelLimit = ImageDecoder.devicePixelLimit
 
     func validate() throws {

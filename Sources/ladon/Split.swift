@@ -24,7 +24,7 @@ struct Encode: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
-    @Option(name: .customLong("pixel-limit"), help: "Refuse images with more pixels than this (default \(ImageDecoder.devicePixelLimit), about \((ImageDecoder.devicePixelLimit * ImageDecoder.peakBytesPerPixel) >> 20) MiB at the peak).")
+    @Option(name: .customLong("pixel-limit"), help: "Refuse images with more pixels than this (default \(ImageDecoder.devicePixelLimit), at most about \((ImageDecoder.devicePixelLimit * ImageDecoder.peakBytesPerPixel) >> 20) MiB at the peak).")
     var pixelLimit = ImageDecoder.devicePixelLimit
 
     func validate() throws {
