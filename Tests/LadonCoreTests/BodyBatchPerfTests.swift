@@ -1,9 +1,10 @@
 // Does running queued packets through the decoder and body as one batch raise a server's throughput?
-// Times `ServerHalf.features` on B latents one at a time against the same B latents as one [B, …] batch,
-// interleaved round by round, on a real model file (full-size weights: the GEMM shapes are what matter).
-// `bodyLayerTimings` times each decoder layer and bottleneck convolution of the body on the same model file.
-// Run: LADON_PERF_MODEL=model.safetensors swift test -c release --no-parallel --filter BodyBatchPerf
-// (without a model file, at LADON_PERF_MODEL or the CLI's default path, it says so and measures nothing).
+// Times the decoder + layer2–4 on B latents one at a time against the same B latents as one [B, …] batch,
+// interleaved round by round, on full-size weights (the GEMM shapes are what matter, not the values).
+// `bodyLayerTimings` times each decoder layer and bottleneck convolution of the body the same way.
+// Run: swift test -c release --no-parallel --filter BodyBatchPerf
+// The weights come from LADON_PERF_MODEL (or the CLI's default model path) when that file exists; otherwise they are
+// random, in memory, with the full-size ResNet-50 Ladon shapes (LadonWeightLayout), so the benchmark always runs.
 import Foundation
 import LadonTestSupport
 import Testing
@@ -18,34 +19,90 @@ struct BodyBatchPerfTests {
         AllocatorTuning.keepLargeBlocksForReuse()
     }
 
+    /// The decoder and layer2–4 under test, and where their weights came from.
+    struct Body {
+        let config: LadonModelConfig
+        let decoder: LadonDecoder
+        let body: ResNetBody
+        let source: String
+
+        /// Decoder then layer2–4, as `ServerHalf.features` runs them.
+        func features(_ latent: Tensor) -> [Tensor] { body(decoder(latent)) }
+    }
+
     static var modelPath: String? {
         let candidates = [ProcessInfo.processInfo.environment["LADON_PERF_MODEL"],
                           NSHomeDirectory() + "/.local/share/ladon/ladon-resnet50.safetensors"]
         return candidates.compactMap { $0 }.first { FileManager.default.fileExists(atPath: $0) }
     }
 
-    /// The server half of the model file and the number of timed runs (`LADON_PERF_ITERS`, default 5); `nil`, after
-    /// saying so, when there is no model file.
-    static func loadServer() throws -> (ServerHalf, Int)? {
-        guard let path = modelPath else {
-            print("BodyBatchPerf: no model file (set LADON_PERF_MODEL to a converted .safetensors); nothing measured.")
-            return nil
+    /// The number of timed runs (`LADON_PERF_ITERS`, default 5).
+    static var runs: Int { Int(ProcessInfo.processInfo.environment["LADON_PERF_ITERS"] ?? "") ?? 5 }
+
+    /// The decoder and body of the model file, or of random full-size ResNet-50 weights when there is none.
+    static func loadBody() throws -> Body {
+        if let path = modelPath {
+            let server = try ServerHalf(path: path)
+            return Body(config: server.config, decoder: server.decoder, body: server.body, source: path)
         }
-        return (try ServerHalf(path: path), Int(ProcessInfo.processInfo.environment["LADON_PERF_ITERS"] ?? "") ?? 5)
+        let config = LadonModelConfig.resnet50
+        let root = WeightScope(file: try SafeTensorsFile(data: randomSharedBodyWeights(config)))
+        return Body(config: config,
+                    decoder: try LadonDecoder(weights: root.scope("shared_body.decoder"), channels: config.decoderChannels),
+                    body: try ResNetBody(weights: root.scope("shared_body"), inChannels: config.decoderChannels[3],
+                                         config: config.body),
+                    source: "random full-size ResNet-50 weights (no model file; set LADON_PERF_MODEL to use one)")
+    }
+
+    /// Every decoder and layer2–4 tensor of `config` with values in the ranges trained weights have: convolutions
+    /// ±√(6 / fan-in) (activations keep their scale through the ReLUs), GDN β near 1 and γ small and positive (in
+    /// CompressAI's reparametrised form), BatchNorm close to identity. Timing does not depend on the values as long as
+    /// the activations stay finite and normal.
+    static func randomSharedBodyWeights(_ config: LadonModelConfig) -> Data {
+        var rng = SplitMix64(seed: 11)
+        var writer = SafeTensorsWriter()
+        let groups: Set<LadonWeightLayout.Group> = [.decoder, .layer2, .layer3, .layer4]
+        for spec in LadonWeightLayout.sharedSpecs(for: config) where groups.contains(spec.group) {
+            let name = spec.name, count = spec.shape.reduce(1, *)
+            func uniform(_ range: ClosedRange<Float>) -> Tensor { Tensor.random(spec.shape, in: range, using: &rng) }
+            let tensor: Tensor
+            if name.hasSuffix(".pedestal") {
+                tensor = Tensor(shape: spec.shape, repeating: 0x1p-36)
+            } else if name.hasSuffix("beta_reparam.lower_bound.bound") {
+                tensor = Tensor(shape: spec.shape, repeating: Float((1e-6 + 0x1p-36).squareRoot()))
+            } else if name.hasSuffix("gamma_reparam.lower_bound.bound") {
+                tensor = Tensor(shape: spec.shape, repeating: 0x1p-18)
+            } else if name.hasSuffix(".beta") {
+                tensor = uniform(0.9...1.1)
+            } else if name.hasSuffix(".gamma") {
+                tensor = uniform(0.001...0.02)
+            } else if name.hasSuffix(".running_var") || (name.hasSuffix(".weight") && spec.shape.count == 1) {
+                tensor = uniform(0.8...1.2)
+            } else if name.hasSuffix(".running_mean") || name.hasSuffix(".bias") {
+                tensor = uniform(-0.1...0.1)
+            } else {
+                let fanIn = count / spec.shape[0]
+                let bound = (6 / Float(fanIn)).squareRoot()
+                tensor = uniform(-bound...bound)
+            }
+            writer.add(name, tensor)
+        }
+        return writer.serialized()
     }
 
     /// Where the body's time goes: each decoder layer and each bottleneck convolution of layer2–4 on the latent of a
     /// 416×416 input, median of LADON_PERF_ITERS runs, with its GFLOP/s (convolutions and GDN: 2 × MACs).
     @Test func bodyLayerTimings() throws {
-        guard let (server, runs) = try Self.loadServer() else { return }
-        let channels = server.config.decoderChannels[0]
+        let model = try Self.loadBody(), runs = Self.runs
+        let channels = model.config.decoderChannels[0]
         var rng = SplitMix64(seed: 7)
         let latent = Tensor(shape: [1, channels, 103, 103],
                             scalars: (0..<channels * 103 * 103).map { _ in Float(Int.random(in: -4...4, using: &rng)) })
-        print("BodyLayerTimings: \(Kernels.threadCount) threads, \(Kernels.gemmKernelName) kernel, median of \(runs) runs")
+        print("BodyLayerTimings: \(Kernels.threadCount) threads, \(Kernels.gemmKernelName) kernel, median of \(runs) runs, "
+            + model.source)
         print("| layer | output | ms | GFLOP/s |")
         print("|---|---|---|---|")
-        // The layers run as a chain, as in the server half: each output is a fresh tensor, written over memory an earlier
+        // The layers run as a chain, as in the model half: each output is a fresh tensor, written over memory an earlier
         // layer freed (an isolated layer timed in a loop would rewrite one block that is still in cache).
         var times: [String: [Double]] = [:], order: [String] = [], work: [String: Double] = [:], shapes: [String: [Int]] = [:]
         /// Runs `body` as step `name` of the chain and records its time; `flops` gives the work from the output.
@@ -72,15 +129,20 @@ struct BodyBatchPerfTests {
                 return x
             }
         }
-        let d = server.decoder
-        _ = server.features(latent)  // warm-up: scratch buffers, page faults
+        let d = model.decoder
+        // Warm-up (scratch buffers, page faults); random weights must give finite, normal activations to time fairly.
+        let warm = model.features(latent).last!.scalars
+        let subnormal = warm.filter { $0 != 0 && !$0.isNormal }.count
+        print(String(format: "layer4 output: max |x| %.3g, %d subnormal of %d", warm.map(abs).max()!, subnormal, warm.count))
+        let finite = warm.allSatisfy { $0.isFinite }
+        #expect(finite)
         for _ in 0..<runs {
             var x = step("decoder.0", flops: conv(d.conv1)) { d.conv1(latent) }
             gdnStep("decoder.1 IGDN", d.igdn1, &x)
             x = step("decoder.2", flops: conv(d.conv2)) { d.conv2(x) }
             gdnStep("decoder.3 IGDN", d.igdn2, &x)
             x = step("decoder.4", flops: conv(d.conv3)) { d.conv3(x) }
-            for (s, stage) in server.body.stages.enumerated() {
+            for (s, stage) in model.body.stages.enumerated() {
                 for (b, block) in stage.enumerated() {
                     guard case .bottleneck(let blk) = block else { x = block(x); continue }
                     let input = x, name = "layer\(s + 2).\(b)"
@@ -101,13 +163,13 @@ struct BodyBatchPerfTests {
     }
 
     @Test func batchedBodyAgainstOneByOne() throws {
-        guard let (server, rounds) = try Self.loadServer() else { return }
+        let model = try Self.loadBody(), rounds = Self.runs
         // The latent of a 416×416 padded input; integer symbols as the entropy decoder returns them.
-        let channels = server.config.decoderChannels[0]
+        let channels = model.config.decoderChannels[0]
         let (h, w) = (103, 103)
         var rng = SplitMix64(seed: 5)
         print("BodyBatchPerf: decoder + layer2–4 per image, latent [\(channels), \(h), \(w)], \(Kernels.threadCount) threads, "
-            + "median of \(rounds) interleaved rounds (\(Kernels.gemmKernelName) kernel)")
+            + "median of \(rounds) interleaved rounds (\(Kernels.gemmKernelName) kernel), \(model.source)")
         print("| batch | one by one (ms/image) | batched (ms/image) | batched / one by one |")
         print("|---|---|---|---|")
         for batch in [2, 4] {
@@ -117,10 +179,10 @@ struct BodyBatchPerfTests {
             }
             let stacked = Tensor(shape: [batch, channels, h, w], scalars: latents.flatMap(\.scalars))
             var single: [Double] = [], batched: [Double] = []
-            _ = server.features(latents[0])
+            _ = model.features(latents[0])
             for _ in 0..<rounds {
-                single.append(ContinuousClock().measure { for l in latents { _ = server.features(l) } }.seconds / Double(batch))
-                batched.append(ContinuousClock().measure { _ = server.features(stacked) }.seconds / Double(batch))
+                single.append(ContinuousClock().measure { for l in latents { _ = model.features(l) } }.seconds / Double(batch))
+                batched.append(ContinuousClock().measure { _ = model.features(stacked) }.seconds / Double(batch))
             }
             let (s, b) = (DetectionPerfTests.median(single), DetectionPerfTests.median(batched))
             print(String(format: "| %d | %.1f | %.1f | %.2f |", batch, s * 1000, b * 1000, b / s))
