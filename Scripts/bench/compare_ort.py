@@ -13,6 +13,12 @@ TorchScript exporter): encoder, server body (decoder + layer2-4), classification
 shared and noisy, so Swift and ORT blocks are interleaved in rounds and the script prints medians and the
 ORT/Swift ratio per stage and thread count. Swift's times come from `ladon infer --json` (stage timings of each
 image; the same image is passed --runs + 1 times and the first, warm-up, is dropped).
+
+The last column, Swift / ORT, is issue 11's measure (a target of 1.0 means "no slower than ORT"); the device half is
+compared with ORT's encoder + CompressAI's entropy encoder, the server half with CompressAI's entropy decoder + ORT's
+body and three heads. A host probe runs before the first and after the last round (one thread: a 512-square float32
+matrix product and a 64 MB copy, medians of 15): on a shared machine a neighbour's load shows there as fewer GFLOP/s
+or GB/s than the machine gives when quiet, and `load average` (this VM only) does not show it.
 """
 import argparse
 import json
@@ -175,6 +181,19 @@ def swift_block(args, threads):
             "server half": stage("decompressMs", "decoder+bodyMs", "classificationMs", "segmentationMs", "detectionMs")}
 
 
+def host_probe():
+    """(GFLOP/s of a one-thread 512-square float32 matmul, GB/s of a 64 MB copy), medians of 15: how much of the machine
+    a neighbour leaves us right now."""
+    torch.set_num_threads(1)
+    a = torch.rand(512, 512)
+    b = torch.rand(512, 512)
+    src = torch.rand(16 << 20)
+    dst = torch.empty_like(src)
+    flops = [2 * 512 ** 3 / (t / 1000) / 1e9 for t in time_ms(lambda: torch.mm(a, b), 15)]
+    copy = [2 * src.numel() * 4 / (t / 1000) / 1e9 for t in time_ms(lambda: dst.copy_(src), 15)]
+    return statistics.median(flops), statistics.median(copy)
+
+
 def main():
     args = parse_args()
     pc.set_backbone(args.backbone)
@@ -204,6 +223,7 @@ def main():
              "classification": {"z3": z[3].numpy()}, "segmentation": {"z3": z[3].numpy()},
              "detection": {f"z{i}": z[i].numpy() for i in range(4)}}
     results = {}
+    probe_before = host_probe()
     for threads in args.threads:
         sessions = {name: session(p, threads) for name, p in paths.items()}
         piped = {name: session(p, threads, spinning=False) for name, p in paths.items()} if args.pipeline else {}
@@ -222,14 +242,18 @@ def main():
                 results.setdefault(("torch", "entropy decode", threads), []).extend(
                     time_ms(lambda: rt.eb.decompress(strings, y.shape[-2:]), args.runs))
             torch.set_num_threads(1)
+    probe_after = host_probe()
     load = os.getloadavg()[0]
     print(f"\nimage {os.path.basename(args.image)}: padded {tuple(x.shape[-2:])}, latent {tuple(y.shape[1:])}, "
-          f"{len(strings[0])} bytes; load average {load:.1f}; medians of {args.rounds} rounds x {args.runs} runs (ms)\n")
+          f"{len(strings[0])} bytes; load average {load:.1f}; medians of {args.rounds} rounds x {args.runs} runs (ms)")
+    print(f"host probe, 1 thread (before / after): matmul {probe_before[0]:.0f} / {probe_after[0]:.0f} GFLOP/s, "
+          f"64 MB copy {probe_before[1]:.1f} / {probe_after[1]:.1f} GB/s\n")
     stages = ["encoder", "entropy encode", "entropy decode", "server body", "classification", "segmentation",
               "detection"]
     pipe = args.pipeline
-    print("| stage | threads | Swift ms | ONNX Runtime ms | ORT / Swift |" + (" ORT in pipeline ms | ratio |" if pipe else ""))
-    print("|---|---|---|---|---|" + ("---|---|" if pipe else ""))
+    print("| stage | threads | Swift ms | ONNX Runtime ms | ORT / Swift |" + (" ORT in pipeline ms | ratio |" if pipe else "")
+          + " Swift / ORT |")
+    print("|---|---|---|---|---|" + ("---|---|" if pipe else "") + "---|")
     for stage in stages:
         for threads in args.threads:
             sw = results.get(("swift", stage, threads))
@@ -244,12 +268,23 @@ def main():
                 piped = results.get(("ort pipeline", stage, threads))
                 if pipe:
                     row += f" {statistics.median(piped):.1f} | {statistics.median(piped) / sm:.2f} |" if piped else " – | – |"
-                print(row)
+                print(row + f" {sm / om:.2f} |")
             else:
-                print(f"| {stage} | {threads} | {sm:.1f} | – | – |")
-    for half in ("device half", "server half"):
+                print(f"| {stage} | {threads} | {sm:.1f} | – | – |" + (" – | – |" if pipe else "") + " – |")
+    # The halves against what the other side runs for them (CompressAI's coder stands in for the entropy stages).
+    halves = {"device half": (["encoder", "entropy encode"], "ORT encoder + CompressAI"),
+              "server half": (["entropy decode", "server body", "classification", "segmentation", "detection"],
+                              "CompressAI + ORT stages")}
+    for half, (parts, label) in halves.items():
         for threads in args.threads:
-            print(f"| **{half}** | {threads} | {statistics.median(results[('swift', half, threads)]):.1f} | | |")
+            sm = statistics.median(results[("swift", half, threads)])
+            others = [results.get(("ort", p, threads)) or results.get(("torch", p, threads)) for p in parts]
+            if all(others):
+                om = sum(statistics.median(o) for o in others)
+                print(f"| **{half}** | {threads} | {sm:.1f} | {om:.1f} ({label}) | {om / sm:.2f} |"
+                      + (" – | – |" if pipe else "") + f" {sm / om:.2f} |")
+            else:
+                print(f"| **{half}** | {threads} | {sm:.1f} | – | – |" + (" – | – |" if pipe else "") + " – |")
 
 
 if __name__ == "__main__":
