@@ -6,7 +6,7 @@
 
 Each round runs every binary once on `--runs + 1` copies of the image (`ladon infer --json`; the first, warm-up,
 is dropped). The machine is shared and noisy, so the binaries alternate (in reversed order every other round) and
-the script prints per-stage medians and the last binary's time as a multiple of the first's. Used for the A/B figures in README "Speed".
+the script prints per-stage medians and the last binary's time as a multiple of the first's. Used for the A/B figures in docs/performance.md.
 """
 import argparse
 import collections
