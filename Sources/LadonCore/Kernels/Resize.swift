@@ -96,21 +96,29 @@ extension Kernels {
             guard let dst = out.baseAddress, planes > 0, oh > 0, ow > 0 else { return }
             x.withUnsafeBufferPointer { xp in
                 guard let src = xp.baseAddress else { return }
-                WorkSplit.forEachRange(planes, work: planes * oh * ow * 4) { range in
-                    let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * ow)
-                    defer { rows.deallocate() }
-                    for plane in range {
-                        let source = src + plane * h * w
-                        bilinearPlane(into: dst + plane * oh * ow, oh: oh, ow: ow, ty: ty, rows: rows) { r, buffer in
-                            let line = source + r * w
-                            for o in 0..<ow {
-                                buffer[o] = lerp(line[tx.index0[o]], tx.lambda0[o], line[tx.index1[o]], tx.lambda1[o])
-                            }
-                        }
+                bilinearPlanes(planes, into: dst, oh: oh, ow: ow, ty: ty) { plane, r, buffer in
+                    let line = src + (plane * h + r) * w
+                    for o in 0..<ow {
+                        buffer[o] = lerp(line[tx.index0[o]], tx.lambda0[o], line[tx.index1[o]], tx.lambda1[o])
                     }
                 }
             }
         })
+    }
+
+    /// ``bilinearPlane(into:oh:ow:ty:rows:fillRow:)`` for `planes` consecutive output planes of `dst`, split over
+    /// ``Kernels/threadCount`` threads; `fillRow(plane, r, buffer)` interpolates that plane's input row `r` along W.
+    private static func bilinearPlanes(_ planes: Int, into dst: UnsafeMutablePointer<Float>, oh: Int, ow: Int,
+                                       ty: LinearTaps, fillRow: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        WorkSplit.forEachRange(planes, work: planes * oh * ow * 4) { range in
+            let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * ow)
+            defer { rows.deallocate() }
+            for plane in range {
+                bilinearPlane(into: dst + plane * oh * ow, oh: oh, ow: ow, ty: ty, rows: rows) { r, buffer in
+                    fillRow(plane, r, buffer)
+                }
+            }
+        }
     }
 
     /// One output plane: `fillRow(r, buffer)` writes input row `r` interpolated along W (`ow` values); each needed
@@ -162,18 +170,12 @@ extension Kernels {
         let tx = LinearTaps(input: w, output: ow, scale: Float(w) / Float(ow), fusedIndex: fused)
         return Tensor(shape: [1, 3, oh, ow], unsafeUninitialized: { out in
             guard let dst = out.baseAddress, let src = pixels.baseAddress else { return }
-            WorkSplit.forEachRange(3, work: 3 * oh * ow * 4) { range in
-                let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * ow)
-                defer { rows.deallocate() }
-                for channel in range {
-                    lookup[channel].withUnsafeBufferPointer { table in
-                        bilinearPlane(into: dst + channel * oh * ow, oh: oh, ow: ow, ty: ty, rows: rows) { r, buffer in
-                            let line = src + 3 * r * w + channel
-                            for o in 0..<ow {
-                                buffer[o] = lerp(table[Int(line[3 * tx.index0[o]])], tx.lambda0[o],
-                                                 table[Int(line[3 * tx.index1[o]])], tx.lambda1[o])
-                            }
-                        }
+            bilinearPlanes(3, into: dst, oh: oh, ow: ow, ty: ty) { channel, r, buffer in
+                lookup[channel].withUnsafeBufferPointer { table in
+                    let line = src + 3 * r * w + channel
+                    for o in 0..<ow {
+                        buffer[o] = lerp(table[Int(line[3 * tx.index0[o]])], tx.lambda0[o],
+                                         table[Int(line[3 * tx.index1[o]])], tx.lambda1[o])
                     }
                 }
             }
