@@ -18,20 +18,15 @@ enum PNGSixteenBit {
         let (w, h, samples) = (header.width, header.height, header.samples)
         precondition(header.bitDepth == 16 && (header.colorType == 4 || header.colorType == 6))
         let pixelBytes = 2 * samples
-        // The passes (one without interlacing) and the size of the filtered stream they make.
-        let passes: [(x0: Int, y0: Int, dx: Int, dy: Int)] = header.interlaced ? adam7 : [(0, 0, 1, 1)]
-        var rawSize = 0
-        for pass in passes {
-            let (pw, ph) = ((w - pass.x0 + pass.dx - 1) / pass.dx, (h - pass.y0 + pass.dy - 1) / pass.dy)
-            if pw > 0 && ph > 0 { rawSize += ph * (1 + pw * pixelBytes) }
-        }
-        var raw = try inflateIDAT(bytes, expected: rawSize)
+        // The non-empty passes (one without interlacing) with their sizes, and the size of the filtered stream.
+        let passes = (header.interlaced ? adam7 : [(0, 0, 1, 1)]).map { pass in
+            (pass, pw: (w - pass.x0 + pass.dx - 1) / pass.dx, ph: (h - pass.y0 + pass.dy - 1) / pass.dy)
+        }.filter { $0.pw > 0 && $0.ph > 0 }
+        var raw = try inflateIDAT(bytes, expected: passes.reduce(0) { $0 + $1.ph * (1 + $1.pw * pixelBytes) })
         var rgb = [UInt8](repeating: 0, count: w * h * 3)
         try raw.withUnsafeMutableBufferPointer { (stream) throws(ImageError) in
             var offset = 0
-            for pass in passes {
-                let (pw, ph) = ((w - pass.x0 + pass.dx - 1) / pass.dx, (h - pass.y0 + pass.dy - 1) / pass.dy)
-                guard pw > 0 && ph > 0 else { continue }
+            for (pass, pw, ph) in passes {
                 let rowBytes = pw * pixelBytes
                 for y in 0..<ph {
                     let row = offset + y * (1 + rowBytes)
