@@ -29,13 +29,7 @@ enum JPEGDecoder {
             }
             throw failure(handle, bytes)
         }
-        guard width > 0, height > 0 else {
-            let message = "the header declares a \(width)x\(height) image"
-            throw endsEarly(bytes) ? .truncated(format: .jpeg, message: message) : .corrupt(format: .jpeg, message: message)
-        }
-        let w = Int(width), h = Int(height)
-        guard w * h <= pixelLimit else { throw .tooLarge(width: w, height: h, limit: pixelLimit) }
-        try checkScans(bytes)
+        let (w, h) = try checkedSize(width: width, height: height, bytes, pixelLimit: pixelLimit)
 
         let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
         let channels = isCMYK ? 4 : 3
@@ -51,12 +45,21 @@ enum JPEGDecoder {
         return RGBImage(width: w, height: h, pixels: isCMYK ? cmykToRGB(decoded) : decoded)
     }
 
-    /// The scan count check shared by both decoders.
-    static func checkScans(_ bytes: UnsafeBufferPointer<UInt8>) throws(ImageError) {
+    /// The header's size as `Int`s once the checks both decoders make before decoding pass: a non-empty image,
+    /// at most `pixelLimit` pixels, at most ``maxScans`` scans.
+    static func checkedSize(width: Int32, height: Int32, _ bytes: UnsafeBufferPointer<UInt8>,
+                            pixelLimit: Int) throws(ImageError) -> (width: Int, height: Int) {
+        guard width > 0, height > 0 else {
+            let message = "the header declares a \(width)x\(height) image"
+            throw endsEarly(bytes) ? .truncated(format: .jpeg, message: message) : .corrupt(format: .jpeg, message: message)
+        }
+        let w = Int(width), h = Int(height)
+        guard w * h <= pixelLimit else { throw .tooLarge(width: w, height: h, limit: pixelLimit) }
         let scans = scanCount(bytes)
         guard scans <= maxScans else {
             throw .corrupt(format: .jpeg, message: "\(scans) scans, more than the \(maxScans) accepted (a progressive JPEG built to stall the decoder)")
         }
+        return (w, h)
     }
 
     /// Pillow's conversion: CMYK JPEGs are assumed to follow Adobe's inverted convention (`CMYK;I`), then

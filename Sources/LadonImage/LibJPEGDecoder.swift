@@ -12,12 +12,7 @@ enum LibJPEGDecoder {
         guard cladon_jpeg_header(bytes.baseAddress, bytes.count, &width, &height, &cmyk, &message, messageSize) == 0 else {
             throw failure(message, bytes)
         }
-        guard width > 0, height > 0 else {
-            throw .corrupt(format: .jpeg, message: "the header declares a \(width)x\(height) image")
-        }
-        let (w, h) = (Int(width), Int(height))
-        guard w * h <= pixelLimit else { throw .tooLarge(width: w, height: h, limit: pixelLimit) }
-        try JPEGDecoder.checkScans(bytes)
+        let (w, h) = try JPEGDecoder.checkedSize(width: width, height: height, bytes, pixelLimit: pixelLimit)
         let channels = cmyk != 0 ? 4 : 3
         var status: Int32 = 0
         let decoded = [UInt8](unsafeUninitializedCapacity: w * h * channels) { out, initialized in
