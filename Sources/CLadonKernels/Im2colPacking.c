@@ -185,39 +185,3 @@ static inline __attribute__((always_inline)) void copy_plane(
 CLADON_LEVEL_BUILDS(copy_plane, (CLADON_PLANE_ARGS), (CLADON_PLANE_CALL))
 
 void cladon_copy_bordered_plane(CLADON_PLANE_ARGS) { CLADON_RUN_AT_LEVEL(0, copy_plane, (CLADON_PLANE_CALL)); }
-
-static inline __attribute__((always_inline)) void scatter_rows(
-    float *planes, ptrdiff_t plane_height, ptrdiff_t row_width, ptrdiff_t top_row, const float *src,
-    ptrdiff_t src_channel_stride, ptrdiff_t rows, ptrdiff_t width, ptrdiff_t channels, ptrdiff_t stride_x,
-    ptrdiff_t pad_x) {
-    for (ptrdiff_t c = 0; c < channels; c++) {
-        for (ptrdiff_t phase = 0; phase < stride_x; phase++) {
-            // Phase φ's column x' holds padded column x'·sx + φ: the first that lies in the row, and its source column.
-            ptrdiff_t left = pad_x > phase ? (pad_x - phase + stride_x - 1) / stride_x : 0;
-            ptrdiff_t first = left * stride_x + phase - pad_x;
-            float *plane = planes + ((c * stride_x + phase) * plane_height + top_row) * row_width;
-            for (ptrdiff_t r = 0; r < rows; r++) {
-                float *out = plane + r * row_width;
-                if (first >= width) {
-                    memset(out, 0, (size_t)row_width * sizeof(float));
-                } else {
-                    copy_plane(out, 1, row_width, 0, left, src + c * src_channel_stride + r * width, 1, width, 1,
-                               stride_x, 0, first);
-                }
-            }
-        }
-    }
-}
-
-#define CLADON_SCATTER_ARGS                                                                                    \
-    float *planes, ptrdiff_t plane_height, ptrdiff_t row_width, ptrdiff_t top_row, const float *src,          \
-        ptrdiff_t src_channel_stride, ptrdiff_t rows, ptrdiff_t width, ptrdiff_t channels, ptrdiff_t stride_x, \
-        ptrdiff_t pad_x
-#define CLADON_SCATTER_CALL \
-    planes, plane_height, row_width, top_row, src, src_channel_stride, rows, width, channels, stride_x, pad_x
-
-CLADON_LEVEL_BUILDS(scatter_rows, (CLADON_SCATTER_ARGS), (CLADON_SCATTER_CALL))
-
-void cladon_scatter_rows_to_phase_planes(CLADON_SCATTER_ARGS) {
-    CLADON_RUN_AT_LEVEL(0, scatter_rows, (CLADON_SCATTER_CALL));
-}

@@ -361,52 +361,6 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         }
     }
 
-    /// Two direct convolutions chained (the first's row pairs handed straight to the second's padded planes, never
-    /// stored as a map) give the same bits as the two calls: the encoder's pair at odd sizes down to 1×1 (where a
-    /// stride phase holds no column), a batch of two, one and two threads, bias and ReLU, stride 1 and 3, a second
-    /// link without GDN. Without the C tiles the chain declines and the layer runs the two calls.
-    @Test func chainedDirectConvolutionsAreBitIdentical() {
-        var rng = SplitMix64(seed: 0xC4A1)
-        func gdn(_ c: Int) -> GDN {
-            GDN(beta: (0..<c).map { _ in Float.random(in: 0.5...1.5, using: &rng) },
-                gamma: Tensor.random([c, c], in: 0...0.1, using: &rng), inverse: false)
-        }
-        func link(_ p: Conv2dParameters, bias: Bool, relu: Bool, gdn: GDN?) -> Kernels.DirectChainLink {
-            .init(weight: Tensor.random(p.weightShape, in: -0.2...0.2, using: &rng),
-                  bias: bias ? (0..<p.outChannels).map { _ in Float.random(in: -0.5...0.5, using: &rng) } : nil, p: p,
-                  activation: relu ? .relu : .none, gdn: gdn)
-        }
-        func separate(_ x: Tensor, _ l: Kernels.DirectChainLink, threads: Int) -> Tensor {
-            let y = Kernels.conv2d(x, weight: l.weight, bias: l.bias, l.p, activation: l.activation, residual: nil,
-                                   algorithm: .direct, threads: threads, im2colBudget: Kernels.im2colBudget)
-            return l.gdn.map { $0(y) } ?? y
-        }
-        let stem = Conv2dParameters(inChannels: 3, outChannels: 96, kernelSize: 5, stride: 2, padding: 2)
-        let second = Conv2dParameters(inChannels: 96, outChannels: 48, kernelSize: 5, stride: 2, padding: 2)
-        let encoderPair = (link(stem, bias: false, relu: false, gdn: gdn(96)), link(second, bias: false, relu: false, gdn: gdn(48)))
-        let other = (link(Conv2dParameters(inChannels: 4, outChannels: 14, kernelSize: 3, stride: 1, padding: 1), bias: true,
-                          relu: true, gdn: nil),
-                     link(Conv2dParameters(inChannels: 14, outChannels: 9, kernelHeight: 3, kernelWidth: 4, strideHeight: 2,
-                                           strideWidth: 3, paddingHeight: 1, paddingWidth: 2), bias: true, relu: false,
-                          gdn: nil))
-        for (name, first, next, n, h, w) in [("encoder", encoderPair.0, encoderPair.1, 1, 21, 37),
-                                               ("encoder", encoderPair.0, encoderPair.1, 2, 34, 19),
-                                               ("encoder", encoderPair.0, encoderPair.1, 1, 1, 1),
-                                               ("encoder", encoderPair.0, encoderPair.1, 1, 3, 2),
-                                               ("bias+relu, stride 3", other.0, other.1, 2, 11, 29),
-                                               ("bias+relu, stride 3", other.0, other.1, 1, 2, 1)] {
-            let x = Tensor.random([n, first.p.inChannels, h, w], using: &rng)
-            for threads in [1, 2] {
-                let label = "\(name) \(n)x\(h)x\(w), \(threads) threads"
-                guard let chained = Kernels.conv2dDirectChain(x, first: first, second: next, threads: threads) else {
-                    #expect(Kernels.directPath == .swift, "\(label): the chain declined on the C tiles")
-                    continue
-                }
-                expectIdentical(chained, separate(separate(x, first, threads: threads), next, threads: threads), label)
-            }
-        }
-    }
-
     @Test func outputSizeUsesFloorDivision() {
         // (4 + 2·1 − 6 − 1) / 2 = −0.5 → floor −1 → 0 rows, as PyTorch (truncation would give 1).
         let p = Conv2dParameters(inChannels: 1, outChannels: 1, kernelHeight: 7, kernelWidth: 1, strideHeight: 2,

@@ -59,15 +59,6 @@ void cladon_copy_bordered_plane(float *_Nonnull dst, ptrdiff_t height, ptrdiff_t
                                 ptrdiff_t src_width, ptrdiff_t stride_y, ptrdiff_t stride_x, ptrdiff_t phase_y,
                                 ptrdiff_t phase_x);
 
-/// Writes `rows` consecutive rows of `channels` maps `width` wide (`src[c * src_channel_stride + r * width + x]`) as
-/// rows `top_row ...` of the column-stride-phase planes a direct convolution with column stride `stride_x` and
-/// padding `pad_x` reads: plane (`c`, `φ`) starts at `planes + (c * stride_x + φ) * plane_height * row_width`, and
-/// its column `x'` holds source column `x' * stride_x + φ - pad_x`, zero outside the row. Only those rows are written.
-void cladon_scatter_rows_to_phase_planes(float *_Nonnull planes, ptrdiff_t plane_height, ptrdiff_t row_width,
-                                         ptrdiff_t top_row, const float *_Nonnull src, ptrdiff_t src_channel_stride,
-                                         ptrdiff_t rows, ptrdiff_t width, ptrdiff_t channels, ptrdiff_t stride_x,
-                                         ptrdiff_t pad_x);
-
 /// RoIAlign's sums for one RoI over a channels-last map `input` (`[H·W, channels]`): for every bin `b` and channel
 /// `c`, `output[c * bins + b] = (Σ_s ((w1·v1 + w2·v2) + w3·v3) + w4·v4) / count`, the samples `s` of bin `b` in
 /// order, tap `t` of sample `s` reading pixel `positions[(b * samples_per_bin + s) * 4 + t]` with weight

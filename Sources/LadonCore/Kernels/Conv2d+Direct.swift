@@ -17,60 +17,64 @@ extension Kernels {
     /// ``directPath``'s: ``cladon_conv_direct_6x16_avx2``, ``cladon_conv_direct_6x32_avx512`` or
     /// ``directMicroKernel``, all bit-identical in an FMA build.
     static func conv2dDirect(_ job: ConvJob) {
-        let layout = DirectConvLayout(job)
-        KernelScratch.shared.withBuffer(count: layout.planeCount + layout.packedCount) { scratch in
-            let planes = scratch, packed = scratch + layout.planeCount
-            layout.packWeights(job.weight, into: packed)
-            for b in 0..<job.batch {
-                layout.fillPlanes(job.input + b * job.p.inChannels * job.h * job.w, into: planes, threads: job.threads)
-                runDirectTiles(job, layout, batch: b, planes: planes, packed: packed, handOff: nil)
+        let p = job.p
+        let block = 6
+        let cinG = p.inChannels / p.groups, coutG = p.outChannels / p.groups
+        let (sw, dh, dw) = (p.strideWidth, p.dilationHeight, p.dilationWidth)
+        let paddedH = job.h + 2 * p.paddingHeight
+        let path = directPath
+        let rowWidth = roundUp(job.ow, 2 * path.halfWidth) + ((p.kernelWidth - 1) * dw) / sw
+        let tapCount = cinG * p.kernelHeight * p.kernelWidth
+        let blocks = (coutG + block - 1) / block
+        let planeCount = p.inChannels * sw * paddedH * rowWidth
+        let packedCount = p.groups * blocks * tapCount * block
+        // Offset of each tap's vector relative to (group's first channel, output row, output column 0).
+        var offsets = [Int]()
+        offsets.reserveCapacity(tapCount)
+        for icg in 0..<cinG {
+            for ky in 0..<p.kernelHeight {
+                for kx in 0..<p.kernelWidth {
+                    offsets.append(((icg * sw + (kx * dw) % sw) * paddedH + ky * dh) * rowWidth + (kx * dw) / sw)
+                }
             }
         }
-    }
-
-    /// Two direct convolutions in a row, `second(first(x))`, where `first`'s output never exists as a map: each pair of
-    /// its output rows is computed (and its fused GDN applied) in per-thread scratch, then written straight into the
-    /// zero-padded stride-phase planes `second` reads. That saves writing `first`'s map and copying it into the planes
-    /// (two passes over memory: 16.6 + 18.6 MB for the encoder's first pair at 416²). Same values as the two calls.
-    /// `first` has one group and no residual; `second`'s `input` is not read.
-    static func conv2dDirectChain(_ first: ConvJob, _ second: ConvJob) {
-        precondition(first.p.groups == 1 && first.residual == nil, "conv2dDirectChain: the first convolution has groups or a residual")
-        precondition(first.batch == second.batch && first.oh == second.h && first.ow == second.w
-                     && first.p.outChannels == second.p.inChannels, "conv2dDirectChain: the shapes do not chain")
-        let a = DirectConvLayout(first), b = DirectConvLayout(second)
-        let count = a.planeCount + a.packedCount + b.planeCount + b.packedCount
-        KernelScratch.shared.withBuffer(count: count) { scratch in
-            let planesA = scratch, packedA = planesA + a.planeCount
-            let planesB = packedA + a.packedCount, packedB = planesB + b.planeCount
-            a.packWeights(first.weight, into: packedA)
-            b.packWeights(second.weight, into: packedB)
-            for image in 0..<first.batch {
-                a.fillPlanes(first.input + image * first.p.inChannels * first.h * first.w, into: planesA,
-                             threads: first.threads)
-                b.zeroBorderRows(of: planesB)
-                runDirectTiles(first, a, batch: image, planes: planesA, packed: packedA,
-                               handOff: DirectPlanesHandOff(planes: planesB, layout: b))
-                runDirectTiles(second, b, batch: image, planes: planesB, packed: packedB, handOff: nil)
+        let items = p.groups * ((job.oh + 1) / 2)
+        let flops = 2 * coutG * tapCount * job.oh * job.ow * p.groups
+        let parts = flops < 4_000_000 ? 1 : min(job.threads, items)
+        KernelScratch.shared.withBuffer(count: planeCount + packedCount) { scratch in
+            let planes = scratch, packed = scratch + planeCount
+            // Pack weights, zero-filling the channels past coutG in the last block of each group.
+            for g in 0..<p.groups {
+                for blk in 0..<blocks {
+                    let dst = packed + (g * blocks + blk) * tapCount * block
+                    for i in 0..<block {
+                        let oc = blk * block + i
+                        let src = job.weight + (g * coutG + min(oc, coutG - 1)) * tapCount
+                        for t in 0..<tapCount { dst[t * block + i] = oc < coutG ? src[t] : 0 }
+                    }
+                }
             }
-        }
-    }
-
-    /// Runs every tile of image `batch` over filled `planes` (with the job's fused GDN, if any), about four chunks of
-    /// output row pairs per thread, taken as threads come free.
-    private static func runDirectTiles(_ job: ConvJob, _ layout: DirectConvLayout, batch: Int,
-                                       planes: UnsafeMutablePointer<Float>, packed: UnsafeMutablePointer<Float>,
-                                       handOff: DirectPlanesHandOff?) {
-        let path = layout.path
-        layout.offsets.withUnsafeBufferPointer { offsets in
-            let tiles = DirectTiles(job: job, batch: batch, planes: UnsafePointer(planes), packed: UnsafePointer(packed),
-                                    offsets: offsets.baseAddress!, tapCount: layout.tapCount,
-                                    depthBlock: GEMMBlocking.preferred.depthBlock(layout.tapCount), blocks: layout.blocks,
-                                    paddedH: layout.paddedH, rowWidth: layout.rowWidth, kernel: directKernel, path: path,
-                                    handOff: handOff)
-            let (items, parts) = (layout.items, layout.parts)
-            withFusedGDN(job.gdn, job.p) { gdn in
-                WorkSplit.forEachChunk(items, chunk: (items + 4 * parts - 1) / (4 * parts), parts: parts) { range in
-                    tiles.run(range, gdn: gdn)
+            offsets.withUnsafeBufferPointer { offsetBuffer in
+                let tapOffsets = offsetBuffer.baseAddress!
+                for b in 0..<job.batch {
+                    let input = job.input + b * p.inChannels * job.h * job.w
+                    let channelParts = planeCount >= 1 << 16 ? min(job.threads, p.inChannels) : 1
+                    WorkSplit.forEachPart(channelParts) { part in
+                        for ic in p.inChannels * part / channelParts..<p.inChannels * (part + 1) / channelParts {
+                            fillDirectPlanes(p, channel: input + ic * job.h * job.w, h: job.h, w: job.w,
+                                             paddedH: paddedH, rowWidth: rowWidth, into: planes + ic * sw * paddedH * rowWidth)
+                        }
+                    }
+                    let tiles = DirectTiles(job: job, batch: b, planes: UnsafePointer(planes), packed: UnsafePointer(packed),
+                                            offsets: tapOffsets, tapCount: tapCount,
+                                            depthBlock: GEMMBlocking.preferred.depthBlock(tapCount), blocks: blocks,
+                                            paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel, path: path)
+                    withFusedGDN(job.gdn, p) { gdn in
+                        // About four chunks of output row pairs per thread, taken as threads come free.
+                        WorkSplit.forEachChunk(items, chunk: (items + 4 * parts - 1) / (4 * parts), parts: parts) { range in
+                            tiles.run(range, gdn: gdn)
+                        }
+                    }
                 }
             }
         }
@@ -230,105 +234,6 @@ enum DirectKernelPath: Equatable {
     static let swiftForced = ProcessInfo.processInfo.environment["LADON_DIRECT_KERNEL"] == "swift"
 }
 
-/// The geometry of one direct convolution: its stride-phase planes, packed weights and tap offsets.
-struct DirectConvLayout {
-    let p: Conv2dParameters
-    /// Input and output size of one image.
-    let h: Int, w: Int, oh: Int, ow: Int
-    let path: DirectKernelPath
-    /// Rows of each plane (the padded input's) and floats per plane row (the tiles' columns plus the kernel's reach).
-    let paddedH: Int, rowWidth: Int
-    /// Taps per output channel (`inC/groups · kH · kW`) and 6-channel blocks per group.
-    let tapCount: Int, blocks: Int
-    /// Floats of the planes of one image, and of the packed weights.
-    let planeCount: Int, packedCount: Int
-    /// Each tap's offset relative to (group's first channel, output row, output column 0) in the planes.
-    let offsets: [Int]
-    /// Work items (group, pair of output rows) and the threads that take them.
-    let items: Int, parts: Int
-
-    init(_ job: ConvJob) {
-        let p = job.p
-        let block = 6
-        let cinG = p.inChannels / p.groups, coutG = p.outChannels / p.groups
-        let (sw, dh, dw) = (p.strideWidth, p.dilationHeight, p.dilationWidth)
-        (self.p, h, w, oh, ow) = (p, job.h, job.w, job.oh, job.ow)
-        path = Kernels.directPath
-        paddedH = job.h + 2 * p.paddingHeight
-        rowWidth = Kernels.roundUp(job.ow, 2 * path.halfWidth) + ((p.kernelWidth - 1) * dw) / sw
-        tapCount = cinG * p.kernelHeight * p.kernelWidth
-        blocks = (coutG + block - 1) / block
-        planeCount = p.inChannels * sw * paddedH * rowWidth
-        packedCount = p.groups * blocks * tapCount * block
-        var offsets = [Int]()
-        offsets.reserveCapacity(tapCount)
-        for icg in 0..<cinG {
-            for ky in 0..<p.kernelHeight {
-                for kx in 0..<p.kernelWidth {
-                    offsets.append(((icg * sw + (kx * dw) % sw) * paddedH + ky * dh) * rowWidth + (kx * dw) / sw)
-                }
-            }
-        }
-        self.offsets = offsets
-        items = p.groups * ((job.oh + 1) / 2)
-        let flops = 2 * coutG * tapCount * job.oh * job.ow * p.groups
-        parts = flops < 4_000_000 ? 1 : min(job.threads, items)
-    }
-
-    /// Packs `weight` (`[outC, inC/groups, kH, kW]`) as `[group][block of 6 out-channels][tap][6]`, zero-filling the
-    /// channels past `outC/groups` in the last block of each group.
-    func packWeights(_ weight: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>) {
-        let block = 6, coutG = p.outChannels / p.groups
-        for g in 0..<p.groups {
-            for blk in 0..<blocks {
-                let dst = packed + (g * blocks + blk) * tapCount * block
-                for i in 0..<block {
-                    let oc = blk * block + i
-                    let src = weight + (g * coutG + min(oc, coutG - 1)) * tapCount
-                    for t in 0..<tapCount { dst[t * block + i] = oc < coutG ? src[t] : 0 }
-                }
-            }
-        }
-    }
-
-    /// Copies one image (`[inC, h, w]`) into its planes, channels split over threads when the planes are large.
-    func fillPlanes(_ input: UnsafePointer<Float>, into planes: UnsafeMutablePointer<Float>, threads: Int) {
-        let channelPlanes = p.strideWidth * paddedH * rowWidth
-        let channelParts = planeCount >= 1 << 16 ? min(threads, p.inChannels) : 1
-        WorkSplit.forEachPart(channelParts) { part in
-            for ic in p.inChannels * part / channelParts..<p.inChannels * (part + 1) / channelParts {
-                Kernels.fillDirectPlanes(p, channel: input + ic * h * w, h: h, w: w, paddedH: paddedH,
-                                         rowWidth: rowWidth, into: planes + ic * channelPlanes)
-            }
-        }
-    }
-
-    /// Zeroes the planes' padding rows above and below the input's rows (what a hand-off does not write).
-    func zeroBorderRows(of planes: UnsafeMutablePointer<Float>) {
-        let top = p.paddingHeight, below = paddedH - top - h
-        for plane in 0..<p.inChannels * p.strideWidth {
-            let start = planes + plane * paddedH * rowWidth
-            start.update(repeating: 0, count: top * rowWidth)
-            (start + (top + h) * rowWidth).update(repeating: 0, count: below * rowWidth)
-        }
-    }
-
-    /// Writes `rows` rows of all input channels, starting at input row `row` (`src[c * channelStride + r * w + x]`),
-    /// into `planes` (``Kernels/conv2dDirectChain(_:_:)``'s hand-off).
-    func writeRows(_ src: UnsafePointer<Float>, channelStride: Int, row: Int, rows: Int,
-                   into planes: UnsafeMutablePointer<Float>) {
-        cladon_scatter_rows_to_phase_planes(planes, paddedH, rowWidth, row + p.paddingHeight, src, channelStride, rows, w,
-                                            p.inChannels, p.strideWidth, p.paddingWidth)
-    }
-}
-
-/// Where a direct convolution's tiles go instead of its output tensor: the planes of the next direct convolution
-/// (``Kernels/conv2dDirectChain(_:_:)``).
-struct DirectPlanesHandOff {
-    let planes: UnsafeMutablePointer<Float>
-    let layout: DirectConvLayout
-}
-
 /// The output tiles of one image: work item `(group, pair of output rows)`, flattened.
 struct DirectTiles {
     let job: ConvJob
@@ -341,24 +246,12 @@ struct DirectTiles {
     let kernel: DirectKernelFunction
     /// Which tiles run: in C, each depth block's loop over tiles and channel blocks is one call.
     let path: DirectKernelPath
-    /// Where finished row pairs go instead of `job.output` (one group, no residual), or `nil`.
-    var handOff: DirectPlanesHandOff? = nil
 
     /// A GDN applied to each finished tile: gamma's packed panels, beta, inverse.
     typealias FusedGDN = (gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, inverse: Bool)
 
     /// Runs the tiles of `items`; with `gdn` (C tiles only) each finished tile then goes through that GDN in place.
     func run(_ items: Range<Int>, gdn: FusedGDN? = nil) {
-        guard let handOff else { return run(items, gdn: gdn, pairScratch: nil) }
-        // Each row pair goes to scratch (`[coutG][2][ow]`, in L2), then into the next convolution's planes.
-        KernelScratch.shared.withBuffer(count: 2 * job.p.outChannels * job.ow) { scratch in
-            run(items, gdn: gdn, pairScratch: (scratch, handOff))
-        }
-    }
-
-    /// ``run(_:gdn:)``, computing each row pair into `pairScratch` and handing it off, when given.
-    private func run(_ items: Range<Int>, gdn: FusedGDN?,
-                     pairScratch: (buffer: UnsafeMutablePointer<Float>, handOff: DirectPlanesHandOff)?) {
         let p = job.p
         let cinG = p.inChannels / p.groups, coutG = p.outChannels / p.groups
         let plane = job.oh * job.ow
@@ -376,18 +269,15 @@ struct DirectTiles {
                 let groupPlanes = planes + g * cinG * p.strideWidth * paddedH * rowWidth
                 let rows = Array(2 * pair..<min(job.oh, 2 * pair + 2))
                 func input(_ oy: Int, _ ox: Int) -> UnsafePointer<Float> { groupPlanes + oy * p.strideHeight * rowWidth + ox }
-                // Tile outputs relative to `out`: the map's row `oy`, or the scratch's row `oy − 2·pair`.
-                let firstRow = pairScratch == nil ? 0 : 2 * pair
-                func output(_ oy: Int, _ ox: Int) -> Int { (oy - firstRow) * job.ow + ox }
                 tiles.removeAll(keepingCapacity: true)
                 for oy in rows {
                     for ox in stride(from: 0, to: fullWidth, by: 2 * half) {
-                        tiles.append(CLadonDirectTile(low: input(oy, ox), high: input(oy, ox + half), c_low: output(oy, ox),
-                                                      c_high: output(oy, ox + half), low_cols: half, high_cols: half))
+                        tiles.append(CLadonDirectTile(low: input(oy, ox), high: input(oy, ox + half), c_low: oy * job.ow + ox,
+                                                      c_high: oy * job.ow + ox + half, low_cols: half, high_cols: half))
                     }
                     if tail > half {
                         tiles.append(CLadonDirectTile(low: input(oy, fullWidth), high: input(oy, fullWidth + half),
-                                                      c_low: output(oy, fullWidth), c_high: output(oy, fullWidth + half),
+                                                      c_low: oy * job.ow + fullWidth, c_high: oy * job.ow + fullWidth + half,
                                                       low_cols: half, high_cols: tail - half))
                     }
                 }
@@ -395,12 +285,10 @@ struct DirectTiles {
                     // The two rows' last columns as one tile (one row's alone when the map has an odd row count).
                     let (first, second) = (rows[0], rows.last!)
                     tiles.append(CLadonDirectTile(low: input(first, fullWidth), high: input(second, fullWidth),
-                                                  c_low: output(first, fullWidth), c_high: output(second, fullWidth),
+                                                  c_low: first * job.ow + fullWidth, c_high: second * job.ow + fullWidth,
                                                   low_cols: tail, high_cols: rows.count == 2 ? tail : 0))
                 }
-                // The channel stride of `out`: the map's plane, or the scratch's two rows.
-                let ldc = pairScratch == nil ? plane : 2 * job.ow
-                let out = pairScratch?.buffer ?? job.output + (batch * p.outChannels + g * coutG) * plane
+                let out = job.output + (batch * p.outChannels + g * coutG) * plane
                 let epilogue = job.epilogue(batch: batch, channel: g * coutG, row: 0)
                 let weights = packed + g * blocks * tapCount * 6
                 var t0 = 0
@@ -413,7 +301,7 @@ struct DirectTiles {
                         let fused = last ? gdn : nil
                         Kernels.withCEpilogue(blockEpilogue) { e in
                             tilesInC(depth, offsets + t0, tiles, tiles.count, weights + t0 * 6, tapCount * 6, coutG, out,
-                                     ldc, t0 > 0, e, fused?.gamma, fused?.beta, fused?.inverse ?? false, gdnScratch, tile)
+                                     plane, t0 > 0, e, fused?.gamma, fused?.beta, fused?.inverse ?? false, gdnScratch, tile)
                         }
                         t0 += depth
                         continue
@@ -422,16 +310,13 @@ struct DirectTiles {
                     for t in tiles {
                         for blk in 0..<blocks {
                             let channel = blk * 6
-                            let c = out + channel * ldc
+                            let c = out + channel * plane
                             kernel(depth, offsets + t0, t.low, t.high, weights + (blk * tapCount + t0) * 6,
-                                   c + t.c_low, c + t.c_high, ldc, min(6, coutG - channel), t.low_cols, t.high_cols,
+                                   c + t.c_low, c + t.c_high, plane, min(6, coutG - channel), t.low_cols, t.high_cols,
                                    t0 > 0, blockEpilogue?.offset(row: channel, column: t.c_low), tile)
                         }
                     }
                     t0 += depth
-                }
-                if let (buffer, handOff) = pairScratch {
-                    handOff.layout.writeRows(buffer, channelStride: ldc, row: rows[0], rows: rows.count, into: handOff.planes)
                 }
             }
         }

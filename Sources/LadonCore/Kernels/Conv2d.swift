@@ -106,52 +106,6 @@ extension Kernels {
         })
     }
 
-    /// One direct convolution of ``conv2dDirectChain(_:first:second:threads:)``: its weights, bias, parameters, activation
-    /// and the GDN fused into its tiles (or `nil`).
-    struct DirectChainLink {
-        let weight: Tensor, bias: [Float]?, p: Conv2dParameters, activation: Activation, gdn: GDN?
-    }
-
-    /// `second(first(input))`, each link a direct convolution with its fused GDN, with `first`'s output handed straight
-    /// to `second`'s stride-phase planes (``conv2dDirect(_:_:)``-style tiles; see ``conv2dDirectChain(_:_:)``). Same
-    /// values as two ``conv2d`` calls. Returns `nil`, computing nothing, when the pair cannot chain: not both
-    /// fusable (``directCanFuse(_:_:)``) or without a GDN, `first` grouped, or an empty map on the way.
-    static func conv2dDirectChain(_ input: Tensor, first: DirectChainLink, second: DirectChainLink,
-                                  threads: Int? = nil) -> Tensor? {
-        let (a, b) = (first.p, second.p)
-        guard input.rank == 4, input.c == a.inChannels, a.outChannels == b.inChannels, a.groups == 1,
-              first.gdn.map({ directCanFuse(a, $0) }) ?? (directPath != .swift),
-              second.gdn.map({ directCanFuse(b, $0) }) ?? (directPath != .swift) else { return nil }
-        let (n, h, w) = (input.n, input.h, input.w)
-        let (oh1, ow1) = (a.outputHeight(h), a.outputWidth(w))
-        let (oh2, ow2) = (b.outputHeight(oh1), b.outputWidth(ow1))
-        guard n > 0, h > 0, w > 0, oh1 > 0, ow1 > 0, oh2 > 0, ow2 > 0 else { return nil }
-        let workers = resolvedThreads(threads)
-        let biasA = first.bias ?? [], biasB = second.bias ?? []
-        return Tensor(shape: [n, b.outChannels, oh2, ow2], unsafeUninitialized: { out in
-            input.withUnsafeBufferPointer { x in
-                first.weight.withUnsafeBufferPointer { wa in
-                    second.weight.withUnsafeBufferPointer { wb in
-                        biasA.withUnsafeBufferPointer { ba in
-                            biasB.withUnsafeBufferPointer { bb in
-                                // The first job's output is never written (its rows go to the second's planes).
-                                let jobA = ConvJob(p: a, batch: n, h: h, w: w, oh: oh1, ow: ow1, input: x.baseAddress!,
-                                                   weight: wa.baseAddress!, bias: first.bias == nil ? nil : ba.baseAddress,
-                                                   residual: nil, relu: first.activation == .relu, output: out.baseAddress!,
-                                                   threads: workers, im2colBudget: im2colBudget, gdn: first.gdn)
-                                let jobB = ConvJob(p: b, batch: n, h: oh1, w: ow1, oh: oh2, ow: ow2, input: x.baseAddress!,
-                                                   weight: wb.baseAddress!, bias: second.bias == nil ? nil : bb.baseAddress,
-                                                   residual: nil, relu: second.activation == .relu, output: out.baseAddress!,
-                                                   threads: workers, im2colBudget: im2colBudget, gdn: second.gdn)
-                                conv2dDirectChain(jobA, jobB)
-                            }
-                        }
-                    }
-                }
-            }
-        })
-    }
-
     /// The algorithm `.automatic` runs for `p`:
     /// - 1×1, no padding, one group → `.pointwise` (one GEMM per image; strided ones subsample first);
     /// - at most 4 input channels per group (the RGB 5×5 stride-2 encoder stem), or at most 24 output

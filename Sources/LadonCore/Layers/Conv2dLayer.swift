@@ -62,21 +62,6 @@ package struct Conv2d: Sendable {
                               algorithm: .direct, threads: nil, im2colBudget: Kernels.im2colBudget, thenGDN: gdn)
     }
 
-    /// `nextGDN(next(gdn(self(x))))`: when both convolutions run direct with their GDNs fused (the encoder's first two
-    /// layers on the C tiles), this layer's output never exists as a map; each row pair goes straight into the padded
-    /// planes `next` reads (``Kernels/conv2dDirectChain(_:_:)``). The same values either way.
-    package func callAsFunction(_ x: Tensor, thenGDN gdn: GDN, then next: Conv2d, thenGDN nextGDN: GDN) -> Tensor {
-        if case .plain(let w) = storage, case .plain(let nextWeight) = next.storage,
-           Kernels.conv2dAlgorithm(for: parameters) == .direct, Kernels.conv2dAlgorithm(for: next.parameters) == .direct,
-           let y = Kernels.conv2dDirectChain(
-               x, first: .init(weight: w, bias: bias, p: parameters, activation: activation, gdn: gdn),
-               second: .init(weight: nextWeight, bias: next.bias, p: next.parameters, activation: next.activation,
-                             gdn: nextGDN)) {
-            return y
-        }
-        return next(self(x, thenGDN: gdn), thenGDN: nextGDN)
-    }
-
     /// Applies the convolution; `residual` (same shape as the output) is added before the activation.
     package func callAsFunction(_ x: Tensor, residual: Tensor? = nil,
                                algorithm: Conv2dAlgorithm = .automatic) -> Tensor {

@@ -15,7 +15,7 @@ public struct LadonEncoder: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv3(conv1(x, thenGDN: gdn1, then: conv2, thenGDN: gdn2))
+        conv3(conv2(conv1(x, thenGDN: gdn1), thenGDN: gdn2))
     }
 }
 
