@@ -12,7 +12,10 @@ TorchScript exporter): encoder, server body (decoder + layer2-4), classification
 (with the upsampling), detection head (FPN + RPN + RoI heads, for the padded size of --image). The machine is
 shared and noisy, so Swift and ORT blocks are interleaved in rounds and the script prints medians and the
 ORT/Swift ratio per stage and thread count. Swift's times come from `ladon infer --json` (stage timings of each
-image; the same image is passed --runs + 1 times and the first, warm-up, is dropped).
+image; the same image is passed --runs + 1 times and the first, warm-up, is dropped). The rows "device loop" time the
+device half the way a device runs it and the way ORT's encoder is timed here, one encoder run after another
+(`ladon encode --json` on the same copies); in `ladon infer` each encoder run follows the server's stages, which leave
+the caches cold.
 
 The last column, Swift / ORT, is issue 11's measure (a target of 1.0 means "no slower than ORT"); the device half is
 compared with ORT's encoder + CompressAI's entropy encoder, the server half with CompressAI's entropy decoder + ORT's
@@ -181,6 +184,19 @@ def swift_block(args, threads):
             "server half": stage("decompressMs", "decoder+bodyMs", "classificationMs", "segmentationMs", "detectionMs")}
 
 
+def swift_device_block(args, threads):
+    """The device half as a device runs it: `ladon encode --json` on --runs + 1 copies of the image back to back (the
+    first, warm-up, dropped), so, like ORT's encoder here, every run follows another encoder run, not the server's
+    stages as in `ladon infer`."""
+    with tempfile.TemporaryDirectory(prefix="ladon-encode-") as out_dir:
+        cmd = [args.ladon, "encode", "--json", "--model", args.model, "--threads", str(threads), "--output-dir", out_dir] \
+            + [args.image] * (args.runs + 1)
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()
+    rows = [json.loads(line)["timings"] for line in out][1:]
+    return {"encoder, device loop": [r["encoderMs"] for r in rows],
+            "device half, device loop": [r["preprocessMs"] + r["encoderMs"] + r["compressMs"] for r in rows]}
+
+
 def host_probe():
     """(GFLOP/s of a one-thread 512-square float32 matmul, GB/s of a 64 MB copy), medians of 15: how much of the machine
     a neighbour leaves us right now."""
@@ -230,6 +246,8 @@ def main():
         for _ in range(args.rounds):
             for stage, values in swift_block(args, threads).items():
                 results.setdefault(("swift", stage, threads), []).extend(values)
+            for stage, values in swift_device_block(args, threads).items():
+                results.setdefault(("swift", stage, threads), []).extend(values)
             for name, s in sessions.items():
                 results.setdefault(("ort", name, threads), []).extend(
                     time_ms(lambda s=s, f=feeds[name]: s.run(None, f), args.runs))
@@ -248,8 +266,8 @@ def main():
           f"{len(strings[0])} bytes; load average {load:.1f}; medians of {args.rounds} rounds x {args.runs} runs (ms)")
     print(f"host probe, 1 thread (before / after): matmul {probe_before[0]:.0f} / {probe_after[0]:.0f} GFLOP/s, "
           f"64 MB copy {probe_before[1]:.1f} / {probe_after[1]:.1f} GB/s\n")
-    stages = ["encoder", "entropy encode", "entropy decode", "server body", "classification", "segmentation",
-              "detection"]
+    stages = ["encoder", "encoder, device loop", "entropy encode", "entropy decode", "server body", "classification",
+              "segmentation", "detection"]
     pipe = args.pipeline
     print("| stage | threads | Swift ms | ONNX Runtime ms | ORT / Swift |" + (" ORT in pipeline ms | ratio |" if pipe else "")
           + " Swift / ORT |")
@@ -258,7 +276,10 @@ def main():
         for threads in args.threads:
             sw = results.get(("swift", stage, threads))
             other = results.get(("ort", stage, threads)) or results.get(("torch", stage, threads))
-            label = "ONNX Runtime" if ("ort", stage, threads) in results else "CompressAI (torch)"
+            ort_stage = "encoder" if stage == "encoder, device loop" else stage
+            if stage == "encoder, device loop":
+                other = results.get(("ort", ort_stage, threads))
+            label = "ONNX Runtime" if ("ort", ort_stage, threads) in results else "CompressAI (torch)"
             if not sw:
                 continue
             sm = statistics.median(sw)
@@ -273,6 +294,7 @@ def main():
                 print(f"| {stage} | {threads} | {sm:.1f} | – | – |" + (" – | – |" if pipe else "") + " – |")
     # The halves against what the other side runs for them (CompressAI's coder stands in for the entropy stages).
     halves = {"device half": (["encoder", "entropy encode"], "ORT encoder + CompressAI"),
+              "device half, device loop": (["encoder", "entropy encode"], "ORT encoder + CompressAI"),
               "server half": (["entropy decode", "server body", "classification", "segmentation", "detection"],
                               "CompressAI + ORT stages")}
     for half, (parts, label) in halves.items():

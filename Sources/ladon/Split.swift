@@ -19,7 +19,7 @@ struct Encode: ParsableCommand {
     @Option(name: .customLong("output-dir"), help: "Write every image's packet here as STEM.ldnp.")
     var outputDir: String?
 
-    @Flag(help: "Print one JSON object per image: file, image size, latent shape, payload and packet bytes, packet path.")
+    @Flag(help: "Print one JSON object per image: file, image size, latent shape, payload and packet bytes, packet path, stage timings.")
     var json = false
 
     @OptionGroup var options: ModelOptions
@@ -41,6 +41,8 @@ struct Encode: ParsableCommand {
         var payloadBytes: Int
         var packetBytes: Int
         var packet: String
+        /// `decodeMs`, `preprocessMs`, `encoderMs`, `compressMs`: the keys of `ladon infer --json`'s timings.
+        var timings: [String: Double]
     }
 
     func run() throws {
@@ -53,14 +55,20 @@ struct Encode: ParsableCommand {
         for image in paths {
             do {
                 let target = output ?? folder!.path(folder!.stem(for: image), ".ldnp")
-                let rgb = try ImageDecoder.decode(contentsOf: image, pixelLimit: pixelLimit)
-                let packet = LatentPacket(try device.encode(rgb: rgb.pixels, width: rgb.width, height: rgb.height))
+                var stopwatch = Stopwatch()
+                let rgb = try stopwatch.time("decode") { () throws(ImageError) in
+                    try ImageDecoder.decode(contentsOf: image, pixelLimit: pixelLimit)
+                }
+                let packet = LatentPacket(try device.encode(rgb: rgb.pixels, width: rgb.width, height: rgb.height,
+                                                            stopwatch: &stopwatch))
                 let bytes = packet.serialized()
                 try Data(bytes).write(to: URL(fileURLWithPath: target))
                 if json {
                     let line = Line(file: image, image: .init(width: rgb.width, height: rgb.height),
                                     latent: .init(channels: packet.latentChannels, height: packet.latentHeight, width: packet.latentWidth),
-                                    payloadBytes: packet.payload.count, packetBytes: bytes.count, packet: target)
+                                    payloadBytes: packet.payload.count, packetBytes: bytes.count, packet: target,
+                                    timings: Dictionary(stopwatch.laps.map { ($0.stage + "Ms", $0.seconds * 1000) },
+                                                        uniquingKeysWith: +))
                     print(String(decoding: try InferenceSummary.jsonEncoder().encode(line), as: UTF8.self))
                 } else {
                     print("\(image): \(rgb.width)x\(rgb.height) → latent \(packet.latentChannels)x\(packet.latentHeight)x\(packet.latentWidth), \(packet.payload.count) bytes coded, \(bytes.count) bytes in \(target)")

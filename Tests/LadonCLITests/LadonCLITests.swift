@@ -132,6 +132,11 @@ struct LadonCLI {
         #expect(e.status == 0, "\(e.stderr)")
         let encoded = e.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(encoded.count == 2 && encoded.allSatisfy { ($0["packetBytes"] as? Int ?? 0) > 64 })
+        // Each line times the device half's stages, with the keys of `infer --json`.
+        #expect(encoded.allSatisfy { line in
+            let timings = line["timings"] as? [String: Double] ?? [:]
+            return Set(timings.keys) == ["decodeMs", "preprocessMs", "encoderMs", "compressMs"] && timings.values.allSatisfy { $0 >= 0 }
+        })
         #expect(FileManager.default.fileExists(atPath: packets + "/a.ldnp") && FileManager.default.fileExists(atPath: packets + "/b.ldnp"))
         let d = try LadonCLI.run(["decode", "--json", "--model", model, packets])
         #expect(d.status == 0 && d.stdout.split(separator: "\n").count == 2, "\(d.stderr)")
