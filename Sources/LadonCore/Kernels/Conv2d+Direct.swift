@@ -70,8 +70,9 @@ extension Kernels {
                                             depthBlock: GEMMBlocking.preferred.depthBlock(tapCount), blocks: blocks,
                                             paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel, path: path)
                     withFusedGDN(job.gdn, p) { gdn in
-                        // About four chunks of output row pairs per thread, taken as threads come free.
-                        WorkSplit.forEachChunk(items, chunk: (items + 4 * parts - 1) / (4 * parts), parts: parts) { range in
+                        // ``directChunksPerThread`` chunks of output row pairs per thread, taken as threads come free.
+                        let k = directChunksPerThread
+                        WorkSplit.forEachChunk(items, chunk: (items + k * parts - 1) / (k * parts), parts: parts) { range in
                             tiles.run(range, gdn: gdn)
                         }
                     }
@@ -79,6 +80,12 @@ extension Kernels {
             }
         }
     }
+
+    /// Chunks of output row pairs per thread, taken as threads come free (`encoder.0`: 4 pairs each, `encoder.2`: 2).
+    /// Against 4 chunks per thread, 13 took the whole encoder 0.95–1.00× the time in 12 of 12 interleaved runs on a
+    /// contended Zen 3 (median 0.966; 8 and 18 alike, 26 from 0.93 to 1.02): a thread the host slows down leaves a
+    /// shorter last chunk for the join to wait on (docs/performance.md, twelfth session).
+    static let directChunksPerThread = 13
 
     /// The `strideW` phase planes of one input channel (`paddedH × rowWidth` each): phase `φ`'s column `x'` is padded
     /// column `x'·strideW + φ`, i.e. input column `x'·strideW + φ − padW`, and row `y'` input row `y' − padH`; zero
