@@ -14,8 +14,8 @@ shared and noisy, so Swift and ORT blocks are interleaved in rounds and the scri
 ORT/Swift ratio per stage and thread count. Swift's times come from `ladon infer --json` (stage timings of each
 image; the same image is passed --runs + 1 times and the first, warm-up, is dropped). The rows "device loop" time the
 device half the way a device runs it and the way ORT's encoder is timed here, one encoder run after another
-(`ladon encode --json` on the same copies); in `ladon infer` each encoder run follows the server's stages, which leave
-the caches cold.
+(`ladon encode --json` on the same copies); in `ladon infer` each encoder run follows the server's stages, which could
+leave its caches cold (on the Zen 3 machine the two read the same).
 
 The last column, Swift / ORT, is issue 11's measure (a target of 1.0 means "no slower than ORT"); the device half is
 compared with ORT's encoder + CompressAI's entropy encoder, the server half with CompressAI's entropy decoder + ORT's
@@ -275,10 +275,8 @@ def main():
     for stage in stages:
         for threads in args.threads:
             sw = results.get(("swift", stage, threads))
-            other = results.get(("ort", stage, threads)) or results.get(("torch", stage, threads))
             ort_stage = "encoder" if stage == "encoder, device loop" else stage
-            if stage == "encoder, device loop":
-                other = results.get(("ort", ort_stage, threads))
+            other = results.get(("ort", ort_stage, threads)) or results.get(("torch", ort_stage, threads))
             label = "ONNX Runtime" if ("ort", ort_stage, threads) in results else "CompressAI (torch)"
             if not sw:
                 continue

@@ -67,8 +67,7 @@ struct Encode: ParsableCommand {
                     let line = Line(file: image, image: .init(width: rgb.width, height: rgb.height),
                                     latent: .init(channels: packet.latentChannels, height: packet.latentHeight, width: packet.latentWidth),
                                     payloadBytes: packet.payload.count, packetBytes: bytes.count, packet: target,
-                                    timings: Dictionary(stopwatch.laps.map { ($0.stage + "Ms", $0.seconds * 1000) },
-                                                        uniquingKeysWith: +))
+                                    timings: InferenceSummary.milliseconds(stopwatch.laps))
                     print(String(decoding: try InferenceSummary.jsonEncoder().encode(line), as: UTF8.self))
                 } else {
                     print("\(image): \(rgb.width)x\(rgb.height) → latent \(packet.latentChannels)x\(packet.latentHeight)x\(packet.latentWidth), \(packet.payload.count) bytes coded, \(bytes.count) bytes in \(target)")

@@ -97,7 +97,12 @@ public struct InferenceSummary: Codable, Sendable, Equatable {
         segmentation = result.segmentation.map { seg in
             Segmentation(result: seg, geometry: g, original: maskAtOriginalSize)
         }
-        timings = Dictionary(result.timings.map { ($0.stage + "Ms", $0.seconds * 1000) }, uniquingKeysWith: +)
+        timings = Self.milliseconds(result.timings)
+    }
+
+    /// Stage timings as the JSON outputs give them: stage name + `Ms` → milliseconds (laps of one stage added up).
+    public static func milliseconds(_ laps: [(stage: String, seconds: Double)]) -> [String: Double] {
+        Dictionary(laps.map { ($0.stage + "Ms", $0.seconds * 1000) }, uniquingKeysWith: +)
     }
 
     /// The top-`k` classes by logit with softmax probabilities.
