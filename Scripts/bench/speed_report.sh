@@ -55,7 +55,7 @@ CHECKPOINTS=(--model "$DIR/model.safetensors" --classification "$DIR/classificat
 
 section "stages against ONNX Runtime (compare_ort.py --pipeline)"
 "$PY" Scripts/bench/compare_ort.py "${CHECKPOINTS[@]}" --rounds "$ROUNDS" --runs "$RUNS" --threads 2 --ladon "$LADON" \
-    --pipeline | tail -15
+    --pipeline | tail -16
 
 section "peak RSS against ONNX Runtime (ort_peak_rss.py)"
 "$PY" Scripts/bench/ort_peak_rss.py "${CHECKPOINTS[@]}" --ladon "$LADON" | tail -6
