@@ -106,25 +106,31 @@ extension Kernels {
         })
     }
 
-    /// ``bilinearPlane(into:oh:ow:ty:rows:fillRow:)`` for `planes` consecutive output planes of `dst`, split over
-    /// ``Kernels/threadCount`` threads; `fillRow(plane, r, buffer)` interpolates that plane's input row `r` along W.
+    /// ``bilinearPlane(into:oh:ow:outputRows:ty:rows:fillRow:)`` for `planes` consecutive output planes of `dst`,
+    /// split over ``Kernels/threadCount`` threads; `fillRow(plane, r, buffer)` interpolates that plane's input row
+    /// `r` along W. Fewer planes than 4 per thread (an RGB image's 3 on 2 threads) are cut into one band of output
+    /// rows per thread, so the threads get equal shares (1 + 2 planes would leave one idle a third of the time).
     private static func bilinearPlanes(_ planes: Int, into dst: UnsafeMutablePointer<Float>, oh: Int, ow: Int,
                                        ty: LinearTaps, fillRow: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
-        WorkSplit.forEachRange(planes, work: planes * oh * ow * 4) { range in
+        let threads = Kernels.resolvedThreads(nil)
+        let bands = planes < 4 * threads ? min(threads, oh) : 1
+        WorkSplit.forEachRange(planes * bands, work: planes * oh * ow * 4) { range in
             let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * ow)
             defer { rows.deallocate() }
-            for plane in range {
-                bilinearPlane(into: dst + plane * oh * ow, oh: oh, ow: ow, ty: ty, rows: rows) { r, buffer in
+            for item in range {
+                let plane = item / bands, band = item % bands
+                bilinearPlane(into: dst + plane * oh * ow, oh: oh, ow: ow,
+                              outputRows: oh * band / bands..<oh * (band + 1) / bands, ty: ty, rows: rows) { r, buffer in
                     fillRow(plane, r, buffer)
                 }
             }
         }
     }
 
-    /// One output plane: `fillRow(r, buffer)` writes input row `r` interpolated along W (`ow` values); each needed
-    /// row is made once (two are cached), then output rows are blended along H.
-    private static func bilinearPlane(into dst: UnsafeMutablePointer<Float>, oh: Int, ow: Int, ty: LinearTaps,
-                                      rows: UnsafeMutablePointer<Float>,
+    /// Rows `outputRows` of one output plane: `fillRow(r, buffer)` writes input row `r` interpolated along W (`ow`
+    /// values); each needed row is made once (two are cached), then output rows are blended along H.
+    private static func bilinearPlane(into dst: UnsafeMutablePointer<Float>, oh: Int, ow: Int, outputRows: Range<Int>,
+                                      ty: LinearTaps, rows: UnsafeMutablePointer<Float>,
                                       fillRow: (Int, UnsafeMutablePointer<Float>) -> Void) {
         var cached = (-1, -1)   // input rows held in rows[0..<ow] and rows[ow..<2ow]
         func horizontal(_ r: Int, avoiding keep: Int) -> UnsafeMutablePointer<Float> {
@@ -137,7 +143,7 @@ extension Kernels {
             return buffer
         }
         let lanes = Lanes.scalarCount, blocks = ow / lanes
-        for y in 0..<oh {
+        for y in outputRows {
             let r0 = ty.index0[y], r1 = ty.index1[y]
             let t0 = horizontal(r0, avoiding: r1)
             let t1 = horizontal(r1, avoiding: r0)
