@@ -171,30 +171,34 @@ def ort_pipeline(sessions, feeds, runs):
     return out
 
 
-def swift_block(args, threads):
-    cmd = [args.ladon, "infer", "--json", "--model", args.model, "--threads", str(threads)] + [args.image] * (args.runs + 1)
+DEVICE_HALF = ("preprocessMs", "encoderMs", "compressMs")
+
+
+def swift_timings(args, threads, command, *extra):
+    """`ladon COMMAND --json` on --runs + 1 copies of the image: a function summing the given timing keys per image,
+    the first image (warm-up) dropped."""
+    cmd = [args.ladon, command, "--json", "--model", args.model, "--threads", str(threads), *extra] \
+        + [args.image] * (args.runs + 1)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()
     rows = [json.loads(line)["timings"] for line in out][1:]
-    stage = lambda *keys: [sum(r[k] for k in keys) for r in rows]  # noqa: E731
+    return lambda *keys: [sum(r[k] for k in keys) for r in rows]
+
+
+def swift_block(args, threads):
+    stage = swift_timings(args, threads, "infer")
     return {"encoder": stage("encoderMs"), "entropy encode": stage("compressMs"),
             "entropy decode": stage("decompressMs"), "server body": stage("decoder+bodyMs"),
             "classification": stage("classificationMs"), "segmentation": stage("segmentationMs"),
-            "detection": stage("detectionMs"),
-            "device half": stage("preprocessMs", "encoderMs", "compressMs"),
+            "detection": stage("detectionMs"), "device half": stage(*DEVICE_HALF),
             "server half": stage("decompressMs", "decoder+bodyMs", "classificationMs", "segmentationMs", "detectionMs")}
 
 
 def swift_device_block(args, threads):
-    """The device half as a device runs it: `ladon encode --json` on --runs + 1 copies of the image back to back (the
-    first, warm-up, dropped), so, like ORT's encoder here, every run follows another encoder run, not the server's
-    stages as in `ladon infer`."""
+    """The device half as a device runs it: `ladon encode --json`, so, like ORT's encoder here, every run follows
+    another encoder run, not the server's stages as in `ladon infer`."""
     with tempfile.TemporaryDirectory(prefix="ladon-encode-") as out_dir:
-        cmd = [args.ladon, "encode", "--json", "--model", args.model, "--threads", str(threads), "--output-dir", out_dir] \
-            + [args.image] * (args.runs + 1)
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()
-    rows = [json.loads(line)["timings"] for line in out][1:]
-    return {"encoder, device loop": [r["encoderMs"] for r in rows],
-            "device half, device loop": [r["preprocessMs"] + r["encoderMs"] + r["compressMs"] for r in rows]}
+        stage = swift_timings(args, threads, "encode", "--output-dir", out_dir)
+    return {"encoder, device loop": stage("encoderMs"), "device half, device loop": stage(*DEVICE_HALF)}
 
 
 def host_probe():
