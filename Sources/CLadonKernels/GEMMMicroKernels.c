@@ -56,6 +56,7 @@ static void copy_edge_tile(const float *tile, ptrdiff_t ldt, float *c, ptrdiff_t
                 if (epilogue->bias) v += epilogue->bias[i];
                 if (epilogue->residual) v += epilogue->residual[i * epilogue->ldr + j];
                 if (epilogue->relu) v = v > 0 ? v : 0;
+                if (epilogue->gdn) v = crow[j] * (epilogue->gdn == 2 ? v : 1.0f / v);
             }
             crow[j] = v;
         }
@@ -80,6 +81,7 @@ static inline const CLadonEpilogue *epilogue_at(const CLadonEpilogue *e, ptrdiff
     storage->residual = e->residual ? e->residual + row * e->ldr + column : NULL;
     storage->ldr = e->ldr;
     storage->relu = e->relu;
+    storage->gdn = e->gdn;
     return storage;
 }
 
@@ -106,6 +108,8 @@ static inline void store16_avx512(__m512 x, float *dst, ptrdiff_t row, ptrdiff_t
         if (epilogue->residual)
             x = _mm512_add_ps(x, _mm512_loadu_ps(epilogue->residual + row * epilogue->ldr + column));
         if (epilogue->relu) x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), x);
+        if (epilogue->gdn)
+            x = _mm512_mul_ps(_mm512_loadu_ps(dst), epilogue->gdn == 2 ? x : _mm512_div_ps(_mm512_set1_ps(1.0f), x));
     }
     _mm512_storeu_ps(dst, x);
 }
@@ -235,17 +239,17 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
 /// Defines `cladon_conv_direct_tiles_##ISA` (declared in CLadonKernels.h) and its per-tile GDN. For each tile, `KERNEL`
 /// (tiles of two `HALF`-column halves) runs against every 6-channel block in turn; then, with `gdn_gamma`, the tile's
 /// columns go through the GDN over all `channels` in place, exactly as the GDN computes it on the whole map: |x| into
-/// one `2·HALF`-wide panel, `BLOCK` (the GEMM block loop whose panels `gdn_gamma` is packed for), the scale; the C
-/// routines at CPU level `LEVEL`. `gdn_scratch` holds `2 · channels · 2·HALF` floats.
+/// one `2·HALF`-wide panel, `BLOCK` (the GEMM block loop whose panels `gdn_gamma` is packed for) with the scale as its
+/// epilogue; the C routines at CPU level `LEVEL`. `gdn_scratch` holds `channels · 2·HALF` floats.
 #define CLADON_DIRECT_TILES(ISA, TARGET, KERNEL, BLOCK, LEVEL, HALF)                                           \
     TARGET static void direct_tile_gdn_##ISA(const float *gamma, const float *beta, bool inverse, float *scratch, \
                                              float *x, ptrdiff_t plane, ptrdiff_t channels, ptrdiff_t width,   \
                                              float *tile) {                                                    \
         if (width <= 0) return;                                                                                \
-        float *packed = scratch, *norm = scratch + channels * 2 * (HALF);                                      \
-        cladon_pack_abs_panels(LEVEL, packed, x, plane, channels, width, 2 * (HALF));                          \
-        BLOCK(channels, gamma, channels, packed, width, norm, 2 * (HALF), false, NULL, tile);                   \
-        cladon_gdn_scale(LEVEL, x, x, plane, norm, 2 * (HALF), beta, channels, width, inverse);                \
+        /* |x| packed; then gamma·|x|, each finished tile of sums scaling its x (C) in place: no norm block. */ \
+        cladon_pack_abs_panels(LEVEL, scratch, x, plane, channels, width, 2 * (HALF));                         \
+        CLadonEpilogue scale = {.bias = beta, .gdn = inverse ? 2 : 1};                                         \
+        BLOCK(channels, gamma, channels, scratch, width, x, plane, false, &scale, tile);                        \
     }                                                                                                          \
     TARGET void cladon_conv_direct_tiles_##ISA(                                                                \
         ptrdiff_t taps, const ptrdiff_t *offsets, const CLadonDirectTile *tiles, ptrdiff_t tile_count,         \
@@ -286,6 +290,8 @@ static inline void store8_avx2(__m256 x, float *dst, ptrdiff_t row, ptrdiff_t co
         if (epilogue->residual)
             x = _mm256_add_ps(x, _mm256_loadu_ps(epilogue->residual + row * epilogue->ldr + column));
         if (epilogue->relu) x = _mm256_and_ps(x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ));
+        if (epilogue->gdn)
+            x = _mm256_mul_ps(_mm256_loadu_ps(dst), epilogue->gdn == 2 ? x : _mm256_div_ps(_mm256_set1_ps(1.0f), x));
     }
     _mm256_storeu_ps(dst, x);
 }

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(__linux__)
 #include <features.h>
@@ -69,6 +70,14 @@ void cladon_roi_align_channels_last(int level, float *_Nonnull output, const flo
                                     const float *_Nonnull weights, ptrdiff_t bins, ptrdiff_t samples_per_bin,
                                     float count);
 
+/// The entropy bottleneck's quantisation of `count` latent values of one channel: `dst[i]` = `roundHalfToEven(src[i] −
+/// median)` clamped to ±2^29 (in float), minus `offset`, clamped to `low ... high`. Returns how many results lie outside
+/// `0 ..< escape` (as unsigned); sets `*non_finite` when any value is NaN or infinite (its result is then meaningless).
+/// `level` as for ``cladon_pack_im2col_panels_at_level``.
+ptrdiff_t cladon_quantize_plane(int level, int32_t *_Nonnull dst, const float *_Nonnull src, ptrdiff_t count,
+                                float median, int32_t offset, int32_t low, int32_t high, uint32_t escape,
+                                bool *_Nonnull non_finite);
+
 /// GDN's |x| as GEMM B panels: `rows` channel rows of `x` (`stride` apart, `width` pixels each) into `nr`-column panels
 /// `dst[(q * rows + p) * nr + j] = |x[p * stride + q * nr + j]|`, zero past `width`. `level` as for
 /// ``cladon_pack_im2col_panels_at_level``.
@@ -113,11 +122,16 @@ bool cladon_pool_run(ptrdiff_t parts, void (*_Nonnull function)(void *_Nullable,
 
 /// What to apply to a tile after its last depth block: `C = relu?(C + bias[row] + residual)`.
 /// Pointers are relative to the tile's first element (`bias[i]` for tile row `i`, `residual + i * ldr + j`).
+///
+/// `gdn` (1: GDN, 2: inverse GDN; 0: none) makes the tile GDN's last step instead: `C` then holds the GDN's input `x`,
+/// and the finished sum `v = Σ + bias[row]` (bias = beta) replaces it with `x · (1 / v)` or `x · v`, the operations
+/// of `cladon_gdn_scale` (so no `norm` block is written and read back). Only with `load_c` false (one depth block).
 typedef struct {
     const float *_Nullable bias;
     const float *_Nullable residual;
     ptrdiff_t ldr;
     bool relu;
+    int gdn;
 } CLadonEpilogue;
 
 /// Whether the CPU and the OS support AVX-512 Foundation (zmm registers); also true in an emulated-AVX-512 check build
@@ -166,10 +180,11 @@ void cladon_gemm_block_6x16_avx2(ptrdiff_t kc, const float *_Nonnull a, ptrdiff_
 /// `ldr` apart) moved to the block's first channel and the tile's first column.
 ///
 /// With `gdn_gamma` (only on the last depth block: the encoder's conv → GDN pairs), each finished tile's columns then
-/// go through the GDN over all `channels` in place, while they are in cache, exactly as `cladon_pack_abs_panels`, the
-/// 6x16 block loop and `cladon_gdn_scale` compute it on the whole map: `gdn_gamma` packed as the GEMM's 6-row panels
-/// in one depth block (`channels` ≤ its `KC`), `gdn_beta`, `gdn_inverse`, and `gdn_scratch` of `2 · channels · 16`
-/// floats (|x| panel and norms). NULL `gdn_gamma`: no GDN, and the other three are not read. AVX2 + FMA only.
+/// go through the GDN over all `channels` in place, while they are in cache, with the results of
+/// `cladon_pack_abs_panels`, the 6x16 block loop and `cladon_gdn_scale` on the whole map (the scale done by the block
+/// loop's epilogue, `CLadonEpilogue.gdn`): `gdn_gamma` packed as the GEMM's 6-row panels in one depth block
+/// (`channels` ≤ its `KC`), `gdn_beta`, `gdn_inverse`, and `gdn_scratch` of `channels · 16` floats (the |x| panel).
+/// NULL `gdn_gamma`: no GDN, and the other three are not read. AVX2 + FMA only.
 void cladon_conv_direct_tiles_avx2(ptrdiff_t taps, const ptrdiff_t *_Nonnull offsets,
                                    const CLadonDirectTile *_Nonnull tiles, ptrdiff_t tile_count,
                                    const float *_Nonnull weights, ptrdiff_t block_stride, ptrdiff_t channels,
@@ -204,7 +219,7 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *_Nonnull of
 /// ``cladon_conv_direct_tiles_avx2`` over ``cladon_conv_direct_6x32_avx512`` tiles: one depth block over `tile_count`
 /// tiles of two 16-column halves, each tile against every 6-channel block in turn; with `gdn_gamma` (packed as the
 /// 12x32 kernel's 12-row panels, one depth block) the GDN of each finished tile, `gdn_scratch` holding
-/// `2 · channels · 32` floats. `tile` holds 6 · 32 floats, 12 · 32 with `gdn_gamma` (the GDN's GEMM edge tiles).
+/// `channels · 32` floats. `tile` holds 6 · 32 floats, 12 · 32 with `gdn_gamma` (the GDN's GEMM edge tiles).
 /// AVX-512F only.
 void cladon_conv_direct_tiles_avx512(ptrdiff_t taps, const ptrdiff_t *_Nonnull offsets,
                                      const CLadonDirectTile *_Nonnull tiles, ptrdiff_t tile_count,

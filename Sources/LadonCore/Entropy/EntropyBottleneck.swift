@@ -1,4 +1,5 @@
 // CompressAI's EntropyBottleneck (factorized prior): quantise, rANS-code and decode latents, byte-exact.
+import CLadonKernels
 
 /// A compressed latent: one rANS string per batch sample plus the shape the strings do not carry.
 public struct CompressedLatent: Sendable, Equatable {
@@ -160,45 +161,62 @@ public struct EntropyBottleneck: Sendable, Equatable {
         }
     }
 
-    /// Writes `symbol - offset[c]` (clamped to the codable range) for one sample and counts escapes.
+    /// Writes `symbol - offset[c]` (clamped to the codable range) for one sample and counts escapes, one channel plane
+    /// at a time with the vectorised C kernel (``quantizeReference(_:sample:channel:into:)``'s results).
     private func quantizeSample(_ latent: Tensor, sample: Int, into dst: UnsafeMutablePointer<Int32>) throws(LadonError) -> Int {
         let plane = latent.shape[2] * latent.shape[3]
         var escapes = 0
-        var nonFinite = -1
+        var badChannel = -1
         latent.withUnsafeBufferPointer { src in
-            let base = src.baseAddress.map { $0 + sample * channels * plane }
+            guard let base = src.baseAddress.map({ $0 + sample * channels * plane }) else { return }
             for c in 0..<channels {
-                guard let base else { break }
-                let row = base + c * plane
-                let out = dst + c * plane
-                let median = medians[c], offset = tables.offsets[c], escape = tables.escapeIndex(c)
-                let low = -RANSConstants.escapeReach, high = escape + RANSConstants.escapeReach - 1
-                var bad = false
-                var count = 0
-                for i in 0..<plane {
-                    let y = row[i]
-                    let finite = y.isFinite
-                    bad = bad || !finite
-                    // Clamp in Float first (±2^29 is exact and beyond any codable symbol), then in Int32.
-                    let d = finite ? (y - median).rounded(.toNearestOrEven) : 0
-                    let r = min(max(d, -536_870_912), 536_870_912)
-                    let v = min(max(Int32(r) &- offset, low), high)
-                    out[i] = v
-                    count &+= UInt32(bitPattern: v) >= UInt32(escape) ? 1 : 0
-                }
-                if bad {
-                    nonFinite = c * plane + (0..<plane).first { !row[$0].isFinite }!
+                let escape = tables.escapeIndex(c)
+                var nonFinite = false
+                escapes += cladon_quantize_plane(0, dst + c * plane, base + c * plane, plane, medians[c], tables.offsets[c],
+                                                 -RANSConstants.escapeReach, escape + RANSConstants.escapeReach - 1,
+                                                 UInt32(escape), &nonFinite)
+                if nonFinite {
+                    badChannel = c
                     return
                 }
-                escapes += count
             }
         }
-        if nonFinite >= 0 {
-            let hw = latent.shape[3]
-            let (c, rest) = nonFinite.quotientAndRemainder(dividingBy: max(plane, 1))
-            throw .invalidInput(.nonFiniteLatent(index: [sample, c, rest / max(hw, 1), rest % max(hw, 1)]))
-        }
+        if badChannel >= 0 { try throwNonFinite(latent, sample: sample, channel: badChannel) }
         return escapes
+    }
+
+    /// The plain element-by-element quantisation of one channel plane that ``quantizeSample(_:sample:into:)``'s C kernel
+    /// reproduces (kept beside it for tests): returns the escape count, or `nil` when a value is NaN or infinite.
+    package func quantizeReference(_ latent: Tensor, sample: Int, channel c: Int,
+                                   into out: UnsafeMutablePointer<Int32>) -> Int? {
+        let plane = latent.shape[2] * latent.shape[3]
+        return latent.withUnsafeBufferPointer { src -> Int? in
+            guard let base = src.baseAddress else { return 0 }
+            let row = base + (sample * channels + c) * plane
+            let median = medians[c], offset = tables.offsets[c], escape = tables.escapeIndex(c)
+            let low = -RANSConstants.escapeReach, high = escape + RANSConstants.escapeReach - 1
+            var count = 0
+            for i in 0..<plane {
+                let y = row[i]
+                guard y.isFinite else { return nil }
+                // Clamp in Float first (±2^29 is exact and beyond any codable symbol), then in Int32.
+                let d = (y - median).rounded(.toNearestOrEven)
+                let r = min(max(d, -536_870_912), 536_870_912)
+                let v = min(max(Int32(r) &- offset, low), high)
+                out[i] = v
+                count &+= UInt32(bitPattern: v) >= UInt32(escape) ? 1 : 0
+            }
+            return count
+        }
+    }
+
+    /// The error for the first NaN or infinite value of channel `c` of `sample`, with its `[n, c, y, x]` index.
+    private func throwNonFinite(_ latent: Tensor, sample: Int, channel c: Int) throws(LadonError) {
+        let (plane, hw) = (latent.shape[2] * latent.shape[3], latent.shape[3])
+        let rest = latent.withUnsafeBufferPointer { src in
+            (0..<plane).first { !src[(sample * channels + c) * plane + $0].isFinite } ?? 0
+        }
+        throw .invalidInput(.nonFiniteLatent(index: [sample, c, rest / max(hw, 1), rest % max(hw, 1)]))
     }
 
     private func checkLatent(_ latent: Tensor) throws(LadonError) -> (Int, Int, Int, Int) {

@@ -266,9 +266,9 @@ struct DirectTiles {
         let half = path.halfWidth
         let fullWidth = job.ow / (2 * half) * (2 * half), tail = job.ow - fullWidth
         // An edge tile for the tile kernel (6 × 2·half) and the fused GDN's GEMM kernel (6 × 16 on AVX2, 12 × 32 on
-        // AVX-512: 12 · 2·half covers both), then the fused GDN's |x| panel and norms (2 · coutG · 2·half).
+        // AVX-512: 12 · 2·half covers both), then the fused GDN's |x| panel (coutG · 2·half).
         let tileFloats = 24 * half
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: tileFloats + (gdn == nil ? 0 : 4 * half * coutG)) { tileBuffer in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: tileFloats + (gdn == nil ? 0 : 2 * half * coutG)) { tileBuffer in
             let tile = tileBuffer.baseAddress!, gdnScratch = tile + tileFloats
             var tiles: [CLadonDirectTile] = []
             for item in items {

@@ -168,7 +168,7 @@ extension Kernels {
     @inline(__always)
     static func withCEpilogue(_ epilogue: GEMMEpilogue?, _ body: (UnsafePointer<CLadonEpilogue>?) -> Void) {
         guard let e = epilogue else { return body(nil) }
-        var ce = CLadonEpilogue(bias: e.bias, residual: e.residual, ldr: e.ldr, relu: e.relu)
+        var ce = CLadonEpilogue(bias: e.bias, residual: e.residual, ldr: e.ldr, relu: e.relu, gdn: 0)
         body(&ce)
     }
     #endif
