@@ -1,7 +1,7 @@
 // The entropy bottleneck's quantisation of one latent plane, as `EntropyBottleneck.quantizeReference` computes it
 // element by element: `roundHalfToEven(y − median)`, clamped to ±2^29 in float, minus the channel's table offset,
-// clamped to the codable range. Portable C the compiler vectorises (`rint`, in the default round-to-nearest-even mode, is one `vroundps` with AVX); on
-// x86-64 also compiled for AVX2 and AVX-512 and picked from CPUID.
+// clamped to the codable range. Portable C the compiler vectorises (`rint`, in the default round-to-nearest-even
+// mode, is one `vroundps` with AVX); on x86-64 also compiled for AVX2 and AVX-512 and picked from CPUID.
 #include "CPULevels.h"
 
 #include <stdint.h>
@@ -33,26 +33,21 @@ static inline __attribute__((always_inline)) uint32_t quantize_run(int32_t *dst,
     return escapes;
 }
 
-static inline __attribute__((always_inline)) ptrdiff_t quantize_plane(int32_t *dst, const float *src, ptrdiff_t count,
-                                                                      float median, int32_t offset, int32_t low,
-                                                                      int32_t high, uint32_t escape, bool *non_finite) {
-    ptrdiff_t escapes = 0;
-    uint32_t bad = 0;
-    for (ptrdiff_t start = 0; start < count; start += (ptrdiff_t)1 << 31) {
-        ptrdiff_t run = count - start < ((ptrdiff_t)1 << 31) ? count - start : (ptrdiff_t)1 << 31;
-        escapes += quantize_run(dst + start, src + start, run, median, offset, low, high, escape, &bad);
-    }
-    *non_finite = bad != 0;
-    return escapes;
-}
-
 #define CLADON_QUANTIZE_ARGS                                                                                  \
     int32_t *dst, const float *src, ptrdiff_t count, float median, int32_t offset, int32_t low, int32_t high, \
         uint32_t escape, bool *non_finite, ptrdiff_t *escapes
 #define CLADON_QUANTIZE_CALL dst, src, count, median, offset, low, high, escape, non_finite, escapes
 
+/// The whole plane in runs of at most 2^31 values; `*escapes` and `*non_finite` as ``cladon_quantize_plane`` returns them.
 static inline __attribute__((always_inline)) void quantize(CLADON_QUANTIZE_ARGS) {
-    *escapes = quantize_plane(dst, src, count, median, offset, low, high, escape, non_finite);
+    uint32_t bad = 0;
+    ptrdiff_t total = 0;
+    for (ptrdiff_t start = 0; start < count; start += (ptrdiff_t)1 << 31) {
+        ptrdiff_t run = count - start < ((ptrdiff_t)1 << 31) ? count - start : (ptrdiff_t)1 << 31;
+        total += quantize_run(dst + start, src + start, run, median, offset, low, high, escape, &bad);
+    }
+    *escapes = total;
+    *non_finite = bad != 0;
 }
 
 CLADON_LEVEL_BUILDS(quantize, (CLADON_QUANTIZE_ARGS), (CLADON_QUANTIZE_CALL))

@@ -84,7 +84,7 @@ import CLadonKernels
                     let expectedEscapes = expected.withUnsafeMutableBufferPointer {
                         eb.quantizeReference(x, sample: sample, channel: c, into: $0.baseAddress!)
                     }
-                    let escape = eb.tables.escapeIndex(c)
+                    let (escape, values) = (eb.tables.escapeIndex(c), eb.tables.codableValues(c))
                     for level: Int32 in [1, 2, 3] {
                         var got = [Int32](repeating: -7, count: plane)
                         var nonFinite = true
@@ -92,8 +92,7 @@ import CLadonKernels
                             x.withUnsafeBufferPointer { src in
                                 cladon_quantize_plane(level, out.baseAddress!, src.baseAddress! + (sample * 24 + c) * plane,
                                                       plane, eb.medians[c], eb.tables.offsets[c],
-                                                      -RANSConstants.escapeReach, escape + RANSConstants.escapeReach - 1,
-                                                      UInt32(escape), &nonFinite)
+                                                      values.lowerBound, values.upperBound, UInt32(escape), &nonFinite)
                             }
                         }
                         #expect(got == expected, "width \(width), sample \(sample), channel \(c), level \(level)")

@@ -170,11 +170,11 @@ public struct EntropyBottleneck: Sendable, Equatable {
         latent.withUnsafeBufferPointer { src in
             guard let base = src.baseAddress.map({ $0 + sample * channels * plane }) else { return }
             for c in 0..<channels {
-                let escape = tables.escapeIndex(c)
+                let values = tables.codableValues(c)
                 var nonFinite = false
                 escapes += cladon_quantize_plane(0, dst + c * plane, base + c * plane, plane, medians[c], tables.offsets[c],
-                                                 -RANSConstants.escapeReach, escape + RANSConstants.escapeReach - 1,
-                                                 UInt32(escape), &nonFinite)
+                                                 values.lowerBound, values.upperBound, UInt32(tables.escapeIndex(c)),
+                                                 &nonFinite)
                 if nonFinite {
                     badChannel = c
                     return
@@ -194,7 +194,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
             guard let base = src.baseAddress else { return 0 }
             let row = base + (sample * channels + c) * plane
             let median = medians[c], offset = tables.offsets[c], escape = tables.escapeIndex(c)
-            let low = -RANSConstants.escapeReach, high = escape + RANSConstants.escapeReach - 1
+            let values = tables.codableValues(c)
             var count = 0
             for i in 0..<plane {
                 let y = row[i]
@@ -202,7 +202,7 @@ public struct EntropyBottleneck: Sendable, Equatable {
                 // Clamp in Float first (±2^29 is exact and beyond any codable symbol), then in Int32.
                 let d = (y - median).rounded(.toNearestOrEven)
                 let r = min(max(d, -536_870_912), 536_870_912)
-                let v = min(max(Int32(r) &- offset, low), high)
+                let v = min(max(Int32(r) &- offset, values.lowerBound), values.upperBound)
                 out[i] = v
                 count &+= UInt32(bitPattern: v) >= UInt32(escape) ? 1 : 0
             }

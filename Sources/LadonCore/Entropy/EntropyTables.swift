@@ -87,9 +87,13 @@ public struct EntropyTables: Sendable, Equatable {
 
     /// The range of symbols channel `c` can code (in-range symbols plus the escape reach).
     public func codableSymbols(_ c: Int) -> ClosedRange<Int32> {
-        let low = offsets[c] - RANSConstants.escapeReach
-        let high = offsets[c] + escapeIndex(c) + RANSConstants.escapeReach - 1
-        return low...high
+        let values = codableValues(c)
+        return (offsets[c] + values.lowerBound)...(offsets[c] + values.upperBound)
+    }
+
+    /// ``codableSymbols(_:)`` less the channel's offset: the coder's values `symbol - offset[c]`, escapes included.
+    public func codableValues(_ c: Int) -> ClosedRange<Int32> {
+        -RANSConstants.escapeReach...(escapeIndex(c) + RANSConstants.escapeReach - 1)
     }
 
     /// Equal when offsets, CDF lengths and (trimmed) CDFs are equal.
