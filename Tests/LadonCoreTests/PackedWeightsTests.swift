@@ -239,6 +239,91 @@ import CLadonKernels
         }
     }
 
+    /// A 1×1 layer with a shortcut written over the shortcut's storage: the same bits as the out-of-place call, the
+    /// storage reused when the caller gave it up, a shortcut still held elsewhere left as it was (copy on write), and
+    /// no in-place write where partial sums would be stored before the residual is added (more input channels than
+    /// one depth block) or the layer is not a stride-1 1×1 GEMM.
+    @Test(arguments: [1, 2])
+    func shortcutIsOverwrittenOnlyWhereEachOutputIsOneStore(threads: Int) {
+        var rng = SplitMix64(seed: 47)
+        let kc = GEMMBlocking.preferred.kc
+        let cases: [(inC: Int, outC: Int, h: Int, w: Int, n: Int, stride: Int)] = [
+            (3, 5, 1, 1, 1, 1), (17, 13, 7, 9, 2, 1), (64, 70, 13, 13, 1, 1), (kc, 40, 5, 11, 1, 1),
+            (kc + 1, 24, 6, 5, 1, 1), (300, 12, 3, 4, 2, 1), (16, 32, 9, 9, 1, 2),
+        ]
+        for c in cases {
+            let p = Conv2dParameters(inChannels: c.inC, outChannels: c.outC, kernelSize: 1, stride: c.stride)
+            let layer = Conv2d(parameters: p, weight: Tensor.random(p.weightShape, using: &rng),
+                               bias: (0..<c.outC).map { _ in Float.random(in: -1...1, using: &rng) }, activation: .relu)
+            let x = Tensor.random([c.n, c.inC, c.h, c.w], using: &rng)
+            let shape = [c.n, c.outC, p.outputHeight(c.h), p.outputWidth(c.w)]
+            let shortcut = Tensor.random(shape, using: &rng)
+            let expected = Kernels.conv2dReference(x, weight: layer.weight, bias: layer.bias, p, activation: .relu,
+                                                   residual: shortcut)
+            let outOfPlace = layer(x, residual: shortcut)
+            expectClose(outOfPlace, expected, rtol: 1e-5, atol: 1e-5, "\(c)")
+            let qualifies = c.inC <= kc && c.stride == 1
+            // Given up: written in place when the layer qualifies.
+            let given = Tensor(shape: shape, scalars: shortcut.scalars.map { $0 })
+            let storage = given.withUnsafeBufferPointer { $0.baseAddress }
+            let inPlace = layer(x, residualInPlace: consume given)
+            #expect(inPlace == outOfPlace, "\(c)")
+            #expect((inPlace.withUnsafeBufferPointer { $0.baseAddress } == storage) == qualifies, "\(c)")
+            // Still held: the holder's tensor does not change.
+            let held = shortcut
+            #expect(layer(x, residualInPlace: held) == outOfPlace, "\(c)")
+            #expect(held == shortcut && held.scalars == shortcut.scalars, "\(c)")
+            // The kernel says whether it wrote, and leaves the shortcut alone when it did not.
+            guard case .packed(let packed) = layer.storage else { Issue.record("\(c): weights not packed"); continue }
+            var direct = Tensor(shape: shape, scalars: shortcut.scalars.map { $0 })
+            let wrote = Kernels.conv2dAddingInPlace(x, packed: packed, bias: layer.bias, activation: .relu,
+                                                    residual: &direct, threads: threads)
+            #expect(wrote == qualifies, "\(c)")
+            #expect(direct == (wrote ? outOfPlace : shortcut), "\(c)")
+        }
+    }
+
+    /// A ResNet-50 bottleneck without a downsample, given its input with `consume`, returns its result in the input's
+    /// storage (the shortcut conv3 wrote over), with the values of the out-of-place chain; one with a downsample too.
+    @Test func bottleneckWritesOverItsConsumedInput() throws {
+        var rng = SplitMix64(seed: 48)
+        var writer = SafeTensorsWriter()
+        let (inC, planes) = (32, 8)
+        func bn(_ name: String, _ c: Int) {
+            writer.add(name + ".weight", Tensor.random([c], in: 0.8...1.2, using: &rng))
+            writer.add(name + ".bias", Tensor.random([c], in: -0.1...0.1, using: &rng))
+            writer.add(name + ".running_mean", Tensor.random([c], in: -0.1...0.1, using: &rng))
+            writer.add(name + ".running_var", Tensor.random([c], in: 0.8...1.2, using: &rng))
+        }
+        for (prefix, input) in [("plain", inC), ("down", 16)] {
+            writer.add(prefix + ".conv1.weight", Tensor.random([planes, input, 1, 1], using: &rng))
+            writer.add(prefix + ".conv2.weight", Tensor.random([planes, planes, 3, 3], using: &rng))
+            writer.add(prefix + ".conv3.weight", Tensor.random([4 * planes, planes, 1, 1], using: &rng))
+            bn(prefix + ".bn1", planes); bn(prefix + ".bn2", planes); bn(prefix + ".bn3", 4 * planes)
+        }
+        writer.add("down.downsample.0.weight", Tensor.random([4 * planes, 16, 1, 1], using: &rng))
+        bn("down.downsample.1", 4 * planes)
+        let root = WeightScope(file: try SafeTensorsFile(data: writer.serialized()))
+        let plain = try ResNetBottleneckBlock(weights: root.scope("plain"), inChannels: inC, planes: planes, expansion: 4,
+                                              stride: 1)
+        let down = try ResNetBottleneckBlock(weights: root.scope("down"), inChannels: 16, planes: planes, expansion: 4,
+                                             stride: 2)
+        #expect(plain.downsample == nil && down.downsample != nil)
+        for (block, input) in [(plain, inC), (down, 16)] {
+            let x = Tensor.random([1, input, 11, 9], using: &rng)
+            let identity = block.downsample.map { $0(x) } ?? x
+            let expected = block.conv3(block.conv2(block.conv1(x)), residual: identity)
+            let given = Tensor(shape: x.shape, scalars: x.scalars.map { $0 })
+            let storage = given.withUnsafeBufferPointer { $0.baseAddress }
+            let out = ResNetBlock.bottleneck(block)(consume given)
+            #expect(out == expected)
+            if block.downsample == nil { #expect(out.withUnsafeBufferPointer { $0.baseAddress } == storage) }
+            // A caller that keeps its input sees it unchanged.
+            let kept = Tensor(shape: x.shape, scalars: x.scalars.map { $0 })
+            #expect(block(kept) == expected && kept == x)
+        }
+    }
+
     /// Layers whose algorithm is not a GEMM, or grouped ones, keep their plain weights.
     @Test func directAndGroupedLayersStayPlain() {
         var rng = SplitMix64(seed: 43)

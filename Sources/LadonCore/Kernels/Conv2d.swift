@@ -53,6 +53,41 @@ extension Kernels {
                       packed: packed, borderedPlanes: borderedPlanes)
     }
 
+    /// ``conv2d(_:packed:bias:activation:residual:threads:im2colBudget:borderedPlanes:)`` with the result written over
+    /// `residual`, for a ResNet shortcut that is not needed afterwards. A fresh output block is often cold in cache
+    /// (every store then fetches its line from memory first), while the shortcut was just read: conv3 of a layer2
+    /// block writes 5.5 MB. Only where each output element is made by one store that first reads the same element of
+    /// the residual: a stride-1 1×1 convolution whose GEMM runs a single depth block (`inChannels` at most the
+    /// blocking's `KC`, so no partial sums are stored before the residual is added). Same values as the out-of-place
+    /// call. When `residual`'s storage is shared it is copied first (copy on write), so other holders never see the
+    /// change.
+    /// - Returns: `false`, with `residual` untouched, when the convolution does not qualify.
+    package static func conv2dAddingInPlace(_ input: Tensor, packed: PackedConvWeights, bias: [Float]?,
+                                           activation: Activation, residual: inout Tensor, threads: Int? = nil) -> Bool {
+        let p = packed.parameters
+        guard isPointwise(p), p.strideHeight == 1, p.strideWidth == 1, packed.full != nil,
+              GEMMBlocking.preferred.depthBlock(p.inChannels) == p.inChannels,
+              input.rank == 4, input.c == p.inChannels, input.count > 0,
+              residual.shape == [input.n, p.outChannels, input.h, input.w] else { return false }
+        precondition(bias == nil || bias!.count == p.outChannels, "conv2d: bias count != \(p.outChannels)")
+        let workers = resolvedThreads(threads)
+        let biasValues = bias ?? []
+        input.withUnsafeBufferPointer { x in
+            biasValues.withUnsafeBufferPointer { bv in
+                residual.withUnsafeMutableBufferPointer { shortcut in
+                    let job = ConvJob(
+                        p: p, batch: input.n, h: input.h, w: input.w, oh: input.h, ow: input.w,
+                        input: x.baseAddress!, weight: x.baseAddress!,   // not read: the packed weights are
+                        bias: bias == nil ? nil : bv.baseAddress, residual: UnsafePointer(shortcut.baseAddress!),
+                        relu: activation == .relu, output: shortcut.baseAddress!, threads: workers,
+                        im2colBudget: im2colBudget, packed: packed)
+                    conv2dPointwise(job)
+                }
+            }
+        }
+        return true
+    }
+
     /// ``conv2d(_:weight:bias:_:activation:residual:algorithm:threads:)`` with an explicit im2col buffer
     /// bound in floats (tests lower it to exercise the row tiling), and optionally prepacked weights (then
     /// `weight` is not read).

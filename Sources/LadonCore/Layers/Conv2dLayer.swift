@@ -62,6 +62,20 @@ package struct Conv2d: Sendable {
                               algorithm: .direct, threads: nil, im2colBudget: Kernels.im2colBudget, thenGDN: gdn)
     }
 
+    /// `self(x, residual: residual)`, written over `residual`'s storage when the convolution allows it
+    /// (``Kernels/conv2dAddingInPlace(_:packed:bias:activation:residual:threads:)``: a 1×1 layer of at most `KC` input
+    /// channels, as conv3 of ResNet-50's layer2 and layer3 blocks), which spares a fresh, cache-cold output block.
+    /// Pass the shortcut with `consume` (it is not needed afterwards); a shortcut still held elsewhere is copied
+    /// first, so the result is the same either way.
+    package func callAsFunction(_ x: Tensor, residualInPlace residual: consuming Tensor) -> Tensor {
+        var out = consume residual
+        if case .packed(let packed) = storage,
+           Kernels.conv2dAddingInPlace(x, packed: packed, bias: bias, activation: activation, residual: &out) {
+            return out
+        }
+        return self(x, residual: out)
+    }
+
     /// Applies the convolution; `residual` (same shape as the output) is added before the activation.
     package func callAsFunction(_ x: Tensor, residual: Tensor? = nil,
                                algorithm: Conv2dAlgorithm = .automatic) -> Tensor {

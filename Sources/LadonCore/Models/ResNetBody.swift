@@ -25,9 +25,12 @@ public struct ResNetBottleneckBlock: Sendable {
         }
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let identity = downsample.map { $0(x) } ?? x
-        return conv3(conv2(conv1(x)), residual: identity)
+    /// Runs the block. When `x` is passed with `consume` and no downsample applies, conv3 writes its result over `x`
+    /// (``Conv2d/callAsFunction(_:residualInPlace:)``).
+    public func callAsFunction(_ x: consuming Tensor) -> Tensor {
+        let y = conv2(conv1(x))
+        if let downsample { return conv3(y, residualInPlace: downsample(x)) }
+        return conv3(y, residualInPlace: consume x)
     }
 }
 
@@ -97,15 +100,18 @@ public struct ResNeStBottleneckBlock: Sendable {
         self.stride = stride
     }
 
-    /// Runs the block on `[N, inChannels, H, W]`; returns `[N, expansion · planes, ⌈H/stride⌉, ⌈W/stride⌉]`.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    /// Runs the block on `[N, inChannels, H, W]`; returns `[N, expansion · planes, ⌈H/stride⌉, ⌈W/stride⌉]`. As in
+    /// ``ResNetBottleneckBlock``, conv3 writes over the shortcut when it can.
+    public func callAsFunction(_ x: consuming Tensor) -> Tensor {
         var y = Kernels.splitAttention(splitConv(conv1(x)), radix: radix, fc1Weight: fc1.weight, fc1Bias: fc1.bias ?? [],
                                        fc2Weight: fc2.weight, fc2Bias: fc2.bias ?? [])
         if stride > 1 { y = Kernels.avgPool2d(y, kernelSize: 3, stride: stride, padding: 1) }
-        let identity = downsample.map { d in
-            d(stride > 1 ? Kernels.avgPool2d(x, kernelSize: stride, stride: stride, ceilMode: true, countIncludePad: false) : x)
-        } ?? x
-        return conv3(y, residual: identity)
+        if let downsample {
+            let pooled = stride > 1
+                ? Kernels.avgPool2d(x, kernelSize: stride, stride: stride, ceilMode: true, countIncludePad: false) : x
+            return conv3(y, residualInPlace: downsample(pooled))
+        }
+        return conv3(y, residualInPlace: consume x)
     }
 }
 
@@ -116,11 +122,11 @@ public enum ResNetBlock: Sendable {
     /// A timm `ResNestBottleneck` (ResNeSt-269e).
     case splitAttention(ResNeStBottleneckBlock)
 
-    /// Runs the block.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    /// Runs the block (consuming `x` lets the block write over it, see ``ResNetBottleneckBlock``).
+    public func callAsFunction(_ x: consuming Tensor) -> Tensor {
         switch self {
-        case .bottleneck(let block): return block(x)
-        case .splitAttention(let block): return block(x)
+        case .bottleneck(let block): return block(consume x)
+        case .splitAttention(let block): return block(consume x)
         }
     }
 }
@@ -163,7 +169,7 @@ public struct ResNetBody: Sendable {
         var features: [Tensor] = []
         var h = x
         for stage in stages {
-            for block in stage { h = block(h) }
+            for block in stage { h = block(consume h) }
             features.append(h)
         }
         return features
