@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Every speed figure of the README's "Speed" section (and issue 11's targets) measured in one run on this machine:
 # machine and kernel path, full-size parity, the stage table against ONNX Runtime, peak RSS against ORT, the GEMM table,
-# the encoder's and the body's layer timings. Opt-in (about 30-40 minutes on 2 cores); never part of CI.
+# the encoder's and the body's layer timings. Opt-in (about 40-50 minutes on 2 cores); never part of CI.
 #
-#   Scripts/bench/speed_report.sh [--dir /tmp/ladon-parity] [--rounds 4] [--runs 3] [--out /tmp/ladon-speed-report]
-#                                 [--skip-parity]
+#   Scripts/bench/speed_report.sh [--dir /tmp/ladon-parity] [--rounds 4] [--runs 3] [--ort-runs 5]
+#                                 [--out /tmp/ladon-speed-report] [--skip-parity]
 #
+# The stage table is compare_ort.py run --ort-runs times (each run saved as OUT/compare_ort_K.txt), then summarised
+# by summarize_compare_ort.py: median Swift / ORT per stage, range, and whether the median meets issue 11's target,
+# in the form of the README's "Speed" table (about 2.5 minutes per run on 2 cores).
 # --dir holds the full-size checkpoints and model.safetensors (Scripts/parity/run_parity.sh creates them there when
 # missing). Python: LADON_REF_PYTHON (default /root/.cache/ladon-ref-venv/bin/python; set it up with the shared
 # tools/setup-python-env.sh or `pip install torch torchvision compressai sc2bench safetensors onnxruntime`).
@@ -17,6 +20,7 @@ cd "$ROOT"
 DIR=/tmp/ladon-parity
 ROUNDS=4
 RUNS=3
+ORT_RUNS=5
 OUT=/tmp/ladon-speed-report
 PARITY=1
 while [[ $# -gt 0 ]]; do
@@ -24,6 +28,7 @@ while [[ $# -gt 0 ]]; do
         --dir) DIR="$2"; shift 2 ;;
         --rounds) ROUNDS="$2"; shift 2 ;;
         --runs) RUNS="$2"; shift 2 ;;
+        --ort-runs) ORT_RUNS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --skip-parity) PARITY=0; shift ;;
         -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
@@ -53,9 +58,14 @@ fi
 CHECKPOINTS=(--model "$DIR/model.safetensors" --classification "$DIR/classification.pt"
              --detection "$DIR/detection.pt" --segmentation "$DIR/segmentation.pt")
 
-section "stages against ONNX Runtime (compare_ort.py --pipeline)"
-"$PY" Scripts/bench/compare_ort.py "${CHECKPOINTS[@]}" --rounds "$ROUNDS" --runs "$RUNS" --threads 2 --ladon "$LADON" \
-    --pipeline | tail -16
+section "stages against ONNX Runtime (compare_ort.py --pipeline, $ORT_RUNS runs)"
+rm -f "$OUT"/compare_ort_*.txt
+for ((k = 1; k <= ORT_RUNS; k++)); do
+    "$PY" Scripts/bench/compare_ort.py "${CHECKPOINTS[@]}" --rounds "$ROUNDS" --runs "$RUNS" --threads 2 \
+        --ladon "$LADON" --pipeline > "$OUT/compare_ort_$k.txt" 2>&1
+    echo "run $k: $(grep -m1 'host probe' "$OUT/compare_ort_$k.txt" || echo 'no probe line; see the file')"
+done
+python3 Scripts/bench/summarize_compare_ort.py "$OUT"/compare_ort_*.txt
 
 section "peak RSS against ONNX Runtime (ort_peak_rss.py)"
 "$PY" Scripts/bench/ort_peak_rss.py "${CHECKPOINTS[@]}" --ladon "$LADON" | tail -6
