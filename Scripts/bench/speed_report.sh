@@ -31,7 +31,7 @@ while [[ $# -gt 0 ]]; do
         --ort-runs) ORT_RUNS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --skip-parity) PARITY=0; shift ;;
-        -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done

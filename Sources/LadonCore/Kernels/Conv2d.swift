@@ -70,20 +70,10 @@ extension Kernels {
               input.rank == 4, input.c == p.inChannels, input.count > 0,
               residual.shape == [input.n, p.outChannels, input.h, input.w] else { return false }
         precondition(bias == nil || bias!.count == p.outChannels, "conv2d: bias count != \(p.outChannels)")
-        let workers = resolvedThreads(threads)
-        let biasValues = bias ?? []
-        input.withUnsafeBufferPointer { x in
-            biasValues.withUnsafeBufferPointer { bv in
-                residual.withUnsafeMutableBufferPointer { shortcut in
-                    let job = ConvJob(
-                        p: p, batch: input.n, h: input.h, w: input.w, oh: input.h, ow: input.w,
-                        input: x.baseAddress!, weight: x.baseAddress!,   // not read: the packed weights are
-                        bias: bias == nil ? nil : bv.baseAddress, residual: UnsafePointer(shortcut.baseAddress!),
-                        relu: activation == .relu, output: shortcut.baseAddress!, threads: workers,
-                        im2colBudget: im2colBudget, packed: packed)
-                    conv2dPointwise(job)
-                }
-            }
+        residual.withUnsafeMutableBufferPointer { shortcut in
+            runConv(input, weight: Tensor(shape: [0]), bias: bias, p, oh: input.h, ow: input.w, activation: activation,
+                    residual: UnsafePointer(shortcut.baseAddress!), output: shortcut.baseAddress!, algorithm: .pointwise,
+                    threads: resolvedThreads(threads), im2colBudget: im2colBudget, packed: packed)
         }
         return true
     }
@@ -117,28 +107,42 @@ extension Kernels {
             })
         }
         let workers = resolvedThreads(threads)
-        let biasValues = bias ?? []
         return Tensor(shape: outShape, unsafeUninitialized: { out in
-            input.withUnsafeBufferPointer { x in
-                weight.withUnsafeBufferPointer { wt in
-                    biasValues.withUnsafeBufferPointer { bv in
-                        (residual ?? Tensor(shape: [0])).withUnsafeBufferPointer { rv in
-                            let job = ConvJob(
-                                p: p, batch: n, h: h, w: w, oh: oh, ow: ow,
-                                input: x.baseAddress!, weight: wt.baseAddress!,
-                                bias: bias == nil ? nil : bv.baseAddress, residual: residual == nil ? nil : rv.baseAddress,
-                                relu: activation == .relu, output: out.baseAddress!, threads: workers,
-                                im2colBudget: im2colBudget, packed: packed, borderedPlanes: borderedPlanes, gdn: gdn)
-                            switch chosen {
-                            case .pointwise: conv2dPointwise(job)
-                            case .direct: conv2dDirect(job)
-                            default: conv2dIm2col(job)
-                            }
-                        }
+            (residual ?? Tensor(shape: [0])).withUnsafeBufferPointer { rv in
+                runConv(input, weight: weight, bias: bias, p, oh: oh, ow: ow, activation: activation,
+                        residual: residual == nil ? nil : rv.baseAddress, output: out.baseAddress!, algorithm: chosen,
+                        threads: workers, im2colBudget: im2colBudget, packed: packed, borderedPlanes: borderedPlanes,
+                        gdn: gdn)
+            }
+        })
+    }
+
+    /// Runs the convolution `chosen` (`.pointwise`, `.direct` or `.im2col`) of a non-empty `input` into `output`
+    /// (`[N, outC, oh, ow]`), adding `residual` (which may be `output` itself, see
+    /// ``conv2dAddingInPlace(_:packed:bias:activation:residual:threads:)``).
+    private static func runConv(_ input: Tensor, weight: Tensor, bias: [Float]?, _ p: Conv2dParameters, oh: Int, ow: Int,
+                                activation: Activation, residual: UnsafePointer<Float>?,
+                                output: UnsafeMutablePointer<Float>, algorithm chosen: Conv2dAlgorithm, threads: Int,
+                                im2colBudget: Int, packed: PackedConvWeights?, borderedPlanes: Bool = true,
+                                gdn: GDN? = nil) {
+        let biasValues = bias ?? []
+        input.withUnsafeBufferPointer { x in
+            weight.withUnsafeBufferPointer { wt in
+                biasValues.withUnsafeBufferPointer { bv in
+                    let job = ConvJob(
+                        p: p, batch: input.n, h: input.h, w: input.w, oh: oh, ow: ow,
+                        input: x.baseAddress!, weight: wt.baseAddress!,
+                        bias: bias == nil ? nil : bv.baseAddress, residual: residual,
+                        relu: activation == .relu, output: output, threads: threads,
+                        im2colBudget: im2colBudget, packed: packed, borderedPlanes: borderedPlanes, gdn: gdn)
+                    switch chosen {
+                    case .pointwise: conv2dPointwise(job)
+                    case .direct: conv2dDirect(job)
+                    default: conv2dIm2col(job)
                     }
                 }
             }
-        })
+        }
     }
 
     /// The algorithm `.automatic` runs for `p`:
