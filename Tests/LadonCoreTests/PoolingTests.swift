@@ -65,4 +65,19 @@ import LadonTestSupport
             expectClose(Kernels.globalAveragePool(x), Kernels.globalAveragePoolReference(x), rtol: 1e-6, atol: 1e-7, "\(x.shape)")
         }
     }
+
+    /// Above 64K values the planes are split over the threads; each plane's sum must not depend on which thread
+    /// took it or how many there are (layer4's 2048 × 13 × 13, odd plane and channel counts, batch 2).
+    @Test func globalPoolSplitOverThreadsIsBitIdentical() {
+        var rng = SplitMix64(seed: 9)
+        for shape in [[1, 2048, 13, 13], [2, 333, 17, 15], [1, 3, 200, 111], [1, 1, 300, 300]] {
+            let x = Tensor.random(shape, in: -2...5, using: &rng)
+            #expect(shape.reduce(1, *) >= 1 << 16)
+            let one = Kernels.globalAveragePool(x, threads: 1)
+            for threads in [2, 3, 4] {
+                expectIdentical(Kernels.globalAveragePool(x, threads: threads), one, "\(shape), \(threads) threads")
+            }
+            expectClose(one, Kernels.globalAveragePoolReference(x), rtol: 1e-6, atol: 1e-7, "\(shape)")
+        }
+    }
 }

@@ -275,14 +275,18 @@ extension Kernels {
     /// Each plane is summed in sixteen float lanes of four-way unrolled partial sums (a blocked,
     /// pairwise-like order whose error grows far slower than a sequential sum), then divided by `H·W`.
     /// PyTorch uses its own cascade sum, so results agree to a few ulps, not bit for bit.
-    package static func globalAveragePool(_ x: Tensor) -> Tensor {
+    ///
+    /// The planes are split over the threads (`threads`, or ``Kernels/threadCount``) from 64K values on: the
+    /// classifier's pool over layer4 (2048 planes of 13×13, just written by the GEMM and mostly out of L2) waits on L3,
+    /// not arithmetic, and each plane's sum is the same whichever thread takes it.
+    package static func globalAveragePool(_ x: Tensor, threads: Int? = nil) -> Tensor {
         precondition(x.rank == 4 && x.h * x.w > 0, "globalAveragePool: expected non-empty NCHW, got \(x.shape)")
         let planes = x.n * x.c, hw = x.h * x.w
         return Tensor(shape: [x.n, x.c, 1, 1], unsafeUninitialized: { out in
             x.withUnsafeBufferPointer { xp in
-                guard let src = xp.baseAddress else { return }
-                for plane in 0..<planes {
-                    out[plane] = planeSum(src + plane * hw, count: hw) / Float(hw)
+                guard let src = xp.baseAddress, let dst = out.baseAddress else { return }
+                WorkSplit.forEachRange(planes, work: planes * hw, minimumWork: 1 << 16, threads: threads) { range in
+                    for plane in range { dst[plane] = planeSum(src + plane * hw, count: hw) / Float(hw) }
                 }
             }
         })
