@@ -11,9 +11,12 @@ import CLadonKernels
 /// makes glibc serve every block from its heap and keep up to 256 MB of freed heap, so the next image reuses the
 /// same pages.
 public enum AllocatorTuning {
-    /// Sets glibc's `M_MMAP_THRESHOLD` to 32 MB (its maximum), `M_TRIM_THRESHOLD` to 256 MB and `M_MMAP_MAX` to 0 (no
-    /// block gets its own mapping: the threshold alone still maps blocks over 32 MB, like the RoI features). Call it
-    /// once, early (`ladon` does, for every command). Whole model on Zen 3, 2 threads, three interleaved A/B runs
+    /// Sets glibc's `M_MMAP_THRESHOLD` to 32 MB (its maximum), `M_TRIM_THRESHOLD` to 256 MB, `M_MMAP_MAX` to 0 (no
+    /// block gets its own mapping: the threshold alone still maps blocks over 32 MB, like the RoI features) and
+    /// `M_ARENA_MAX` to 1 (every thread allocates from the main heap: a thread's own arena keeps big blocks in 64 MB
+    /// heaps that glibc unmaps as soon as they are empty, whatever the trim threshold, so the edge service, which runs
+    /// the model on a worker thread, page-faulted 28,200 times per request; now 26). Call it once, early, before other
+    /// threads allocate (`ladon` does, first thing, for every command). Whole model on Zen 3, 2 threads, three interleaved A/B runs
     /// (`Scripts/bench/compare_binaries.py`, 4–6 rounds; the machine was shared and noisy): decoder + body
     /// 0.88–0.97× the time, segmentation 0.88–0.92×, encoder 0.96–1.07×, detection 0.92–1.04×; peak resident
     /// memory of `ladon infer` +3–6 MB. `M_MMAP_MAX` 0 on Zen 5 (with the RoIAlign C kernel, one A/B run): page faults
