@@ -92,7 +92,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "LadonCoreTests", dependencies: ["LadonCore", "LadonTestSupport"],
+        .testTarget(name: "LadonCoreTests", dependencies: ["LadonCore", "LadonTestSupport", "CLadonTestAllocator"],
                     resources: [.copy("Fixtures")], swiftSettings: kernelSettings),
         .testTarget(name: "LadonCheckpointTests", dependencies: ["LadonCheckpoint", "LadonCore", "LadonTestSupport"],
                     resources: [.copy("Fixtures")]),
@@ -105,7 +105,9 @@ let package = Package(
         // Runs the built `ladon` executable end to end.
         .testTarget(name: "LadonCLITests", dependencies: ["ladon", "LadonCore", "LadonTestSupport"]),
         // Fixtures and scratch files shared by the test targets (not a product).
-        .target(name: "LadonTestSupport", dependencies: ["LadonCore"], path: "Tests/LadonTestSupport"),
+        .target(name: "LadonTestSupport", dependencies: ["LadonCore", "CLadonTestAllocator"], path: "Tests/LadonTestSupport"),
+        // Sets `ladon`'s malloc settings as the test process starts, before the runner's threads (benchmarks).
+        .target(name: "CLadonTestAllocator", dependencies: ["CLadonKernels"], path: "Tests/CLadonTestAllocator"),
     ],
     swiftLanguageModes: [.v6]
 )
