@@ -14,7 +14,7 @@ static bool tuned = false;
 
 __attribute__((constructor)) static void tune_allocator(void) {
 #if defined(__linux__) && defined(__GLIBC__)
-    cladon_malloc_keep_large_blocks(32 << 20, 256 << 20);
+    cladon_malloc_keep_large_blocks();
     tuned = true;
 #endif
 }

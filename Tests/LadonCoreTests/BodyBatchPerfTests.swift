@@ -14,9 +14,6 @@ import Testing
 struct BodyBatchPerfTests {
     init() {
         PerfGate.announce()
-        // Allocate as `ladon` does: without it every 11–50 MB tensor is a fresh mapping whose page faults land in
-        // whichever layer allocates it, depending on what freed memory glibc happens to hold.
-        AllocatorTuning.keepLargeBlocksForReuse()
     }
 
     /// The decoder and layer2–4 under test, and where their weights came from.

@@ -10,9 +10,6 @@ import LadonTestSupport
 struct DetectionPerfTests {
     init() {
         PerfGate.announce()
-        // Allocate as `ladon` does: without it every 11–50 MB tensor is a fresh mapping whose page faults land in
-        // whichever layer allocates it, depending on what freed memory glibc happens to hold.
-        AllocatorTuning.keepLargeBlocksForReuse()
     }
 
     static var iterations: Int { Int(ProcessInfo.processInfo.environment["LADON_PERF_ITERS"] ?? "") ?? 3 }

@@ -19,13 +19,13 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 /// glibc: serve every block from the heap, none from a mapping of its own (`M_MMAP_MAX` 0; `M_MMAP_THRESHOLD` is set
-/// to `mmap_threshold` as well, for C libraries that ignore the first), and keep up to `trim_threshold` bytes of freed
-/// heap (`M_TRIM_THRESHOLD`), in the main arena for every thread (`M_ARENA_MAX` 1: a thread's own arena lives in
+/// to 32 MB, its maximum, as well, for C libraries that ignore the first), and keep up to 256 MB of freed heap
+/// (`M_TRIM_THRESHOLD`), in the main arena for every thread (`M_ARENA_MAX` 1: a thread's own arena lives in
 /// 64 MB heaps that glibc unmaps as soon as they are empty, whatever the trim threshold, so a model run off the main
-/// thread re-faulted its big blocks on every call); used by LadonCore's `AllocatorTuning`.
-static inline void cladon_malloc_keep_large_blocks(int mmap_threshold, int trim_threshold) {
-    mallopt(M_MMAP_THRESHOLD, mmap_threshold);
-    mallopt(M_TRIM_THRESHOLD, trim_threshold);
+/// thread re-faulted its big blocks on every call); used by LadonCore's `AllocatorTuning` and the test process's start.
+static inline void cladon_malloc_keep_large_blocks(void) {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_ARENA_MAX, 1);
 }

@@ -16,14 +16,15 @@ public enum AllocatorTuning {
     /// `M_ARENA_MAX` to 1 (every thread allocates from the main heap: a thread's own arena keeps big blocks in 64 MB
     /// heaps that glibc unmaps as soon as they are empty, whatever the trim threshold, so the edge service, which runs
     /// the model on a worker thread, page-faulted 28,200 times per request; now 26). Call it once, early, before other
-    /// threads allocate (`ladon` does, first thing, for every command). Whole model on Zen 3, 2 threads, three interleaved A/B runs
-    /// (`Scripts/bench/compare_binaries.py`, 4–6 rounds; the machine was shared and noisy): decoder + body
+    /// threads allocate (`ladon` does, first thing, for every command; the test process as it starts). Whole model on
+    /// Zen 3, 2 threads, three interleaved A/B runs (`Scripts/bench/compare_binaries.py`, 4–6 rounds; the machine was
+    /// shared and noisy): decoder + body
     /// 0.88–0.97× the time, segmentation 0.88–0.92×, encoder 0.96–1.07×, detection 0.92–1.04×; peak resident
     /// memory of `ladon infer` +3–6 MB. `M_MMAP_MAX` 0 on Zen 5 (with the RoIAlign C kernel, one A/B run): page faults
     /// per further image 12,200 → 440, detection 0.85×. Does nothing where the C library is not glibc.
     public static func keepLargeBlocksForReuse() {
         #if os(Linux) && canImport(Glibc)
-        cladon_malloc_keep_large_blocks(32 << 20, 256 << 20)
+        cladon_malloc_keep_large_blocks()
         #endif
     }
 }
