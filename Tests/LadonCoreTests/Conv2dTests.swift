@@ -361,6 +361,40 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         }
     }
 
+    /// On the C tiles (AVX2 or AVX-512) the direct path and im2col + GEMM give the encoder's convolutions the same bits:
+    /// each output is the same FMA chain over the taps in the same order and depth blocks, then `+ C` and the epilogue.
+    /// So the rule that picks between them (``Kernels/conv2dAlgorithm(for:)``, which sends 96 → 48 to im2col on
+    /// AVX-512) may follow measured speed alone. Odd sizes, several depth blocks, bias, residual, ReLU, two images,
+    /// packed weights and a small im2col buffer.
+    @Test(arguments: [1, 2])
+    func directAndIm2colGiveTheSameBits(threads: Int) throws {
+        try #require(Kernels.directPath != .swift, "the portable tiles may round differently from the GEMM")
+        var rng = SplitMix64(seed: 0xC401CE)
+        let cases: [(Conv2dParameters, n: Int, h: Int, w: Int, bias: Bool, residual: Bool, relu: Bool)] = [
+            (.init(inChannels: 3, outChannels: 96, kernelSize: 5, stride: 2, padding: 2), 1, 21, 37, false, false, false),
+            (.init(inChannels: 96, outChannels: 48, kernelSize: 5, stride: 2, padding: 2), 2, 23, 19, false, false, false),
+            (.init(inChannels: 48, outChannels: 24, kernelSize: 2, stride: 1, padding: 0), 1, 13, 17, true, true, true),
+            (.init(inChannels: 30, outChannels: 13, kernelSize: 3, stride: 1, padding: 1), 2, 9, 26, true, false, true),
+            (.init(inChannels: 4, outChannels: 70, kernelSize: 7, stride: 2, padding: 3), 1, 15, 40, true, true, false),
+        ]
+        for (p, n, h, w, hasBias, hasResidual, relu) in cases {
+            let label = "\(p.inChannels)->\(p.outChannels) \(p.kernelHeight)x\(p.kernelWidth)/s\(p.strideHeight) N\(n) \(h)x\(w)"
+            let x = Tensor.random([n, p.inChannels, h, w], using: &rng)
+            let weight = Tensor.random(p.weightShape, in: -0.2...0.2, using: &rng)
+            let bias: [Float]? = hasBias ? (0..<p.outChannels).map { _ in Float.random(in: -1...1, using: &rng) } : nil
+            let residual = hasResidual ? Tensor.random([n, p.outChannels, p.outputHeight(h), p.outputWidth(w)], using: &rng) : nil
+            let activation: Activation = relu ? .relu : .none
+            func run(_ algorithm: Conv2dAlgorithm, packed: PackedConvWeights? = nil, budget: Int = Kernels.im2colBudget) -> Tensor {
+                Kernels.conv2d(x, weight: weight, bias: bias, p, activation: activation, residual: residual,
+                               algorithm: algorithm, threads: threads, im2colBudget: budget, packed: packed)
+            }
+            let direct = run(.direct)
+            expectIdentical(run(.im2col), direct, "\(label) im2col")
+            expectIdentical(run(.im2col, packed: PackedConvWeights(weight, p)), direct, "\(label) im2col, packed")
+            expectIdentical(run(.im2col, budget: 4096), direct, "\(label) im2col, small buffer")
+        }
+    }
+
     @Test func outputSizeUsesFloorDivision() {
         // (4 + 2·1 − 6 − 1) / 2 = −0.5 → floor −1 → 0 rows, as PyTorch (truncation would give 1).
         let p = Conv2dParameters(inChannels: 1, outChannels: 1, kernelHeight: 7, kernelWidth: 1, strideHeight: 2,
