@@ -59,52 +59,6 @@ final class PortBox: @unchecked Sendable {
     func get() -> Int? { lock.lock(); defer { lock.unlock() }; return port }
 }
 
-/// A plain TCP client for what URLSession will not do: disconnect abruptly, send broken HTTP.
-struct RawConnection {
-    let fd: Int32
-
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
-        // Generous: in a full parallel `swift test` on 2 cores this suite took 171 s against 3.3 s alone, and a
-        // half-closed request's answer once took longer than the 20 s this was (fresh-clone CI).
-        var timeout = timeval(tv_sec: 90, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
-
-    /// Everything until the server closes (or the receive timeout).
-    func readAll() -> String {
-        var out = [UInt8](), buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buf, buf.count, 0)
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Closes with a reset (SO_LINGER 0), as a client that crashed or timed out hard.
-    func reset() {
-        var l = linger(l_onoff: 1, l_linger: 0)
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
-        Glibc.close(fd)
-    }
-
-    func halfClose() { shutdown(fd, Int32(SHUT_WR)) }
-    func close() { Glibc.close(fd) }
-
-    static func post(_ path: String, body: [UInt8], contentType: String = EdgeAPI.packetContentType) -> [UInt8] {
-        Array("POST \(path) HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
-    }
-}
-
 func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
     LatentPacket(try DeviceHalf(path: model).encode(try TinyModel.image()))
 }
@@ -176,7 +130,7 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
         let (wrongMethod, wm, wmBody) = try await running.request(EdgeAPI.inferPath, method: "GET", contentType: nil)
         #expect(wrongMethod == 405 && running.errorCode(wmBody) == "method_not_allowed" && wm.value(forHTTPHeaderField: "Allow") == "POST")
         // Broken HTTP closes only that connection.
-        let raw = try RawConnection(port: running.port)
+        let raw = try RawHTTPConnection(port: running.port)
         raw.send(Array("POST /v1/infer HTTP/1.1\r\nContent-Length: banana\r\n\r\n".utf8))
         _ = raw.readAll()
         raw.close()
@@ -238,14 +192,14 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
         // The first request occupies the worker; the second waits in the queue, and its client resets.
         async let first = running.request(EdgeAPI.inferPath, body: body)
         try await Task.sleep(for: .milliseconds(100))
-        let leaver = try RawConnection(port: running.port)
-        leaver.send(RawConnection.post(EdgeAPI.inferPath, body: body))
+        let leaver = try RawHTTPConnection(port: running.port)
+        leaver.send(RawHTTPConnection.post(EdgeAPI.inferPath, body: body))
         try await Task.sleep(for: .milliseconds(100))
         leaver.reset()
         #expect(try await first.0 == 200)
         // A client that half-closes after sending still gets its answer.
-        let halfClose = try RawConnection(port: running.port)
-        halfClose.send(RawConnection.post(EdgeAPI.inferPath, body: body))
+        let halfClose = try RawHTTPConnection(port: running.port)
+        halfClose.send(RawHTTPConnection.post(EdgeAPI.inferPath, body: body))
         halfClose.halfClose()
         let reply = halfClose.readAll()
         halfClose.close()
@@ -258,9 +212,9 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
         let running = try await RunningService.start { $0.readTimeout = .milliseconds(300); $0.idleTimeout = .milliseconds(300) }
         defer { Task { await running.stop() } }
         // A partial body that never completes, and a connection that never sends anything.
-        let partial = try RawConnection(port: running.port)
+        let partial = try RawHTTPConnection(port: running.port)
         partial.send(Array("POST /v1/infer HTTP/1.1\r\nHost: x\r\nContent-Type: \(EdgeAPI.packetContentType)\r\nContent-Length: 100000\r\n\r\nLDNP".utf8))
-        let silent = try RawConnection(port: running.port)
+        let silent = try RawHTTPConnection(port: running.port)
         let start = ContinuousClock.now
         _ = partial.readAll()
         _ = silent.readAll()

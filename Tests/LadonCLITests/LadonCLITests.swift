@@ -1,8 +1,5 @@
 // End-to-end tests of the `ladon` executable: convert real (tiny) torch checkpoints, infer, fail clearly.
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import LadonCore
 import LadonTestSupport
 import Testing
@@ -280,6 +277,14 @@ struct LadonCLI {
         var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
     }
 
+    /// The status and body of a request answered on another thread, once it is answered.
+    final class Answer: @unchecked Sendable {
+        private let lock = NSLock()
+        private var answer: (Int, String)?
+        func set(_ a: (Int, String)) { lock.lock(); answer = a; lock.unlock() }
+        var value: (Int, String)? { lock.lock(); defer { lock.unlock() }; return answer }
+    }
+
     @Test func sigtermDuringARequestFinishesItAndExitsZero() async throws {
         let model = try TinyModel.copy(size: 512)  // slow enough to interrupt one request
         let packetPath = LadonCLI.temporary("packet.ldnp")
@@ -295,6 +300,8 @@ struct LadonCLI {
         process.standardOutput = FileHandle.nullDevice
         let log = Collected()
         err.fileHandleForReading.readabilityHandler = { log.append($0.availableData) }
+        // The handler is a DispatchSource on the pipe: cancelled before the pipe's descriptor is closed.
+        defer { err.fileHandleForReading.readabilityHandler = nil }
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         var port: Int?
@@ -305,36 +312,31 @@ struct LadonCLI {
             }
         }
         let bound = try #require(port, "server did not start: \(log.text)")
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(bound)/v1/infer")!, timeoutInterval: 60)
-        request.httpMethod = "POST"
-        request.setValue("application/vnd.ladon.packet", forHTTPHeaderField: "Content-Type")
-        request.httpBody = packet
-        // SIGTERM only once a request is being computed. On a loaded machine a request can finish between two
-        // polls of /metrics; then another one is sent. A session of its own: the shared one also carries the other
-        // suites' traffic when the tests run in parallel, which once delayed every poll past its request.
-        let session = URLSession(configuration: .ephemeral)
-        defer { session.finishTasksAndInvalidate() }
-        let metrics = URL(string: "http://127.0.0.1:\(bound)/metrics")!
-        var answer: Task<(Data, URLResponse), any Error>?
+        // Raw sockets, not URLSession: FoundationNetworking's session teardown can crash libdispatch on Linux
+        // (RawHTTPConnection). The request blocks for seconds, so it runs on a thread of its own; its answer is
+        // polled. SIGTERM only once a request is being computed: on a loaded machine a request can finish between two
+        // polls of /metrics; then another one is sent.
+        let request = RawHTTPConnection.post("/v1/infer", body: [UInt8](packet))
+        var answer: Answer?
         for _ in 0..<10 {
-            let finished = Collected()
-            let attempt = Task {
-                defer { finished.append(Data([1])) }
-                return try await session.data(for: request)
+            let attempt = Answer()
+            Thread.detachNewThread {
+                attempt.set((try? RawHTTPConnection.exchange(port: bound, request, timeoutSeconds: 120)) ?? (0, "no answer"))
             }
             var computing = false
-            while !computing && finished.text.isEmpty {
-                let (data, _) = try await session.data(from: metrics)
-                computing = String(decoding: data, as: UTF8.self).range(of: #"ladon_inflight_requests 1(\.0)?\b"#, options: .regularExpression) != nil
+            while !computing && attempt.value == nil {
+                let metrics = try RawHTTPConnection.exchange(port: bound, RawHTTPConnection.get("/metrics"))
+                computing = metrics.body.range(of: #"ladon_inflight_requests 1(\.0)?\b"#, options: .regularExpression) != nil
                 if !computing { try await Task.sleep(for: .milliseconds(5)) }
             }
             if computing { answer = attempt; break }
-            _ = try await attempt.value
+            while attempt.value == nil { try await Task.sleep(for: .milliseconds(20)) }
         }
         let inFlight = try #require(answer, "no request was ever seen computing")
         kill(process.processIdentifier, SIGTERM)
-        let (data, response) = try await inFlight.value
-        #expect((response as? HTTPURLResponse)?.statusCode == 200, "\(String(decoding: data, as: UTF8.self))")
+        for _ in 0..<2400 where inFlight.value == nil { try await Task.sleep(for: .milliseconds(50)) }
+        let (status, body) = try #require(inFlight.value, "the request in flight got no answer")
+        #expect(status == 200, "\(body)")
         for _ in 0..<600 where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         #expect(!process.isRunning)
         #expect(process.terminationStatus == 0, "\(log.text)")
