@@ -236,12 +236,69 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
     }
 }
 
+/// Two consecutive 6-channel blocks of ``cladon_conv_direct_6x32_avx512`` at once: 12 channels × 32 columns, 24
+/// accumulators. Rows 0–5 take their weights from `weights`, rows 6–11 from `weights + block_stride` (the next block
+/// of the same packing), so per tap two input loads feed 24 FMAs instead of 12: the 6-row kernel reloads each input
+/// vector for every block. Each element is the same FMA chain over the taps, so the bits are the 6-row kernel's.
+/// Always 12 rows (the caller runs a remainder of fewer channels on the 6-row kernel).
+CLADON_TARGET_AVX512
+static void conv_direct_12x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, const float *low, const float *high,
+                                     const float *weights, ptrdiff_t block_stride, float *c_low, float *c_high,
+                                     ptrdiff_t ldc, ptrdiff_t low_cols, ptrdiff_t high_cols, bool load_c,
+                                     const CLadonEpilogue *epilogue, float *tile) {
+    CLADON_ROWS12(CLADON_ACC512_32)
+    prefetch_c_tile(c_low, ldc, 12, low_cols);
+    if (high_cols > 0) prefetch_c_tile(c_high, ldc, 12, high_cols);
+    const float *a0 = weights, *a1 = weights + block_stride;
+    // Row i's weight of the current tap: compile-time row index, so each is one broadcast.
+#define CLADON_ROW_PAIR(i)                                                    \
+    {                                                                         \
+        __m512 x = _mm512_set1_ps((i) < 6 ? a0[(i) % 6] : a1[(i) % 6]);      \
+        c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0);                            \
+        c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);                            \
+    }
+    enum { distance = 32 };
+    ptrdiff_t t = 0;
+    for (; t < taps - distance; t++) {
+        ptrdiff_t o = offsets[t], ahead = offsets[t + distance];
+        __builtin_prefetch(low + ahead);
+        __builtin_prefetch(low + ahead + 16);
+        __builtin_prefetch(high + ahead + 15);
+        __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);
+        CLADON_ROWS12(CLADON_ROW_PAIR)
+        a0 += 6;
+        a1 += 6;
+    }
+    for (; t < taps; t++) {
+        ptrdiff_t o = offsets[t];
+        __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);
+        CLADON_ROWS12(CLADON_ROW_PAIR)
+        a0 += 6;
+        a1 += 6;
+    }
+#undef CLADON_ROW_PAIR
+    bool full = low_cols == 16 && high_cols == 16 && c_high == c_low + 16;
+    float *dst = full ? c_low : tile;
+    ptrdiff_t ld = full ? ldc : 32;
+    const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
+    bool from_c = full && load_c;
+    CLADON_ROWS12(CLADON_STORE512_32)
+    if (!full) {
+        CLadonEpilogue storage;
+        copy_edge_tile(tile, 32, c_low, ldc, 12, low_cols, load_c, epilogue);
+        copy_edge_tile(tile + 16, 32, c_high, ldc, 12, high_cols, load_c,
+                       epilogue_at(epilogue, 0, c_high - c_low, &storage));
+    }
+}
+
 /// Defines `cladon_conv_direct_tiles_##ISA` (declared in CLadonKernels.h) and its per-tile GDN. For each tile, `KERNEL`
-/// (tiles of two `HALF`-column halves) runs against every 6-channel block in turn; then, with `gdn_gamma`, the tile's
+/// (tiles of two `HALF`-column halves) runs against every 6-channel block in turn (with `PAIR_ROWS`, `PAIR` takes two
+/// blocks at once while 12 or more channels remain; `CLADON_NO_PAIR` where the ISA has no 12-row kernel); then, with `gdn_gamma`, the tile's
 /// columns go through the GDN over all `channels` in place, exactly as the GDN computes it on the whole map: |x| into
 /// one `2·HALF`-wide panel, `BLOCK` (the GEMM block loop whose panels `gdn_gamma` is packed for) with the scale as its
 /// epilogue; the C routines at CPU level `LEVEL`. `gdn_scratch` holds `channels · 2·HALF` floats.
-#define CLADON_DIRECT_TILES(ISA, TARGET, KERNEL, BLOCK, LEVEL, HALF)                                           \
+#define CLADON_NO_PAIR(...) ((void)0)
+#define CLADON_DIRECT_TILES(ISA, TARGET, KERNEL, PAIR, PAIR_ROWS, BLOCK, LEVEL, HALF)                          \
     TARGET static void direct_tile_gdn_##ISA(const float *gamma, const float *beta, bool inverse, float *scratch, \
                                              float *x, ptrdiff_t plane, ptrdiff_t channels, ptrdiff_t width,   \
                                              float *tile) {                                                    \
@@ -258,12 +315,21 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
         bool gdn_inverse, float *gdn_scratch, float *tile) {                                                   \
         for (ptrdiff_t t = 0; t < tile_count; t++) {                                                           \
             const CLadonDirectTile *d = &tiles[t];                                                             \
-            for (ptrdiff_t channel = 0; channel < channels; channel += 6) {                                    \
+            for (ptrdiff_t channel = 0; channel < channels;) {                                                 \
                 float *c = out + channel * plane;                                                              \
                 CLadonEpilogue storage;                                                                        \
-                KERNEL(taps, offsets, d->low, d->high, weights + channel / 6 * block_stride, c + d->c_low,     \
-                       c + d->c_high, plane, channels - channel < 6 ? channels - channel : 6, d->low_cols,     \
-                       d->high_cols, load_c, epilogue_at(epilogue, channel, d->c_low, &storage), tile);        \
+                const float *w = weights + channel / 6 * block_stride;                                         \
+                if ((PAIR_ROWS) && channels - channel >= 12) {                                                 \
+                    PAIR(taps, offsets, d->low, d->high, w, block_stride, c + d->c_low, c + d->c_high, plane,  \
+                         d->low_cols, d->high_cols, load_c, epilogue_at(epilogue, channel, d->c_low, &storage), \
+                         tile);                                                                                \
+                    channel += 12;                                                                             \
+                    continue;                                                                                  \
+                }                                                                                              \
+                KERNEL(taps, offsets, d->low, d->high, w, c + d->c_low, c + d->c_high, plane,                  \
+                       channels - channel < 6 ? channels - channel : 6, d->low_cols, d->high_cols, load_c,     \
+                       epilogue_at(epilogue, channel, d->c_low, &storage), tile);                              \
+                channel += 6;                                                                                  \
             }                                                                                                  \
             if (!gdn_gamma) continue;                                                                          \
             /* A plain tile is one run of columns; a pair of row tails is two. */                              \
@@ -276,8 +342,8 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
         }                                                                                                      \
     }
 
-CLADON_DIRECT_TILES(avx512, CLADON_TARGET_AVX512, cladon_conv_direct_6x32_avx512, cladon_gemm_block_12x32_avx512, 3,
-                    16)
+CLADON_DIRECT_TILES(avx512, CLADON_TARGET_AVX512, cladon_conv_direct_6x32_avx512, conv_direct_12x32_avx512, 1,
+                    cladon_gemm_block_12x32_avx512, 3, 16)
 
 // MARK: AVX2 + FMA
 
@@ -393,6 +459,6 @@ void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, cons
     }
 }
 
-CLADON_DIRECT_TILES(avx2, __attribute__((target("avx2,fma"))), cladon_conv_direct_6x16_avx2, cladon_gemm_block_6x16_avx2,
-                    2, 8)
+CLADON_DIRECT_TILES(avx2, __attribute__((target("avx2,fma"))), cladon_conv_direct_6x16_avx2, CLADON_NO_PAIR, 0,
+                    cladon_gemm_block_6x16_avx2, 2, 8)
 #endif

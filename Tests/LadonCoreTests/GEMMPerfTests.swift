@@ -261,7 +261,8 @@ struct GEMMPerfTests {
         let steps: [(String, () -> Tensor)] = [
             ("encoder.0 conv 5x5/s2 3->96", { conv1(image) }), ("encoder.1 GDN(96) @208", { gdn1(inputs[1]) }),
             ("encoder.2 conv 5x5/s2 96->48", { conv2(x2) }),
-            // Both algorithms whatever the automatic choice (direct on AVX2, im2col elsewhere), to revisit it per CPU.
+            // Both algorithms whatever the automatic choice (direct on the C tiles, im2col on the portable ones), to
+            // revisit it per CPU.
             ("encoder.2, direct forced", { conv2(x2, algorithm: .direct) }),
             ("encoder.2, im2col forced", { conv2(x2, algorithm: .im2col) }),
             ("encoder.3 GDN(48) @104", { gdn2(x3) }),

@@ -219,10 +219,11 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *_Nonnull of
                                     ptrdiff_t high_cols, bool load_c, const CLadonEpilogue *_Nullable epilogue,
                                     float *_Nonnull tile);
 
-/// ``cladon_conv_direct_tiles_avx2`` over ``cladon_conv_direct_6x32_avx512`` tiles: one depth block over `tile_count`
-/// tiles of two 16-column halves, each tile against every 6-channel block in turn; with `gdn_gamma` (packed as the
-/// 12x32 kernel's 12-row panels, one depth block) the GDN of each finished tile, `gdn_scratch` holding
-/// `channels · 32` floats. `tile` holds 6 · 32 floats, 12 · 32 with `gdn_gamma` (the GDN's GEMM edge tiles).
+/// ``cladon_conv_direct_tiles_avx2`` over AVX-512 tiles: one depth block over `tile_count` tiles of two 16-column
+/// halves, each tile against two 6-channel blocks at once (12 × 32, 24 accumulators) while 12 or more channels remain,
+/// then ``cladon_conv_direct_6x32_avx512`` for the rest (the same FMA chain per element either way); with `gdn_gamma`
+/// (packed as the 12x32 kernel's 12-row panels, one depth block) the GDN of each finished tile, `gdn_scratch` holding
+/// `channels · 32` floats. `tile` holds 12 · 32 floats.
 /// AVX-512F only.
 void cladon_conv_direct_tiles_avx512(ptrdiff_t taps, const ptrdiff_t *_Nonnull offsets,
                                      const CLadonDirectTile *_Nonnull tiles, ptrdiff_t tile_count,

@@ -137,8 +137,8 @@ extension Kernels {
         #endif
     }
 
-    /// Whether direct convolutions run on the C AVX2 tile kernel (when the GEMM runs the AVX2 kernel).
-    static var directTilesAreAVX2: Bool { directPath == .avx2 }
+    /// Whether direct convolutions run on the C tile kernels (AVX2 or AVX-512), not the portable Swift tile.
+    static var directTilesAreC: Bool { directPath != .swift }
 
     /// The per-tile kernel of 16-column tiles (8 + 8): the C AVX2 one when the GEMM runs the AVX2 kernel, else
     /// ``directMicroKernel``.
@@ -215,7 +215,8 @@ typealias DirectKernelFunction = (Int, UnsafePointer<Int>, UnsafePointer<Float>,
 enum DirectKernelPath: Equatable {
     /// ``cladon_conv_direct_tiles_avx2``: 6×16 tiles of two 8-column halves, C loops, the encoder's GDN fusion.
     case avx2
-    /// ``cladon_conv_direct_tiles_avx512``: 6×32 tiles of two 16-column halves, C loops, the GDN fusion.
+    /// ``cladon_conv_direct_tiles_avx512``: 12×32 tiles (6×32 for a remainder of channels) of two 16-column halves,
+    /// C loops, the GDN fusion.
     case avx512
     /// ``Kernels/directMicroKernel(_:_:_:_:_:_:_:_:_:_:_:_:_:_:)`` called from Swift per 6×16 tile.
     case swift

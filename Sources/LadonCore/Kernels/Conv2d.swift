@@ -148,14 +148,15 @@ extension Kernels {
     /// The algorithm `.automatic` runs for `p`:
     /// - 1×1, no padding, one group → `.pointwise` (one GEMM per image; strided ones subsample first);
     /// - at most 4 input channels per group (the RGB 5×5 stride-2 encoder stem), or at most 24 output
-    ///   channels per group (the 48→24 encoder conv), or 48 with the AVX2 kernels (the 96→48 encoder conv) →
+    ///   channels per group (the 48→24 encoder conv), or 48 on the C tile kernels (the 96→48 encoder conv) →
     ///   `.direct`: with so few output rows to amortise it over, packing the im2col matrix costs more than the
-    ///   direct kernel loses (measured 1.3–1.4× faster on the first two layers at 416²; on Zen 3 the 96→48 layer
-    ///   takes 16.0 ms against 17.3 with im2col, 2 threads, GEMMPerfTests/encoderLayerTimings);
+    ///   direct kernel loses (measured 1.3–1.4× faster on the first two layers at 416²; the 96→48 layer, 2 threads,
+    ///   GEMMPerfTests/encoderLayerTimings: on Zen 3 16.0 ms against 17.3 with im2col, on an AVX-512 Xeon with the
+    ///   12×32 direct tiles 12.3–13.7 against 13.4–16.1; the portable Swift tiles keep im2col there);
     /// - everything else → `.im2col` (measured 1.2–2× faster than `.direct` on the ResNet and decoder convs).
     package static func conv2dAlgorithm(for p: Conv2dParameters) -> Conv2dAlgorithm {
         if isPointwise(p) { return .pointwise }
-        let directOutputs = directTilesAreAVX2 ? 48 : 24
+        let directOutputs = directTilesAreC ? 48 : 24
         if p.inChannels / p.groups <= 4 || p.outChannels / p.groups <= directOutputs { return .direct }
         return .im2col
     }
