@@ -45,11 +45,16 @@ extension Kernels {
         // Splitting N makes every thread pack all of A (m·k); splitting M makes each pack all of B (k·n).
         // Prepacked weights cost nothing to share, so N is split unless that leaves the busiest thread more tiles
         // than splitting M would (N = 169 on 16-column tiles: 11 tiles, 6 + 5; 512 rows: 43 + 43 six-row tiles),
-        // by more than the 3 % that packing all of B on every thread costs at most (M ≥ 128).
+        // by more than the 3 % that packing all of B on every thread costs at most (M ≥ 128). The columns a thread
+        // computes count the last tile as the C AVX-512 kernel runs it: 16 columns when at most 16 are valid (N = 169
+        // on 32-column tiles: 96 + 73 columns split by N, against 86 + 85 row tiles of 176 computed columns by M).
         let splitN: Bool
         if op.packedA != nil {
+            let tail = op.n % nr
+            let lastTileColumns = tail == 0 ? nr : (blocking.hasHalfWidthTiles && tail <= nr / 2 ? nr / 2 : nr)
+            let computedColumns = (tilesN - 1) * nr + lastTileColumns
             let busiestN = (tilesN + parts - 1) / parts * nr * tilesM * mr
-            let busiestM = (tilesM + parts - 1) / parts * mr * tilesN * nr
+            let busiestM = (tilesM + parts - 1) / parts * mr * computedColumns
             splitN = tilesM < 2 || op.m < 128 || 100 * busiestM >= 97 * busiestN
         } else {
             splitN = op.n >= op.m ? tilesN >= 2 : tilesM < 2
@@ -209,6 +214,16 @@ struct GEMMBlocking: Sendable, Equatable {
 
     /// The 12×32 tile (24 vector accumulators) rather than the 6×16 one (6 accumulators).
     var wide: Bool { mr == 12 }
+
+    /// Whether a tile of at most `nr / 2` valid columns runs a half-width kernel (the C AVX-512 one's 16-column
+    /// variants), so that it costs half a tile.
+    var hasHalfWidthTiles: Bool {
+        #if arch(x86_64) && (os(Linux) || os(macOS))
+        kernel == .avx512
+        #else
+        false
+        #endif
+    }
 
     /// 12×32 with 24 accumulators: needs 32 vector registers of `GEMMVector` width (AVX-512 zmm).
     static let wide = GEMMBlocking(kernel: .swift12x32, mr: 12, nr: 2 * GEMMVector.scalarCount, kc: 256, mc: 144,
