@@ -193,6 +193,48 @@ void cladon_gemm_block_12x32_avx512(ptrdiff_t kc, const float *a, ptrdiff_t mc, 
 
 // MARK: AVX-512 direct convolution
 
+/// The direct tiles' tap loop: per tap, the low and high 16-column input vectors `b0`, `b1` at `offsets[t]`, then
+/// `ROWS` (every row's two FMAs) and `ADVANCE` (the weight pointers' step). As in the AVX2 kernel, the input lines of the
+/// tap 32 ahead are asked for: `low` and `low + 16` cover the 16 floats of the low half wherever they start in a line,
+/// `high + 15` the rest of a plain tile's 32.
+#define CLADON_DIRECT_TAPS512(ROWS, ADVANCE)                                                   \
+    {                                                                                          \
+        enum { distance = 32 };                                                                \
+        ptrdiff_t t = 0;                                                                       \
+        for (; t < taps - distance; t++) {                                                     \
+            ptrdiff_t o = offsets[t], ahead = offsets[t + distance];                           \
+            __builtin_prefetch(low + ahead);                                                   \
+            __builtin_prefetch(low + ahead + 16);                                              \
+            __builtin_prefetch(high + ahead + 15);                                             \
+            __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);              \
+            ROWS                                                                               \
+            ADVANCE                                                                            \
+        }                                                                                      \
+        for (; t < taps; t++) {                                                                \
+            ptrdiff_t o = offsets[t];                                                          \
+            __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);              \
+            ROWS                                                                               \
+            ADVANCE                                                                            \
+        }                                                                                      \
+    }
+/// The direct tiles' store: a full tile of `R` rows × 32 columns of C stored like the GEMM kernel's; otherwise the two
+/// 16-column halves through `tile`. `EACH_ROW` is `CLADON_ROWS6` or `CLADON_ROWS12`.
+#define CLADON_DIRECT_STORE512(EACH_ROW, R)                                                    \
+    {                                                                                          \
+        bool full = rows == (R) && low_cols == 16 && high_cols == 16 && c_high == c_low + 16;  \
+        float *dst = full ? c_low : tile;                                                      \
+        ptrdiff_t ld = full ? ldc : 32;                                                        \
+        const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;                        \
+        bool from_c = full && load_c;                                                          \
+        EACH_ROW(CLADON_STORE512_32)                                                           \
+        if (!full) {                                                                           \
+            CLadonEpilogue storage;                                                            \
+            copy_edge_tile(tile, 32, c_low, ldc, rows, low_cols, load_c, epilogue);            \
+            copy_edge_tile(tile + 16, 32, c_high, ldc, rows, high_cols, load_c,                \
+                           epilogue_at(epilogue, 0, c_high - c_low, &storage));                \
+        }                                                                                      \
+    }
+
 CLADON_TARGET_AVX512
 void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, const float *low, const float *high,
                                     const float *weights, float *c_low, float *c_high, ptrdiff_t ldc, ptrdiff_t rows,
@@ -202,38 +244,8 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
     prefetch_c_tile(c_low, ldc, rows, low_cols);
     if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);
     const float *a = weights;
-    // As in the AVX2 kernel, the input lines of the tap 32 ahead are asked for: `low` and `low + 16` cover the 16
-    // floats of the low half wherever they start in a line, `high + 15` the rest of a plain tile's 32.
-    enum { distance = 32 };
-    ptrdiff_t t = 0;
-    for (; t < taps - distance; t++) {
-        ptrdiff_t o = offsets[t], ahead = offsets[t + distance];
-        __builtin_prefetch(low + ahead);
-        __builtin_prefetch(low + ahead + 16);
-        __builtin_prefetch(high + ahead + 15);
-        __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);
-        CLADON_ROWS6(CLADON_ROW512_32)
-        a += 6;
-    }
-    for (; t < taps; t++) {
-        ptrdiff_t o = offsets[t];
-        __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);
-        CLADON_ROWS6(CLADON_ROW512_32)
-        a += 6;
-    }
-    // One 32-column tile of C: stored like the GEMM kernel's. Otherwise two 16-column halves through `tile`.
-    bool full = rows == 6 && low_cols == 16 && high_cols == 16 && c_high == c_low + 16;
-    float *dst = full ? c_low : tile;
-    ptrdiff_t ld = full ? ldc : 32;
-    const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
-    bool from_c = full && load_c;
-    CLADON_ROWS6(CLADON_STORE512_32)
-    if (!full) {
-        CLadonEpilogue storage;
-        copy_edge_tile(tile, 32, c_low, ldc, rows, low_cols, load_c, epilogue);
-        copy_edge_tile(tile + 16, 32, c_high, ldc, rows, high_cols, load_c,
-                       epilogue_at(epilogue, 0, c_high - c_low, &storage));
-    }
+    CLADON_DIRECT_TAPS512(CLADON_ROWS6(CLADON_ROW512_32), a += 6;)
+    CLADON_DIRECT_STORE512(CLADON_ROWS6, 6)
 }
 
 /// Two consecutive 6-channel blocks of ``cladon_conv_direct_6x32_avx512`` at once: 12 channels × 32 columns, 24
@@ -246,9 +258,10 @@ static void conv_direct_12x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, c
                                      const float *weights, ptrdiff_t block_stride, float *c_low, float *c_high,
                                      ptrdiff_t ldc, ptrdiff_t low_cols, ptrdiff_t high_cols, bool load_c,
                                      const CLadonEpilogue *epilogue, float *tile) {
+    const ptrdiff_t rows = 12;
     CLADON_ROWS12(CLADON_ACC512_32)
-    prefetch_c_tile(c_low, ldc, 12, low_cols);
-    if (high_cols > 0) prefetch_c_tile(c_high, ldc, 12, high_cols);
+    prefetch_c_tile(c_low, ldc, rows, low_cols);
+    if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);
     const float *a0 = weights, *a1 = weights + block_stride;
     // Row i's weight of the current tap: compile-time row index, so each is one broadcast.
 #define CLADON_ROW_PAIR(i)                                                    \
@@ -257,46 +270,17 @@ static void conv_direct_12x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, c
         c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0);                            \
         c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);                            \
     }
-    enum { distance = 32 };
-    ptrdiff_t t = 0;
-    for (; t < taps - distance; t++) {
-        ptrdiff_t o = offsets[t], ahead = offsets[t + distance];
-        __builtin_prefetch(low + ahead);
-        __builtin_prefetch(low + ahead + 16);
-        __builtin_prefetch(high + ahead + 15);
-        __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);
-        CLADON_ROWS12(CLADON_ROW_PAIR)
-        a0 += 6;
-        a1 += 6;
-    }
-    for (; t < taps; t++) {
-        ptrdiff_t o = offsets[t];
-        __m512 b0 = _mm512_loadu_ps(low + o), b1 = _mm512_loadu_ps(high + o);
-        CLADON_ROWS12(CLADON_ROW_PAIR)
-        a0 += 6;
-        a1 += 6;
-    }
+    CLADON_DIRECT_TAPS512(CLADON_ROWS12(CLADON_ROW_PAIR), a0 += 6; a1 += 6;)
 #undef CLADON_ROW_PAIR
-    bool full = low_cols == 16 && high_cols == 16 && c_high == c_low + 16;
-    float *dst = full ? c_low : tile;
-    ptrdiff_t ld = full ? ldc : 32;
-    const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
-    bool from_c = full && load_c;
-    CLADON_ROWS12(CLADON_STORE512_32)
-    if (!full) {
-        CLadonEpilogue storage;
-        copy_edge_tile(tile, 32, c_low, ldc, 12, low_cols, load_c, epilogue);
-        copy_edge_tile(tile + 16, 32, c_high, ldc, 12, high_cols, load_c,
-                       epilogue_at(epilogue, 0, c_high - c_low, &storage));
-    }
+    CLADON_DIRECT_STORE512(CLADON_ROWS12, 12)
 }
 
 /// Defines `cladon_conv_direct_tiles_##ISA` (declared in CLadonKernels.h) and its per-tile GDN. For each tile, `KERNEL`
 /// (tiles of two `HALF`-column halves) runs against every 6-channel block in turn (with `PAIR_ROWS`, `PAIR` takes two
-/// blocks at once while 12 or more channels remain; `CLADON_NO_PAIR` where the ISA has no 12-row kernel); then, with `gdn_gamma`, the tile's
-/// columns go through the GDN over all `channels` in place, exactly as the GDN computes it on the whole map: |x| into
-/// one `2·HALF`-wide panel, `BLOCK` (the GEMM block loop whose panels `gdn_gamma` is packed for) with the scale as its
-/// epilogue; the C routines at CPU level `LEVEL`. `gdn_scratch` holds `channels · 2·HALF` floats.
+/// blocks at once while 12 or more channels remain; `CLADON_NO_PAIR` where the ISA has no 12-row kernel); then, with
+/// `gdn_gamma`, the tile's columns go through the GDN over all `channels` in place, exactly as the GDN computes it on
+/// the whole map: |x| into one `2·HALF`-wide panel, `BLOCK` (the GEMM block loop whose panels `gdn_gamma` is packed for)
+/// with the scale as its epilogue; the C routines at CPU level `LEVEL`. `gdn_scratch` holds `channels · 2·HALF` floats.
 #define CLADON_NO_PAIR(...) ((void)0)
 #define CLADON_DIRECT_TILES(ISA, TARGET, KERNEL, PAIR, PAIR_ROWS, BLOCK, LEVEL, HALF)                          \
     TARGET static void direct_tile_gdn_##ISA(const float *gamma, const float *beta, bool inverse, float *scratch, \
