@@ -316,7 +316,7 @@ struct LadonCLI {
         // (RawHTTPConnection). The request blocks for seconds, so it runs on a thread of its own; its answer is
         // polled. SIGTERM only once a request is being computed: on a loaded machine a request can finish between two
         // polls of /metrics; then another one is sent.
-        let request = RawHTTPConnection.post("/v1/infer", body: [UInt8](packet))
+        let request = RawHTTPConnection.post("/v1/infer", body: [UInt8](packet), contentType: "application/vnd.ladon.packet")
         var answer: Answer?
         for _ in 0..<10 {
             let attempt = Answer()

@@ -68,7 +68,7 @@ public struct RawHTTPConnection {
     public func close() { _ = closeSocket(fd) }
 
     /// A `POST` with `Connection: close`, so the answer ends where the server closes.
-    public static func post(_ path: String, body: [UInt8], contentType: String = "application/vnd.ladon.packet") -> [UInt8] {
+    public static func post(_ path: String, body: [UInt8], contentType: String) -> [UInt8] {
         Array("POST \(path) HTTP/1.1\r\nHost: localhost\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
     }
 
