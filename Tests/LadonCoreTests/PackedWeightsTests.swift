@@ -59,6 +59,50 @@ import CLadonKernels
         }
     }
 
+    /// Products wide enough that `gemmBlocked` hands column blocks out as threads come free (at least three blocks
+    /// per thread) give the same bits on 2 and 3 threads as on one, with a partial last tile and a fused epilogue, and
+    /// match the reference. A chunk boundary off the block grid, or a chunk computed twice or not at all, breaks it.
+    @Test func wideProductsInChunksMatchOneThread() {
+        var rng = SplitMix64(seed: 0xC4A7)
+        for blocking in Self.blockings {
+            let (m, k) = (29, 300)
+            let n = 3 * 3 * blocking.ncSmall + 3 * blocking.nr + 5  // three column blocks per thread on three threads
+            let a = Tensor.random([m, k], using: &rng), b = Tensor.random([k, n], using: &rng)
+            let residual = Tensor.random([m, n], using: &rng)
+            let bias = (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }
+            var expected = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    Kernels.gemmReference(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
+                                          ldb: n, c: &expected, ldc: n)
+                }
+            }
+            for i in 0..<m * n { expected[i] = max(0, expected[i] + bias[i / n] + residual.scalars[i]) }
+            let packed = PackedMatrix(a, blocking: blocking)
+            var results: [[Float]] = []
+            for threads in 1...3 {
+                var c = [Float](repeating: .nan, count: m * n)
+                b.withUnsafeBufferPointer { bp in
+                    bias.withUnsafeBufferPointer { biasPointer in
+                        residual.withUnsafeBufferPointer { rp in
+                            let epilogue = GEMMEpilogue(bias: biasPointer.baseAddress, residual: rp.baseAddress,
+                                                        ldr: n, relu: true)
+                            Kernels.gemm(packed: packed, n: n, b: bp.baseAddress!, ldb: n, c: &c, ldc: n,
+                                         epilogue: epilogue, threads: threads, blocking: blocking)
+                        }
+                    }
+                }
+                expectElementwiseClose(c, expected, rtol: 1e-5, atol: 1e-6 * Float(k),
+                                       "\(blocking.kernel) \(m)x\(n)x\(k) threads \(threads)")
+                results.append(c)
+            }
+            for threads in 2...3 {
+                #expect(zip(results[0], results[threads - 1]).allSatisfy { $0.bitPattern == $1.bitPattern },
+                        "\(blocking.kernel) threads \(threads) differs from one thread")
+            }
+        }
+    }
+
     /// Packed 1×1 and im2col convolutions (the layer's default path) against the reference: strides 1–3,
     /// padding, dilation with taps that only read padding (pruned), batch 2, residual + ReLU, outputs narrower
     /// than one micro-tile and wider than one packing block. Over 48 output channels, so no layer picks `.direct`.

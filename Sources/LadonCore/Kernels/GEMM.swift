@@ -64,6 +64,16 @@ extension Kernels {
             gemmSerial(op, blocking)
             return
         }
+        let blockTiles = max(1, blocking.ncSmall / nr)
+        if splitN && op.packedA != nil && tilesN >= 3 * parts * blockTiles {
+            // Wide products go in chunks of one column block (A is read once per block either way) to whichever thread
+            // is free next, so a core the host slows down hands its remaining chunks over instead of holding up the
+            // join. Narrower ones keep one share per thread: smaller chunks would read A more often.
+            WorkSplit.forEachChunk(tilesN, chunk: blockTiles, parts: parts) { range in
+                gemmSerial(op.columns(range.lowerBound * nr..<min(op.n, range.upperBound * nr)), blocking)
+            }
+            return
+        }
         let tiles = splitN ? tilesN : tilesM, count = parts
         let unit = splitN ? nr : mr
         let extent = splitN ? op.n : op.m
