@@ -2,7 +2,6 @@
 import Foundation
 import LadonTestSupport
 import Testing
-import LadonTestSupport
 @testable import LadonCore
 
 /// CPU time consumed by the whole process so far, in seconds (all threads).
