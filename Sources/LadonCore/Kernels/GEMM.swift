@@ -8,8 +8,9 @@ extension Kernels {
     /// Goto-style blocked GEMM: `A` is packed into `MR`-row panels and `B` into `NR`-column panels (both
     /// transposes are handled by the packing), and a register-blocked SIMD micro-kernel computes each
     /// `MR×NR` tile (the fastest this CPU supports, see ``gemmKernelName``). Work is split over `threads`
-    /// (default ``threadCount``) along `N` or `M`, whichever duplicates less packing. With `k == 0` the product is
-    /// zero: `C` is zeroed unless `accumulate`.
+    /// (default ``threadCount``) along `N` or `M`, whichever duplicates less packing (wide products with prepacked
+    /// weights: column blocks taken by whichever thread is free). With `k == 0` the product is zero: `C` is zeroed
+    /// unless `accumulate`.
     ///
     /// Public so that packages depending on LadonCore can time the kernel their build runs (docs/performance.md,
     /// "Dependents"); the model calls it through its layers.
@@ -34,7 +35,8 @@ extension Kernels {
         gemmBlocked(op, threads: resolvedThreads(threads))
     }
 
-    /// Splits `op` across threads and runs the blocked algorithm on each part. Below `parallelFlops`
+    /// Splits `op` across threads (fixed shares, or column blocks handed out as threads come free) and runs the
+    /// blocked algorithm on each part; every element is computed the same way whatever the split. Below `parallelFlops`
     /// (~4 MFLOP, where waking a second thread costs more than it saves) it stays on the calling thread.
     static func gemmBlocked(_ op: GEMMOperands, threads: Int, blocking: GEMMBlocking = .preferred,
                             parallelFlops: Int = 4_000_000) {
