@@ -269,6 +269,9 @@ struct GEMMPerfTests {
             ("whole encoder, GDN unfused", { conv3(gdn2(conv2(gdn1(conv1(image))))) }),
             ("whole encoder, conv→GDN fused (as the model runs it)",
              { conv3(conv2(conv1(image, thenGDN: gdn1), thenGDN: gdn2)) }),
+            // Each fusion alone, to see which one pays on this CPU.
+            ("whole encoder, only encoder.0→GDN fused", { conv3(gdn2(conv2(conv1(image, thenGDN: gdn1)))) }),
+            ("whole encoder, only encoder.2→GDN fused", { conv3(conv2(gdn1(conv1(image)), thenGDN: gdn2)) }),
         ]
         print("encoder layers at 416x416, median of 7 (kernel \(Kernels.gemmKernelName)); load avg before: \(loadAverage())")
         print("| layer | 1T wall ms | 1T cpu ms | 2T wall ms | 2T cpu ms |")
