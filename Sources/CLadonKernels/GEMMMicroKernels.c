@@ -191,6 +191,69 @@ void cladon_gemm_block_12x32_avx512(ptrdiff_t kc, const float *a, ptrdiff_t mc, 
     CLADON_BLOCK_LOOP(cladon_gemm_12x32_avx512, 12, 32)
 }
 
+/// The full-width 12×32 tile that packs its own B panel: row `p` of the panel is read from the unpacked matrix
+/// (`b_src + p·ldb`, 32 consecutive values), stored to `b_dst + 32·p` for the block's other row tiles, and multiplied
+/// as ``gemm_12x32_avx512`` multiplies a packed row: the same FMA chains, so the same bits. The loads of a separate
+/// packing pass, which streams `B` from L3 or memory while the FMA units wait, overlap this tile's FMAs instead.
+/// `rows` ≤ 12 (an edge tile goes through `tile`, as in the packed kernel; `a` holds 12-value groups either way).
+CLADON_TARGET_AVX512
+static void gemm_12x32_packing_b_avx512(ptrdiff_t kc, const float *a, const float *b_src, ptrdiff_t ldb, float *b_dst,
+                                        float *c, ptrdiff_t ldc, ptrdiff_t rows, bool load_c,
+                                        const CLadonEpilogue *epilogue, float *tile) {
+    enum { rows_ahead = 8 };  // source rows lie `ldb` apart: ask for the one `rows_ahead` on (both ends of its 32 values)
+    CLADON_ROWS12(CLADON_ACC512_32)
+    prefetch_c_tile(c, ldc, rows, 32);
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const float *row = b_src + p * ldb;
+        if (p + rows_ahead < kc) {
+            __builtin_prefetch(row + rows_ahead * ldb);
+            __builtin_prefetch(row + rows_ahead * ldb + 31);
+        }
+        __m512 b0 = _mm512_loadu_ps(row), b1 = _mm512_loadu_ps(row + 16);
+        _mm512_storeu_ps(b_dst, b0);
+        _mm512_storeu_ps(b_dst + 16, b1);
+        CLADON_ROWS12(CLADON_ROW512_32)
+        a += 12;
+        b_dst += 32;
+    }
+    bool full = rows == 12;
+    float *dst = full ? c : tile;
+    ptrdiff_t ld = full ? ldc : 32;
+    const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
+    bool from_c = full && load_c;
+    CLADON_ROWS12(CLADON_STORE512_32)
+    if (!full) copy_edge_tile(tile, 32, c, ldc, rows, 32, load_c, epilogue);
+}
+
+CLADON_TARGET_AVX512
+void cladon_gemm_block_12x32_packing_b_avx512(ptrdiff_t kc, const float *a, ptrdiff_t mc, const float *b_src,
+                                              ptrdiff_t ldb, ptrdiff_t nc, float *b_dst, float *c, ptrdiff_t ldc,
+                                              bool load_c, const CLadonEpilogue *epilogue, float *tile) {
+    for (ptrdiff_t jr = 0; jr < nc; jr += 32) {
+        ptrdiff_t cols = nc - jr < 32 ? nc - jr : 32;
+        float *panel = b_dst + jr * kc;
+        ptrdiff_t first = 0;
+        CLadonEpilogue storage;
+        if (cols == 32 && mc > 0) {
+            gemm_12x32_packing_b_avx512(kc, a, b_src + jr, ldb, panel, c + jr, ldc, mc < 12 ? mc : 12, load_c,
+                                        epilogue_at(epilogue, 0, jr, &storage), tile);
+            first = 12;
+        } else {
+            // The last, narrower panel: packed as `cladon_pack_matrix_panels` packs it (columns past `cols` zero).
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                const float *row = b_src + p * ldb + jr;
+                float *out = panel + p * 32;
+                for (ptrdiff_t j = 0; j < cols; j++) out[j] = row[j];
+                for (ptrdiff_t j = cols; j < 32; j++) out[j] = 0;
+            }
+        }
+        for (ptrdiff_t ir = first; ir < mc; ir += 12) {
+            cladon_gemm_12x32_avx512(kc, a + ir * kc, panel, c + ir * ldc + jr, ldc, mc - ir < 12 ? mc - ir : 12, cols,
+                                     load_c, epilogue_at(epilogue, ir, jr, &storage), tile);
+        }
+    }
+}
+
 // MARK: AVX-512 direct convolution
 
 /// The direct tiles' tap loop: per tap, the low and high 16-column input vectors `b0`, `b1` at `offsets[t]`, then

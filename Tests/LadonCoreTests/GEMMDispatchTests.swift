@@ -88,6 +88,63 @@ private func referenceTile(kc: Int, mr: Int, nr: Int, a: [Float], b: [Float], c:
         #expect(checked == 200)
     }
 
+    /// A kernel's block loop that packs a plain `B` inside its first row tiles gives the same bits as packing `B` first
+    /// and running the plain block loop, and leaves the same packed panels (narrower last panel zero-padded): blocks
+    /// of fewer than 12 rows, a partial last panel, a padded leading dimension of `B`, with and without `+ C` and an
+    /// epilogue.
+    @Test(arguments: GEMMKernel.allCases.filter { $0.isSupported && $0.packingBlockFunction != nil })
+    func packingBlockLoopMatchesPackingFirst(kernel: GEMMKernel) throws {
+        let packing = try #require(kernel.packingBlockFunction)
+        let blocking = GEMMBlocking(kernel)
+        let (mr, nr) = (blocking.mr, blocking.nr)
+        var rng = SplitMix64(seed: 0xFAC4 + UInt64(mr))
+        for (kc, mc, nc) in [(5, 2 * mr + 1, 2 * nr + 3), (40, mr, nr), (1, 1, 1), (17, 3 * mr, nr - 2), (33, 5, 3 * nr),
+                             (9, mr - 1, nr + 1)] {
+            let ldb = nc + 3, ldc = nc + 4, ldr = nc + 1
+            let a = (0..<kc * Kernels.roundUp(mc, mr)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let b = (0..<kc * ldb).map { _ in Float.random(in: -1...1, using: &rng) }
+            let c0 = (0..<mc * ldc).map { _ in Float.random(in: -1...1, using: &rng) }
+            let bias = (0..<mc).map { _ in Float.random(in: -1...1, using: &rng) }
+            let residual = (0..<mc * ldr).map { _ in Float.random(in: -1...1, using: &rng) }
+            let panelCount = kc * Kernels.roundUp(nc, nr)
+            for (loadC, withEpilogue) in [(false, false), (true, false), (true, true)] {
+                var packedFirst = c0, packedInTiles = c0
+                var panels = [Float](repeating: .nan, count: panelCount), tilePanels = panels
+                var tile = [Float](repeating: 0, count: mr * nr)
+                a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        bias.withUnsafeBufferPointer { biasp in
+                            residual.withUnsafeBufferPointer { rp in
+                                let e = withEpilogue ? GEMMEpilogue(bias: biasp.baseAddress!, residual: rp.baseAddress!,
+                                                                    ldr: ldr, relu: true) : nil
+                                tile.withUnsafeMutableBufferPointer { unused in  // `packB` reads only B's fields
+                                    let op = GEMMOperands(m: mc, n: nc, k: kc, a: ap.baseAddress!, lda: kc,
+                                                          transposeA: false, b: bp.baseAddress!, ldb: ldb,
+                                                          transposeB: false, c: unused.baseAddress!, ldc: nc,
+                                                          accumulate: false, epilogue: .none)
+                                    Kernels.packB(op, k0: 0, kc: kc, j0: 0, nc: nc, nr: nr, into: &panels)
+                                }
+                                packedFirst.withUnsafeMutableBufferPointer { cp in
+                                    kernel.blockFunction(kc, ap.baseAddress!, mc, panels, nc, cp.baseAddress!, ldc, loadC,
+                                                         e, &tile)
+                                }
+                                packedInTiles.withUnsafeMutableBufferPointer { cp in
+                                    tilePanels.withUnsafeMutableBufferPointer { pp in
+                                        packing(kc, ap.baseAddress!, mc, bp.baseAddress!, ldb, nc, pp.baseAddress!,
+                                                cp.baseAddress!, ldc, loadC, e, &tile)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                let what = "\(kernel.rawValue) kc \(kc) mc \(mc) nc \(nc) loadC \(loadC) epilogue \(withEpilogue)"
+                #expect(zip(packedFirst, packedInTiles).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(what): C")
+                #expect(zip(panels, tilePanels).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(what): panels")
+            }
+        }
+    }
+
     /// A kernel's block loop (in C for the C kernels) gives the same bits as calling its tile kernel tile by tile,
     /// on blocks with edge tiles in both directions, with and without `+ C` and an epilogue.
     @Test(arguments: GEMMKernel.allCases.filter(\.isSupported))

@@ -171,6 +171,16 @@ void cladon_gemm_block_12x32_avx512(ptrdiff_t kc, const float *_Nonnull a, ptrdi
                                     ptrdiff_t nc, float *_Nonnull c, ptrdiff_t ldc, bool load_c,
                                     const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
 
+/// ``cladon_gemm_block_12x32_avx512`` for a `B` not yet packed: columns `0 ..< nc` of the row-major `kc × nc` matrix at
+/// `b_src` (leading dimension `ldb`). The first row tile of each 32-column panel packs the panel into `b_dst` (the
+/// layout ``cladon_gemm_block_12x32_avx512`` reads, `kc · roundUp(nc, 32)` floats) while it multiplies, and the block's
+/// other row tiles read it from there; the narrower last panel is packed first. Same results as packing `B` and calling
+/// ``cladon_gemm_block_12x32_avx512``, bit for bit. AVX-512F only.
+void cladon_gemm_block_12x32_packing_b_avx512(ptrdiff_t kc, const float *_Nonnull a, ptrdiff_t mc,
+                                              const float *_Nonnull b_src, ptrdiff_t ldb, ptrdiff_t nc,
+                                              float *_Nonnull b_dst, float *_Nonnull c, ptrdiff_t ldc, bool load_c,
+                                              const CLadonEpilogue *_Nullable epilogue, float *_Nonnull tile);
+
 /// ``cladon_gemm_block_12x32_avx512`` with the 6x16 AVX2 + FMA kernel (6-row A panels, 16-column B panels).
 void cladon_gemm_block_6x16_avx2(ptrdiff_t kc, const float *_Nonnull a, ptrdiff_t mc, const float *_Nonnull b,
                                  ptrdiff_t nc, float *_Nonnull c, ptrdiff_t ldc, bool load_c,

@@ -16,6 +16,13 @@ typealias GEMMMicroKernelFunction = (Int, UnsafePointer<Float>, UnsafePointer<Fl
 typealias GEMMBlockFunction = (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>,
                                Int, Bool, GEMMEpilogue?, UnsafeMutablePointer<Float>) -> Void
 
+/// A block function for a `B` not yet packed: as ``GEMMBlockFunction``, but reading columns `0..<nc` of the row-major
+/// `B` (`bSource`, leading dimension `ldb`) and leaving its packed panels in `packedB` as the first row tile of each
+/// panel goes. Arguments: `kc, a, mc, bSource, ldb, nc, packedB, c, ldc, loadC, epilogue, tile`.
+typealias GEMMPackingBlockFunction = (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int, Int,
+                                      UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int, Bool, GEMMEpilogue?,
+                                      UnsafeMutablePointer<Float>) -> Void
+
 /// The GEMM micro-kernels, named as `LADON_GEMM_KERNEL` and ``Kernels/gemmKernelName`` spell them.
 enum GEMMKernel: String, CaseIterable, Sendable {
     /// `SIMD16<Float>` Swift, 24 accumulators; fast only in a `LADON_FMA` build on an AVX-512 CPU.
@@ -88,6 +95,18 @@ enum GEMMKernel: String, CaseIterable, Sendable {
         }
     }
 
+    /// The block loop that packs a plain (not transposed, not im2col) `B` inside its first row tiles, where there is
+    /// one: the C AVX-512 kernel's. On the layer2 shapes with 128 output channels the separate packing pass cost
+    /// 6–11 % of the GEMM (a C harness, docs/performance.md, eighteenth session).
+    var packingBlockFunction: GEMMPackingBlockFunction? {
+        switch self {
+        #if arch(x86_64) && (os(Linux) || os(macOS))
+        case .avx512: Kernels.gemmBlock12x32PackingBAVX512
+        #endif
+        default: nil
+        }
+    }
+
     /// The fastest kernel for this CPU. On x86-64 the C kernels, in every build (a `LADON_FMA` build too: they are
     /// bit-identical to its Swift ones and prefetch their `C` tile, which Swift cannot express; whole model on
     /// Zen 3, 2 of 3 interleaved runs: 0.90–0.92× the time of `swift-6x16`): AVX-512, else AVX2 + FMA. Elsewhere
@@ -155,6 +174,17 @@ extension Kernels {
                                      _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ loadC: Bool,
                                      _ epilogue: GEMMEpilogue?, _ tile: UnsafeMutablePointer<Float>) {
         withCEpilogue(epilogue) { cladon_gemm_block_12x32_avx512(kc, a, mc, b, nc, c, ldc, loadC, $0, tile) }
+    }
+
+    /// ``gemmBlock12x32AVX512`` packing `B` as it goes (``GEMMPackingBlockFunction``).
+    static func gemmBlock12x32PackingBAVX512(_ kc: Int, _ a: UnsafePointer<Float>, _ mc: Int,
+                                             _ bSource: UnsafePointer<Float>, _ ldb: Int, _ nc: Int,
+                                             _ packedB: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                                             _ ldc: Int, _ loadC: Bool, _ epilogue: GEMMEpilogue?,
+                                             _ tile: UnsafeMutablePointer<Float>) {
+        withCEpilogue(epilogue) {
+            cladon_gemm_block_12x32_packing_b_avx512(kc, a, mc, bSource, ldb, nc, packedB, c, ldc, loadC, $0, tile)
+        }
     }
 
     /// The block loop of ``gemmMicroKernel6x16AVX2`` in C.

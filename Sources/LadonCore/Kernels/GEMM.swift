@@ -113,6 +113,10 @@ extension Kernels {
             : min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
         let aCount = op.packedA == nil ? mcMax * kc : 0, bCount = kc * ncMax, tileCount = mr * nr
         let block = blocking.kernel.blockFunction
+        // A plain B is packed by the first row block's tiles as they multiply, where the kernel can (C AVX-512).
+        // LADON_GEMM_PACKING_TILES=0 packs it in a separate pass instead (experiments only).
+        let packingBlock = op.im2col == nil && !op.transposeB && GEMMBlocking.packingTiles
+            ? blocking.kernel.packingBlockFunction : nil
         KernelScratch.shared.withBuffer(count: aCount + bCount + tileCount + 64) { scratch in
             let packedA = scratch
             let packedB = scratch + roundUp(aCount, 16)
@@ -128,14 +132,26 @@ extension Kernels {
                 block(kc, a, mc, packedB, nc, op.c + ic * op.ldc + j0, op.ldc, loadC,
                       last && !op.epilogue.isNone ? op.epilogue.offset(row: ic, column: j0) : nil, tile)
             }
+            // ``tiles`` for the first row block of a B block not packed yet: packs it into `packedB` as it goes.
+            func packingTiles(_ packing: GEMMPackingBlockFunction, a: UnsafePointer<Float>, mc: Int, pc: Int, j0: Int,
+                              nc: Int, kc: Int, loadC: Bool, last: Bool) {
+                packing(kc, a, mc, op.b + pc * op.ldb + j0, op.ldb, nc, packedB, op.c + j0, op.ldc, loadC,
+                        last && !op.epilogue.isNone ? op.epilogue.offset(row: 0, column: j0) : nil, tile)
+            }
             // Packs the B block (depth pc, columns jc..<jc+nc) and runs it against every MC block of rows.
             func rowBlocks(pc: Int, kc kcNow: Int, jc: Int, nc: Int) {
-                packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                if packingBlock == nil { packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB) }
                 var ic = 0
                 while ic < op.m {
                     let mc = min(mcMax, op.m - ic)
-                    tiles(a: panelsOfA(ic: ic, mc: mc, pc: pc, kc: kcNow), ic: ic, mc: mc, j0: jc, nc: nc,
-                          kc: kcNow, loadC: op.accumulate || pc > 0, last: pc + kcNow == op.k)
+                    let a = panelsOfA(ic: ic, mc: mc, pc: pc, kc: kcNow)
+                    let (loadC, last) = (op.accumulate || pc > 0, pc + kcNow == op.k)
+                    if let packingBlock, ic == 0 {
+                        packingTiles(packingBlock, a: a, mc: mc, pc: pc, j0: jc, nc: nc, kc: kcNow, loadC: loadC,
+                                     last: last)
+                    } else {
+                        tiles(a: a, ic: ic, mc: mc, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
+                    }
                     ic += mc
                 }
             }
@@ -163,8 +179,13 @@ extension Kernels {
                     var jc = 0
                     while jc < op.n {
                         let nc = min(ncMax, op.n - jc)
-                        packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
-                        tiles(a: a, ic: 0, mc: op.m, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
+                        if let packingBlock {
+                            packingTiles(packingBlock, a: a, mc: op.m, pc: pc, j0: jc, nc: nc, kc: kcNow,
+                                         loadC: loadC, last: last)
+                        } else {
+                            packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                            tiles(a: a, ic: 0, mc: op.m, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
+                        }
                         jc += nc
                     }
                 } else {
@@ -271,6 +292,10 @@ struct GEMMBlocking: Sendable, Equatable {
         let blocks = max(1, (k + kc - 1) / kc)
         return max(1, (k + blocks - 1) / blocks)
     }
+
+    /// Experiments only: `LADON_GEMM_PACKING_TILES=0` packs a plain `B` in a separate pass even where the kernel's
+    /// first row tiles could pack it (``GEMMKernel/packingBlockFunction``).
+    static let packingTiles = ProcessInfo.processInfo.environment["LADON_GEMM_PACKING_TILES"] != "0"
 
     /// Experiments only: `LADON_GEMM_ORDER=columns` or `depth` forces the prepacked loop order.
     static let loopOrder = ProcessInfo.processInfo.environment["LADON_GEMM_ORDER"]
