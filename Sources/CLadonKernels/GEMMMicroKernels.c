@@ -200,7 +200,7 @@ CLADON_TARGET_AVX512
 static void gemm_12x32_packing_b_avx512(ptrdiff_t kc, const float *a, const float *b_src, ptrdiff_t ldb, float *b_dst,
                                         float *c, ptrdiff_t ldc, ptrdiff_t rows, bool load_c,
                                         const CLadonEpilogue *epilogue, float *tile) {
-    enum { rows_ahead = 8 };  // source rows lie `ldb` apart: ask for the one `rows_ahead` on (both ends of its 32 values)
+    enum { rows_ahead = 24 };  // source rows lie `ldb` apart: ask for the one `rows_ahead` on (both ends of its 32 values)
     CLADON_ROWS12(CLADON_ACC512_32)
     prefetch_c_tile(c, ldc, rows, 32);
     for (ptrdiff_t p = 0; p < kc; p++) {

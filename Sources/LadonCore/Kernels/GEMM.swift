@@ -113,10 +113,13 @@ extension Kernels {
             : min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
         let aCount = op.packedA == nil ? mcMax * kc : 0, bCount = kc * ncMax, tileCount = mr * nr
         let block = blocking.kernel.blockFunction
-        // A plain B is packed by the first row block's tiles as they multiply, where the kernel can (C AVX-512).
-        // LADON_GEMM_PACKING_TILES=0 packs it in a separate pass instead (experiments only).
-        let packingBlock = op.im2col == nil && !op.transposeB && GEMMBlocking.packingTiles
-            ? blocking.kernel.packingBlockFunction : nil
+        // A plain B is packed by the first row block's tiles as they multiply, where the kernel can (C AVX-512), when
+        // there are at least 8 row tiles to share that tile's wait on memory and B's rows lie at most 16 KB apart: the
+        // tile reads 128 bytes per row, so farther apart every row is a TLB miss the prefetch cannot hide (N = 10816
+        // and 43264 ran 10–50 % slower that way, N = 676 and 2704 4–11 % faster; docs/performance.md, eighteenth
+        // session). LADON_GEMM_PACKING_TILES=0 always packs in a separate pass (experiments only).
+        let packingBlock = op.im2col == nil && !op.transposeB && op.m >= 8 * mr && op.ldb <= 4096
+            && GEMMBlocking.packingTiles ? blocking.kernel.packingBlockFunction : nil
         KernelScratch.shared.withBuffer(count: aCount + bCount + tileCount + 64) { scratch in
             let packedA = scratch
             let packedB = scratch + roundUp(aCount, 16)
