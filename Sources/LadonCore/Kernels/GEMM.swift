@@ -90,7 +90,8 @@ extension Kernels {
     /// The single-threaded blocked loop nest (depth blocks outermost: pc → jc [pack B] → ic [pack A] → jr → ir).
     /// When all of `M` fits one `MC` block, `A` is packed once per depth block and `B` in `KC×NCsmall`
     /// chunks that stay in L2 right before their tiles run (small-M, wide-N shapes). With prepacked `A` on a
-    /// machine with 1 MB of L2 or more, the columns go outermost instead (jc → pc → ic) to keep `C` in L2.
+    /// machine with 1 MB of L2 or more, the columns go outermost instead (jc → pc → ic) to keep `C` in L2. A plain `B`
+    /// may be packed by the first row block's tiles instead of a separate pass (``GEMMKernel/packingBlockFunction``).
     static func gemmSerial(_ op: GEMMOperands, _ blocking: GEMMBlocking) {
         let (mr, nr) = (blocking.mr, blocking.nr)
         let kc = blocking.depthBlock(op.k)
