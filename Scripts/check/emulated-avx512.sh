@@ -9,10 +9,10 @@
 # micro-kernels' intrinsics come from SIMDe (Debian `libsimde-dev`, installed here when missing), whose 512-bit
 # FMA is two native 256-bit FMAs, so results are bit-identical to a real AVX-512 machine; the feature-specific
 # builds of the portable routines are compiled for AVX2; `cladon_cpu_has_avx512f()` reports true. LadonCore then
-# picks everything it picks on AVX-512 hardware: the `avx512-12x32` GEMM kernel and its 12x32 panel layouts, the C
-# AVX-512 direct-convolution kernel (6x32 tiles) with the encoder's conv -> GDN fusion, im2col for encoder.2, and the
-# level-3 builds of the C routines (LADON_DIRECT_KERNEL=swift selects the older Swift direct kernel instead). Builds
-# go to .build-emu512 (never .build). Needs an x86-64 CPU with AVX2 + FMA.
+# picks everything it picks on AVX-512 hardware: the `avx512-12x32` GEMM kernel, its 12x32 panel layouts and the tiles
+# that pack a plain B as they go, the C AVX-512 direct-convolution kernels (6x32 and 12x32 tiles, encoder.2 included)
+# with the encoder's conv -> GDN fusion, and the level-3 builds of the C routines (LADON_DIRECT_KERNEL=swift selects
+# the older Swift direct kernel instead). Builds go to .build-emu512 (never .build). Needs an x86-64 CPU with AVX2 + FMA.
 # With LADON_PORTABLE=1 it checks a dependent's build instead (no LADON_FMA, no -target-cpu; .build-emu512-portable).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
