@@ -136,6 +136,19 @@ static inline void store16_avx512(__m512 x, float *dst, ptrdiff_t row, ptrdiff_t
 #define CLADON_ROWS8(M) CLADON_ROWS4(M) M(4) M(5) M(6) M(7)
 #define CLADON_ROWS12(M) CLADON_ROWS8(M) M(8) M(9) M(10) M(11)
 
+/// The end of a GEMM tile kernel of `R` rows × `W` columns: a full tile (`rows` = `R`, `cols` = `W`) goes straight to `c`
+/// (`+ C` when `load_c`, then `epilogue`); an edge tile goes through `tile` and its valid corner is copied element-wise.
+#define CLADON_STORE_TILE512(R, W)                                                                             \
+    {                                                                                                          \
+        bool full = rows == (R) && cols == (W);                                                                \
+        float *dst = full ? c : tile;                                                                          \
+        ptrdiff_t ld = full ? ldc : 32;                                                                        \
+        const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;                                        \
+        bool from_c = full && load_c;                                                                          \
+        CLADON_ROWS##R(CLADON_STORE512_##W)                                                                    \
+        if (!full) copy_edge_tile(tile, 32, c, ldc, rows, cols, load_c, epilogue);                            \
+    }
+
 /// `gemm_RxW_avx512`: the tile's first `R` rows and `W` columns. `R` = 12, or 4 / 8 for the bottom edge: a tile of at
 /// most that many valid rows reads only the first `R` values of each 12-value A group (M = 256 ends on a 4-row tile,
 /// M = 128 on an 8-row one). `W` = 32, or 16 for a tile of at most 16 valid columns, which reads only the first half
@@ -153,14 +166,7 @@ static inline void store16_avx512(__m512 x, float *dst, ptrdiff_t row, ptrdiff_t
             a += 12;                                                                                           \
             b += 32;                                                                                           \
         }                                                                                                      \
-        /* A full tile goes straight to C; an edge tile goes through `tile` and is copied element-wise. */     \
-        bool full = rows == (R) && cols == (W);                                                                \
-        float *dst = full ? c : tile;                                                                          \
-        ptrdiff_t ld = full ? ldc : 32;                                                                        \
-        const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;                                        \
-        bool from_c = full && load_c;                                                                          \
-        CLADON_ROWS##R(CLADON_STORE512_##W)                                                                    \
-        if (!full) copy_edge_tile(tile, 32, c, ldc, rows, cols, load_c, epilogue);                            \
+        CLADON_STORE_TILE512(R, W)                                                                             \
     }
 
 CLADON_KERNEL512(4, 32)
@@ -216,13 +222,8 @@ static void gemm_12x32_packing_b_avx512(ptrdiff_t kc, const float *a, const floa
         a += 12;
         b_dst += 32;
     }
-    bool full = rows == 12;
-    float *dst = full ? c : tile;
-    ptrdiff_t ld = full ? ldc : 32;
-    const CLadonEpilogue *vector_epilogue = full ? epilogue : NULL;
-    bool from_c = full && load_c;
-    CLADON_ROWS12(CLADON_STORE512_32)
-    if (!full) copy_edge_tile(tile, 32, c, ldc, rows, 32, load_c, epilogue);
+    const ptrdiff_t cols = 32;
+    CLADON_STORE_TILE512(12, 32)
 }
 
 CLADON_TARGET_AVX512
@@ -239,13 +240,7 @@ void cladon_gemm_block_12x32_packing_b_avx512(ptrdiff_t kc, const float *a, ptrd
                                         epilogue_at(epilogue, 0, jr, &storage), tile);
             first = 12;
         } else {
-            // The last, narrower panel: packed as `cladon_pack_matrix_panels` packs it (columns past `cols` zero).
-            for (ptrdiff_t p = 0; p < kc; p++) {
-                const float *row = b_src + p * ldb + jr;
-                float *out = panel + p * 32;
-                for (ptrdiff_t j = 0; j < cols; j++) out[j] = row[j];
-                for (ptrdiff_t j = cols; j < 32; j++) out[j] = 0;
-            }
+            cladon_pack_matrix_panels(0, panel, b_src + jr, ldb, kc, cols, 32);  // the narrower last panel, zero-padded
         }
         for (ptrdiff_t ir = first; ir < mc; ir += 12) {
             cladon_gemm_12x32_avx512(kc, a + ir * kc, panel, c + ir * ldc + jr, ldc, mc - ir < 12 ? mc - ir : 12, cols,

@@ -25,6 +25,17 @@ private func referenceTile(kc: Int, mr: Int, nr: Int, a: [Float], b: [Float], c:
     return out
 }
 
+/// Calls `body` with the epilogue `+ bias[row] + residual, ReLU` over `bias` and `residual` (leading dimension `ldr`)
+/// when `enabled`, else with `nil`.
+private func withTestEpilogue(_ enabled: Bool, bias: [Float], residual: [Float], ldr: Int,
+                              _ body: (GEMMEpilogue?) -> Void) {
+    bias.withUnsafeBufferPointer { biasp in
+        residual.withUnsafeBufferPointer { rp in
+            body(enabled ? GEMMEpilogue(bias: biasp.baseAddress!, residual: rp.baseAddress!, ldr: ldr, relu: true) : nil)
+        }
+    }
+}
+
 @Suite struct GEMMDispatchTests {
     /// The kernels whose products are fused: the C ones always, the Swift ones in a `LADON_FMA` build.
     static var fusedKernels: [GEMMKernel] {
@@ -113,26 +124,22 @@ private func referenceTile(kc: Int, mr: Int, nr: Int, a: [Float], b: [Float], c:
                 var tile = [Float](repeating: 0, count: mr * nr)
                 a.withUnsafeBufferPointer { ap in
                     b.withUnsafeBufferPointer { bp in
-                        bias.withUnsafeBufferPointer { biasp in
-                            residual.withUnsafeBufferPointer { rp in
-                                let e = withEpilogue ? GEMMEpilogue(bias: biasp.baseAddress!, residual: rp.baseAddress!,
-                                                                    ldr: ldr, relu: true) : nil
-                                tile.withUnsafeMutableBufferPointer { unused in  // `packB` reads only B's fields
-                                    let op = GEMMOperands(m: mc, n: nc, k: kc, a: ap.baseAddress!, lda: kc,
-                                                          transposeA: false, b: bp.baseAddress!, ldb: ldb,
-                                                          transposeB: false, c: unused.baseAddress!, ldc: nc,
-                                                          accumulate: false, epilogue: .none)
-                                    Kernels.packB(op, k0: 0, kc: kc, j0: 0, nc: nc, nr: nr, into: &panels)
-                                }
-                                packedFirst.withUnsafeMutableBufferPointer { cp in
-                                    kernel.blockFunction(kc, ap.baseAddress!, mc, panels, nc, cp.baseAddress!, ldc, loadC,
-                                                         e, &tile)
-                                }
-                                packedInTiles.withUnsafeMutableBufferPointer { cp in
-                                    tilePanels.withUnsafeMutableBufferPointer { pp in
-                                        packing(kc, ap.baseAddress!, mc, bp.baseAddress!, ldb, nc, pp.baseAddress!,
-                                                cp.baseAddress!, ldc, loadC, e, &tile)
-                                    }
+                        withTestEpilogue(withEpilogue, bias: bias, residual: residual, ldr: ldr) { e in
+                            tile.withUnsafeMutableBufferPointer { unused in  // `packB` reads only B's fields
+                                let op = GEMMOperands(m: mc, n: nc, k: kc, a: ap.baseAddress!, lda: kc,
+                                                      transposeA: false, b: bp.baseAddress!, ldb: ldb,
+                                                      transposeB: false, c: unused.baseAddress!, ldc: nc,
+                                                      accumulate: false, epilogue: .none)
+                                Kernels.packB(op, k0: 0, kc: kc, j0: 0, nc: nc, nr: nr, into: &panels)
+                            }
+                            packedFirst.withUnsafeMutableBufferPointer { cp in
+                                kernel.blockFunction(kc, ap.baseAddress!, mc, panels, nc, cp.baseAddress!, ldc, loadC,
+                                                     e, &tile)
+                            }
+                            packedInTiles.withUnsafeMutableBufferPointer { cp in
+                                tilePanels.withUnsafeMutableBufferPointer { pp in
+                                    packing(kc, ap.baseAddress!, mc, bp.baseAddress!, ldb, nc, pp.baseAddress!,
+                                            cp.baseAddress!, ldc, loadC, e, &tile)
                                 }
                             }
                         }
@@ -164,23 +171,19 @@ private func referenceTile(kc: Int, mr: Int, nr: Int, a: [Float], b: [Float], c:
                 var tile = [Float](repeating: 0, count: mr * nr)
                 a.withUnsafeBufferPointer { ap in
                     b.withUnsafeBufferPointer { bp in
-                        bias.withUnsafeBufferPointer { biasp in
-                            residual.withUnsafeBufferPointer { rp in
-                                let e = withEpilogue ? GEMMEpilogue(bias: biasp.baseAddress!, residual: rp.baseAddress!,
-                                                                    ldr: ldr, relu: true) : nil
-                                byTile.withUnsafeMutableBufferPointer { cp in
-                                    for jr in stride(from: 0, to: nc, by: nr) {
-                                        for ir in stride(from: 0, to: mc, by: mr) {
-                                            kernel.function(kc, ap.baseAddress! + ir * kc, bp.baseAddress! + jr * kc,
-                                                            cp.baseAddress! + ir * ldc + jr, ldc, min(mr, mc - ir),
-                                                            min(nr, nc - jr), loadC, e?.offset(row: ir, column: jr), &tile)
-                                        }
+                        withTestEpilogue(withEpilogue, bias: bias, residual: residual, ldr: ldr) { e in
+                            byTile.withUnsafeMutableBufferPointer { cp in
+                                for jr in stride(from: 0, to: nc, by: nr) {
+                                    for ir in stride(from: 0, to: mc, by: mr) {
+                                        kernel.function(kc, ap.baseAddress! + ir * kc, bp.baseAddress! + jr * kc,
+                                                        cp.baseAddress! + ir * ldc + jr, ldc, min(mr, mc - ir),
+                                                        min(nr, nc - jr), loadC, e?.offset(row: ir, column: jr), &tile)
                                     }
                                 }
-                                byBlock.withUnsafeMutableBufferPointer { cp in
-                                    kernel.blockFunction(kc, ap.baseAddress!, mc, bp.baseAddress!, nc, cp.baseAddress!, ldc,
-                                                         loadC, e, &tile)
-                                }
+                            }
+                            byBlock.withUnsafeMutableBufferPointer { cp in
+                                kernel.blockFunction(kc, ap.baseAddress!, mc, bp.baseAddress!, nc, cp.baseAddress!, ldc,
+                                                     loadC, e, &tile)
                             }
                         }
                     }

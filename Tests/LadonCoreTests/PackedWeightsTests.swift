@@ -9,6 +9,19 @@ import CLadonKernels
     /// The micro-kernel blockings this machine can run (the packing layout depends on MR and KC).
     static var blockings: [GEMMBlocking] { GEMMKernel.allCases.filter(\.isSupported).map(GEMMBlocking.init) }
 
+    /// `a·b` for `[M, K]` and `[K, N]` matrices by the plain reference GEMM, row-major `M × N`.
+    private func referenceProduct(_ a: Tensor, _ b: Tensor) -> [Float] {
+        let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
+        var product = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                Kernels.gemmReference(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n,
+                                      c: &product, ldc: n)
+            }
+        }
+        return product
+    }
+
     @Test func packingIsLosslessForEveryBlocking() {
         var rng = SplitMix64(seed: 41)
         for blocking in Self.blockings {
@@ -30,13 +43,7 @@ import CLadonKernels
                 let (m, n, k) = (rng.extent(1...70), rng.extent(1...90), rng.extent(1...700))
                 let a = Tensor.random([m, k], using: &rng), b = Tensor.random([k, n], using: &rng)
                 let bias = (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }
-                var expected = [Float](repeating: 0, count: m * n)
-                a.withUnsafeBufferPointer { ap in
-                    b.withUnsafeBufferPointer { bp in
-                        Kernels.gemmReference(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
-                                              ldb: n, c: &expected, ldc: n)
-                    }
-                }
+                let expected = referenceProduct(a, b)
                 let withBias = expected.enumerated().map { max(0, $0.element + bias[$0.offset / n]) }
                 let packed = PackedMatrix(a, blocking: blocking)
                 for threads in 1...3 {
@@ -70,13 +77,7 @@ import CLadonKernels
             let a = Tensor.random([m, k], using: &rng), b = Tensor.random([k, n], using: &rng)
             let residual = Tensor.random([m, n], using: &rng)
             let bias = (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }
-            var expected = [Float](repeating: 0, count: m * n)
-            a.withUnsafeBufferPointer { ap in
-                b.withUnsafeBufferPointer { bp in
-                    Kernels.gemmReference(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
-                                          ldb: n, c: &expected, ldc: n)
-                }
-            }
+            var expected = referenceProduct(a, b)
             for i in 0..<m * n { expected[i] = max(0, expected[i] + bias[i / n] + residual.scalars[i]) }
             let packed = PackedMatrix(a, blocking: blocking)
             var results: [[Float]] = []
