@@ -43,6 +43,8 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+void cladon_cpu_relax(void) { cpu_relax(); }
+
 static int64_t now_nanoseconds(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);

@@ -104,6 +104,78 @@ import CLadonKernels
         }
     }
 
+    /// The two-ended chunk splits (``Kernels/gemmRowChunks`` by row tiles, ``Kernels/gemmColumnChunks`` by column
+    /// tiles, chunks of 1–3 tiles handed out per depth block) give the single-threaded loop nest's bits: three uneven
+    /// depth blocks, a partial last row and column tile, two row blocks (the first packing B in its tiles where the
+    /// kernel can), a fused bias + residual + ReLU, and `+ C`. Then through `gemm(packed:)` on two threads, shapes
+    /// shaped like layer4's (split by rows) and layer3's (by columns), against one thread.
+    @Test func narrowProductsInTwoEndedChunksMatchOneThread() {
+        var rng = SplitMix64(seed: 0x2E2D)
+        for blocking in Self.blockings {
+            let (m, k, n) = (13 * blocking.mr + 5, 600, 5 * blocking.nr + 3)
+            let a = Tensor.random([m, k], using: &rng), b = Tensor.random([k, n], using: &rng)
+            let residual = Tensor.random([m, n], using: &rng), start = Tensor.random([m, n], using: &rng)
+            let bias = (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }
+            let packed = PackedMatrix(a, blocking: blocking)
+            let product = referenceProduct(a, b)
+            for accumulate in [false, true] {
+                func run(_ body: (GEMMOperands) -> Void) -> [Float] {
+                    var c = accumulate ? start.scalars : [Float](repeating: .nan, count: m * n)
+                    b.withUnsafeBufferPointer { bp in
+                        bias.withUnsafeBufferPointer { biasPointer in
+                            residual.withUnsafeBufferPointer { rp in
+                                c.withUnsafeMutableBufferPointer { cp in
+                                    packed.withPanels { panels in
+                                        body(GEMMOperands(
+                                            m: m, n: n, k: k, a: panels.base, lda: k, transposeA: false,
+                                            b: bp.baseAddress!, ldb: n, transposeB: false, c: cp.baseAddress!, ldc: n,
+                                            accumulate: accumulate,
+                                            epilogue: GEMMEpilogue(bias: biasPointer.baseAddress, residual: rp.baseAddress,
+                                                                   ldr: n, relu: true),
+                                            packedA: panels))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    return c
+                }
+                let serial = run { Kernels.gemmSerial($0, blocking) }
+                var expected = product
+                for i in 0..<m * n {
+                    expected[i] = max(0, expected[i] + (accumulate ? start.scalars[i] : 0) + bias[i / n]
+                                      + residual.scalars[i])
+                }
+                expectElementwiseClose(serial, expected, rtol: 1e-5, atol: 1e-6 * Float(k), "\(blocking.kernel) serial")
+                for chunkTiles in 1...3 {
+                    let byRows = run { Kernels.gemmRowChunks($0, chunkTiles: chunkTiles, blocking) }
+                    let byColumns = run { Kernels.gemmColumnChunks($0, chunkTiles: chunkTiles, blocking) }
+                    #expect(zip(serial, byRows).allSatisfy { $0.bitPattern == $1.bitPattern },
+                            "\(blocking.kernel) row chunks of \(chunkTiles), accumulate \(accumulate)")
+                    #expect(zip(serial, byColumns).allSatisfy { $0.bitPattern == $1.bitPattern },
+                            "\(blocking.kernel) column chunks of \(chunkTiles), accumulate \(accumulate)")
+                }
+            }
+            // Through the dispatch on two threads: 200 rows × 37 columns splits by rows, 150 × 9 tiles + 3 by columns.
+            for (m, n) in [(200, 37), (150, 9 * blocking.nr + 3)] {
+                let a = Tensor.random([m, k], using: &rng), b = Tensor.random([k, n], using: &rng)
+                let packed = PackedMatrix(a, blocking: blocking)
+                let results = [1, 2].map { threads in
+                    var c = [Float](repeating: .nan, count: m * n)
+                    b.withUnsafeBufferPointer { bp in
+                        Kernels.gemm(packed: packed, n: n, b: bp.baseAddress!, ldb: n, c: &c, ldc: n, threads: threads,
+                                     blocking: blocking)
+                    }
+                    return c
+                }
+                expectElementwiseClose(results[0], referenceProduct(a, b), rtol: 1e-5, atol: 1e-6 * Float(k),
+                                       "\(blocking.kernel) \(m)x\(n)")
+                #expect(zip(results[0], results[1]).allSatisfy { $0.bitPattern == $1.bitPattern },
+                        "\(blocking.kernel) \(m)x\(n): two threads differ from one")
+            }
+        }
+    }
+
     /// Packed 1×1 and im2col convolutions (the layer's default path) against the reference: strides 1–3,
     /// padding, dilation with taps that only read padding (pruned), batch 2, residual + ReLU, outputs narrower
     /// than one micro-tile and wider than one packing block. Over 48 output channels, so no layer picks `.direct`.

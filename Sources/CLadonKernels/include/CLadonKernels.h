@@ -120,6 +120,9 @@ typedef struct {
 /// exceeds the online processors or 64, or when a thread cannot be started: the caller then runs the parts itself.
 bool cladon_pool_run(ptrdiff_t parts, void (*_Nonnull function)(void *_Nullable, ptrdiff_t), void *_Nullable context);
 
+/// One spin-wait step (`pause` on x86-64, `yield` on arm64): for a thread waiting on another's progress flag.
+void cladon_cpu_relax(void);
+
 #if defined(__x86_64__) && (defined(__linux__) || defined(__APPLE__))
 #define CLADON_KERNELS_X86 1
 

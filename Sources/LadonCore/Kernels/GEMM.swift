@@ -35,11 +35,13 @@ extension Kernels {
         gemmBlocked(op, threads: resolvedThreads(threads))
     }
 
-    /// Splits `op` across threads (fixed shares, or column blocks handed out as threads come free) and runs the
+    /// Splits `op` across threads (fixed shares, column blocks handed out as threads come free, or chunks handed out
+    /// per depth block from both ends, ``DepthChunkSchedule``) and runs the
     /// blocked algorithm on each part; every element is computed the same way whatever the split. Below `parallelFlops`
     /// (~4 MFLOP, where waking a second thread costs more than it saves) it stays on the calling thread.
     static func gemmBlocked(_ op: GEMMOperands, threads: Int, blocking: GEMMBlocking = .preferred,
-                            parallelFlops: Int = 4_000_000) {
+                            parallelFlops: Int = 4_000_000, rowChunkTiles: Int? = GEMMBlocking.rowChunkTiles,
+                            columnChunkTiles: Int? = GEMMBlocking.columnChunkTiles) {
         let (mr, nr) = (blocking.mr, blocking.nr)
         let tilesM = (op.m + mr - 1) / mr, tilesN = (op.n + nr - 1) / nr
         var parts = threads
@@ -70,10 +72,25 @@ extension Kernels {
         if splitN && op.packedA != nil && tilesN >= 3 * parts * blockTiles {
             // Wide products go in chunks of one column block (A is read once per block either way) to whichever thread
             // is free next, so a core the host slows down hands its remaining chunks over instead of holding up the
-            // join. Narrower ones keep one share per thread: smaller chunks would read A more often.
+            // join. Narrower ones: below.
             WorkSplit.forEachChunk(tilesN, chunk: blockTiles, parts: parts) { range in
                 gemmSerial(op.columns(range.lowerBound * nr..<min(op.n, range.upperBound * nr)), blocking)
             }
+            return
+        }
+        // Narrower products on two threads go in chunks handed out from both ends per depth block (each chunk's share of
+        // B or C mostly stays with one thread from block to block): by rows when a depth block of all of B fits a
+        // quarter of a 1 MB L2 (N = 169; 4-tile chunks: 1.02–1.10× the fixed halves' two-thread GFLOP/s on layer4's
+        // shapes), by columns with 128–512 rows (N = 676; 2-tile chunks: 1.01–1.04× on layer3's; with 1,024 rows, A's
+        // depth block read again per chunk cost 2–4 %). Anything else keeps one fixed share per thread.
+        if !splitN, parts == 2, op.packedA != nil, let chunkTiles = rowChunkTiles,
+           blocking.depthBlock(op.k) * roundUp(op.n, nr) <= 1 << 16, tilesM >= 4 * chunkTiles {
+            gemmRowChunks(op, chunkTiles: chunkTiles, blocking)
+            return
+        }
+        if splitN, parts == 2, op.packedA != nil, (128...512).contains(op.m), let chunkTiles = columnChunkTiles,
+           tilesN >= 4 * chunkTiles {
+            gemmColumnChunks(op, chunkTiles: chunkTiles, blocking)
             return
         }
         let tiles = splitN ? tilesN : tilesM, count = parts
@@ -205,6 +222,93 @@ extension Kernels {
         }
     }
 
+    /// A product split by rows between two threads (prepacked `A`, narrow `N`: the 13×13 stages' N = 169) in chunks
+    /// of `chunkTiles` row tiles taken from both ends per depth block (``DepthChunkSchedule``) instead of a fixed half
+    /// each. As in the fixed halves, each thread packs the depth block's `B` into its own L2-sized buffer (once it has
+    /// taken a chunk there) and runs the chunks it takes against it. Each element of `C` is the same FMA chain, depth
+    /// block by depth block in order, as in ``gemmSerial(_:_:)``.
+    static func gemmRowChunks(_ op: GEMMOperands, chunkTiles: Int, _ blocking: GEMMBlocking) {
+        let (mr, nr) = (blocking.mr, blocking.nr)
+        let kc = blocking.depthBlock(op.k)
+        let packed = op.packedA!
+        precondition(packed.mr == mr && packed.kc == kc, "gemm: A was packed for another blocking")
+        let panelColumns = roundUp(op.n, nr)
+        let block = blocking.kernel.blockFunction
+        let tilesM = (op.m + mr - 1) / mr
+        let schedule = DepthChunkSchedule(chunks: (tilesM + chunkTiles - 1) / chunkTiles,
+                                           depthBlocks: (op.k + kc - 1) / kc)
+        defer { schedule.release() }
+        WorkSplit.forEachPart(2) { part in
+            KernelScratch.shared.withBuffer(count: kc * panelColumns + mr * nr + 64) { scratch in
+                let packedB = scratch, tile = scratch + roundUp(kc * panelColumns, 16)
+                for p in 0..<schedule.depthBlocks {
+                    let pc = p * kc, kcNow = min(kc, op.k - pc), last = p == schedule.depthBlocks - 1
+                    var packedHere = false
+                    while let chunk = schedule.take(depthBlock: p, fromEnd: part == 1) {
+                        if !packedHere {
+                            packPanelsOfB(op, k0: pc, kc: kcNow, j0: 0, nc: op.n, nr: nr, into: packedB)
+                            packedHere = true
+                        }
+                        let i0 = chunk * chunkTiles * mr, rows = min(op.m, i0 + chunkTiles * mr) - i0
+                        block(kcNow, packed.panels(row: i0, depth: pc, depthCount: kcNow), rows, packedB, op.n,
+                              op.c + i0 * op.ldc, op.ldc, op.accumulate || pc > 0,
+                              last && !op.epilogue.isNone ? op.epilogue.offset(row: i0, column: 0) : nil, tile)
+                        schedule.finish(chunk, depthBlock: p)
+                    }
+                }
+            }
+        }
+    }
+
+    /// A product split by columns between two threads (prepacked `A`, too narrow for whole column blocks per thread:
+    /// the 26×26 stages' N = 676) in chunks of `chunkTiles` column tiles taken from both ends per depth block
+    /// (``DepthChunkSchedule``) instead of a fixed half each. A chunk packs its own columns of the depth block's `B`
+    /// (in the first row block's tiles where the kernel can, as ``gemmSerial(_:_:)`` does) and runs every row block
+    /// of `A`'s depth block against them; each element of `C` is the same FMA chain as in ``gemmSerial(_:_:)``.
+    static func gemmColumnChunks(_ op: GEMMOperands, chunkTiles: Int, _ blocking: GEMMBlocking) {
+        let (mr, nr) = (blocking.mr, blocking.nr)
+        let kc = blocking.depthBlock(op.k)
+        let packed = op.packedA!
+        precondition(packed.mr == mr && packed.kc == kc, "gemm: A was packed for another blocking")
+        let block = blocking.kernel.blockFunction
+        let packingBlock = op.im2col == nil && !op.transposeB && op.m >= 8 * mr && op.ldb <= 4096
+            && GEMMBlocking.packingTiles ? blocking.kernel.packingBlockFunction : nil
+        let mcMax = min(blocking.mc, roundUp(op.m, mr)), chunkColumns = chunkTiles * nr
+        let tilesN = (op.n + nr - 1) / nr
+        let schedule = DepthChunkSchedule(chunks: (tilesN + chunkTiles - 1) / chunkTiles,
+                                           depthBlocks: (op.k + kc - 1) / kc)
+        defer { schedule.release() }
+        WorkSplit.forEachPart(2) { part in
+            KernelScratch.shared.withBuffer(count: kc * chunkColumns + mr * nr + 64) { scratch in
+                let packedB = scratch, tile = scratch + roundUp(kc * chunkColumns, 16)
+                for p in 0..<schedule.depthBlocks {
+                    let pc = p * kc, kcNow = min(kc, op.k - pc), last = p == schedule.depthBlocks - 1
+                    let loadC = op.accumulate || pc > 0
+                    while let chunk = schedule.take(depthBlock: p, fromEnd: part == 1) {
+                        let j0 = chunk * chunkColumns, nc = min(op.n, j0 + chunkColumns) - j0
+                        if packingBlock == nil {
+                            packPanelsOfB(op, k0: pc, kc: kcNow, j0: j0, nc: nc, nr: nr, into: packedB)
+                        }
+                        var ic = 0
+                        while ic < op.m {
+                            let mc = min(mcMax, op.m - ic)
+                            let a = packed.panels(row: ic, depth: pc, depthCount: kcNow)
+                            let epilogue = last && !op.epilogue.isNone ? op.epilogue.offset(row: ic, column: j0) : nil
+                            if let packingBlock, ic == 0 {
+                                packingBlock(kcNow, a, mc, op.b + pc * op.ldb + j0, op.ldb, nc, packedB, op.c + j0,
+                                             op.ldc, loadC, epilogue, tile)
+                            } else {
+                                block(kcNow, a, mc, packedB, nc, op.c + ic * op.ldc + j0, op.ldc, loadC, epilogue, tile)
+                            }
+                            ic += mc
+                        }
+                        schedule.finish(chunk, depthBlock: p)
+                    }
+                }
+            }
+        }
+    }
+
     /// Packs a block of `B` into panels: from the matrix, or straight from the input image (im2col).
     @inline(__always)
     static func packPanelsOfB(_ op: GEMMOperands, k0: Int, kc: Int, j0: Int, nc: Int, nr: Int,
@@ -300,6 +404,20 @@ struct GEMMBlocking: Sendable, Equatable {
     /// Experiments only: `LADON_GEMM_PACKING_TILES=0` packs a plain `B` in a separate pass even where the kernel's
     /// first row tiles could pack it (``GEMMKernel/packingBlockFunction``).
     static let packingTiles = ProcessInfo.processInfo.environment["LADON_GEMM_PACKING_TILES"] != "0"
+
+    /// Row tiles per chunk of a row split handed out to whichever thread is free (``Kernels/gemmRowChunks``);
+    /// experiments: `LADON_GEMM_ROW_CHUNK=n` tiles, `0` for the fixed halves.
+    static let rowChunkTiles: Int? = {
+        let tiles = ProcessInfo.processInfo.environment["LADON_GEMM_ROW_CHUNK"].flatMap { Int($0) } ?? 4
+        return tiles > 0 ? tiles : nil
+    }()
+
+    /// Column tiles per chunk of a narrow column split handed out from both ends (``Kernels/gemmColumnChunks``);
+    /// experiments: `LADON_GEMM_COLUMN_CHUNK=n` tiles, `0` for the fixed halves.
+    static let columnChunkTiles: Int? = {
+        let tiles = ProcessInfo.processInfo.environment["LADON_GEMM_COLUMN_CHUNK"].flatMap { Int($0) } ?? 2
+        return tiles > 0 ? tiles : nil
+    }()
 
     /// Experiments only: `LADON_GEMM_ORDER=columns` or `depth` forces the prepacked loop order.
     static let loopOrder = ProcessInfo.processInfo.environment["LADON_GEMM_ORDER"]

@@ -84,6 +84,55 @@ enum WorkSplit {
     }
 }
 
+/// Chunks of a product handed out per depth block to two threads, one taking them from the first chunk up, the other
+/// from the last down, so that a thread the host slows down for a spell takes fewer chunks at every depth block
+/// instead of holding up the join, while each chunk mostly stays with one thread (and its part of `C` in that
+/// thread's cache) from one depth block to the next. A chunk's depth blocks run in order: ``take(depthBlock:fromEnd:)``
+/// returns a chunk only once its previous depth block is finished, waiting (rarely, and only for a chunk the other
+/// thread is running) when it is not. Nothing waits on a chunk no running thread has taken, so two parts run one after
+/// the other (Dispatch's fallback) finish too. Make it, share it with both parts, ``release()`` it after the join.
+struct DepthChunkSchedule: @unchecked Sendable {
+    let chunks: Int, depthBlocks: Int
+    /// Per depth block, the chunks not yet taken (`first | end << 32`); then per chunk, its depth blocks finished.
+    private let state: UnsafeMutablePointer<Atomic<Int>>
+
+    init(chunks: Int, depthBlocks: Int) {
+        precondition(chunks > 0 && chunks < 1 << 31 && depthBlocks > 0, "DepthChunkSchedule: \(chunks) chunks")
+        (self.chunks, self.depthBlocks) = (chunks, depthBlocks)
+        state = .allocate(capacity: depthBlocks + chunks)
+        for p in 0..<depthBlocks { (state + p).initialize(to: Atomic(chunks << 32)) }
+        for i in 0..<chunks { (state + depthBlocks + i).initialize(to: Atomic(0)) }
+    }
+
+    func release() {
+        state.deinitialize(count: depthBlocks + chunks)
+        state.deallocate()
+    }
+
+    /// The next chunk of depth block `p` not yet taken, from the front (or, `fromEnd`, the back), once its depth
+    /// block `p − 1` is finished; `nil` when every chunk of `p` is taken.
+    func take(depthBlock p: Int, fromEnd: Bool) -> Int? {
+        var range = state[p].load(ordering: .relaxed)
+        while true {
+            let (first, end) = (range & 0xFFFF_FFFF, range >> 32)
+            guard first < end else { return nil }
+            let next = fromEnd ? first | (end - 1) << 32 : (first + 1) | end << 32
+            let (exchanged, original) = state[p].compareExchange(expected: range, desired: next, ordering: .relaxed)
+            if exchanged {
+                let chunk = fromEnd ? end - 1 : first
+                while state[depthBlocks + chunk].load(ordering: .acquiring) < p { cladon_cpu_relax() }
+                return chunk
+            }
+            range = original
+        }
+    }
+
+    /// Marks depth block `p` of `chunk` finished (its writes visible to whichever thread takes the chunk next).
+    func finish(_ chunk: Int, depthBlock p: Int) {
+        state[depthBlocks + chunk].store(p + 1, ordering: .releasing)
+    }
+}
+
 /// Carries the join-bounded closure of ``WorkSplit`` into Dispatch's `@Sendable` one.
 private struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
