@@ -1,12 +1,15 @@
-// encoder.2 of the full-size model (5x5 / stride 2, 96 -> 48, 208 x 208 in) on the AVX2 direct-convolution tiles alone:
-// the planes and packed weights made once, then `cladon_conv_direct_tiles_avx2` over every output row pair and depth
-// block as `DirectTiles.run` calls it (13 tiles per pair, depth blocks of 240), on 1 or more threads taking 2 pairs at
-// a time. No plane copy, no weight packing, no GDN: what the tile loop alone reaches, against the FMA peak.
+// encoder.2 of the full-size model (5x5 / stride 2, 96 -> 48, 208 x 208 in) on the direct-convolution tiles alone:
+// the planes and packed weights made once, then `cladon_conv_direct_tiles_avx512` (where the CPU has AVX-512F; AVX2=1
+// forces the AVX2 tiles) or `cladon_conv_direct_tiles_avx2` over every output row pair and depth block as
+// `DirectTiles.run` calls it (tiles of 32 or 16 columns, the row tails paired, depth blocks of 240), on 1 or more threads
+// taking 2 pairs at a time. No weight packing, no GDN: what the tile loop alone reaches, against the FMA peak.
 //
 //   clang -O3 -I Sources/CLadonKernels/include Scripts/bench/direct_conv_harness.c Sources/CLadonKernels/*.c \
 //       -lpthread -lm -o /tmp/direct_conv_harness
 //   /tmp/direct_conv_harness [threads [repetitions [depth]]]      (an x86-64 CPU with AVX2 + FMA)
 //   HOT=1 /tmp/direct_conv_harness 2      # every pair reads the planes of the first 4 pairs: inputs stay in cache
+//   COPY=1 /tmp/direct_conv_harness 1     # each repetition first fills the planes from a 96 x 208 x 208 map (one
+//                                         # thread), as `fillDirectPlanes` does before the tiles
 //
 // Prints the fastest and the median repetition (ms and GFLOP/s); on a shared host the fastest is the steadier figure.
 #include "CLadonKernels.h"

@@ -68,29 +68,33 @@ extension Kernels {
             gemmSerial(op, blocking)
             return
         }
+        // On two threads, chunks handed out from both ends per depth block (``DepthChunkSchedule``; each chunk's share of
+        // B or C mostly stays with one thread from block to block), so that a thread the host slows down for a spell
+        // takes fewer chunks instead of holding up the join. By columns with 128–512 rows and C at most 2 MB (between
+        // depth blocks it stays in the two L2s; layer2's N = 2704 and layer3's 676 with 2-tile chunks: 1.02–1.10× the
+        // two-thread GFLOP/s of whole column blocks or fixed halves; with 1,024 rows, A's depth block read again per
+        // chunk cost 2–4 %). By rows when a depth block of all of B fits a quarter of a 1 MB L2 (layer4's N = 169;
+        // 4-tile chunks: 1.02–1.10× the fixed halves).
+        if parts == 2, op.packedA != nil {
+            if splitN, let chunkTiles = columnChunkTiles, (128...512).contains(op.m), op.m * op.n <= 1 << 19,
+               tilesN >= 4 * chunkTiles {
+                gemmColumnChunks(op, chunkTiles: chunkTiles, blocking)
+                return
+            }
+            if !splitN, let chunkTiles = rowChunkTiles, blocking.depthBlock(op.k) * roundUp(op.n, nr) <= 1 << 16,
+               tilesM >= 4 * chunkTiles {
+                gemmRowChunks(op, chunkTiles: chunkTiles, blocking)
+                return
+            }
+        }
         let blockTiles = max(1, blocking.ncSmall / nr)
         if splitN && op.packedA != nil && tilesN >= 3 * parts * blockTiles {
-            // Wide products go in chunks of one column block (A is read once per block either way) to whichever thread
-            // is free next, so a core the host slows down hands its remaining chunks over instead of holding up the
-            // join. Narrower ones: below.
+            // Other wide products go in chunks of one column block (A is read once per block either way) to whichever
+            // thread is free next, so a core the host slows down hands its remaining chunks over instead of holding up
+            // the join. Anything else keeps one fixed share per thread.
             WorkSplit.forEachChunk(tilesN, chunk: blockTiles, parts: parts) { range in
                 gemmSerial(op.columns(range.lowerBound * nr..<min(op.n, range.upperBound * nr)), blocking)
             }
-            return
-        }
-        // Narrower products on two threads go in chunks handed out from both ends per depth block (each chunk's share of
-        // B or C mostly stays with one thread from block to block): by rows when a depth block of all of B fits a
-        // quarter of a 1 MB L2 (N = 169; 4-tile chunks: 1.02–1.10× the fixed halves' two-thread GFLOP/s on layer4's
-        // shapes), by columns with 128–512 rows (N = 676; 2-tile chunks: 1.01–1.04× on layer3's; with 1,024 rows, A's
-        // depth block read again per chunk cost 2–4 %). Anything else keeps one fixed share per thread.
-        if !splitN, parts == 2, op.packedA != nil, let chunkTiles = rowChunkTiles,
-           blocking.depthBlock(op.k) * roundUp(op.n, nr) <= 1 << 16, tilesM >= 4 * chunkTiles {
-            gemmRowChunks(op, chunkTiles: chunkTiles, blocking)
-            return
-        }
-        if splitN, parts == 2, op.packedA != nil, (128...512).contains(op.m), let chunkTiles = columnChunkTiles,
-           tilesN >= 4 * chunkTiles {
-            gemmColumnChunks(op, chunkTiles: chunkTiles, blocking)
             return
         }
         let tiles = splitN ? tilesN : tilesM, count = parts
