@@ -135,13 +135,7 @@ extension Kernels {
             : min(singleBlock ? blocking.ncSmall : blocking.nc, roundUp(op.n, nr))
         let aCount = op.packedA == nil ? mcMax * kc : 0, bCount = kc * ncMax, tileCount = mr * nr
         let block = blocking.kernel.blockFunction
-        // A plain B is packed by the first row block's tiles as they multiply, where the kernel can (C AVX-512), when
-        // there are at least 8 row tiles to share that tile's wait on memory and B's rows lie at most 16 KB apart: the
-        // tile reads 128 bytes per row, so farther apart every row is a TLB miss the prefetch cannot hide (N = 10816
-        // and 43264 ran 10–50 % slower that way, N = 676 and 2704 4–11 % faster; docs/performance.md, eighteenth
-        // session). LADON_GEMM_PACKING_TILES=0 always packs in a separate pass (experiments only).
-        let packingBlock = op.im2col == nil && !op.transposeB && op.m >= 8 * mr && op.ldb <= 4096
-            && GEMMBlocking.packingTiles ? blocking.kernel.packingBlockFunction : nil
+        let packingBlock = packingTiles(op, blocking)
         KernelScratch.shared.withBuffer(count: aCount + bCount + tileCount + 64) { scratch in
             let packedA = scratch
             let packedB = scratch + roundUp(aCount, 16)
@@ -275,8 +269,7 @@ extension Kernels {
         let packed = op.packedA!
         precondition(packed.mr == mr && packed.kc == kc, "gemm: A was packed for another blocking")
         let block = blocking.kernel.blockFunction
-        let packingBlock = op.im2col == nil && !op.transposeB && op.m >= 8 * mr && op.ldb <= 4096
-            && GEMMBlocking.packingTiles ? blocking.kernel.packingBlockFunction : nil
+        let packingBlock = packingTiles(op, blocking)
         let mcMax = min(blocking.mc, roundUp(op.m, mr)), chunkColumns = chunkTiles * nr
         let tilesN = (op.n + nr - 1) / nr
         let schedule = DepthChunkSchedule(chunks: (tilesN + chunkTiles - 1) / chunkTiles,
@@ -311,6 +304,16 @@ extension Kernels {
                 }
             }
         }
+    }
+
+    /// The block loop that packs a plain `B` in the first row block's tiles as they multiply, where the kernel has one
+    /// (C AVX-512), there are at least 8 row tiles to share that tile's wait on memory and B's rows lie at most 16 KB
+    /// apart: the tile reads 128 bytes per row, so farther apart every row is a TLB miss the prefetch cannot hide
+    /// (N = 10816 and 43264 ran 10–50 % slower that way, N = 676 and 2704 4–11 % faster; docs/performance.md,
+    /// eighteenth session). `nil`: pack in a separate pass (always with LADON_GEMM_PACKING_TILES=0, for experiments).
+    static func packingTiles(_ op: GEMMOperands, _ blocking: GEMMBlocking) -> GEMMPackingBlockFunction? {
+        op.im2col == nil && !op.transposeB && op.m >= 8 * blocking.mr && op.ldb <= 4096 && GEMMBlocking.packingTiles
+            ? blocking.kernel.packingBlockFunction : nil
     }
 
     /// Packs a block of `B` into panels: from the matrix, or straight from the input image (im2col).
