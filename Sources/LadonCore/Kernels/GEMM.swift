@@ -233,28 +233,15 @@ extension Kernels {
         let panelColumns = roundUp(op.n, nr)
         let block = blocking.kernel.blockFunction
         let tilesM = (op.m + mr - 1) / mr
-        let schedule = DepthChunkSchedule(chunks: (tilesM + chunkTiles - 1) / chunkTiles,
-                                           depthBlocks: (op.k + kc - 1) / kc)
-        defer { schedule.release() }
-        WorkSplit.forEachPart(2) { part in
-            KernelScratch.shared.withBuffer(count: kc * panelColumns + mr * nr + 64) { scratch in
-                let packedB = scratch, tile = scratch + roundUp(kc * panelColumns, 16)
-                for p in 0..<schedule.depthBlocks {
-                    let pc = p * kc, kcNow = min(kc, op.k - pc), last = p == schedule.depthBlocks - 1
-                    var packedHere = false
-                    while let chunk = schedule.take(depthBlock: p, fromEnd: part == 1) {
-                        if !packedHere {
-                            packPanelsOfB(op, k0: pc, kc: kcNow, j0: 0, nc: op.n, nr: nr, into: packedB)
-                            packedHere = true
-                        }
-                        let i0 = chunk * chunkTiles * mr, rows = min(op.m, i0 + chunkTiles * mr) - i0
-                        block(kcNow, packed.panels(row: i0, depth: pc, depthCount: kcNow), rows, packedB, op.n,
-                              op.c + i0 * op.ldc, op.ldc, op.accumulate || pc > 0,
-                              last && !op.epilogue.isNone ? op.epilogue.offset(row: i0, column: 0) : nil, tile)
-                        schedule.finish(chunk, depthBlock: p)
-                    }
-                }
-            }
+        DepthChunkSchedule.run(chunks: (tilesM + chunkTiles - 1) / chunkTiles, depthBlocks: (op.k + kc - 1) / kc,
+                               scratchCount: kc * panelColumns + mr * nr + 64) { p, chunk, firstTaken, scratch in
+            let packedB = scratch, tile = scratch + roundUp(kc * panelColumns, 16)
+            let pc = p * kc, kcNow = min(kc, op.k - pc), last = pc + kcNow == op.k
+            if firstTaken { packPanelsOfB(op, k0: pc, kc: kcNow, j0: 0, nc: op.n, nr: nr, into: packedB) }
+            let i0 = chunk * chunkTiles * mr, rows = min(op.m, i0 + chunkTiles * mr) - i0
+            block(kcNow, packed.panels(row: i0, depth: pc, depthCount: kcNow), rows, packedB, op.n,
+                  op.c + i0 * op.ldc, op.ldc, op.accumulate || pc > 0,
+                  last && !op.epilogue.isNone ? op.epilogue.offset(row: i0, column: 0) : nil, tile)
         }
     }
 
@@ -272,36 +259,25 @@ extension Kernels {
         let packingBlock = packingTiles(op, blocking)
         let mcMax = min(blocking.mc, roundUp(op.m, mr)), chunkColumns = chunkTiles * nr
         let tilesN = (op.n + nr - 1) / nr
-        let schedule = DepthChunkSchedule(chunks: (tilesN + chunkTiles - 1) / chunkTiles,
-                                           depthBlocks: (op.k + kc - 1) / kc)
-        defer { schedule.release() }
-        WorkSplit.forEachPart(2) { part in
-            KernelScratch.shared.withBuffer(count: kc * chunkColumns + mr * nr + 64) { scratch in
-                let packedB = scratch, tile = scratch + roundUp(kc * chunkColumns, 16)
-                for p in 0..<schedule.depthBlocks {
-                    let pc = p * kc, kcNow = min(kc, op.k - pc), last = p == schedule.depthBlocks - 1
-                    let loadC = op.accumulate || pc > 0
-                    while let chunk = schedule.take(depthBlock: p, fromEnd: part == 1) {
-                        let j0 = chunk * chunkColumns, nc = min(op.n, j0 + chunkColumns) - j0
-                        if packingBlock == nil {
-                            packPanelsOfB(op, k0: pc, kc: kcNow, j0: j0, nc: nc, nr: nr, into: packedB)
-                        }
-                        var ic = 0
-                        while ic < op.m {
-                            let mc = min(mcMax, op.m - ic)
-                            let a = packed.panels(row: ic, depth: pc, depthCount: kcNow)
-                            let epilogue = last && !op.epilogue.isNone ? op.epilogue.offset(row: ic, column: j0) : nil
-                            if let packingBlock, ic == 0 {
-                                packingBlock(kcNow, a, mc, op.b + pc * op.ldb + j0, op.ldb, nc, packedB, op.c + j0,
-                                             op.ldc, loadC, epilogue, tile)
-                            } else {
-                                block(kcNow, a, mc, packedB, nc, op.c + ic * op.ldc + j0, op.ldc, loadC, epilogue, tile)
-                            }
-                            ic += mc
-                        }
-                        schedule.finish(chunk, depthBlock: p)
-                    }
+        DepthChunkSchedule.run(chunks: (tilesN + chunkTiles - 1) / chunkTiles, depthBlocks: (op.k + kc - 1) / kc,
+                               scratchCount: kc * chunkColumns + mr * nr + 64) { p, chunk, _, scratch in
+            let packedB = scratch, tile = scratch + roundUp(kc * chunkColumns, 16)
+            let pc = p * kc, kcNow = min(kc, op.k - pc), last = pc + kcNow == op.k
+            let loadC = op.accumulate || pc > 0
+            let j0 = chunk * chunkColumns, nc = min(op.n, j0 + chunkColumns) - j0
+            if packingBlock == nil { packPanelsOfB(op, k0: pc, kc: kcNow, j0: j0, nc: nc, nr: nr, into: packedB) }
+            var ic = 0
+            while ic < op.m {
+                let mc = min(mcMax, op.m - ic)
+                let a = packed.panels(row: ic, depth: pc, depthCount: kcNow)
+                let epilogue = last && !op.epilogue.isNone ? op.epilogue.offset(row: ic, column: j0) : nil
+                if let packingBlock, ic == 0 {
+                    packingBlock(kcNow, a, mc, op.b + pc * op.ldb + j0, op.ldb, nc, packedB, op.c + j0, op.ldc, loadC,
+                                 epilogue, tile)
+                } else {
+                    block(kcNow, a, mc, packedB, nc, op.c + ic * op.ldc + j0, op.ldc, loadC, epilogue, tile)
                 }
+                ic += mc
             }
         }
     }

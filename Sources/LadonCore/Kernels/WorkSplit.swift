@@ -131,6 +131,30 @@ struct DepthChunkSchedule: @unchecked Sendable {
     func finish(_ chunk: Int, depthBlock p: Int) {
         state[depthBlocks + chunk].store(p + 1, ordering: .releasing)
     }
+
+    /// Runs `chunks` chunks of `depthBlocks` depth blocks on two threads: each thread gets a scratch buffer of
+    /// `scratchCount` floats, then at every depth block takes the chunks left (the caller's part from the front, the
+    /// worker's from the back) and calls `body(depthBlock, chunk, firstTaken, scratch)`, where `firstTaken` says that
+    /// this is the first chunk the thread takes in that depth block (to pack what its chunks share). Each chunk's
+    /// depth blocks run in order, whichever thread takes them.
+    static func run(chunks: Int, depthBlocks: Int, scratchCount: Int,
+                    _ body: (_ depthBlock: Int, _ chunk: Int, _ firstTaken: Bool,
+                             _ scratch: UnsafeMutablePointer<Float>) -> Void) {
+        let schedule = DepthChunkSchedule(chunks: chunks, depthBlocks: depthBlocks)
+        defer { schedule.release() }
+        WorkSplit.forEachPart(2) { part in
+            KernelScratch.shared.withBuffer(count: scratchCount) { scratch in
+                for p in 0..<depthBlocks {
+                    var firstTaken = true
+                    while let chunk = schedule.take(depthBlock: p, fromEnd: part == 1) {
+                        body(p, chunk, firstTaken, scratch)
+                        firstTaken = false
+                        schedule.finish(chunk, depthBlock: p)
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Carries the join-bounded closure of ``WorkSplit`` into Dispatch's `@Sendable` one.
