@@ -156,8 +156,9 @@ import CLadonKernels
                             "\(blocking.kernel) column chunks of \(chunkTiles), accumulate \(accumulate)")
                 }
             }
-            // Through the dispatch on two threads: 200 rows × 37 columns splits by rows, 150 × 9 tiles + 3 by columns.
-            for (m, n) in [(200, 37), (150, 9 * blocking.nr + 3)] {
+            // Through the dispatch on two threads: 200 rows × 37 columns splits by rows (48-row chunks: 17 or 34 tiles,
+            // enough for 4 chunks), 150 × 17 tiles + 3 by columns (64-column chunks: 18 tiles, 4 chunks at 16 columns).
+            for (m, n) in [(200, 37), (150, 17 * blocking.nr + 3)] {
                 let a = Tensor.random([m, k], using: &rng), b = Tensor.random([k, n], using: &rng)
                 let packed = PackedMatrix(a, blocking: blocking)
                 let results = [1, 2].map { threads in

@@ -39,9 +39,10 @@ extension Kernels {
     /// per depth block from both ends, ``DepthChunkSchedule``) and runs the
     /// blocked algorithm on each part; every element is computed the same way whatever the split. Below `parallelFlops`
     /// (~4 MFLOP, where waking a second thread costs more than it saves) it stays on the calling thread.
+    /// `rowChunkTiles` and `columnChunkTiles` size the two-ended chunks: `nil` for the blocking's own
+    /// (``GEMMBlocking/rowChunkTiles``), `0` for fixed halves instead.
     static func gemmBlocked(_ op: GEMMOperands, threads: Int, blocking: GEMMBlocking = .preferred,
-                            parallelFlops: Int = 4_000_000, rowChunkTiles: Int? = GEMMBlocking.rowChunkTiles,
-                            columnChunkTiles: Int? = GEMMBlocking.columnChunkTiles) {
+                            parallelFlops: Int = 4_000_000, rowChunkTiles: Int? = nil, columnChunkTiles: Int? = nil) {
         let (mr, nr) = (blocking.mr, blocking.nr)
         let tilesM = (op.m + mr - 1) / mr, tilesN = (op.n + nr - 1) / nr
         var parts = threads
@@ -71,19 +72,19 @@ extension Kernels {
         // On two threads, chunks handed out from both ends per depth block (``DepthChunkSchedule``; each chunk's share of
         // B or C mostly stays with one thread from block to block), so that a thread the host slows down for a spell
         // takes fewer chunks instead of holding up the join. By columns with 128–512 rows and C at most 2 MB (between
-        // depth blocks it stays in the two L2s; layer2's N = 2704 and layer3's 676 with 2-tile chunks: 1.02–1.10× the
+        // depth blocks it stays in the two L2s; layer2's N = 2704 and layer3's 676 in 64-column chunks: 1.02–1.10× the
         // two-thread GFLOP/s of whole column blocks or fixed halves; with 1,024 rows, A's depth block read again per
         // chunk cost 2–4 %). By rows when a depth block of all of B fits a quarter of a 1 MB L2 (layer4's N = 169;
-        // 4-tile chunks: 1.02–1.10× the fixed halves).
+        // 48-row chunks: 1.02–1.10× the fixed halves). AVX-512 figures; the AVX2 kernel's in GEMMBlocking.
         if parts == 2, op.packedA != nil {
-            if splitN, let chunkTiles = columnChunkTiles, (128...512).contains(op.m), op.m * op.n <= 1 << 19,
-               tilesN >= 4 * chunkTiles {
-                gemmColumnChunks(op, chunkTiles: chunkTiles, blocking)
+            let columnChunk = columnChunkTiles ?? blocking.columnChunkTiles
+            let rowChunk = rowChunkTiles ?? blocking.rowChunkTiles
+            if splitN, columnChunk > 0, (128...512).contains(op.m), op.m * op.n <= 1 << 19, tilesN >= 4 * columnChunk {
+                gemmColumnChunks(op, chunkTiles: columnChunk, blocking)
                 return
             }
-            if !splitN, let chunkTiles = rowChunkTiles, blocking.depthBlock(op.k) * roundUp(op.n, nr) <= 1 << 16,
-               tilesM >= 4 * chunkTiles {
-                gemmRowChunks(op, chunkTiles: chunkTiles, blocking)
+            if !splitN, rowChunk > 0, blocking.depthBlock(op.k) * roundUp(op.n, nr) <= 1 << 16, tilesM >= 4 * rowChunk {
+                gemmRowChunks(op, chunkTiles: rowChunk, blocking)
                 return
             }
         }
@@ -388,18 +389,26 @@ struct GEMMBlocking: Sendable, Equatable {
     /// first row tiles could pack it (``GEMMKernel/packingBlockFunction``).
     static let packingTiles = ProcessInfo.processInfo.environment["LADON_GEMM_PACKING_TILES"] != "0"
 
-    /// Row tiles per chunk of a row split handed out to whichever thread is free (``Kernels/gemmRowChunks``);
-    /// experiments: `LADON_GEMM_ROW_CHUNK=n` tiles, `0` for the fixed halves.
-    static let rowChunkTiles: Int? = {
-        let tiles = ProcessInfo.processInfo.environment["LADON_GEMM_ROW_CHUNK"].flatMap { Int($0) } ?? 4
-        return tiles > 0 ? tiles : nil
+    /// Row tiles per chunk of a narrow row split handed out from both ends (``Kernels/gemmRowChunks``): 48 rows
+    /// (4 tiles of 12, 8 of 6; on the AVX2 kernel 8 six-row tiles ran 1.01–1.07× the fixed halves, 4 tiles 0.98–1.15×).
+    /// `0`: the fixed halves.
+    var rowChunkTiles: Int { Self.rowChunkRows.map { max(1, $0 / mr) } ?? 0 }
+
+    /// Column tiles per chunk of a narrow column split handed out from both ends (``Kernels/gemmColumnChunks``):
+    /// 64 columns (2 tiles of 32, 4 of 16; on the AVX2 kernel 4 tiles ran 1.00–1.14× the fixed halves, 2 tiles
+    /// 1.00–1.07×). `0`: the fixed halves.
+    var columnChunkTiles: Int { Self.columnChunkColumns.map { max(1, $0 / nr) } ?? 0 }
+
+    /// Experiments: `LADON_GEMM_ROW_CHUNK=n` rows per chunk (``rowChunkTiles``), `0` for the fixed halves.
+    static let rowChunkRows: Int? = {
+        let rows = ProcessInfo.processInfo.environment["LADON_GEMM_ROW_CHUNK"].flatMap { Int($0) } ?? 48
+        return rows > 0 ? rows : nil
     }()
 
-    /// Column tiles per chunk of a narrow column split handed out from both ends (``Kernels/gemmColumnChunks``);
-    /// experiments: `LADON_GEMM_COLUMN_CHUNK=n` tiles, `0` for the fixed halves.
-    static let columnChunkTiles: Int? = {
-        let tiles = ProcessInfo.processInfo.environment["LADON_GEMM_COLUMN_CHUNK"].flatMap { Int($0) } ?? 2
-        return tiles > 0 ? tiles : nil
+    /// Experiments: `LADON_GEMM_COLUMN_CHUNK=n` columns per chunk (``columnChunkTiles``), `0` for the fixed halves.
+    static let columnChunkColumns: Int? = {
+        let columns = ProcessInfo.processInfo.environment["LADON_GEMM_COLUMN_CHUNK"].flatMap { Int($0) } ?? 64
+        return columns > 0 ? columns : nil
     }()
 
     /// Experiments only: `LADON_GEMM_ORDER=columns` or `depth` forces the prepacked loop order.
