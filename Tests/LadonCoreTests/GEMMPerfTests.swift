@@ -35,6 +35,27 @@ private func measure(runs: Int = 7, _ body: () -> Void) -> (wall: Double, cpu: D
     return (walls[runs / 2], cpus[runs / 2])
 }
 
+/// `a` and `b` timed in alternation (`rounds` rounds, each timing repeated until it lasts ≥ 20 ms), so that a spell of
+/// host contention hits both: the median over rounds of `b`'s time divided by `a`'s.
+private func medianTimeRatio(rounds: Int = 7, _ a: () -> Void, _ b: () -> Void) -> Double {
+    a(); b()  // warm-up
+    let clock = ContinuousClock()
+    func repetitions(_ body: () -> Void) -> Int {
+        var reps = 1
+        while clock.measure({ for _ in 0..<reps { body() } }) < .milliseconds(20) && reps < 1 << 12 { reps *= 2 }
+        return reps
+    }
+    let (repsA, repsB) = (repetitions(a), repetitions(b))
+    var ratios: [Double] = []
+    for _ in 0..<rounds {
+        let ta = clock.measure { for _ in 0..<repsA { a() } }.seconds / Double(repsA)
+        let tb = clock.measure { for _ in 0..<repsB { b() } }.seconds / Double(repsB)
+        ratios.append(tb / ta)
+    }
+    ratios.sort()
+    return ratios[rounds / 2]
+}
+
 #if LADON_FMA
 /// 12 independent FMA chains on 8-lane vectors (ymm) or 16-lane ones (zmm with AVX-512).
 @inline(never) private func fmaChains8(_ iterations: Int, _ seed: Float) -> Float {
@@ -141,8 +162,12 @@ struct GEMMPerfTests {
         print("wall = flops / wall time; cpu = flops / (process CPU time / threads), i.e. as if the threads had the cores.")
         print("% peak = cpu GFLOP/s / cpu peak measured here.")
         print("Rows \"packed\": A prepacked once (PackedMatrix), as the model's layers run it.")
-        print("| shape | M | K | N | A | 1T wall | 1T cpu | % peak | 2T wall | 2T cpu | % peak | 2T % anchor peak |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("2T / two 1T: the two-thread product's speed against two one-thread products of the same shape run at the")
+        print("same time (each thread its own C), alternated round by round: what the split keeps of what the two cores")
+        print("deliver together. Near 100 %, the rest of the gap to the peak is the machine (shared caches, host).")
+        print("| shape | M | K | N | A | 1T wall | 1T cpu | % peak | 2T wall | 2T cpu | % peak | 2T % anchor peak "
+              + "| 2T / two 1T |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         let only = ProcessInfo.processInfo.environment["LADON_PERF_SHAPES"]?.split(separator: ",").map(String.init)
         for (name, m, k, n) in Self.shapes where only.map({ $0.contains { name.hasPrefix($0) } }) ?? true {
             var rng = SplitMix64(seed: 7)
@@ -172,6 +197,29 @@ struct GEMMPerfTests {
                     let wall = flops / t.wall / 1e9, cpu = flops / (t.cpu / Double(threads)) / 1e9
                     cells.append(String(format: "%.0f | %.0f | %.0f%%", wall, cpu, 100 * cpu / peak[threads]!.cpu))
                     if threads == 2 { cells.append(String(format: "%.0f%%", 100 * wall / Self.anchorPeak[2]!)) }
+                }
+                if prepacked {
+                    var c2 = c
+                    let ratio = b.withUnsafeBufferPointer { bp in
+                        c.withUnsafeMutableBufferPointer { cp in
+                            c2.withUnsafeMutableBufferPointer { cp2 in
+                                let outputs = [cp.baseAddress!, cp2.baseAddress!]
+                                // Time of the pair (twice the work) over the two-thread product's.
+                                return medianTimeRatio({
+                                    Kernels.gemm(packed: packed, n: n, b: bp.baseAddress!, ldb: n, c: outputs[0], ldc: n,
+                                                 threads: 2)
+                                }, {
+                                    WorkSplit.forEachPart(2) { part in
+                                        Kernels.gemm(packed: packed, n: n, b: bp.baseAddress!, ldb: n, c: outputs[part],
+                                                     ldc: n, threads: 1)
+                                    }
+                                })
+                            }
+                        }
+                    }
+                    cells.append(String(format: "%.0f%%", 100 * ratio / 2))
+                } else {
+                    cells.append("")
                 }
                 print("| \(name) | \(m) | \(k) | \(n) | \(prepacked ? "packed" : "plain") | \(cells.joined(separator: " | ")) |")
             }
