@@ -58,9 +58,12 @@ extension Kernels {
                 let tapOffsets = offsetBuffer.baseAddress!
                 for b in 0..<job.batch {
                     let input = job.input + b * p.inChannels * job.h * job.w
+                    // Channels in chunks taken as threads come free (about 6 per thread), so that a thread the host
+                    // slows down for a spell copies fewer of them instead of holding up the join.
                     let channelParts = planeCount >= 1 << 16 ? min(job.threads, p.inChannels) : 1
-                    WorkSplit.forEachPart(channelParts) { part in
-                        for ic in p.inChannels * part / channelParts..<p.inChannels * (part + 1) / channelParts {
+                    WorkSplit.forEachChunk(p.inChannels, chunk: (p.inChannels + 6 * channelParts - 1) / (6 * channelParts),
+                                           parts: channelParts) { range in
+                        for ic in range {
                             fillDirectPlanes(p, channel: input + ic * job.h * job.w, h: job.h, w: job.w,
                                              paddedH: paddedH, rowWidth: rowWidth, into: planes + ic * sw * paddedH * rowWidth)
                         }
