@@ -401,7 +401,9 @@ struct StridePhases {
         base = UnsafePointer(scratch)
         let used = layout.slots.enumerated().filter { $0.element >= 0 }
         let (height, width, top, left) = (height, width, top, left)
-        WorkSplit.forEachRange(channels, work: used.count * channels * height * width, threads: threads) { range in
+        // Channels in chunks taken as threads come free (about 6 per thread), as the direct convolution's planes.
+        let parts = used.count * channels * height * width >= 1 << 18 ? min(threads, channels) : 1
+        WorkSplit.forEachChunk(channels, chunk: (channels + 6 * parts - 1) / (6 * parts), parts: parts) { range in
             // Channel by channel: its phases read the same input rows, which then come from L2, not memory.
             for c in range {
                 for (phase, slot) in used {
