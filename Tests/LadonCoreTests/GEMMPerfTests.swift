@@ -160,14 +160,15 @@ struct GEMMPerfTests {
                      + "per CPU-second %.0f 1T, %.0f 2T (anchor AVX-512 machine: 259 / 517)",
                      lanes, peak[1]!.wall, peak[2]!.wall, peak[1]!.cpu, peak[2]!.cpu))
         print("wall = flops / wall time; cpu = flops / (process CPU time / threads), i.e. as if the threads had the cores.")
-        print("% peak = cpu GFLOP/s / cpu peak measured here.")
+        print("% peak = cpu GFLOP/s / cpu peak measured again just before each shape (the host's speed moves by tens of")
+        print("per cent within minutes; the figure above is this run's first reading), given in the last column.")
         print("Rows \"packed\": A prepacked once (PackedMatrix), as the model's layers run it.")
         print("2T / two 1T: the two-thread product's speed against two one-thread products of the same shape run at the")
         print("same time (each thread its own C), alternated round by round: what the split keeps of what the two cores")
         print("deliver together. Near 100 %, the rest of the gap to the peak is the machine (shared caches, host).")
         print("| shape | M | K | N | A | 1T wall | 1T cpu | % peak | 2T wall | 2T cpu | % peak | 2T % anchor peak "
-              + "| 2T / two 1T |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+              + "| 2T / two 1T | peak 1T / 2T |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         let only = ProcessInfo.processInfo.environment["LADON_PERF_SHAPES"]?.split(separator: ",").map(String.init)
         for (name, m, k, n) in Self.shapes where only.map({ $0.contains { name.hasPrefix($0) } }) ?? true {
             var rng = SplitMix64(seed: 7)
@@ -176,6 +177,7 @@ struct GEMMPerfTests {
             var c = [Float](repeating: 0, count: m * n)
             let packed = a.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, rows: m, columns: k, lda: k) }
             for prepacked in ProcessInfo.processInfo.environment["LADON_PERF_PACKED_ONLY"] != nil ? [true] : [false, true] {
+                let shapePeak = [1: measuredPeak(lanes: lanes, threads: 1), 2: measuredPeak(lanes: lanes, threads: 2)]
                 var cells: [String] = []
                 for threads in [1, 2] {
                     let t = a.withUnsafeBufferPointer { ap in
@@ -195,7 +197,7 @@ struct GEMMPerfTests {
                     }
                     let flops = 2.0 * Double(m * n * k)
                     let wall = flops / t.wall / 1e9, cpu = flops / (t.cpu / Double(threads)) / 1e9
-                    cells.append(String(format: "%.0f | %.0f | %.0f%%", wall, cpu, 100 * cpu / peak[threads]!.cpu))
+                    cells.append(String(format: "%.0f | %.0f | %.0f%%", wall, cpu, 100 * cpu / shapePeak[threads]!.cpu))
                     if threads == 2 { cells.append(String(format: "%.0f%%", 100 * wall / Self.anchorPeak[2]!)) }
                 }
                 if prepacked {
@@ -221,6 +223,7 @@ struct GEMMPerfTests {
                 } else {
                     cells.append("")
                 }
+                cells.append(String(format: "%.0f / %.0f", shapePeak[1]!.cpu, shapePeak[2]!.cpu))
                 print("| \(name) | \(m) | \(k) | \(n) | \(prepacked ? "packed" : "plain") | \(cells.joined(separator: " | ")) |")
             }
         }
