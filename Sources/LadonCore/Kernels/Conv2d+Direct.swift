@@ -61,8 +61,7 @@ extension Kernels {
                     // Channels in chunks taken as threads come free (about 6 per thread), so that a thread the host
                     // slows down for a spell copies fewer of them instead of holding up the join.
                     let channelParts = planeCount >= 1 << 16 ? min(job.threads, p.inChannels) : 1
-                    WorkSplit.forEachChunk(p.inChannels, chunk: (p.inChannels + 6 * channelParts - 1) / (6 * channelParts),
-                                           parts: channelParts) { range in
+                    WorkSplit.forEachChunk(p.inChannels, chunksPerPart: 6, parts: channelParts) { range in
                         for ic in range {
                             fillDirectPlanes(p, channel: input + ic * job.h * job.w, h: job.h, w: job.w,
                                              paddedH: paddedH, rowWidth: rowWidth, into: planes + ic * sw * paddedH * rowWidth)
@@ -74,8 +73,7 @@ extension Kernels {
                                             paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel, path: path)
                     withFusedGDN(job.gdn, p) { gdn in
                         // ``directChunksPerThread`` chunks of output row pairs per thread, taken as threads come free.
-                        let k = directChunksPerThread
-                        WorkSplit.forEachChunk(items, chunk: (items + k * parts - 1) / (k * parts), parts: parts) { range in
+                        WorkSplit.forEachChunk(items, chunksPerPart: directChunksPerThread, parts: parts) { range in
                             tiles.run(range, gdn: gdn)
                         }
                     }

@@ -153,7 +153,7 @@ extension Kernels {
                       last && !op.epilogue.isNone ? op.epilogue.offset(row: ic, column: j0) : nil, tile)
             }
             // ``tiles`` for the first row block of a B block not packed yet: packs it into `packedB` as it goes.
-            func packingTiles(_ packing: GEMMPackingBlockFunction, a: UnsafePointer<Float>, mc: Int, pc: Int, j0: Int,
+            func packingRowBlock(_ packing: GEMMPackingBlockFunction, a: UnsafePointer<Float>, mc: Int, pc: Int, j0: Int,
                               nc: Int, kc: Int, loadC: Bool, last: Bool) {
                 packing(kc, a, mc, op.b + pc * op.ldb + j0, op.ldb, nc, packedB, op.c + j0, op.ldc, loadC,
                         last && !op.epilogue.isNone ? op.epilogue.offset(row: 0, column: j0) : nil, tile)
@@ -167,8 +167,8 @@ extension Kernels {
                     let a = panelsOfA(ic: ic, mc: mc, pc: pc, kc: kcNow)
                     let (loadC, last) = (op.accumulate || pc > 0, pc + kcNow == op.k)
                     if let packingBlock, ic == 0 {
-                        packingTiles(packingBlock, a: a, mc: mc, pc: pc, j0: jc, nc: nc, kc: kcNow, loadC: loadC,
-                                     last: last)
+                        packingRowBlock(packingBlock, a: a, mc: mc, pc: pc, j0: jc, nc: nc, kc: kcNow, loadC: loadC,
+                                        last: last)
                     } else {
                         tiles(a: a, ic: ic, mc: mc, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
                     }
@@ -200,8 +200,8 @@ extension Kernels {
                     while jc < op.n {
                         let nc = min(ncMax, op.n - jc)
                         if let packingBlock {
-                            packingTiles(packingBlock, a: a, mc: op.m, pc: pc, j0: jc, nc: nc, kc: kcNow,
-                                         loadC: loadC, last: last)
+                            packingRowBlock(packingBlock, a: a, mc: op.m, pc: pc, j0: jc, nc: nc, kc: kcNow,
+                                            loadC: loadC, last: last)
                         } else {
                             packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
                             tiles(a: a, ic: 0, mc: op.m, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
@@ -392,24 +392,19 @@ struct GEMMBlocking: Sendable, Equatable {
     /// Row tiles per chunk of a narrow row split handed out from both ends (``Kernels/gemmRowChunks``): 48 rows
     /// (4 tiles of 12, 8 of 6; on the AVX2 kernel 8 six-row tiles ran 1.01–1.07× the fixed halves, 4 tiles 0.98–1.15×).
     /// `0`: the fixed halves.
-    var rowChunkTiles: Int { Self.rowChunkRows.map { max(1, $0 / mr) } ?? 0 }
+    var rowChunkTiles: Int { Self.rowChunkRows > 0 ? max(1, Self.rowChunkRows / mr) : 0 }
 
     /// Column tiles per chunk of a narrow column split handed out from both ends (``Kernels/gemmColumnChunks``):
     /// 64 columns (2 tiles of 32, 4 of 16; on the AVX2 kernel 4 tiles ran 1.00–1.14× the fixed halves, 2 tiles
     /// 1.00–1.07×). `0`: the fixed halves.
-    var columnChunkTiles: Int { Self.columnChunkColumns.map { max(1, $0 / nr) } ?? 0 }
+    var columnChunkTiles: Int { Self.columnChunkColumns > 0 ? max(1, Self.columnChunkColumns / nr) : 0 }
 
-    /// Experiments: `LADON_GEMM_ROW_CHUNK=n` rows per chunk (``rowChunkTiles``), `0` for the fixed halves.
-    static let rowChunkRows: Int? = {
-        let rows = ProcessInfo.processInfo.environment["LADON_GEMM_ROW_CHUNK"].flatMap { Int($0) } ?? 48
-        return rows > 0 ? rows : nil
-    }()
+    /// Experiments: `LADON_GEMM_ROW_CHUNK=n` rows per chunk (``rowChunkTiles``), `0` or less for the fixed halves.
+    static let rowChunkRows = ProcessInfo.processInfo.environment["LADON_GEMM_ROW_CHUNK"].flatMap { Int($0) } ?? 48
 
-    /// Experiments: `LADON_GEMM_COLUMN_CHUNK=n` columns per chunk (``columnChunkTiles``), `0` for the fixed halves.
-    static let columnChunkColumns: Int? = {
-        let columns = ProcessInfo.processInfo.environment["LADON_GEMM_COLUMN_CHUNK"].flatMap { Int($0) } ?? 64
-        return columns > 0 ? columns : nil
-    }()
+    /// Experiments: `LADON_GEMM_COLUMN_CHUNK=n` columns per chunk (``columnChunkTiles``), `0` or less for the fixed halves.
+    static let columnChunkColumns =
+        ProcessInfo.processInfo.environment["LADON_GEMM_COLUMN_CHUNK"].flatMap { Int($0) } ?? 64
 
     /// Experiments only: `LADON_GEMM_ORDER=columns` or `depth` forces the prepacked loop order.
     static let loopOrder = ProcessInfo.processInfo.environment["LADON_GEMM_ORDER"]

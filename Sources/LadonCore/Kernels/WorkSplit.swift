@@ -43,6 +43,13 @@ enum WorkSplit {
         }
     }
 
+    /// ``forEachChunk(_:chunk:parts:_:)`` with about `chunksPerPart` chunks per thread: the smaller the chunks, the
+    /// less a thread the host slows down holds up the join, the more often threads come back for work.
+    static func forEachChunk(_ count: Int, chunksPerPart: Int, parts: Int, _ body: (Range<Int>) -> Void) {
+        let split = max(1, chunksPerPart * parts)
+        forEachChunk(count, chunk: (count + split - 1) / split, parts: parts, body)
+    }
+
     /// ``forEachChunk(_:chunk:parts:_:)`` for work that needs per-thread setup (a scratch buffer): `body` runs once
     /// per worker thread with `take`, which returns the next chunk not yet taken by any worker, `nil` once none is
     /// left. With one worker `take` returns `0..<count` once.
