@@ -152,7 +152,8 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         }
     }
 
-    /// Direct convolutions whose taps span several depth blocks (the 96→48 encoder conv has 2,400): each block's sum is
+    /// Direct convolutions whose taps span several depth blocks (the 96→48 encoder conv has 2,400: ten blocks on the AVX2
+    /// and Swift tiles, one on the AVX-512 tiles; 320→45 3×3 has 2,880, two blocks on any tiles): each block's sum is
     /// added to the tile, and bias, residual and ReLU come once, after the last. Widths with a tail of at most 8
     /// columns (two rows' tails make one tile; an odd row count leaves one alone) and of more than 8.
     @Test(arguments: [1, 2])
@@ -164,8 +165,28 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
                      batch: 2, h: 9, w: 28, bias: false, residual: true, relu: false),    // 360 taps, 9×28: tail 12
             ConvCase(p: Conv2dParameters(inChannels: 30, outChannels: 6, kernelSize: 3, stride: 1, padding: 1),
                      batch: 1, h: 11, w: 40, bias: true, residual: false, relu: true),    // 270 taps, 11×40: tail 8
+            ConvCase(p: Conv2dParameters(inChannels: 320, outChannels: 45, kernelSize: 3, stride: 1, padding: 1),
+                     batch: 1, h: 5, w: 37, bias: true, residual: true, relu: true),      // 2,880 taps, 5×37: tail 5
         ]
         for (i, c) in cases.enumerated() { checkConv(c, .direct, threads: threads, seed: UInt64(60 + i)) }
+    }
+
+    /// The direct tiles' depth blocks: the GEMM's on the AVX2 and Swift tiles; on the AVX-512 tiles as many taps as keep
+    /// one block's packed weights within 512 KB, in even blocks, never fewer taps than the GEMM's.
+    @Test func directDepthBlockRule() {
+        let gemm = GEMMBlocking.preferred
+        for taps in [1, 75, 192, 257, 2400, 2880, 20_000] {
+            for path in [DirectKernelPath.avx2, .swift] {
+                #expect(Kernels.directDepthBlock(taps: taps, channels: 48, path: path) == gemm.depthBlock(taps))
+            }
+        }
+        #expect(Kernels.directDepthBlock(taps: 75, channels: 96, path: .avx512) == 75)           // encoder.0
+        #expect(Kernels.directDepthBlock(taps: 2400, channels: 48, path: .avx512) == 2400)       // encoder.2: 460 KB
+        #expect(Kernels.directDepthBlock(taps: 2880, channels: 48, path: .avx512) == 1440)       // 553 KB: two blocks
+        #expect(Kernels.directDepthBlock(taps: 2880, channels: 42, path: .avx512) == 2880)       // 484 KB
+        #expect(Kernels.directDepthBlock(taps: 20_000, channels: 6, path: .avx512) == 20_000)
+        // Very many channels: never below the GEMM's depth block.
+        #expect(Kernels.directDepthBlock(taps: 2400, channels: 4096, path: .avx512) == gemm.depthBlock(2400))
     }
 
     /// The C AVX2 direct tile kernel and ``Kernels/directMicroKernel`` give the same bits (an FMA build) on plain
@@ -361,12 +382,12 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         }
     }
 
-    /// On the C tiles (AVX2 or AVX-512) the direct path and im2col + GEMM give the encoder's convolutions the same bits:
-    /// each output is the same FMA chain over the taps in the same order and depth blocks, then `+ C` and the epilogue.
-    /// So the rule that picks between them (``Kernels/conv2dAlgorithm(for:)``, which sends 96 → 48 to im2col on
-    /// AVX-512) may follow measured speed alone. Odd sizes, several depth blocks, bias, residual, ReLU, two images,
-    /// packed weights and a small im2col buffer. (The portable Swift tiles, where no C tiles run, may round
-    /// differently from the GEMM's kernel.)
+    /// On the C tiles (AVX2 or AVX-512) the direct path and im2col + GEMM give the encoder's convolutions the same bits
+    /// wherever they cut the taps into the same depth blocks: each output is the same FMA chain over the taps in the
+    /// same order and depth blocks, then `+ C` and the epilogue. Where they do not (96 → 48 on the AVX-512 tiles, one
+    /// block of 2,400 taps against the GEMM's ten), the two agree to float rounding. Odd sizes, several depth blocks,
+    /// bias, residual, ReLU, two images, packed weights and a small im2col buffer. (The portable Swift tiles, where no
+    /// C tiles run, may round differently from the GEMM's kernel.)
     @Test(.enabled(if: Kernels.directPath != .swift, "the direct path runs on the C tiles"), arguments: [1, 2])
     func directAndIm2colGiveTheSameBits(threads: Int) {
         var rng = SplitMix64(seed: 0xC401CE)
@@ -389,9 +410,19 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
                                algorithm: algorithm, threads: threads, im2colBudget: budget, packed: packed)
             }
             let direct = run(.direct)
-            expectIdentical(run(.im2col), direct, "\(label) im2col")
-            expectIdentical(run(.im2col, packed: PackedConvWeights(weight, p)), direct, "\(label) im2col, packed")
-            expectIdentical(run(.im2col, budget: 4096), direct, "\(label) im2col, small buffer")
+            let taps = p.inChannels / p.groups * p.kernelHeight * p.kernelWidth
+            let sameBlocks = Kernels.directDepthBlock(taps: taps, channels: (p.outChannels + 5) / 6 * 6,
+                                                      path: Kernels.directPath) == GEMMBlocking.preferred.depthBlock(taps)
+            func expectSame(_ actual: Tensor, _ what: String) {
+                if sameBlocks {
+                    expectIdentical(actual, direct, "\(label) \(what)")
+                } else {
+                    expectClose(actual, direct, rtol: 1e-5, atol: 1e-5, "\(label) \(what), other depth blocks")
+                }
+            }
+            expectSame(run(.im2col), "im2col")
+            expectSame(run(.im2col, packed: PackedConvWeights(weight, p)), "im2col, packed")
+            expectSame(run(.im2col, budget: 4096), "im2col, small buffer")
         }
     }
 

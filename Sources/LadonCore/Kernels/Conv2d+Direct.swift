@@ -8,14 +8,14 @@ extension Kernels {
     /// neighbouring output columns is one contiguous vector load; the weights are packed as
     /// `[group][block of 6 out-channels][tap][6]`.
     ///
-    /// The taps are cut into depth blocks of at most 256 (the GEMM's `KC`). Output rows go in pairs; for each depth
-    /// block, every tile of two half-tiles of the pair (16 columns of 8 + 8; 32 columns of 16 + 16 with AVX-512; the
+    /// The taps are cut into depth blocks (``directDepthBlock(taps:channels:path:)``). Output rows go in pairs; for each
+    /// depth block, every tile of two half-tiles of the pair (16 columns of 8 + 8; 32 columns of 16 + 16 with AVX-512; the
     /// last columns of a row, when at most one half, make one tile with those of the next row, so a 104-wide map
     /// wastes no lanes) runs against each 6-channel block in turn (innermost, so the tile's input columns stay in L1,
     /// the packed B panel of a GEMM read straight from the planes), accumulating the block in registers and adding it
     /// to the tile (the GEMM's sums); the last block fuses bias, residual and ReLU into its store. The tile kernel is
     /// ``directPath``'s: ``cladon_conv_direct_6x16_avx2``, ``cladon_conv_direct_6x32_avx512`` or
-    /// ``directMicroKernel``, all bit-identical in an FMA build.
+    /// ``directMicroKernel``, all bit-identical in an FMA build over the same depth blocks.
     static func conv2dDirect(_ job: ConvJob) {
         let p = job.p
         let block = 6
@@ -69,7 +69,8 @@ extension Kernels {
                     }
                     let tiles = DirectTiles(job: job, batch: b, planes: UnsafePointer(planes), packed: UnsafePointer(packed),
                                             offsets: tapOffsets, tapCount: tapCount,
-                                            depthBlock: GEMMBlocking.preferred.depthBlock(tapCount), blocks: blocks,
+                                            depthBlock: directDepthBlock(taps: tapCount, channels: blocks * block, path: path),
+                                            blocks: blocks,
                                             paddedH: paddedH, rowWidth: rowWidth, kernel: directKernel, path: path)
                     withFusedGDN(job.gdn, p) { gdn in
                         // ``directChunksPerThread`` chunks of output row pairs per thread, taken as threads come free.
@@ -81,6 +82,25 @@ extension Kernels {
             }
         }
     }
+
+    /// Taps per depth block of the direct tiles. The AVX2 and Swift tiles take the GEMM's (at most ``GEMMBlocking/kc``,
+    /// 256, so `encoder.2`'s 2,400 taps run in ten blocks of 240). The AVX-512 tiles take as many taps at once as keep one
+    /// block's packed weights of all `channels` (rounded up to whole 6-channel blocks) within ``directBlockWeightBytes``:
+    /// `encoder.2` runs in one block. Each block of a tile starts its input stream again with the lines of its first
+    /// taps not yet asked for; in one block `encoder.2` took 0.94× the time on the AVX-512 Xeon (one and two threads,
+    /// alternated in one process), the whole encoder 0.96×, while on the AVX2 tiles it changed nothing measurable
+    /// (0.99–1.00×). The sums then differ from im2col + GEMM's (blocks of 240) in the last bits.
+    static func directDepthBlock(taps: Int, channels: Int, path: DirectKernelPath) -> Int {
+        let blocking = GEMMBlocking.preferred
+        guard path == .avx512 else { return blocking.depthBlock(taps) }
+        let most = max(blocking.kc, directBlockWeightBytes / (MemoryLayout<Float>.size * max(1, channels)))
+        let blocks = (taps + most - 1) / most
+        return max(1, (taps + blocks - 1) / blocks)
+    }
+
+    /// The packed weights of one depth block of the AVX-512 direct tiles, at most (512 KB: L2-resident with the
+    /// input lines on a 1 MB L2; ``directDepthBlock(taps:channels:path:)``).
+    static let directBlockWeightBytes = 512 << 10
 
     /// Chunks of output row pairs per thread, taken as threads come free (`encoder.0`: 4 pairs each, `encoder.2`: 2).
     /// Against 4 chunks per thread, 13 took the whole encoder 0.95–1.00× the time in 12 of 12 interleaved runs on a
