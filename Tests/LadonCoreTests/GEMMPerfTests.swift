@@ -87,20 +87,45 @@ private func medianTimeRatio(rounds: Int = 7, _ a: () -> Void, _ b: () -> Void) 
 }
 #endif
 
+/// The FMA peak loop: `iterations` rounds of 12 chains on each of `threads` threads.
+private func runPeakLoop(lanes: Int, threads: Int, iterations: Int) {
+    #if LADON_FMA
+    DispatchQueue.concurrentPerform(iterations: threads) { i in
+        let s = lanes == 16 ? fmaChains16(iterations, Float(i)) : fmaChains8(iterations, Float(i))
+        if s == 42 { print("") }  // keeps the result alive
+    }
+    #endif
+}
+
+/// The flops of one ``runPeakLoop(lanes:threads:iterations:)``.
+private func peakLoopFlops(lanes: Int, threads: Int, iterations: Int) -> Double {
+    Double(threads * iterations * 12 * 2 * lanes)
+}
+
 /// Sustained FMA throughput of this machine, GFLOP/s (wall, and per CPU-second × threads).
 private func measuredPeak(lanes: Int, threads: Int) -> (wall: Double, cpu: Double) {
     #if LADON_FMA
     let iterations = 10_000_000
-    let t = measure(runs: 5) {
-        DispatchQueue.concurrentPerform(iterations: threads) { i in
-            let s = lanes == 16 ? fmaChains16(iterations, Float(i)) : fmaChains8(iterations, Float(i))
-            if s == 42 { print("") }  // keeps the result alive
-        }
-    }
-    let flops = Double(threads * iterations * 12 * 2 * lanes)
+    let t = measure(runs: 5) { runPeakLoop(lanes: lanes, threads: threads, iterations: iterations) }
+    let flops = peakLoopFlops(lanes: lanes, threads: threads, iterations: iterations)
     return (flops / t.wall / 1e9, flops / (t.cpu / Double(threads)) / 1e9)
     #else
     return (.nan, .nan)
+    #endif
+}
+
+/// A product's wall-clock speed as a share of the FMA peak loop's on the same threads, the two timed in alternation
+/// (``medianTimeRatio(rounds:_:_:)``): a spell in which the host runs a vCPU slower slows both, so the share is the
+/// kernel's, not the spell's.
+private func shareOfPeakAlongside(flops: Double, lanes: Int, threads: Int, _ product: () -> Void) -> Double {
+    #if LADON_FMA
+    let iterations = 1_000_000
+    let peakFlops = peakLoopFlops(lanes: lanes, threads: threads, iterations: iterations)
+    // Time of one peak loop over one product's: (flops / t_product) / (peakFlops / t_peak).
+    let ratio = medianTimeRatio(product, { runPeakLoop(lanes: lanes, threads: threads, iterations: iterations) })
+    return flops / peakFlops * ratio
+    #else
+    return .nan
     #endif
 }
 
@@ -166,9 +191,11 @@ struct GEMMPerfTests {
         print("2T / two 1T: the two-thread product's speed against two one-thread products of the same shape run at the")
         print("same time (each thread its own C), alternated round by round: what the split keeps of what the two cores")
         print("deliver together. Near 100 %, the rest of the gap to the peak is the machine (shared caches, host).")
+        print("% peak alongside, 1T / 2T: wall GFLOP/s over the FMA peak loop's on as many threads, the two timed in")
+        print("alternation (7 rounds, median of the per-round shares), so that a slow spell of a vCPU slows both.")
         print("| shape | M | K | N | A | 1T wall | 1T cpu | % peak | 2T wall | 2T cpu | % peak | 2T % anchor peak "
-              + "| 2T / two 1T | peak 1T / 2T |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+              + "| 2T / two 1T | % peak alongside 1T / 2T | peak 1T / 2T |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         let only = ProcessInfo.processInfo.environment["LADON_PERF_SHAPES"]?.split(separator: ",").map(String.init)
         for (name, m, k, n) in Self.shapes where only.map({ $0.contains { name.hasPrefix($0) } }) ?? true {
             var rng = SplitMix64(seed: 7)
@@ -178,12 +205,13 @@ struct GEMMPerfTests {
             let packed = a.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, rows: m, columns: k, lda: k) }
             for prepacked in ProcessInfo.processInfo.environment["LADON_PERF_PACKED_ONLY"] != nil ? [true] : [false, true] {
                 let shapePeak = [1: measuredPeak(lanes: lanes, threads: 1), 2: measuredPeak(lanes: lanes, threads: 2)]
-                var cells: [String] = []
+                var cells: [String] = [], alongside: [String] = []
                 for threads in [1, 2] {
-                    let t = a.withUnsafeBufferPointer { ap in
+                    let flops = 2.0 * Double(m * n * k)
+                    let (t, share) = a.withUnsafeBufferPointer { ap in
                         b.withUnsafeBufferPointer { bp in
                             c.withUnsafeMutableBufferPointer { cp in
-                                measure {
+                                let product = {
                                     if prepacked {
                                         Kernels.gemm(packed: packed, n: n, b: bp.baseAddress!, ldb: n,
                                                      c: cp.baseAddress!, ldc: n, threads: threads)
@@ -192,10 +220,12 @@ struct GEMMPerfTests {
                                                      ldb: n, c: cp.baseAddress!, ldc: n, threads: threads)
                                     }
                                 }
+                                return (measure(product),
+                                        shareOfPeakAlongside(flops: flops, lanes: lanes, threads: threads, product))
                             }
                         }
                     }
-                    let flops = 2.0 * Double(m * n * k)
+                    alongside.append(String(format: "%.0f%%", 100 * share))
                     let wall = flops / t.wall / 1e9, cpu = flops / (t.cpu / Double(threads)) / 1e9
                     cells.append(String(format: "%.0f | %.0f | %.0f%%", wall, cpu, 100 * cpu / shapePeak[threads]!.cpu))
                     if threads == 2 { cells.append(String(format: "%.0f%%", 100 * wall / Self.anchorPeak[2]!)) }
@@ -223,6 +253,7 @@ struct GEMMPerfTests {
                 } else {
                     cells.append("")
                 }
+                cells.append(alongside.joined(separator: " / "))
                 cells.append(String(format: "%.0f / %.0f", shapePeak[1]!.cpu, shapePeak[2]!.cpu))
                 print("| \(name) | \(m) | \(k) | \(n) | \(prepacked ? "packed" : "plain") | \(cells.joined(separator: " | ")) |")
             }
