@@ -175,11 +175,12 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
     /// one block's packed weights within 512 KB, in even blocks, never fewer taps than the GEMM's.
     @Test func directDepthBlockRule() {
         let gemm = GEMMBlocking.preferred
-        for taps in [1, 75, 192, 257, 2400, 2880, 20_000] {
+        for taps in [0, 1, 75, 192, 257, 2400, 2880, 20_000] {
             for path in [DirectKernelPath.avx2, .swift] {
                 #expect(Kernels.directDepthBlock(taps: taps, channels: 48, path: path) == gemm.depthBlock(taps))
             }
         }
+        #expect(Kernels.directDepthBlock(taps: 0, channels: 48, path: .avx512) == 1)
         #expect(Kernels.directDepthBlock(taps: 75, channels: 96, path: .avx512) == 75)           // encoder.0
         #expect(Kernels.directDepthBlock(taps: 2400, channels: 48, path: .avx512) == 2400)       // encoder.2: 460 KB
         #expect(Kernels.directDepthBlock(taps: 2880, channels: 48, path: .avx512) == 1440)       // 553 KB: two blocks

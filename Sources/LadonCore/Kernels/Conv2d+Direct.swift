@@ -11,7 +11,7 @@ extension Kernels {
     /// The taps are cut into depth blocks (``directDepthBlock(taps:channels:path:)``). Output rows go in pairs; for each
     /// depth block, every tile of two half-tiles of the pair (16 columns of 8 + 8; 32 columns of 16 + 16 with AVX-512; the
     /// last columns of a row, when at most one half, make one tile with those of the next row, so a 104-wide map
-    /// wastes no lanes) runs against each 6-channel block in turn (innermost, so the tile's input columns stay in L1,
+    /// wastes no lanes) runs against each 6-channel block in turn (innermost, so the tile's input columns stay in cache,
     /// the packed B panel of a GEMM read straight from the planes), accumulating the block in registers and adding it
     /// to the tile (the GEMM's sums); the last block fuses bias, residual and ReLU into its store. The tile kernel is
     /// ``directPath``'s: ``cladon_conv_direct_6x16_avx2``, ``cladon_conv_direct_6x32_avx512`` or
@@ -94,7 +94,7 @@ extension Kernels {
         let blocking = GEMMBlocking.preferred
         guard path == .avx512 else { return blocking.depthBlock(taps) }
         let most = max(blocking.kc, directBlockWeightBytes / (MemoryLayout<Float>.size * max(1, channels)))
-        let blocks = (taps + most - 1) / most
+        let blocks = max(1, (taps + most - 1) / most)
         return max(1, (taps + blocks - 1) / blocks)
     }
 
