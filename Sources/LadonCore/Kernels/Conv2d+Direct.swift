@@ -92,11 +92,22 @@ extension Kernels {
     /// (0.99–1.00×). The sums then differ from im2col + GEMM's (blocks of 240) in the last bits.
     static func directDepthBlock(taps: Int, channels: Int, path: DirectKernelPath) -> Int {
         let blocking = GEMMBlocking.preferred
-        guard path == .avx512 else { return blocking.depthBlock(taps) }
-        let most = max(blocking.kc, directBlockWeightBytes / (MemoryLayout<Float>.size * max(1, channels)))
+        let most: Int
+        if directDepthOverride > 0 {
+            most = directDepthOverride
+        } else if path == .avx512 {
+            most = max(blocking.kc, directBlockWeightBytes / (MemoryLayout<Float>.size * max(1, channels)))
+        } else {
+            return blocking.depthBlock(taps)
+        }
         let blocks = max(1, (taps + most - 1) / most)
         return max(1, (taps + blocks - 1) / blocks)
     }
+
+    /// Experiments only: `LADON_DIRECT_DEPTH=n` cuts every direct convolution's taps into even blocks of at most `n`
+    /// on any tile kernel (`0`, unset or unreadable: ``directDepthBlock(taps:channels:path:)``'s rule), to time the
+    /// rule on another CPU, e.g. `GEMMPerfTests/encoderLayerTimings` with `LADON_DIRECT_DEPTH=240` and without.
+    static let directDepthOverride = ProcessInfo.processInfo.environment["LADON_DIRECT_DEPTH"].flatMap { Int($0) } ?? 0
 
     /// The packed weights of one depth block of the AVX-512 direct tiles, at most (512 KB: L2-resident with the
     /// input lines on a 1 MB L2; ``directDepthBlock(taps:channels:path:)``).
