@@ -17,12 +17,7 @@ private func processCPUSeconds() -> Double {
 private func measure(runs: Int = 7, _ body: () -> Void) -> (wall: Double, cpu: Double) {
     body()  // warm-up: scratch buffers, page faults, caches
     let clock = ContinuousClock()
-    var reps = 1
-    while true {
-        let t = clock.measure { for _ in 0..<reps { body() } }
-        if t >= .milliseconds(20) || reps >= 1 << 12 { break }
-        reps *= 2
-    }
+    let reps = repetitions(body)
     var walls: [Double] = [], cpus: [Double] = []
     for _ in 0..<runs {
         let c0 = processCPUSeconds()
@@ -35,16 +30,20 @@ private func measure(runs: Int = 7, _ body: () -> Void) -> (wall: Double, cpu: D
     return (walls[runs / 2], cpus[runs / 2])
 }
 
+/// How many calls of `body` in a row last at least 20 ms (a power of two, at most 4,096), so that one timing is
+/// long enough for the clock and short enough to repeat.
+private func repetitions(_ body: () -> Void) -> Int {
+    let clock = ContinuousClock()
+    var reps = 1
+    while clock.measure({ for _ in 0..<reps { body() } }) < .milliseconds(20) && reps < 1 << 12 { reps *= 2 }
+    return reps
+}
+
 /// `a` and `b` timed in alternation (`rounds` rounds, each timing repeated until it lasts ≥ 20 ms), so that a spell of
 /// host contention hits both: the median over rounds of `b`'s time divided by `a`'s.
 private func medianTimeRatio(rounds: Int = 7, _ a: () -> Void, _ b: () -> Void) -> Double {
     a(); b()  // warm-up
     let clock = ContinuousClock()
-    func repetitions(_ body: () -> Void) -> Int {
-        var reps = 1
-        while clock.measure({ for _ in 0..<reps { body() } }) < .milliseconds(20) && reps < 1 << 12 { reps *= 2 }
-        return reps
-    }
     let (repsA, repsB) = (repetitions(a), repetitions(b))
     var ratios: [Double] = []
     for _ in 0..<rounds {

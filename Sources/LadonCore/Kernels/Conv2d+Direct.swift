@@ -60,8 +60,8 @@ extension Kernels {
                     let input = job.input + b * p.inChannels * job.h * job.w
                     // Channels in chunks taken as threads come free (about 6 per thread), so that a thread the host
                     // slows down for a spell copies fewer of them instead of holding up the join.
-                    let channelParts = planeCount >= 1 << 16 ? min(job.threads, p.inChannels) : 1
-                    WorkSplit.forEachChunk(p.inChannels, chunksPerPart: 6, parts: channelParts) { range in
+                    WorkSplit.forEachChunk(p.inChannels, work: planeCount, minimumWork: 1 << 16, threads: job.threads,
+                                           chunksPerPart: 6) { range in
                         for ic in range {
                             fillDirectPlanes(p, channel: input + ic * job.h * job.w, h: job.h, w: job.w,
                                              paddedH: paddedH, rowWidth: rowWidth, into: planes + ic * sw * paddedH * rowWidth)

@@ -402,8 +402,8 @@ struct StridePhases {
         let used = layout.slots.enumerated().filter { $0.element >= 0 }
         let (height, width, top, left) = (height, width, top, left)
         // Channels in chunks taken as threads come free (about 6 per thread), as the direct convolution's planes.
-        let parts = used.count * channels * height * width >= 1 << 18 ? min(threads, channels) : 1
-        WorkSplit.forEachChunk(channels, chunksPerPart: 6, parts: parts) { range in
+        WorkSplit.forEachChunk(channels, work: used.count * channels * height * width, threads: threads,
+                               chunksPerPart: 6) { range in
             // Channel by channel: its phases read the same input rows, which then come from L2, not memory.
             for c in range {
                 for (phase, slot) in used {

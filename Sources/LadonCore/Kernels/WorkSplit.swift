@@ -79,7 +79,7 @@ enum WorkSplit {
     /// else one range on the calling thread.
     static func forEachRange(_ count: Int, work: Int, minimumWork: Int = 1 << 18, threads: Int? = nil,
                              _ body: (Range<Int>) -> Void) {
-        let workers = work >= minimumWork ? min(Kernels.resolvedThreads(threads), count) : 1
+        let workers = workers(count, work: work, minimumWork: minimumWork, threads: threads)
         guard workers > 1 else {
             if count > 0 { body(0..<count) }
             return
@@ -88,6 +88,21 @@ enum WorkSplit {
             let lo = count * w / workers, hi = count * (w + 1) / workers
             if lo < hi { body(lo..<hi) }
         }
+    }
+
+    /// ``forEachRange(_:work:minimumWork:threads:_:)``'s choice of threads, with the items in about `chunksPerPart`
+    /// chunks per thread taken as threads come free (``forEachChunk(_:chunksPerPart:parts:_:)``) instead of one fixed
+    /// range each.
+    static func forEachChunk(_ count: Int, work: Int, minimumWork: Int = 1 << 18, threads: Int? = nil,
+                             chunksPerPart: Int, _ body: (Range<Int>) -> Void) {
+        forEachChunk(count, chunksPerPart: chunksPerPart,
+                     parts: workers(count, work: work, minimumWork: minimumWork, threads: threads), body)
+    }
+
+    /// Threads for `count` items of `work` elementary operations in all: one per thread (`threads`, or
+    /// ``Kernels/threadCount``), at most one per item, when `work` is at least `minimumWork`; else one.
+    private static func workers(_ count: Int, work: Int, minimumWork: Int, threads: Int?) -> Int {
+        work >= minimumWork ? min(Kernels.resolvedThreads(threads), count) : 1
     }
 }
 
