@@ -22,6 +22,12 @@ import CLadonKernels
         return product
     }
 
+    /// `relu(product + start + bias[row] + residual)`, elementwise over `M × N` (`start` only when accumulating): what
+    /// the GEMM's bias + residual + ReLU epilogue should leave in `C`.
+    private func withEpilogue(_ product: [Float], start: Tensor? = nil, bias: [Float], residual: Tensor, n: Int) -> [Float] {
+        product.indices.map { i in max(0, product[i] + (start?.scalars[i] ?? 0) + bias[i / n] + residual.scalars[i]) }
+    }
+
     @Test func packingIsLosslessForEveryBlocking() {
         var rng = SplitMix64(seed: 41)
         for blocking in Self.blockings {
@@ -77,8 +83,7 @@ import CLadonKernels
             let a = Tensor.random([m, k], using: &rng), b = Tensor.random([k, n], using: &rng)
             let residual = Tensor.random([m, n], using: &rng)
             let bias = (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }
-            var expected = referenceProduct(a, b)
-            for i in 0..<m * n { expected[i] = max(0, expected[i] + bias[i / n] + residual.scalars[i]) }
+            let expected = withEpilogue(referenceProduct(a, b), bias: bias, residual: residual, n: n)
             let packed = PackedMatrix(a, blocking: blocking)
             var results: [[Float]] = []
             for threads in 1...3 {
@@ -141,11 +146,7 @@ import CLadonKernels
                     return c
                 }
                 let serial = run { Kernels.gemmSerial($0, blocking) }
-                var expected = product
-                for i in 0..<m * n {
-                    expected[i] = max(0, expected[i] + (accumulate ? start.scalars[i] : 0) + bias[i / n]
-                                      + residual.scalars[i])
-                }
+                let expected = withEpilogue(product, start: accumulate ? start : nil, bias: bias, residual: residual, n: n)
                 expectElementwiseClose(serial, expected, rtol: 1e-5, atol: 1e-6 * Float(k), "\(blocking.kernel) serial")
                 for chunkTiles in 1...3 {
                     let byRows = run { Kernels.gemmRowChunks($0, chunkTiles: chunkTiles, blocking) }

@@ -79,9 +79,8 @@ extension Kernels {
                         let fill = Im2colFill(p: p, taps: taps, input: input, h: job.h, w: job.w, ow: job.ow,
                                               y0: y0, y1: y1, col: col)
                         let groups = k / taps.kx.count  // (input channel, kernel row) pairs
-                        let parts = k * n >= 1 << 16 ? min(job.threads, groups) : 1
-                        WorkSplit.forEachPart(parts) { part in
-                            fill.rowGroups(groups * part / parts..<groups * (part + 1) / parts)
+                        WorkSplit.forEachRange(groups, work: k * n, minimumWork: 1 << 16, threads: job.threads) {
+                            fill.rowGroups($0)
                         }
                         let channel = g * coutG
                         let op = GEMMOperands(

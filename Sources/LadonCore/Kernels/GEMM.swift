@@ -148,16 +148,6 @@ extension Kernels {
                 packA(op, i0: ic, mc: mc, k0: pc, kc: kc, mr: mr, into: packedA)
                 return UnsafePointer(packedA)
             }
-            func tiles(a: UnsafePointer<Float>, ic: Int, mc: Int, j0: Int, nc: Int, kc: Int, loadC: Bool, last: Bool) {
-                block(kc, a, mc, packedB, nc, op.c + ic * op.ldc + j0, op.ldc, loadC,
-                      last && !op.epilogue.isNone ? op.epilogue.offset(row: ic, column: j0) : nil, tile)
-            }
-            // ``tiles`` for the first row block of a B block not packed yet: packs it into `packedB` as it goes.
-            func packingRowBlock(_ packing: GEMMPackingBlockFunction, a: UnsafePointer<Float>, mc: Int, pc: Int, j0: Int,
-                              nc: Int, kc: Int, loadC: Bool, last: Bool) {
-                packing(kc, a, mc, op.b + pc * op.ldb + j0, op.ldb, nc, packedB, op.c + j0, op.ldc, loadC,
-                        last && !op.epilogue.isNone ? op.epilogue.offset(row: 0, column: j0) : nil, tile)
-            }
             // Packs the B block (depth pc, columns jc..<jc+nc) and runs it against every MC block of rows.
             func rowBlocks(pc: Int, kc kcNow: Int, jc: Int, nc: Int) {
                 if packingBlock == nil { packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB) }
@@ -165,13 +155,8 @@ extension Kernels {
                 while ic < op.m {
                     let mc = min(mcMax, op.m - ic)
                     let a = panelsOfA(ic: ic, mc: mc, pc: pc, kc: kcNow)
-                    let (loadC, last) = (op.accumulate || pc > 0, pc + kcNow == op.k)
-                    if let packingBlock, ic == 0 {
-                        packingRowBlock(packingBlock, a: a, mc: mc, pc: pc, j0: jc, nc: nc, kc: kcNow, loadC: loadC,
-                                        last: last)
-                    } else {
-                        tiles(a: a, ic: ic, mc: mc, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
-                    }
+                    runRowBlock(op, block, a: a, i0: ic, mc: mc, pc: pc, kc: kcNow, j0: jc, nc: nc, packedB: packedB,
+                                packing: ic == 0 ? packingBlock : nil, tile: tile)
                     ic += mc
                 }
             }
@@ -192,20 +177,14 @@ extension Kernels {
             var pc = 0
             while pc < op.k {
                 let kcNow = min(kc, op.k - pc)
-                let loadC = op.accumulate || pc > 0
-                let last = pc + kcNow == op.k
                 if singleBlock {
                     let a = panelsOfA(ic: 0, mc: op.m, pc: pc, kc: kcNow)
                     var jc = 0
                     while jc < op.n {
                         let nc = min(ncMax, op.n - jc)
-                        if let packingBlock {
-                            packingRowBlock(packingBlock, a: a, mc: op.m, pc: pc, j0: jc, nc: nc, kc: kcNow,
-                                            loadC: loadC, last: last)
-                        } else {
-                            packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
-                            tiles(a: a, ic: 0, mc: op.m, j0: jc, nc: nc, kc: kcNow, loadC: loadC, last: last)
-                        }
+                        if packingBlock == nil { packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB) }
+                        runRowBlock(op, block, a: a, i0: 0, mc: op.m, pc: pc, kc: kcNow, j0: jc, nc: nc,
+                                    packedB: packedB, packing: packingBlock, tile: tile)
                         jc += nc
                     }
                 } else {
@@ -224,8 +203,10 @@ extension Kernels {
     /// A product split by rows between two threads (prepacked `A`, narrow `N`: the 13×13 stages' N = 169) in chunks
     /// of `chunkTiles` row tiles taken from both ends per depth block (``DepthChunkSchedule``) instead of a fixed half
     /// each. As in the fixed halves, each thread packs the depth block's `B` into its own L2-sized buffer (once it has
-    /// taken a chunk there) and runs the chunks it takes against it. Each element of `C` is the same FMA chain, depth
-    /// block by depth block in order, as in ``gemmSerial(_:_:)``.
+    /// taken a chunk there) and runs the chunks it takes against it; where the kernel can (``packingTiles(_:_:)``), the
+    /// first chunk's tiles pack that `B` as they multiply, as ``gemmSerial(_:_:)``'s first row block does (layer4's
+    /// N = 169, AVX-512, alternated against a separate packing pass: 1.00–1.05× the two-thread speed, median 1.02).
+    /// Each element of `C` is the same FMA chain, depth block by depth block in order, as in ``gemmSerial(_:_:)``.
     static func gemmRowChunks(_ op: GEMMOperands, chunkTiles: Int, _ blocking: GEMMBlocking) {
         let (mr, nr) = (blocking.mr, blocking.nr)
         let kc = blocking.depthBlock(op.k)
@@ -233,16 +214,19 @@ extension Kernels {
         precondition(packed.mr == mr && packed.kc == kc, "gemm: A was packed for another blocking")
         let panelColumns = roundUp(op.n, nr)
         let block = blocking.kernel.blockFunction
+        let packingBlock = packingTiles(op, blocking)
         let tilesM = (op.m + mr - 1) / mr
         DepthChunkSchedule.run(chunks: (tilesM + chunkTiles - 1) / chunkTiles, depthBlocks: (op.k + kc - 1) / kc,
                                scratchCount: kc * panelColumns + mr * nr + 64) { p, chunk, firstTaken, scratch in
             let packedB = scratch, tile = scratch + roundUp(kc * panelColumns, 16)
-            let pc = p * kc, kcNow = min(kc, op.k - pc), last = pc + kcNow == op.k
-            if firstTaken { packPanelsOfB(op, k0: pc, kc: kcNow, j0: 0, nc: op.n, nr: nr, into: packedB) }
+            let pc = p * kc, kcNow = min(kc, op.k - pc)
             let i0 = chunk * chunkTiles * mr, rows = min(op.m, i0 + chunkTiles * mr) - i0
-            block(kcNow, packed.panels(row: i0, depth: pc, depthCount: kcNow), rows, packedB, op.n,
-                  op.c + i0 * op.ldc, op.ldc, op.accumulate || pc > 0,
-                  last && !op.epilogue.isNone ? op.epilogue.offset(row: i0, column: 0) : nil, tile)
+            if firstTaken, packingBlock == nil {
+                packPanelsOfB(op, k0: pc, kc: kcNow, j0: 0, nc: op.n, nr: nr, into: packedB)
+            }
+            runRowBlock(op, block, a: packed.panels(row: i0, depth: pc, depthCount: kcNow), i0: i0, mc: rows,
+                        pc: pc, kc: kcNow, j0: 0, nc: op.n, packedB: packedB, packing: firstTaken ? packingBlock : nil,
+                        tile: tile)
         }
     }
 
@@ -263,23 +247,34 @@ extension Kernels {
         DepthChunkSchedule.run(chunks: (tilesN + chunkTiles - 1) / chunkTiles, depthBlocks: (op.k + kc - 1) / kc,
                                scratchCount: kc * chunkColumns + mr * nr + 64) { p, chunk, _, scratch in
             let packedB = scratch, tile = scratch + roundUp(kc * chunkColumns, 16)
-            let pc = p * kc, kcNow = min(kc, op.k - pc), last = pc + kcNow == op.k
-            let loadC = op.accumulate || pc > 0
+            let pc = p * kc, kcNow = min(kc, op.k - pc)
             let j0 = chunk * chunkColumns, nc = min(op.n, j0 + chunkColumns) - j0
             if packingBlock == nil { packPanelsOfB(op, k0: pc, kc: kcNow, j0: j0, nc: nc, nr: nr, into: packedB) }
             var ic = 0
             while ic < op.m {
                 let mc = min(mcMax, op.m - ic)
-                let a = packed.panels(row: ic, depth: pc, depthCount: kcNow)
-                let epilogue = last && !op.epilogue.isNone ? op.epilogue.offset(row: ic, column: j0) : nil
-                if let packingBlock, ic == 0 {
-                    packingBlock(kcNow, a, mc, op.b + pc * op.ldb + j0, op.ldb, nc, packedB, op.c + j0, op.ldc, loadC,
-                                 epilogue, tile)
-                } else {
-                    block(kcNow, a, mc, packedB, nc, op.c + ic * op.ldc + j0, op.ldc, loadC, epilogue, tile)
-                }
+                runRowBlock(op, block, a: packed.panels(row: ic, depth: pc, depthCount: kcNow), i0: ic, mc: mc,
+                            pc: pc, kc: kcNow, j0: j0, nc: nc, packedB: packedB, packing: ic == 0 ? packingBlock : nil,
+                            tile: tile)
                 ic += mc
             }
+        }
+    }
+
+    /// Runs rows `i0..<i0+mc` (their packed panels `a`) with `block` against depth block `pc..<pc+kc`, columns `j0..<j0+nc`, of `B`:
+    /// already packed in `packedB`, or, given `packing` (the first row block of a `B` block, ``packingTiles(_:_:)``),
+    /// packed into `packedB` by these tiles as they multiply. `C` is loaded unless this is a fresh product's first depth
+    /// block; the epilogue runs after the last.
+    @inline(__always)
+    static func runRowBlock(_ op: GEMMOperands, _ block: GEMMBlockFunction, a: UnsafePointer<Float>, i0: Int, mc: Int,
+                            pc: Int, kc: Int, j0: Int, nc: Int, packedB: UnsafeMutablePointer<Float>,
+                            packing: GEMMPackingBlockFunction?, tile: UnsafeMutablePointer<Float>) {
+        let loadC = op.accumulate || pc > 0, c = op.c + i0 * op.ldc + j0
+        let epilogue = pc + kc == op.k && !op.epilogue.isNone ? op.epilogue.offset(row: i0, column: j0) : nil
+        if let packing {
+            packing(kc, a, mc, op.b + pc * op.ldb + j0, op.ldb, nc, packedB, c, op.ldc, loadC, epilogue, tile)
+        } else {
+            block(kc, a, mc, packedB, nc, c, op.ldc, loadC, epilogue, tile)
         }
     }
 
