@@ -1,6 +1,6 @@
 // The HTTP edge service (`ladon serve`) on a real loopback port: answers equal the in-process server half; admission control,
 // bad and hostile requests, dropped work of clients that left.
-import EdgeService
+@testable import EdgeService
 import EdgeSplit
 import Foundation
 #if canImport(FoundationNetworking)
@@ -57,6 +57,20 @@ final class PortBox: @unchecked Sendable {
     private var port: Int?
     func set(_ p: Int) { lock.lock(); port = p; lock.unlock() }
     func get() -> Int? { lock.lock(); defer { lock.unlock() }; return port }
+}
+
+/// Polls `condition` every 10 ms until it holds; fails after `timeout` naming `what` was awaited.
+func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
+    let end = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < end else { throw WaitTimeout(what: what) }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+struct WaitTimeout: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting until \(what)" }
 }
 
 func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
@@ -189,14 +203,30 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
         let running = try await RunningService.start(model: model) { $0.workers = 1; $0.queue = 4 }
         defer { Task { await running.stop() } }
         let body = try tinyPacket(model: model).serialized()
-        // The first request occupies the worker; the second waits in the queue, and its client resets.
-        async let first = running.request(EdgeAPI.inferPath, body: body)
-        try await Task.sleep(for: .milliseconds(100))
+        // A job that holds the only worker until released, so the next request waits in the queue however fast or
+        // slow the model runs on this machine.
+        let queue = running.service.queue
+        let started = PortBox(), release = DispatchSemaphore(value: 0)
+        async let blocker = queue.run(deadline: .now + .seconds(60), clientGone: { false }) {
+            started.set(1)
+            release.wait()
+        }
+        try await waitUntil("the blocking job runs") { started.get() != nil }
+        // A request waits in the queue, and its client resets before its turn.
         let leaver = try RawHTTPConnection(port: running.port)
         leaver.send(RawHTTPConnection.post(EdgeAPI.inferPath, body: body, contentType: EdgeAPI.packetContentType))
-        try await Task.sleep(for: .milliseconds(100))
+        try await waitUntil("the request is queued") { queue.depth == 1 }
         leaver.reset()
-        #expect(try await first.0 == 200)
+        try await Task.sleep(for: .milliseconds(200))  // the reset reaches the server's event loop
+        release.signal()
+        guard case .success = await blocker else { Issue.record("the blocking job did not run"); return }
+        let gone = #"ladon_refused_total{reason="client_gone"} 1"#
+        func metrics() async throws -> String {
+            String(decoding: try await running.request("/metrics", method: "GET").2, as: UTF8.self)
+        }
+        try await waitUntil("the queued request is dropped") { try await metrics().contains(gone) }
+        #expect(try await !metrics().contains(#"ladon_http_requests_total{route="/v1/infer",status="200"}"#),
+                "the dropped request was computed")
         // A client that half-closes after sending still gets its answer.
         let halfClose = try RawHTTPConnection(port: running.port)
         halfClose.send(RawHTTPConnection.post(EdgeAPI.inferPath, body: body, contentType: EdgeAPI.packetContentType))
@@ -204,8 +234,7 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
         let reply = halfClose.readAll()
         halfClose.close()
         #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply.prefix(200))")
-        let metrics = String(decoding: try await running.request("/metrics", method: "GET").2, as: UTF8.self)
-        #expect(metrics.contains(#"ladon_refused_total{reason="client_gone"} 1"#), "\(metrics)")
+        #expect(try await metrics().contains(gone))
     }
 
     @Test func stalledConnectionsAreClosedByTheReadTimeout() async throws {
