@@ -182,7 +182,9 @@ extension Kernels {
                     var jc = 0
                     while jc < op.n {
                         let nc = min(ncMax, op.n - jc)
-                        if packingBlock == nil { packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB) }
+                        if packingBlock == nil {
+                            packPanelsOfB(op, k0: pc, kc: kcNow, j0: jc, nc: nc, nr: nr, into: packedB)
+                        }
                         runRowBlock(op, block, a: a, i0: 0, mc: op.m, pc: pc, kc: kcNow, j0: jc, nc: nc,
                                     packedB: packedB, packing: packingBlock, tile: tile)
                         jc += nc
@@ -261,10 +263,10 @@ extension Kernels {
         }
     }
 
-    /// Runs rows `i0..<i0+mc` (their packed panels `a`) with `block` against depth block `pc..<pc+kc`, columns `j0..<j0+nc`, of `B`:
-    /// already packed in `packedB`, or, given `packing` (the first row block of a `B` block, ``packingTiles(_:_:)``),
-    /// packed into `packedB` by these tiles as they multiply. `C` is loaded unless this is a fresh product's first depth
-    /// block; the epilogue runs after the last.
+    /// Runs rows `i0..<i0+mc` (their packed panels `a`) with `block` against depth block `pc..<pc+kc`, columns
+    /// `j0..<j0+nc`, of `B`: already packed in `packedB`, or, given `packing` (the first row block of a `B` block,
+    /// ``packingTiles(_:_:)``), packed into `packedB` by these tiles as they multiply. `C` is loaded unless this is a
+    /// fresh product's first depth block; the epilogue runs after the last.
     @inline(__always)
     static func runRowBlock(_ op: GEMMOperands, _ block: GEMMBlockFunction, a: UnsafePointer<Float>, i0: Int, mc: Int,
                             pc: Int, kc: Int, j0: Int, nc: Int, packedB: UnsafeMutablePointer<Float>,
