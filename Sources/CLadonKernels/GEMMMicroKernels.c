@@ -152,9 +152,13 @@ static inline void store16_avx512(__m512 x, float *dst, ptrdiff_t row, ptrdiff_t
         if (!full) copy_edge_tile(tile, 32, c, ldc, rows, cols, load_c, epilogue);                            \
     }
 
-/// One depth step of an `R`×`W` tile: a row of packed B, every row's FMAs, both pointers on.
+/// One depth step of an `R`×`W` tile: a row of packed B, every row's FMAs, both pointers on. It also asks for the A
+/// values 16 steps ahead (768 bytes; a prefetch past the panel's end is harmless): alternated in one process against
+/// none on the Intel AVX-512 VM, the layer2–4 shapes ran 1.003–1.023× on one thread (two runs) and 1.000–1.020× on two,
+/// the encoder 1.000–1.001× (docs/performance.md, twenty-second session).
 #define CLADON_STEP512(R, W)                                                                                   \
     {                                                                                                          \
+        __builtin_prefetch(a + 16 * 12, 0, 3);                                                                 \
         CLADON_LOAD_B512_##W                                                                                   \
         CLADON_ROWS##R(CLADON_ROW512_##W)                                                                      \
         a += 12;                                                                                               \
