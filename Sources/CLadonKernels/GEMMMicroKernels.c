@@ -277,13 +277,18 @@ void cladon_gemm_block_12x32_packing_b_avx512(ptrdiff_t kc, const float *a, ptrd
 /// The direct tiles' tap loop: per tap, the low and high 16-column input vectors `b0`, `b1` at `offsets[t]`, then
 /// `ROWS` (every row's two FMAs) and `ADVANCE` (the weight pointers' step). As in the AVX2 kernel, the input lines of the
 /// tap 32 ahead are asked for: `low` and `low + 16` cover the 16 floats of the low half wherever they start in a line,
-/// `high + 15` the rest of a plain tile's 32.
+/// `high + 15` the rest of a plain tile's 32. The first `c_rows_spread` taps each ask for one row of the C tile's two
+/// halves (``CLADON_DIRECT_PREFETCH_C512``).
 #define CLADON_DIRECT_TAPS512(ROWS, ADVANCE)                                                   \
     {                                                                                          \
         enum { distance = 32 };                                                                \
         ptrdiff_t t = 0;                                                                       \
         for (; t < taps - distance; t++) {                                                     \
             ptrdiff_t o = offsets[t], ahead = offsets[t + distance];                           \
+            if (t < c_rows_spread) {                                                           \
+                prefetch_c_row(c_low + t * ldc, low_cols);                                     \
+                if (high_cols > 0) prefetch_c_row(c_high + t * ldc, high_cols);                \
+            }                                                                                  \
             __builtin_prefetch(low + ahead);                                                   \
             __builtin_prefetch(low + ahead + 16);                                              \
             __builtin_prefetch(high + ahead + 15);                                             \
@@ -298,6 +303,18 @@ void cladon_gemm_block_12x32_packing_b_avx512(ptrdiff_t kc, const float *a, ptrd
             ADVANCE                                                                            \
         }                                                                                      \
     }
+/// The C tile's rows (both halves) asked for one per tap over the first `rows` taps, as the GEMM tile does over its first
+/// depth steps, or all at once when the tap loop is too short (`c_rows_spread` = 0). Against asking for all up to 48
+/// lines at once, alternated in one process (15 rounds of 8 timings): `encoder.0` + GDN 0.974–0.977 of the time on two
+/// threads and 0.982 on one, `encoder.2` + GDN 0.999–1.002, the whole encoder 0.986–0.998 (twenty-second session,
+/// Intel); on Zen 4 the whole encoder in `ladon infer` 0.98–0.99 (both orders, twenty-third session).
+#define CLADON_DIRECT_PREFETCH_C512                                                            \
+    ptrdiff_t c_rows_spread = taps - 32 >= rows ? rows : 0;                                    \
+    if (!c_rows_spread) {                                                                      \
+        prefetch_c_tile(c_low, ldc, rows, low_cols);                                           \
+        if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);                      \
+    }
+
 /// The direct tiles' store: a full tile of `R` rows × 32 columns of C stored like the GEMM kernel's; otherwise the two
 /// 16-column halves through `tile`. `EACH_ROW` is `CLADON_ROWS6` or `CLADON_ROWS12`.
 #define CLADON_DIRECT_STORE512(EACH_ROW, R)                                                    \
@@ -322,8 +339,7 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
                                     ptrdiff_t low_cols, ptrdiff_t high_cols, bool load_c,
                                     const CLadonEpilogue *epilogue, float *tile) {
     CLADON_ROWS6(CLADON_ACC512_32)
-    prefetch_c_tile(c_low, ldc, rows, low_cols);
-    if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);
+    CLADON_DIRECT_PREFETCH_C512
     const float *a = weights;
     CLADON_DIRECT_TAPS512(CLADON_ROWS6(CLADON_ROW512_32), a += 6;)
     CLADON_DIRECT_STORE512(CLADON_ROWS6, 6)
@@ -341,8 +357,7 @@ static void conv_direct_12x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, c
                                      const CLadonEpilogue *epilogue, float *tile) {
     const ptrdiff_t rows = 12;
     CLADON_ROWS12(CLADON_ACC512_32)
-    prefetch_c_tile(c_low, ldc, rows, low_cols);
-    if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);
+    CLADON_DIRECT_PREFETCH_C512
     const float *a0 = weights, *a1 = weights + block_stride;
     // Row i's weight of the current tap: compile-time row index, so each is one broadcast.
 #define CLADON_ROW_PAIR(i)                                                    \
