@@ -463,20 +463,38 @@ static inline void store8_avx2(__m256 x, float *dst, ptrdiff_t row, ptrdiff_t co
         CLADON_STORE256(3) CLADON_STORE256(4) CLADON_STORE256(5)                   \
     }
 
+/// One depth step of the 6×16 tile: a row of packed B, the six rows' FMAs, both pointers on. It asks for the A values
+/// 16 steps ahead (384 bytes), as the AVX-512 tile does.
+#define CLADON_STEP256                                                        \
+    {                                                                         \
+        __builtin_prefetch(a + 16 * 6, 0, 3);                                 \
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);          \
+        CLADON_ROW256(0) CLADON_ROW256(1) CLADON_ROW256(2)                    \
+        CLADON_ROW256(3) CLADON_ROW256(4) CLADON_ROW256(5)                    \
+        a += 6;                                                               \
+        b += 16;                                                              \
+    }
+/// The 6×16 AVX2 tile. Its C rows are asked for one per depth step over the first `rows` steps (all at once when the
+/// depth block is shorter), as in the AVX-512 tile. Same bits. Against asking for the whole C tile at once and no A
+/// prefetch, alternated in one process with `avx2-6x16` forced on Zen 4 (AMD EPYC family 25 model 17), three runs:
+/// layer2–4 shapes 0.998–1.042× the speed on one thread, 1.003–1.044× on two (l4 3×3 1.02–1.04×; twenty-third session,
+/// docs/performance.md).
 __attribute__((target("avx2,fma")))
 static inline void gemm_6x16_avx2(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                                   ptrdiff_t rows, ptrdiff_t cols, bool load_c, const CLadonEpilogue *epilogue,
                                   float *tile) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    prefetch_c_tile(c, ldc, rows, cols);
-    for (ptrdiff_t p = 0; p < kc; p++) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        CLADON_ROW256(0) CLADON_ROW256(1) CLADON_ROW256(2)
-        CLADON_ROW256(3) CLADON_ROW256(4) CLADON_ROW256(5)
-        a += 6;
-        b += 16;
+    ptrdiff_t p = 0;
+    if (kc >= rows) {
+        for (; p < rows; p++) {
+            prefetch_c_row(c + p * ldc, cols);
+            CLADON_STEP256
+        }
+    } else {
+        prefetch_c_tile(c, ldc, rows, cols);
     }
+    for (; p < kc; p++) CLADON_STEP256
     bool full = rows == 6 && cols == 16;
     CLADON_STORE_6X16(full, c)
     if (!full) copy_edge_tile(tile, 16, c, ldc, rows, cols, load_c, epilogue);
