@@ -330,6 +330,17 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         }
     }
 
+    /// The 16 `ξ` planes of `V` and `M` lie an odd number of 64-byte lines apart (at most 31 floats of padding), so that
+    /// they start in 16 different L1 sets even where `channels · tiles` is a multiple of 4 KB (256 · 208 floats).
+    @Test func winogradPlanesStartInDifferentCacheSets() {
+        guard Kernels.winogradPlanePadding else { return }  // LADON_WINOGRAD_PAD=0
+        for floats in [1, 15, 16, 17, 1024, 256 * 208, 128 * 494, 512 * 225, 64 * 128 + 1] {
+            let stride = Kernels.winogradPlaneStride(floats)
+            #expect(stride >= floats && stride - floats < 32 && stride % 16 == 0 && stride / 16 % 2 == 1, "\(floats)")
+            #expect(Set((0..<16).map { $0 * stride / 16 % 64 }).count == 16, "\(floats): \(stride)")
+        }
+    }
+
     /// A layer with packed weights runs Winograd exactly where ``Kernels/usesWinograd(_:height:width:)`` says (3×3 with
     /// padding 1 or 2×2 with padding ≤ 1, stride 1, ≥ 64 channels, ≥ 128 tiles) and im2col elsewhere; both agree
     /// with the reference.

@@ -7,6 +7,7 @@
 // F(3, 2): G = [[1, 0], [½, ½], [½, −½], [0, −1]], Aᵀ = [[1, 1, 1, 0], [0, 1, −1, 0], [0, 1, 1, 1]].
 // (F(3, 2) replaced F(2×2, 2×2) on points 0, 1, ∞, which did 9 GEMMs per 2×2 tile: 2.25 per output against 1.78, and
 // as many transformed values per output streamed through memory.)
+import Foundation
 
 /// The transformed weight matrices of a 3×3 or 2×2 convolution: `U_ξ = (G g Gᵀ)_ξ` for each (output, input) channel
 /// pair, `α² = 16` of them, each `[outC × inC]` packed for the GEMM.
@@ -80,6 +81,18 @@ extension Kernels {
             && tileCount(oh, m) * tileCount(ow, m) >= 128
     }
 
+    /// Floats from one of the 16 `ξ` planes of `V` (or `M`) to the next, for planes of `floats` values: whole 64-byte
+    /// lines, an odd number of them, so that the 16 planes start in 16 different L1 sets. The transforms write (read)
+    /// one value of every plane per tile; planes a multiple of 4 KB apart (`cin · tiles` with 16 | `tiles`, e.g. 256
+    /// channels of a 208-tile chunk of the detection head's 104 × 104 maps) put all 16 streams in one set of 8 ways.
+    static func winogradPlaneStride(_ floats: Int) -> Int {
+        guard winogradPlanePadding else { return floats }
+        return ((floats + 15) / 16 | 1) * 16
+    }
+
+    /// Experiments only: `LADON_WINOGRAD_PAD=0` packs the planes back to back (``winogradPlaneStride(_:)``).
+    static let winogradPlanePadding = ProcessInfo.processInfo.environment["LADON_WINOGRAD_PAD"] != "0"
+
     /// Tiles of side `m` along an output side of `size`: the last one may be partial.
     private static func tileCount(_ size: Int, _ m: Int) -> Int { (size + m - 1) / m }
 
@@ -109,17 +122,20 @@ extension Kernels {
         return Tensor(shape: [n, cout, oh, ow], unsafeUninitialized: { out in
             x.withUnsafeBufferPointer { xp in
                 (residual ?? Tensor(shape: [0])).withUnsafeBufferPointer { rp in
-                    KernelScratch.shared.withBuffer(count: count * (cin + cout) * chunkRows * tw) { scratch in
+                    let most = chunkRows * tw
+                    let scratchCount = count * (winogradPlaneStride(cin * most) + winogradPlaneStride(cout * most))
+                    KernelScratch.shared.withBuffer(count: scratchCount) { scratch in
                         for b in 0..<n {
                             for ty0 in stride(from: 0, to: th, by: chunkRows) {
                                 let rows = ty0..<min(th, ty0 + chunkRows), tiles = rows.count * tw
-                                let v = scratch, products = scratch + count * cin * tiles
+                                let (vStride, mStride) = (winogradPlaneStride(cin * tiles), winogradPlaneStride(cout * tiles))
+                                let v = scratch, products = scratch + count * vStride
                                 // V_ξ[ic][t], channel by channel.
                                 WorkSplit.forEachRange(cin, work: 40 * cin * tiles, threads: workers) { range in
                                     withUnsafeTemporaryAllocation(of: Float.self, capacity: geometry.rowBufferCount) { buffer in
                                         for ic in range {
                                             geometry.inputTransform(xp.baseAddress! + (b * cin + ic) * h * w, tileRows: rows,
-                                                                    into: v + ic * tiles, xiStride: cin * tiles,
+                                                                    into: v + ic * tiles, xiStride: vStride,
                                                                     rows: buffer.baseAddress!)
                                         }
                                     }
@@ -127,15 +143,15 @@ extension Kernels {
                                 // M_ξ = U_ξ · V_ξ, one GEMM at a time per thread, taken as threads come free.
                                 WorkSplit.forEachChunk(count, chunk: 1, parts: workers) { range in
                                     for xi in range {
-                                        gemm(packed: weights.matrices[xi], n: tiles, b: v + xi * cin * tiles, ldb: tiles,
-                                             c: products + xi * cout * tiles, ldc: tiles, threads: 1)
+                                        gemm(packed: weights.matrices[xi], n: tiles, b: v + xi * vStride, ldb: tiles,
+                                             c: products + xi * mStride, ldc: tiles, threads: 1)
                                     }
                                 }
                                 // Y = Aᵀ M A (+ bias, + residual, ReLU).
                                 WorkSplit.forEachRange(cout, work: 40 * cout * tiles, threads: workers) { range in
                                     for oc in range {
                                         let plane = (b * cout + oc) * oh * ow
-                                        geometry.outputTransform(products + oc * tiles, xiStride: cout * tiles, tileRows: rows,
+                                        geometry.outputTransform(products + oc * tiles, xiStride: mStride, tileRows: rows,
                                                                  bias: bias?[oc] ?? 0,
                                                                  residual: residual == nil ? nil : rp.baseAddress! + plane,
                                                                  relu: activation == .relu, into: out.baseAddress! + plane)
