@@ -76,6 +76,43 @@ static inline void prefetch_c_tile(const float *c, ptrdiff_t ldc, ptrdiff_t rows
     for (ptrdiff_t i = 0; i < rows; i++) prefetch_c_row(c + i * ldc, width);
 }
 
+/// A GEMM tile's depth loop: `STEP` (one depth step) `kc` times, asking for the C tile's rows one per step over the
+/// first `rows` steps, or for all of them before the loop when the depth block is shorter than the tile. Uses `kc`,
+/// `c`, `ldc`, `rows` and `cols` of the enclosing tile function.
+#define CLADON_DEPTH_LOOP(STEP)                                                                \
+    {                                                                                          \
+        ptrdiff_t p = 0;                                                                       \
+        if (kc >= rows) {                                                                      \
+            for (; p < rows; p++) {                                                            \
+                prefetch_c_row(c + p * ldc, cols);                                             \
+                STEP                                                                           \
+            }                                                                                  \
+        } else {                                                                               \
+            prefetch_c_tile(c, ldc, rows, cols);                                               \
+        }                                                                                      \
+        for (; p < kc; p++) STEP                                                               \
+    }
+
+/// The direct tiles' version (two column halves at `c_low`, `c_high`): `c_rows_spread` taps ask for one C row each
+/// (``CLADON_DIRECT_PREFETCH_C_ROW``), `rows` of them when the tap loop with its 32-tap look-ahead is that long;
+/// otherwise the whole tile is asked for now. Against asking for all of it at once, alternated in one process (15 rounds
+/// of 8 timings): AVX-512 tiles on the Intel VM `encoder.0` + GDN 0.974–0.977 of the time on two threads and 0.982 on
+/// one, `encoder.2` + GDN 0.999–1.002, the whole encoder 0.986–0.998 (twenty-second session; on Zen 4 the encoder in
+/// `ladon infer` 0.98–0.99); AVX2 tiles (`avx2-6x16` forced on Zen 4) the whole encoder 0.991–0.995 on one thread and
+/// 0.981–0.992 on two (twenty-third session).
+#define CLADON_DIRECT_PREFETCH_C                                                               \
+    ptrdiff_t c_rows_spread = taps - 32 >= rows ? rows : 0;                                    \
+    if (!c_rows_spread) {                                                                      \
+        prefetch_c_tile(c_low, ldc, rows, low_cols);                                           \
+        if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);                      \
+    }
+/// Tap `t`'s share of ``CLADON_DIRECT_PREFETCH_C``.
+#define CLADON_DIRECT_PREFETCH_C_ROW(t)                                                        \
+    if ((t) < c_rows_spread) {                                                                 \
+        prefetch_c_row(c_low + (t) * ldc, low_cols);                                           \
+        if (high_cols > 0) prefetch_c_row(c_high + (t) * ldc, high_cols);                      \
+    }
+
 /// The epilogue of the tile at (`row`, `column`) of a block whose epilogue is `e` (NULL stays NULL).
 static inline const CLadonEpilogue *epilogue_at(const CLadonEpilogue *e, ptrdiff_t row, ptrdiff_t column,
                                                 CLadonEpilogue *storage) {
@@ -170,8 +207,8 @@ static inline void store16_avx512(__m512 x, float *dst, ptrdiff_t row, ptrdiff_t
 /// M = 128 on an 8-row one). `W` = 32, or 16 for a tile of at most 16 valid columns, which reads only the first half
 /// of each 32-value B row (a 13 × 13 map, N = 169 = 5 · 32 + 9, ends every layer4 GEMM on one). `R · W / 16`
 /// accumulators; every element is the same FMA chain in all variants. The C tile's rows are asked for one per depth step
-/// over the first `rows` steps rather than all 24 lines at once, which filled the core's line-fill buffers and stalled
-/// the first steps (`perf annotate`, M = 512, K = 128, N = 2704: ~5 % of the samples on the prefetch instructions). Same
+/// over the first `rows` steps (``CLADON_DEPTH_LOOP``) rather than all 24 lines at once, which filled the core's
+/// line-fill buffers and stalled the first steps (`perf annotate`, M = 512, K = 128, N = 2704: ~5 % of the samples on the prefetch instructions). Same
 /// bits. Alternated in one process on the Intel AVX-512 VM, speed against the burst: that shape 0.99–1.05× on one
 /// thread (median 1.03 over seven runs), the other layer2–4 shapes 0.96–1.09× (about 1.00–1.01), the encoder 0.99–1.00×.
 #define CLADON_KERNEL512(R, W)                                                                                 \
@@ -179,16 +216,7 @@ static inline void store16_avx512(__m512 x, float *dst, ptrdiff_t row, ptrdiff_t
         ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,  \
         bool load_c, const CLadonEpilogue *epilogue, float *tile) {                                            \
         CLADON_ROWS##R(CLADON_ACC512_##W)                                                                      \
-        ptrdiff_t p = 0;                                                                                       \
-        if (kc >= rows) {                                                                                      \
-            for (; p < rows; p++) {                                                                            \
-                prefetch_c_row(c + p * ldc, cols);                                                             \
-                CLADON_STEP512(R, W)                                                                           \
-            }                                                                                                  \
-        } else {                                                                                               \
-            prefetch_c_tile(c, ldc, rows, cols);                                                               \
-        }                                                                                                      \
-        for (; p < kc; p++) CLADON_STEP512(R, W)                                                               \
+        CLADON_DEPTH_LOOP(CLADON_STEP512(R, W))                                                                \
         CLADON_STORE_TILE512(R, W)                                                                             \
     }
 
@@ -278,17 +306,14 @@ void cladon_gemm_block_12x32_packing_b_avx512(ptrdiff_t kc, const float *a, ptrd
 /// `ROWS` (every row's two FMAs) and `ADVANCE` (the weight pointers' step). As in the AVX2 kernel, the input lines of the
 /// tap 32 ahead are asked for: `low` and `low + 16` cover the 16 floats of the low half wherever they start in a line,
 /// `high + 15` the rest of a plain tile's 32. The first `c_rows_spread` taps each ask for one row of the C tile's two
-/// halves (``CLADON_DIRECT_PREFETCH_C512``).
+/// halves (``CLADON_DIRECT_PREFETCH_C``).
 #define CLADON_DIRECT_TAPS512(ROWS, ADVANCE)                                                   \
     {                                                                                          \
         enum { distance = 32 };                                                                \
         ptrdiff_t t = 0;                                                                       \
         for (; t < taps - distance; t++) {                                                     \
             ptrdiff_t o = offsets[t], ahead = offsets[t + distance];                           \
-            if (t < c_rows_spread) {                                                           \
-                prefetch_c_row(c_low + t * ldc, low_cols);                                     \
-                if (high_cols > 0) prefetch_c_row(c_high + t * ldc, high_cols);                \
-            }                                                                                  \
+            CLADON_DIRECT_PREFETCH_C_ROW(t)                                                    \
             __builtin_prefetch(low + ahead);                                                   \
             __builtin_prefetch(low + ahead + 16);                                              \
             __builtin_prefetch(high + ahead + 15);                                             \
@@ -303,18 +328,6 @@ void cladon_gemm_block_12x32_packing_b_avx512(ptrdiff_t kc, const float *a, ptrd
             ADVANCE                                                                            \
         }                                                                                      \
     }
-/// The C tile's rows (both halves) asked for one per tap over the first `rows` taps, as the GEMM tile does over its first
-/// depth steps, or all at once when the tap loop is too short (`c_rows_spread` = 0). Against asking for all up to 48
-/// lines at once, alternated in one process (15 rounds of 8 timings): `encoder.0` + GDN 0.974–0.977 of the time on two
-/// threads and 0.982 on one, `encoder.2` + GDN 0.999–1.002, the whole encoder 0.986–0.998 (twenty-second session,
-/// Intel); on Zen 4 the whole encoder in `ladon infer` 0.98–0.99 (both orders, twenty-third session).
-#define CLADON_DIRECT_PREFETCH_C512                                                            \
-    ptrdiff_t c_rows_spread = taps - 32 >= rows ? rows : 0;                                    \
-    if (!c_rows_spread) {                                                                      \
-        prefetch_c_tile(c_low, ldc, rows, low_cols);                                           \
-        if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);                      \
-    }
-
 /// The direct tiles' store: a full tile of `R` rows × 32 columns of C stored like the GEMM kernel's; otherwise the two
 /// 16-column halves through `tile`. `EACH_ROW` is `CLADON_ROWS6` or `CLADON_ROWS12`.
 #define CLADON_DIRECT_STORE512(EACH_ROW, R)                                                    \
@@ -339,7 +352,7 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
                                     ptrdiff_t low_cols, ptrdiff_t high_cols, bool load_c,
                                     const CLadonEpilogue *epilogue, float *tile) {
     CLADON_ROWS6(CLADON_ACC512_32)
-    CLADON_DIRECT_PREFETCH_C512
+    CLADON_DIRECT_PREFETCH_C
     const float *a = weights;
     CLADON_DIRECT_TAPS512(CLADON_ROWS6(CLADON_ROW512_32), a += 6;)
     CLADON_DIRECT_STORE512(CLADON_ROWS6, 6)
@@ -357,7 +370,7 @@ static void conv_direct_12x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, c
                                      const CLadonEpilogue *epilogue, float *tile) {
     const ptrdiff_t rows = 12;
     CLADON_ROWS12(CLADON_ACC512_32)
-    CLADON_DIRECT_PREFETCH_C512
+    CLADON_DIRECT_PREFETCH_C
     const float *a0 = weights, *a1 = weights + block_stride;
     // Row i's weight of the current tap: compile-time row index, so each is one broadcast.
 #define CLADON_ROW_PAIR(i)                                                    \
@@ -475,26 +488,17 @@ static inline void store8_avx2(__m256 x, float *dst, ptrdiff_t row, ptrdiff_t co
         b += 16;                                                              \
     }
 /// The 6×16 AVX2 tile. Its C rows are asked for one per depth step over the first `rows` steps (all at once when the
-/// depth block is shorter), as in the AVX-512 tile. Same bits. Against asking for the whole C tile at once and no A
-/// prefetch, alternated in one process with `avx2-6x16` forced on Zen 4 (AMD EPYC family 25 model 17), three runs:
-/// layer2–4 shapes 0.998–1.042× the speed on one thread, 1.003–1.044× on two (l4 3×3 1.02–1.04×; twenty-third session,
-/// docs/performance.md).
+/// depth block is shorter; ``CLADON_DEPTH_LOOP``), as in the AVX-512 tile. Same bits. Against asking for the whole C
+/// tile at once and no A prefetch, alternated in one process with `avx2-6x16` forced on Zen 4 (AMD EPYC family 25
+/// model 17), three runs: layer2–4 shapes 0.998–1.042× the speed on one thread, 1.003–1.044× on two (l4 3×3
+/// 1.02–1.04×; twenty-third session, docs/performance.md).
 __attribute__((target("avx2,fma")))
 static inline void gemm_6x16_avx2(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                                   ptrdiff_t rows, ptrdiff_t cols, bool load_c, const CLadonEpilogue *epilogue,
                                   float *tile) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    ptrdiff_t p = 0;
-    if (kc >= rows) {
-        for (; p < rows; p++) {
-            prefetch_c_row(c + p * ldc, cols);
-            CLADON_STEP256
-        }
-    } else {
-        prefetch_c_tile(c, ldc, rows, cols);
-    }
-    for (; p < kc; p++) CLADON_STEP256
+    CLADON_DEPTH_LOOP(CLADON_STEP256)
     bool full = rows == 6 && cols == 16;
     CLADON_STORE_6X16(full, c)
     if (!full) copy_edge_tile(tile, 16, c, ldc, rows, cols, load_c, epilogue);
@@ -522,14 +526,7 @@ void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, cons
                                   const CLadonEpilogue *epilogue, float *tile) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    // The C tile's rows asked for one per tap over the first `rows` taps, as in the GEMM tile, or all at once when the
-    // tap loop is too short. Against all at once, alternated in one process with `avx2-6x16` forced on Zen 4 (three
-    // runs): the whole encoder 0.991–0.995× the time on one thread, 0.981–0.992× on two (twenty-third session).
-    ptrdiff_t spread = taps - 32 >= rows ? rows : 0;
-    if (!spread) {
-        prefetch_c_tile(c_low, ldc, rows, low_cols);
-        if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);
-    }
+    CLADON_DIRECT_PREFETCH_C
     const float *a = weights;
     // The taps' input lines lie in many planes, in an order the hardware prefetchers do not follow: ask for those of
     // the tap 32 ahead (about 200 cycles; measured 79 % -> 85 % of the FMA peak on encoder.2, one thread).
@@ -537,10 +534,7 @@ void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, cons
     ptrdiff_t t = 0;
     for (; t < taps - distance; t++) {
         ptrdiff_t o = offsets[t], ahead = offsets[t + distance];
-        if (t < spread) {
-            prefetch_c_row(c_low + t * ldc, low_cols);
-            if (high_cols > 0) prefetch_c_row(c_high + t * ldc, high_cols);
-        }
+        CLADON_DIRECT_PREFETCH_C_ROW(t)
         __builtin_prefetch(low + ahead);
         __builtin_prefetch(high + ahead + 7);
         __m256 b0 = _mm256_loadu_ps(low + o), b1 = _mm256_loadu_ps(high + o);
