@@ -330,6 +330,84 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         }
     }
 
+    /// The C input transform (`cladon_winograd_input_transform`, every build the CPU runs: baseline, AVX2, AVX-512)
+    /// gives the plain reference's bits on odd shapes: tile rows of 16 or more tiles (16-tile steps, the last one
+    /// moved back), of 8 to 15 (8-tile steps) and under 8 (one tile at a time), maps narrower than a tile, padding 0
+    /// and 1, tile-row ranges that start mid-map and touch the bottom edge, and planes spaced with a gap. Values
+    /// outside the planes stay untouched.
+    @Test func winogradInputTransformMatchesReference() {
+        var rng = SplitMix64(seed: 0x3171)
+        // Tiles per row: 8, 17, 32, 34, 1, 16, 13, 15 (m = 2); 16, 17, 16, 1, 1, 35, 35, 10, 14 (m = 3).
+        for (m, padding, h, w) in [(2, 1, 16, 16), (2, 1, 7, 33), (2, 1, 5, 64), (2, 1, 9, 67), (2, 1, 1, 1), (2, 1, 2, 31),
+                                   (2, 1, 6, 26), (2, 1, 3, 29),
+                                   (3, 0, 12, 49), (3, 0, 7, 50), (3, 1, 11, 47), (3, 1, 1, 2), (3, 0, 2, 2),
+                                   (3, 0, 10, 104), (3, 1, 8, 103), (3, 0, 5, 30), (3, 1, 4, 40)] {
+            let r = 4 - m
+            let (oh, ow) = (h + 2 * padding - r + 1, w + 2 * padding - r + 1)
+            let (th, tw) = ((oh + m - 1) / m, (ow + m - 1) / m)
+            let geometry = WinogradGeometry(m: m, padding: padding, h: h, w: w, oh: oh, ow: ow, tw: tw)
+            let x = (0..<h * w).map { _ in Float.random(in: -4...4, using: &rng) }
+            for tileRows in Set([0..<th, (th / 2)..<th, 0..<max(1, th / 2)]) {
+                let xiStride = tileRows.count * tw + 5
+                let sentinel: Float = 1234.5
+                var expected = [Float](repeating: sentinel, count: 16 * xiStride)
+                x.withUnsafeBufferPointer { xp in
+                    geometry.inputTransformReference(xp.baseAddress!, tileRows: tileRows, into: &expected, xiStride: xiStride)
+                }
+                for level: Int32 in [1, 2, 3] {
+                    var got = [Float](repeating: sentinel, count: 16 * xiStride)
+                    var rows = [Float](repeating: .nan, count: geometry.rowBufferCount)
+                    x.withUnsafeBufferPointer { xp in
+                        geometry.inputTransform(xp.baseAddress!, tileRows: tileRows, into: &got, xiStride: xiStride,
+                                                rows: &rows, level: level)
+                    }
+                    #expect(zip(got, expected).allSatisfy { $0.bitPattern == $1.bitPattern },
+                            "m \(m) padding \(padding) \(h)x\(w) tile rows \(tileRows) level \(level)")
+                }
+            }
+        }
+    }
+
+    /// The C output transform (`cladon_winograd_output_transform`, every build the CPU runs) gives the plain
+    /// reference's bits, bias, residual and ReLU included (NaN and −0 among the products): rows of 16 or more whole
+    /// tiles, of 8 to 15 and under 8, a partial tile at the right and bottom edges, tile-row ranges that start mid-map.
+    /// Outputs outside the range's rows stay untouched.
+    @Test func winogradOutputTransformMatchesReference() {
+        var rng = SplitMix64(seed: 0x3172)
+        // (m, oh, ow): whole tiles per row 8, 16, 17, 33, 12, 0 (m = 2); 16, 34, 11, 9, 0 (m = 3).
+        for (m, oh, ow) in [(2, 16, 16), (2, 7, 33), (2, 9, 34), (2, 5, 67), (2, 6, 25), (2, 1, 1), (3, 12, 49), (3, 7, 104),
+                            (3, 11, 33), (3, 8, 29), (3, 2, 2), (3, 9, 103)] {
+            let (th, tw) = ((oh + m - 1) / m, (ow + m - 1) / m)
+            let geometry = WinogradGeometry(m: m, padding: 0, h: oh + 4 - m - 1, w: ow + 4 - m - 1, oh: oh, ow: ow, tw: tw)
+            for tileRows in Set([0..<th, (th / 2)..<th, 0..<max(1, th / 2)]) {
+                let xiStride = tileRows.count * tw + 3
+                var products = (0..<16 * xiStride).map { _ in Float.random(in: -2...2, using: &rng) }
+                products[5] = .nan
+                products[xiStride + 1] = -0.0
+                let residual = (0..<oh * ow).map { _ in Float.random(in: -1...1, using: &rng) }
+                for (bias, withResidual, relu) in [(Float(0.25), true, true), (0, false, false), (-0.5, false, true)] {
+                    let sentinel: Float = 1234.5
+                    var expected = [Float](repeating: sentinel, count: oh * ow)
+                    residual.withUnsafeBufferPointer { r in
+                        geometry.outputTransformReference(products, xiStride: xiStride, tileRows: tileRows, bias: bias,
+                                                          residual: withResidual ? r.baseAddress! : nil, relu: relu,
+                                                          into: &expected)
+                    }
+                    for level: Int32 in [1, 2, 3] {
+                        var got = [Float](repeating: sentinel, count: oh * ow)
+                        residual.withUnsafeBufferPointer { r in
+                            geometry.outputTransform(products, xiStride: xiStride, tileRows: tileRows, bias: bias,
+                                                     residual: withResidual ? r.baseAddress! : nil, relu: relu,
+                                                     into: &got, level: level)
+                        }
+                        #expect(zip(got, expected).allSatisfy { $0.bitPattern == $1.bitPattern },
+                                "m \(m) \(oh)x\(ow) tile rows \(tileRows) residual \(withResidual) relu \(relu) level \(level)")
+                    }
+                }
+            }
+        }
+    }
+
     /// The 16 `ξ` planes of `V` and `M` lie an odd number of 64-byte lines apart (at most 31 floats of padding), so that
     /// they start in 16 different L1 sets even where `channels · tiles` is a multiple of 4 KB (256 · 208 floats).
     @Test func winogradPlanesStartInDifferentCacheSets() {

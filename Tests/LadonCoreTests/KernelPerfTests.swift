@@ -106,6 +106,61 @@ struct KernelPerfTests {
         }, "(sink \(sink))")
     }
 
+    /// The Winograd input transform of one chunk of tile rows, every channel on one thread, at each build the CPU runs
+    /// (3 AVX-512, 2 AVX2, 1 baseline), then the output transform of as many tiles: the FPN's 3×3 convolutions on the
+    /// 104 × 104 detection map (F(2×2, 3×3), 256 channels) and the decoder's 2×2 ones (F(3×3, 2×2), 512 channels at
+    /// 104², padding 0; 256 at 103², padding 1).
+    @Test func winogradTransforms() {
+        var rng = SplitMix64(seed: 6)
+        for (label, m, padding, c, size) in [("F(2,3) 256ch 104x104", 2, 1, 256, 104), ("F(3,2) 512ch 104x104 p0", 3, 0, 512, 104),
+                                             ("F(3,2) 256ch 103x103 p1", 3, 1, 256, 103)] {
+            let r = 4 - m, out = size + 2 * padding - r + 1
+            let tw = (out + m - 1) / m
+            // The chunk of tile rows conv2dWinograd takes (V and M of a chunk within 8 MB), channels in = out.
+            let rows = max(1, min(tw, (1 << 21) / (16 * 2 * c) / tw)), tiles = rows * tw
+            let geometry = WinogradGeometry(m: m, padding: padding, h: size, w: size, oh: out, ow: out, tw: tw)
+            let x = Tensor.random([c, size, size], using: &rng)
+            let xiStride = Kernels.winogradPlaneStride(c * tiles)
+            var v = [Float](repeating: 0, count: 16 * xiStride)
+            var scratch = [Float](repeating: 0, count: geometry.rowBufferCount)
+            for level: Int32 in [3, 2, 1] {
+                let ms = Self.medianMilliseconds(runs: 21) {
+                    x.withUnsafeBufferPointer { xp in
+                        v.withUnsafeMutableBufferPointer { vp in
+                            for ic in 0..<c {
+                                geometry.inputTransform(xp.baseAddress! + ic * size * size, tileRows: 0..<rows,
+                                                        into: vp.baseAddress! + ic * tiles, xiStride: xiStride,
+                                                        rows: &scratch, level: level)
+                            }
+                        }
+                    }
+                }
+                let bytes = Double(16 * c * tiles * 4)
+                Self.report("winograd input \(label), level \(level)", ms,
+                            String(format: "%d tile rows, %.1f GB/s written (v %g)", rows, bytes / ms / 1e6, v[xiStride + 7]))
+            }
+            // The output transform of as many tiles (+ bias, + residual, ReLU), channels out = in.
+            var y = Tensor(shape: [c, out, out])
+            let residual = Tensor.random([c, out, out], using: &rng)
+            for level: Int32 in [3, 2, 1] {
+                let ms = Self.medianMilliseconds(runs: 21) {
+                    v.withUnsafeBufferPointer { vp in
+                        residual.withUnsafeBufferPointer { rp in
+                            y.withUnsafeMutableBufferPointer { yp in
+                                for oc in 0..<c {
+                                    geometry.outputTransform(vp.baseAddress! + oc * tiles, xiStride: xiStride, tileRows: 0..<rows,
+                                                             bias: 0.5, residual: rp.baseAddress! + oc * out * out, relu: true,
+                                                             into: yp.baseAddress! + oc * out * out, level: level)
+                                }
+                            }
+                        }
+                    }
+                }
+                Self.report("winograd output \(label), level \(level)", ms, "\(rows) tile rows (y \(y.scalars[out + 3]))")
+            }
+        }
+    }
+
     /// The classifier (2048 → 1000, 8 MB of packed weights, one input row: a GEMV) with its weights hot in cache
     /// (the call repeated) and cold (64 MB of other memory touched before each call, as after the body in `ladon infer`).
     @Test func classifierGEMV() {

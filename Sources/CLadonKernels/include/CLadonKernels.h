@@ -5,8 +5,9 @@
 //   On other architectures and systems they are not declared and LadonCore keeps its Swift kernels.
 // - Portable routines (every architecture), on x86-64 also compiled for AVX2 and AVX-512 and picked from CPUID like
 //   the GEMM kernels (CPULevels.h): im2col packing (block copies from zero-bordered planes), plain and transposed
-//   GEMM B packing and the 8 x 8 transposes (Transpose.c), GDN's element-wise halves (GDNBlocks.c) and RoIAlign's
-//   channels-last sums (RoIAlignSampling.c). Those with a `level` argument let tests run every build the CPU has.
+//   GEMM B packing and the 8 x 8 transposes (Transpose.c), GDN's element-wise halves (GDNBlocks.c), RoIAlign's
+//   channels-last sums (RoIAlignSampling.c) and the Winograd transforms (WinogradTransforms.c). Those with a
+//   `level` argument let tests run every build the CPU has.
 #ifndef CLADON_KERNELS_H
 #define CLADON_KERNELS_H
 
@@ -104,6 +105,29 @@ void cladon_transpose_rows(int level, float *_Nonnull dst, const float *_Nonnull
 /// 8 x 8 register transposes. `level` as above.
 void cladon_pack_transposed_panels(int level, float *_Nonnull dst, const float *_Nonnull b, ptrdiff_t ldb,
                                    ptrdiff_t kc, ptrdiff_t nc, ptrdiff_t nr);
+
+/// Floats per padded row of ``cladon_winograd_input_transform`` for output tiles of side `m` and `tw` tiles per row
+/// (every vector read stays inside it); its `rows` scratch holds 5 such rows.
+static inline ptrdiff_t cladon_winograd_row_span(ptrdiff_t m, ptrdiff_t tw) { return m * tw + 32; }
+
+/// The Winograd input transform `V = Bᵀ d B` of one channel `x` (`h x w`, padding `padding` on every side) for the
+/// tile rows `ty_begin ..< ty_end` of 4 x 4 input tiles every `m` (2 or 3) positions, `tw` tiles per row: tile `t`
+/// (counted from `ty_begin`'s first tile) of plane `xi` goes to `v[xi * xi_stride + t]`. `rows` is scratch for
+/// `5 * cladon_winograd_row_span(m, tw)` floats. Sixteen tiles per vector step; every level gives the same bits.
+/// `level` as for ``cladon_pack_im2col_panels_at_level``.
+void cladon_winograd_input_transform(int level, float *_Nonnull v, ptrdiff_t xi_stride, const float *_Nonnull x,
+                                     ptrdiff_t h, ptrdiff_t w, ptrdiff_t m, ptrdiff_t padding, ptrdiff_t tw,
+                                     ptrdiff_t ty_begin, ptrdiff_t ty_end, float *_Nonnull rows);
+
+/// The Winograd output transform `Y = Aᵀ M A` of one output channel for the tile rows `ty_begin ..< ty_end` (`tw`
+/// tiles per row of m x m outputs, m = 2 or 3): tile `t`'s 16 values are `products[xi * xi_stride + t]` (`t` counted
+/// from `ty_begin`'s first tile); its outputs inside the `oh x ow` map `out` become `relu?(y + bias + residual)`
+/// (`residual` the same map, or NULL; ReLU `v > 0 ? v : 0`). Sixteen whole tiles per vector step; every level gives
+/// the same bits. `level` as for ``cladon_pack_im2col_panels_at_level``.
+void cladon_winograd_output_transform(int level, float *_Nonnull out, const float *_Nonnull products,
+                                      ptrdiff_t xi_stride, ptrdiff_t m, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t tw,
+                                      ptrdiff_t ty_begin, ptrdiff_t ty_end, float bias,
+                                      const float *_Nullable residual, bool relu);
 
 /// One tile of a direct convolution: 8 columns read at `low` (written at output offset `c_low`) and 8 at `high`
 /// (`c_high`), `low_cols` and `high_cols` of them valid (at most 8 each). A plain 16-column tile has `high = low + 8`.

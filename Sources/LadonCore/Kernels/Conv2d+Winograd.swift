@@ -7,6 +7,7 @@
 // F(3, 2): G = [[1, 0], [½, ½], [½, −½], [0, −1]], Aᵀ = [[1, 1, 1, 0], [0, 1, −1, 0], [0, 1, 1, 1]].
 // (F(3, 2) replaced F(2×2, 2×2) on points 0, 1, ∞, which did 9 GEMMs per 2×2 tile: 2.25 per output against 1.78, and
 // as many transformed values per output streamed through memory.)
+import CLadonKernels
 import Foundation
 
 /// The transformed weight matrices of a 3×3 or 2×2 convolution: `U_ξ = (G g Gᵀ)_ξ` for each (output, input) channel
@@ -166,183 +167,117 @@ extension Kernels {
     }
 }
 
-/// The tile geometry of one Winograd convolution (4×4 input tiles, m×m output tiles) and its two transforms.
-private struct WinogradGeometry {
-    typealias V16 = SIMD16<Float>
-    typealias V8 = SIMD8<Float>
+/// The tile geometry of one Winograd convolution (4×4 input tiles, m×m output tiles) and its two transforms: C kernels
+/// (CLadonKernels, WinogradTransforms.c) and the plain references they are tested against.
+struct WinogradGeometry {
     /// Output tile side (2 or 3), padding, input and output sizes, tiles per row.
     let m: Int, padding: Int, h: Int, w: Int, oh: Int, ow: Int, tw: Int
 
     var alpha: Int { WinogradWeights.inputTile }
-    /// Floats per combined input row: padded column `c + padding` is input column `c`; tile `tx` reads padded columns
-    /// `m·tx … m·tx + 3`, and a vector step of 8 tiles reads the 24 (m = 2) or 25 (m = 3) floats from `m·tx` on.
-    var span: Int { m * tw + 32 }
-    var rowBufferCount: Int { alpha * span }
+    /// Floats of scratch the C input transform needs: 5 padded rows (4 combined input rows and a row of zeros).
+    var rowBufferCount: Int { 5 * cladon_winograd_row_span(m, tw) }
 
-    /// One input channel's tiles of the tile rows `tileRows`: `v[ξ · xiStride + t]`, `t = (ty − first row) · tw + tx`.
-    /// Rows first: the 4 input rows of a tile row (`m·ty − padding …`) combine as `Bᵀ d` into 4 padded rows (zero
-    /// outside the image), then each tile's 4 padded columns combine as `· B`, eight tiles per step (for m = 2 the even
-    /// and odd lanes of two 16-float loads, for m = 3 every third lane of three 8-float loads).
+    /// One input channel's tiles of the tile rows `tileRows`: `v[ξ · xiStride + t]`, `t = (ty − first row) · tw + tx`,
+    /// by `cladon_winograd_input_transform` (C, sixteen tiles per vector step; `level` 0 = the best build the CPU
+    /// runs). `rows` is scratch for ``rowBufferCount`` floats.
     func inputTransform(_ x: UnsafePointer<Float>, tileRows: Range<Int>, into v: UnsafeMutablePointer<Float>,
-                        xiStride: Int, rows: UnsafeMutablePointer<Float>) {
-        let (span, alpha, m) = (self.span, self.alpha, self.m)
-        rows.update(repeating: 0, count: alpha * span)
+                        xiStride: Int, rows: UnsafeMutablePointer<Float>, level: Int32 = 0) {
+        cladon_winograd_input_transform(level, v, xiStride, x, h, w, m, padding, tw, tileRows.lowerBound,
+                                        tileRows.upperBound, rows)
+    }
+
+    /// The plain input transform the C one is tested against: for each tile, the 4 input rows from `m·ty − padding`
+    /// (zero outside the image) combine as `Bᵀ d` into 4 rows, then their 4 columns from `m·tx − padding` as `· B`,
+    /// in the same order of additions as the C kernel.
+    func inputTransformReference(_ x: UnsafePointer<Float>, tileRows: Range<Int>, into v: UnsafeMutablePointer<Float>,
+                                 xiStride: Int) {
         for ty in tileRows {
-            let y0 = m * ty - padding
-            @inline(__always) func row(_ i: Int) -> UnsafePointer<Float>? { y0 + i >= 0 && y0 + i < h ? x + (y0 + i) * w : nil }
-            let t0 = rows + padding, t1 = t0 + span, t2 = t1 + span, t3 = t2 + span
-            let (d0, d1, d2, d3) = (row(0), row(1), row(2), row(3))
-            for c in 0..<w {
-                let a0 = d0?[c] ?? 0, a1 = d1?[c] ?? 0, a2 = d2?[c] ?? 0, a3 = d3?[c] ?? 0
-                t0[c] = a0 - a2
-                t1[c] = a1 + a2
-                t2[c] = a2 - a1
-                t3[c] = a1 - a3
-            }
-            let out = v + (ty - tileRows.lowerBound) * tw
-            for i in 0..<alpha {
-                let f = rows + i * span, raw = UnsafeRawPointer(f)
-                let o = out + i * alpha * xiStride
-                @inline(__always) func columns(_ c0: V8, _ c1: V8, _ c2: V8, _ c3: V8, _ tx: Int) {
-                    store(c0 - c2, o + tx)
-                    store(c1 + c2, o + xiStride + tx)
-                    store(c2 - c1, o + 2 * xiStride + tx)
-                    store(c1 - c3, o + 3 * xiStride + tx)
+            for tx in 0..<tw {
+                @inline(__always) func d(_ i: Int, _ j: Int) -> Float {
+                    let (y, c) = (m * ty - padding + i, m * tx - padding + j)
+                    return y >= 0 && y < h && c >= 0 && c < w ? x[y * w + c] : 0
                 }
-                var tx = 0
-                if m == 2 {
-                    while tx + 8 <= tw {
-                        let a = raw.loadUnaligned(fromByteOffset: 8 * tx, as: V16.self)
-                        let b = raw.loadUnaligned(fromByteOffset: 8 * tx + 8, as: V16.self)
-                        columns(a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf, tx)
-                        tx += 8
+                let t = (ty - tileRows.lowerBound) * tw + tx
+                for i in 0..<alpha {
+                    // Row i of Bᵀ d at column j.
+                    func combined(_ j: Int) -> Float {
+                        let (a0, a1, a2, a3) = (d(0, j), d(1, j), d(2, j), d(3, j))
+                        switch i {
+                        case 0: return a0 - a2
+                        case 1: return a1 + a2
+                        case 2: return a2 - a1
+                        default: return a1 - a3
+                        }
                     }
-                } else {
-                    while tx + 8 <= tw {
-                        let a = raw.loadUnaligned(fromByteOffset: 12 * tx, as: V8.self)
-                        let b = raw.loadUnaligned(fromByteOffset: 12 * tx + 32, as: V8.self)
-                        let c = raw.loadUnaligned(fromByteOffset: 12 * tx + 64, as: V8.self)
-                        let d = f[3 * tx + 24]
-                        columns(V8(a[0], a[3], a[6], b[1], b[4], b[7], c[2], c[5]),
-                                V8(a[1], a[4], a[7], b[2], b[5], c[0], c[3], c[6]),
-                                V8(a[2], a[5], b[0], b[3], b[6], c[1], c[4], c[7]),
-                                V8(a[3], a[6], b[1], b[4], b[7], c[2], c[5], d), tx)
-                        tx += 8
-                    }
-                }
-                while tx < tw {
-                    let c0 = f[m * tx], c1 = f[m * tx + 1], c2 = f[m * tx + 2], c3 = f[m * tx + 3]
-                    o[tx] = c0 - c2
-                    o[xiStride + tx] = c1 + c2
-                    o[2 * xiStride + tx] = c2 - c1
-                    o[3 * xiStride + tx] = c1 - c3
-                    tx += 1
+                    let row = (0..<alpha).map(combined)
+                    let o = v + i * alpha * xiStride + t
+                    o[0] = row[0] - row[2]
+                    o[xiStride] = row[1] + row[2]
+                    o[2 * xiStride] = row[2] - row[1]
+                    o[3 * xiStride] = row[1] - row[3]
                 }
             }
         }
-    }
-
-    @inline(__always) private func store(_ value: V8, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: value, as: V8.self)
     }
 
     /// One output channel over the tile rows `tileRows`: tile `t`'s m×m block from `products[ξ · xiStride + t]` (`t`
     /// counted from the first of those rows), written where it lies inside the `oh × ow` map, with `+ bias`,
-    /// `+ residual` and ReLU (`v > 0 ? v : 0`) in the GEMM epilogue's order; eight tiles of a tile row per step where
-    /// all their outputs lie inside the map.
+    /// `+ residual` and ReLU (`v > 0 ? v : 0`) in the GEMM epilogue's order, by `cladon_winograd_output_transform` (C,
+    /// sixteen whole tiles per vector step; `level` 0 = the best build the CPU runs).
     func outputTransform(_ products: UnsafePointer<Float>, xiStride: Int, tileRows: Range<Int>, bias: Float,
-                         residual: UnsafePointer<Float>?, relu: Bool, into out: UnsafeMutablePointer<Float>) {
-        let (oh, ow, tw, m) = (self.oh, self.ow, self.tw, self.m)
-        // (Two concrete copies: a generic one was not specialised, and the loads went through a generic thunk.)
-        @inline(__always) func finish(_ value: V16, _ offset: Int) {
-            var v = value + V16(repeating: bias)
-            if let residual { v += UnsafeRawPointer(residual + offset).loadUnaligned(as: V16.self) }
-            if relu { v.replace(with: 0, where: .!(v .> 0)) }
-            UnsafeMutableRawPointer(out + offset).storeBytes(of: v, as: V16.self)
-        }
-        @inline(__always) func finish(_ value: V8, _ offset: Int) {
-            var v = value + V8(repeating: bias)
-            if let residual { v += UnsafeRawPointer(residual + offset).loadUnaligned(as: V8.self) }
-            if relu { v.replace(with: 0, where: .!(v .> 0)) }
-            UnsafeMutableRawPointer(out + offset).storeBytes(of: v, as: V8.self)
-        }
-        @inline(__always) func put(_ value: Float, _ y: Int, _ x: Int) {
-            guard y < oh && x < ow else { return }
-            var v = value + bias
-            if let residual { v += residual[y * ow + x] }
-            out[y * ow + x] = relu ? (v > 0 ? v : 0) : v
-        }
-        /// `Aᵀ M A` of one F(2, 3) tile (or eight, lane-wise) from its 16 values `e(ξ)`: rows of the 2×2 output.
-        @inline(__always) func outputs2<T: SIMD>(_ e: (Int) -> T) -> (T, T, T, T) where T.Scalar == Float {
-            let r00 = e(0) + e(4) + e(8), r01 = e(1) + e(5) + e(9), r02 = e(2) + e(6) + e(10), r03 = e(3) + e(7) + e(11)
-            let r10 = e(4) - e(8) - e(12), r11 = e(5) - e(9) - e(13), r12 = e(6) - e(10) - e(14)
-            let r13 = e(7) - e(11) - e(15)
-            return (r00 + r01 + r02, r01 - r02 - r03, r10 + r11 + r12, r11 - r12 - r13)
-        }
-        /// `Aᵀ M A` of one F(3, 2) tile (or eight, lane-wise) from its 16 values `e(ξ)`: the 3×3 output, row by row.
-        @inline(__always) func outputs3<T: SIMD>(_ e: (Int) -> T) -> ((T, T, T), (T, T, T), (T, T, T)) where T.Scalar == Float {
-            // Aᵀ M: rows [1, 1, 1, 0], [0, 1, −1, 0] and [0, 1, 1, 1] over M's rows; then the same over its columns.
-            let s0 = e(4) + e(8), s1 = e(5) + e(9), s2 = e(6) + e(10), s3 = e(7) + e(11)
-            let r00 = e(0) + s0, r01 = e(1) + s1, r02 = e(2) + s2
-            let r10 = e(4) - e(8), r11 = e(5) - e(9), r12 = e(6) - e(10), r13 = e(7) - e(11)
-            let r21 = s1 + e(13), r22 = s2 + e(14), r23 = s3 + e(15), r20 = s0 + e(12)
-            @inline(__always) func columns(_ a: T, _ b: T, _ c: T, _ d: T) -> (T, T, T) { (a + b + c, b - c, b + c + d) }
-            return (columns(r00, r01, r02, s3 + e(3)), columns(r10, r11, r12, r13), columns(r20, r21, r22, r23))
-        }
-        for ty in tileRows {
-            var tx = 0
-            let first = (ty - tileRows.lowerBound) * tw
-            @inline(__always) func load(_ xi: Int, _ t: Int) -> V8 {
-                UnsafeRawPointer(products + xi * xiStride + t).loadUnaligned(as: V8.self)
-            }
-            if m == 2 {
-                // Vector steps: 8 tiles whose 16 output columns and both rows lie inside the map.
-                while tx + 8 <= tw && 2 * tx + 16 <= ow && 2 * ty + 1 < oh {
-                    let (y00, y01, y10, y11) = outputs2 { xi in load(xi, first + tx) }
-                    finish(interleave(y00, y01), 2 * ty * ow + 2 * tx)
-                    finish(interleave(y10, y11), (2 * ty + 1) * ow + 2 * tx)
-                    tx += 8
-                }
-                while tx < tw {
-                    let (y00, y01, y10, y11) = outputs2 { xi in SIMD2<Float>(repeating: products[xi * xiStride + first + tx]) }
-                    put(y00[0], 2 * ty, 2 * tx)
-                    put(y01[0], 2 * ty, 2 * tx + 1)
-                    put(y10[0], 2 * ty + 1, 2 * tx)
-                    put(y11[0], 2 * ty + 1, 2 * tx + 1)
-                    tx += 1
-                }
-            } else {
-                // Vector steps: 8 tiles whose 24 output columns and three rows lie inside the map.
-                while tx + 8 <= tw && 3 * tx + 24 <= ow && 3 * ty + 2 < oh {
-                    let y = outputs3 { xi in load(xi, first + tx) }
-                    @inline(__always) func row(_ r: (V8, V8, V8), _ offset: Int) {
-                        let (a, b, c) = r
-                        finish(V8(a[0], b[0], c[0], a[1], b[1], c[1], a[2], b[2]), offset)
-                        finish(V8(c[2], a[3], b[3], c[3], a[4], b[4], c[4], a[5]), offset + 8)
-                        finish(V8(b[5], c[5], a[6], b[6], c[6], a[7], b[7], c[7]), offset + 16)
-                    }
-                    row(y.0, 3 * ty * ow + 3 * tx)
-                    row(y.1, (3 * ty + 1) * ow + 3 * tx)
-                    row(y.2, (3 * ty + 2) * ow + 3 * tx)
-                    tx += 8
-                }
-                while tx < tw {
-                    let y = outputs3 { xi in SIMD2<Float>(repeating: products[xi * xiStride + first + tx]) }
-                    @inline(__always) func row(_ r: (SIMD2<Float>, SIMD2<Float>, SIMD2<Float>), _ i: Int) {
-                        put(r.0[0], 3 * ty + i, 3 * tx)
-                        put(r.1[0], 3 * ty + i, 3 * tx + 1)
-                        put(r.2[0], 3 * ty + i, 3 * tx + 2)
-                    }
-                    row(y.0, 0)
-                    row(y.1, 1)
-                    row(y.2, 2)
-                    tx += 1
-                }
-            }
-        }
+                         residual: UnsafePointer<Float>?, relu: Bool, into out: UnsafeMutablePointer<Float>,
+                         level: Int32 = 0) {
+        cladon_winograd_output_transform(level, out, products, xiStride, m, oh, ow, tw, tileRows.lowerBound,
+                                         tileRows.upperBound, bias, residual, relu)
     }
 
-    @inline(__always) private func interleave(_ a: V8, _ b: V8) -> V16 {
-        V16(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7])
+    /// The plain output transform the C one is tested against, tile by tile: `Aᵀ M` over M's rows (F(2, 3): rows
+    /// `[1, 1, 1, 0]` and `[0, 1, −1, −1]`; F(3, 2): `[1, 1, 1, 0]`, `[0, 1, −1, 0]`, `[0, 1, 1, 1]`, the sums `e(4 + j) +
+    /// e(8 + j)` shared), then the same over each row's columns, in the C kernel's order of additions.
+    func outputTransformReference(_ products: UnsafePointer<Float>, xiStride: Int, tileRows: Range<Int>, bias: Float,
+                                  residual: UnsafePointer<Float>?, relu: Bool, into out: UnsafeMutablePointer<Float>) {
+        for ty in tileRows {
+            for tx in 0..<tw {
+                let first = (ty - tileRows.lowerBound) * tw + tx
+                var e = [Float](repeating: 0, count: 16)
+                for xi in 0..<16 { e[xi] = products[xi * xiStride + first] }
+                // Rows of Aᵀ M (4 columns each), then each row's columns.
+                var rows: [[Float]] = []
+                var y: [[Float]] = []
+                if m == 2 {
+                    for j in 0..<4 {
+                        let top: Float = e[j] + e[4 + j] + e[8 + j]
+                        let bottom: Float = e[4 + j] - e[8 + j] - e[12 + j]
+                        if j == 0 { rows = [[], []] }
+                        rows[0].append(top)
+                        rows[1].append(bottom)
+                    }
+                    for r in rows {
+                        let left: Float = r[0] + r[1] + r[2], right: Float = r[1] - r[2] - r[3]
+                        y.append([left, right])
+                    }
+                } else {
+                    rows = [[], [], []]
+                    for j in 0..<4 {
+                        let shared: Float = e[4 + j] + e[8 + j]
+                        rows[0].append(e[j] + shared)
+                        rows[1].append(e[4 + j] - e[8 + j])
+                        rows[2].append(shared + e[12 + j])
+                    }
+                    for r in rows {
+                        let left: Float = r[0] + r[1] + r[2], middle: Float = r[1] - r[2], right: Float = r[1] + r[2] + r[3]
+                        y.append([left, middle, right])
+                    }
+                }
+                for i in 0..<m where m * ty + i < oh {
+                    for j in 0..<m where m * tx + j < ow {
+                        let at = (m * ty + i) * ow + m * tx + j
+                        var v = y[i][j] + bias
+                        if let residual { v += residual[at] }
+                        out[at] = relu ? (v > 0 ? v : 0) : v
+                    }
+                }
+            }
+        }
     }
 }
