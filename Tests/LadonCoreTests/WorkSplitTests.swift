@@ -23,6 +23,23 @@ import Testing
         }
     }
 
+    /// `both` returns each closure's own result, each closure run once, on one thread or two, with kernel splits
+    /// inside either side (as the server half's load packs weights) still running every part.
+    @Test(arguments: [1, 2])
+    func bothRunsEachSideOnce(threads: Int) {
+        for _ in 0..<50 {
+            let (left, right) = WorkSplit.both(threads: threads, { () -> [Int] in
+                var hits = [Int](repeating: 0, count: 3)
+                hits.withUnsafeMutableBufferPointer { h in
+                    let base = h.baseAddress!
+                    WorkSplit.forEachPart(3) { base[$0] += 1 }
+                }
+                return hits
+            }, { "second" })
+            #expect(left == [1, 1, 1] && right == "second", "threads \(threads)")
+        }
+    }
+
     /// A part that splits again finds the pool busy (its own caller holds it) and runs its parts on Dispatch.
     @Test func nestedSplitsRunEveryPart() {
         let outer = 2, inner = 3

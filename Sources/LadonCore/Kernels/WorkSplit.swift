@@ -99,6 +99,18 @@ enum WorkSplit {
                      parts: workers(count, work: work, minimumWork: minimumWork, threads: threads), body)
     }
 
+    /// `first()` and `second()` on two threads when `threads` (or ``Kernels/threadCount``) allows two, else one after
+    /// the other on the calling thread; both results. For two independent pieces of sequential work of similar size
+    /// (the server half's body and its heads, read and packed at load).
+    static func both<A, B>(threads: Int? = nil, _ first: () -> A, _ second: () -> B) -> (A, B) {
+        guard Kernels.resolvedThreads(threads) > 1 else { return (first(), second()) }
+        var a: A?, b: B?
+        forEachPart(2) { part in
+            if part == 0 { a = first() } else { b = second() }
+        }
+        return (a!, b!)
+    }
+
     /// Threads for `count` items of `work` elementary operations in all: one per thread (`threads`, or
     /// ``Kernels/threadCount``), at most one per item, when `work` is at least `minimumWork`; else one.
     private static func workers(_ count: Int, work: Int, minimumWork: Int, threads: Int?) -> Int {
