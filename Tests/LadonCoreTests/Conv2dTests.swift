@@ -330,6 +330,32 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         }
     }
 
+    /// The transformed weights (`WinogradWeights`: eight channel pairs per `Double` vector, split over the threads) are
+    /// bit for bit those of the plain computation, one pair at a time: `G` times each column of `g`, then `G` times each
+    /// row of that, in `Double`, rounded once. 3×3 and 2×2 kernels, pair counts that leave 1 to 7 lanes of a last step.
+    @Test func winogradWeightsMatchPlainTransform() {
+        var rng = SplitMix64(seed: 0x3173)
+        for (r, cout, cin) in [(3, 5, 3), (3, 64, 65), (2, 7, 9), (2, 70, 64), (3, 1, 1)] {
+            let weight = Tensor.random([cout, cin, r, r], in: -1...1, using: &rng)
+            let made = WinogradWeights(weight), scalars = weight.scalars
+            func g(_ v0: Double, _ v1: Double, _ v2: Double) -> [Double] {
+                r == 3 ? [v0, 0.5 * (v0 + v1 + v2), 0.5 * (v0 - v1 + v2), v2] : [v0, 0.5 * (v0 + v1), 0.5 * (v0 - v1), -v1]
+            }
+            for xi in 0..<16 {
+                let got = made.matrices[xi].unpacked()
+                let expected = (0..<cout * cin).map { k -> Float in
+                    let at = { (row: Int, column: Int) -> Double in
+                        row < r ? Double(scalars[k * r * r + row * r + column]) : 0
+                    }
+                    let columns = (0..<r).map { j in g(at(0, j), at(1, j), at(2, j)) }  // columns[j][i] = (G g)[i][j]
+                    let row = g(columns[0][xi / 4], columns[1][xi / 4], r == 3 ? columns[2][xi / 4] : 0)
+                    return Float(row[xi % 4])
+                }
+                #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "r \(r) \(cout)x\(cin) xi \(xi)")
+            }
+        }
+    }
+
     /// The C input transform (`cladon_winograd_input_transform`, every build the CPU runs: baseline, AVX2, AVX-512)
     /// gives the plain reference's bits on odd shapes: tile rows of 16 or more tiles (16-tile steps, the last one
     /// moved back), of 8 to 15 (8-tile steps) and under 8 (one tile at a time), maps narrower than a tile, padding 0

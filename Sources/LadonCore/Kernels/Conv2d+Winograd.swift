@@ -30,30 +30,14 @@ package struct WinogradWeights: Sendable {
         let alpha = Self.inputTile
         kernelSize = r
         let pairs = cout * cin
-        /// G times one column (or row) of `r` values (`v2` unused when `r` = 2), into `out[0 ..< α]`.
-        @inline(__always) func applyG(_ v0: Double, _ v1: Double, _ v2: Double, into out: UnsafeMutablePointer<Double>) {
-            if r == 3 {
-                (out[0], out[1], out[2], out[3]) = (v0, 0.5 * (v0 + v1 + v2), 0.5 * (v0 - v1 + v2), v2)
-            } else {
-                (out[0], out[1], out[2], out[3]) = (v0, 0.5 * (v0 + v1), 0.5 * (v0 - v1), -v1)
-            }
-        }
-        // `transformed[ξ · pairs + k]`: matrix ξ, element k = oc · inC + ic.
+        // `transformed[ξ · pairs + k]`: matrix ξ, element k = oc · inC + ic; eight pairs per step, split over the threads.
         let transformed = [Float](unsafeUninitializedCapacity: alpha * alpha * pairs) { dst, initialized in
             weight.withUnsafeBufferPointer { wp in
-                // `gg[j · α + i]` = (G g)[i][j]; `u` one row of (G g) Gᵀ.
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: 3 * 4 + 4) { buffer in
-                    let gg = buffer.baseAddress!, u = gg + 3 * 4
-                    for k in 0..<pairs {
-                        let g = wp.baseAddress! + k * r * r
-                        @inline(__always) func at(_ row: Int, _ column: Int) -> Double {
-                            row < r ? Double(g[row * r + column]) : 0
-                        }
-                        for j in 0..<r { applyG(at(0, j), at(1, j), at(2, j), into: gg + j * alpha) }
-                        for i in 0..<alpha {
-                            applyG(gg[i], gg[alpha + i], r == 3 ? gg[2 * alpha + i] : 0, into: u)
-                            for j in 0..<alpha { dst[(i * alpha + j) * pairs + k] = Float(u[j]) }
-                        }
+                let steps = (pairs + 7) / 8
+                WorkSplit.forEachRange(steps, work: 64 * pairs, minimumWork: 1 << 16) { range in
+                    for step in range {
+                        Self.transform(wp.baseAddress!, r: r, pairs: 8 * step..<min(pairs, 8 * step + 8), of: pairs,
+                                       into: dst.baseAddress!)
                     }
                 }
             }
@@ -61,6 +45,41 @@ package struct WinogradWeights: Sendable {
         }
         matrices = transformed.withUnsafeBufferPointer { t in
             (0..<alpha * alpha).map { xi in PackedMatrix(t.baseAddress! + xi * pairs, rows: cout, columns: cin, lda: cin) }
+        }
+    }
+
+    /// `(G g Gᵀ)_ξ` of up to eight (output, input) channel pairs `lanes` (their `r × r` weights at `g + k · r²`), one
+    /// pair per `Double` lane, each element rounded once to `Float` into `dst[ξ · pairs + k]`: `G` times each column of
+    /// `g`, then `G` times each row of that (for `r` = 3 `G v = (v₀, ½(v₀ + v₁ + v₂), ½(v₀ − v₁ + v₂), v₂)`, for `r` = 2
+    /// `(v₀, ½(v₀ + v₁), ½(v₀ − v₁), −v₁)`), the same operations in every lane as for one pair.
+    private static func transform(_ g: UnsafePointer<Float>, r: Int, pairs lanes: Range<Int>, of pairs: Int,
+                                  into dst: UnsafeMutablePointer<Float>) {
+        typealias D = SIMD8<Double>
+        @inline(__always) func applyG(_ v0: D, _ v1: D, _ v2: D) -> (D, D, D, D) {
+            r == 3 ? (v0, 0.5 * (v0 + v1 + v2), 0.5 * (v0 - v1 + v2), v2) : (v0, 0.5 * (v0 + v1), 0.5 * (v0 - v1), -v1)
+        }
+        /// Element (row, column) of every lane's `g`; zero for rows past `r` and for lanes past the pairs.
+        @inline(__always) func at(_ row: Int, _ column: Int) -> D {
+            var v = D(repeating: 0)
+            guard row < r else { return v }
+            for (lane, k) in lanes.enumerated() { v[lane] = Double(g[k * r * r + row * r + column]) }
+            return v
+        }
+        // (G g)[i][j] for the columns j < r: `gg.j` = G times column j.
+        let zero = (D(repeating: 0), D(repeating: 0), D(repeating: 0), D(repeating: 0))
+        let gg0 = applyG(at(0, 0), at(1, 0), at(2, 0)), gg1 = applyG(at(0, 1), at(1, 1), at(2, 1))
+        let gg2 = r == 3 ? applyG(at(0, 2), at(1, 2), at(2, 2)) : zero
+        for i in 0..<4 {
+            @inline(__always) func row(_ gg: (D, D, D, D)) -> D { i == 0 ? gg.0 : i == 1 ? gg.1 : i == 2 ? gg.2 : gg.3 }
+            @inline(__always) func store(_ value: D, _ j: Int) {
+                let rounded = SIMD8<Float>(value), plane = dst + (i * 4 + j) * pairs
+                for (lane, k) in lanes.enumerated() { plane[k] = rounded[lane] }
+            }
+            let u = applyG(row(gg0), row(gg1), row(gg2))
+            store(u.0, 0)
+            store(u.1, 1)
+            store(u.2, 2)
+            store(u.3, 3)
         }
     }
 }
