@@ -76,6 +76,40 @@ struct SafeTensorsTests {
         #expect(data.count == 8 + headerLength + next, "no trailing bytes")
     }
 
+    /// A read drops the tensor's file pages from the process (`MADV_DONTNEED`) but not from the page cache, and a tensor
+    /// read again, from a file (its pages fault back in) or from bytes in memory (left alone), has the same values:
+    /// matrices of several pages, plain and packed reads.
+    @Test("Tensors read twice keep their values; the file stays in the page cache")
+    func readsKeepFileAndValues() throws {
+        var rng = SplitMix64(seed: 12)
+        let big = Tensor.random([96, 2048], using: &rng), other = Tensor.random([64, 1024], using: &rng)
+        var writer = SafeTensorsWriter()
+        writer.add("big", big)
+        writer.add("other", other)
+        let data = writer.serialized()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-pages-\(UUID().uuidString).safetensors").path
+        try data.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for file in [try SafeTensorsFile(path: path), try SafeTensorsFile(data: data)] {
+            for _ in 0..<2 {
+                #expect(try file.tensor("big", shape: [96, 2048]) == big, "\(file.source)")
+                #expect(try file.packedMatrix("other", shape: [64, 1024]).unpacked() == other.scalars, "\(file.source)")
+            }
+        }
+        #if os(Linux)
+        // Every page of the file is still cached after the reads: mincore on a fresh mapping of it.
+        let fd = open(path, O_RDONLY)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        let base = try #require(mmap(nil, data.count, PROT_READ, MAP_PRIVATE, fd, 0))
+        defer { munmap(base, data.count) }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var resident = [UInt8](repeating: 0, count: (data.count + page - 1) / page)
+        #expect(mincore(base, data.count, &resident) == 0)
+        #expect(resident.allSatisfy { $0 & 1 == 1 }, "\(resident.filter { $0 & 1 == 0 }.count) of \(resident.count) pages evicted")
+        #endif
+    }
+
     @Test("A file written by the Python safetensors library: F32, F16, BF16, F64, I8, U8, I32, I64, BOOL")
     func pythonFile() throws {
         let file = try Fixtures.safetensors("python_dtypes.safetensors")

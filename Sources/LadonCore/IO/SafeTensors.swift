@@ -43,6 +43,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public let entries: [String: SafeTensorsEntry]
     private let data: Data
     private let dataStart: Int
+    /// Whether `data` maps the file (its pages can be dropped and re-read) rather than holding bytes in memory.
+    private let fileMapping: Bool
 
     /// Deepest JSON nesting accepted in a header (a valid header nests 3 deep).
     public static let maxHeaderDepth = 16
@@ -77,13 +79,20 @@ public final class SafeTensorsFile: @unchecked Sendable {
         } catch {
             throw .weights(file: path, .unreadable(reason: error.reason))
         }
-        try self.init(data: data, source: path)
+        try self.init(data: data, source: path, fileMapping: true)
     }
 
     /// Validates an in-memory safetensors image.
-    public init(data: Data, source: String = "<memory>") throws(LadonError) {
+    public convenience init(data: Data, source: String = "<memory>") throws(LadonError) {
+        try self.init(data: data, source: source, fileMapping: false)
+    }
+
+    /// `fileMapping`: `data` is a private read-only mapping of a file (``UntrustedFile/read(_:maxBytes:allowStreams:)``
+    /// on a regular file), whose pages may be dropped from this process once copied (``releasePages(_:)``).
+    private init(data: Data, source: String, fileMapping: Bool) throws(LadonError) {
         self.source = source
         self.data = data
+        self.fileMapping = fileMapping
         guard data.count >= 8 else {
             throw .weights(file: source, .tooShort(bytes: data.count))
         }
@@ -242,19 +251,21 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
     }
 
-    /// Asks the kernel to drop the mapped file pages lying wholly inside `raw` once they have been copied, so a
-    /// model's peak memory is its weights, not its weights plus the whole mapped file. `MADV_PAGEOUT` only
-    /// reclaims pages it can bring back: file pages are re-read if touched again, anonymous memory (a file read
-    /// from a pipe) is left alone without swap. Linux only; elsewhere nothing happens.
+    /// Drops the file pages lying wholly inside `raw` from this process once they have been copied, so a model's peak
+    /// memory is its weights, not its weights plus the whole mapped file. `MADV_DONTNEED` on a private, never-written
+    /// file mapping only unmaps them: they stay in the page cache (the next process that loads the model reads them
+    /// from memory, not from disk; the earlier `MADV_PAGEOUT` evicted the whole file from the cache at every load), and
+    /// a later read faults them back in from it. Only for a file mapping: on bytes held in memory it would zero them.
+    /// Linux only; elsewhere nothing happens.
     private func releasePages(_ raw: UnsafeRawBufferPointer) {
         #if os(Linux)
-        guard let base = raw.baseAddress, raw.count > 0 else { return }
+        guard fileMapping, let base = raw.baseAddress, raw.count > 0 else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         guard page > 0 else { return }
         let start = (Int(bitPattern: base) + page - 1) / page * page
         let end = (Int(bitPattern: base) + raw.count) / page * page
         guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(pointer, end - start, 21 /* MADV_PAGEOUT, Linux 5.4+; an older kernel returns EINVAL */)
+        _ = madvise(pointer, end - start, Int32(MADV_DONTNEED))
         #endif
     }
 
@@ -299,13 +310,7 @@ package enum UntrustedFile {
         }
         let type = attributes[.type] as? FileAttributeType
         if type == .typeDirectory { throw Failure(reason: "it is a directory") }
-        if type == .typeRegular {
-            let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
-            guard size <= maxBytes else { throw Failure(reason: "it is \(size) bytes, more than the \(maxBytes) accepted") }
-            do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-                throw Failure(reason: error.localizedDescription)
-            }
-        }
+        if type == .typeRegular { return try map(path, maxBytes: maxBytes) }
         guard allowStreams else { throw Failure(reason: "it is not a regular file") }
         guard let handle = FileHandle(forReadingAtPath: path) else { throw Failure(reason: "it cannot be opened") }
         defer { try? handle.close() }
@@ -315,6 +320,26 @@ package enum UntrustedFile {
         }
         guard data.count <= maxBytes else { throw Failure(reason: "it is longer than the \(maxBytes) bytes accepted") }
         return data
+    }
+}
+
+extension UntrustedFile {
+    /// A regular file mapped private and read-only (`mmap`), unmapped when the last copy of the `Data` goes: its size
+    /// costs address space only, and ``SafeTensorsFile`` may drop its pages once copied. The size is the open file's
+    /// own (`fstat`), checked against `maxBytes`.
+    static func map(_ path: String, maxBytes: Int) throws(Failure) -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure(reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw Failure(reason: String(cString: strerror(errno))) }
+        let size = Int(info.st_size)
+        guard size <= maxBytes else { throw Failure(reason: "it is \(size) bytes, more than the \(maxBytes) accepted") }
+        guard size > 0 else { return Data() }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw Failure(reason: "it cannot be mapped: \(String(cString: strerror(errno)))")
+        }
+        return Data(bytesNoCopy: base, count: size, deallocator: .custom { pointer, count in _ = munmap(pointer, count) })
     }
 }
 
