@@ -288,11 +288,11 @@ static inline __attribute__((always_inline)) void wt_output_tile(float *out, con
         ptrdiff_t ty_begin, ptrdiff_t ty_end, float bias, const float *residual, bool relu
 #define CLADON_WO_CALL out, products, xi_stride, m, oh, ow, tw, ty_begin, ty_end, bias, residual, relu
 
-/// Whole tiles (all m × m outputs inside the map) sixteen at a time (eight in rows of 8 to 15), the last step moved
-/// back to end at the last whole tile (tiles written twice get the same values); the rest one tile at a time.
-static inline __attribute__((always_inline)) void winograd_output(CLADON_WO_ARGS) {
+/// Whole tiles (all m × m outputs inside the map) `widest` (16 or 8) at a time (eight in rows of 8 to 15), the last
+/// step moved back to end at the last whole tile (tiles written twice get the same values); the rest one tile at a time.
+static inline __attribute__((always_inline)) void winograd_output_steps(CLADON_WO_ARGS, ptrdiff_t widest) {
     ptrdiff_t whole = ow / m < tw ? ow / m : tw;
-    ptrdiff_t step = whole >= 16 ? 16 : whole >= 8 ? 8 : 0;
+    ptrdiff_t step = whole >= 16 && widest >= 16 ? 16 : whole >= 8 ? 8 : 0;
     for (ptrdiff_t ty = ty_begin; ty < ty_end; ty++) {
         const float *p = products + (ty - ty_begin) * tw;
         ptrdiff_t done = 0;
@@ -310,7 +310,18 @@ static inline __attribute__((always_inline)) void winograd_output(CLADON_WO_ARGS
     }
 }
 
-CLADON_LEVEL_BUILDS(winograd_output, (CLADON_WO_ARGS), (CLADON_WO_CALL))
+// Sixteen tiles per step with AVX-512 (the 16 products of sixteen tiles in 16 of its 32 zmm registers); eight with AVX2
+// and the baseline, whose 16 vector registers the sixteen-tile step (32 ymm of products) overflowed:
+// KernelPerfTests/winogradTransforms, AVX2 build, 0.78-0.95x the time of sixteen-tile steps (docs/performance.md,
+// twenty-fourth session).
+static inline __attribute__((always_inline)) void winograd_output(CLADON_WO_ARGS) {
+    winograd_output_steps(CLADON_WO_CALL, 8);
+}
+
+#ifdef CLADON_KERNELS_X86
+CLADON_TARGET_AVX512 static void winograd_output_avx512(CLADON_WO_ARGS) { winograd_output_steps(CLADON_WO_CALL, 16); }
+__attribute__((target("avx2"))) static void winograd_output_avx2(CLADON_WO_ARGS) { winograd_output_steps(CLADON_WO_CALL, 8); }
+#endif
 
 void cladon_winograd_output_transform(int level, CLADON_WO_ARGS) {
     CLADON_RUN_AT_LEVEL(level, winograd_output, (CLADON_WO_CALL));
