@@ -1,8 +1,9 @@
-// The input transform of the Winograd convolutions (LadonCore's Conv2d+Winograd.swift): `V = Bᵀ d B` of every 4 × 4
-// input tile of one channel, Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]], for F(2×2, 3×3)
-// (tiles every 2 columns) and F(3×3, 2×2) (every 3). Portable C with 16-float vectors, sixteen tiles per step; on
-// x86-64 also compiled for AVX2 and AVX-512 and picked from CPUID. Only additions and subtractions, in the order of
-// the plain reference (`WinogradGeometry.inputTransformReference`), so every build gives the same bits.
+// The input and output transforms of the Winograd convolutions (LadonCore's Conv2d+Winograd.swift) for F(2×2, 3×3)
+// (tiles every 2 columns) and F(3×3, 2×2) (every 3): `V = Bᵀ d B` of every 4 × 4 input tile of one channel,
+// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]], and `Y = Aᵀ M A` of one output channel's tiles.
+// Portable C with 16- and 8-float vectors, sixteen or eight tiles per step; on x86-64 also compiled for AVX2 and
+// AVX-512 and picked from CPUID. Only additions and subtractions, in the order of the plain references
+// (`WinogradGeometry.inputTransformReference`, `outputTransformReference`), so every build gives the same bits.
 #include "CPULevels.h"
 
 #include <string.h>
