@@ -5,7 +5,8 @@ import FoundationNetworking
 #endif
 import LadonCore
 
-/// Talks to `ladon serve` over HTTP with Foundation's `URLSession` (no other dependency, so it builds for iOS).
+/// Talks to `ladon serve` over HTTP: on Linux `http://` over a plain socket (``PlainHTTP``), otherwise with Foundation's
+/// `URLSession` (no other dependency, so it builds for iOS).
 ///
 /// ```swift
 /// let client = EdgeClient(server: URL(string: "http://edge.local:8080")!)
@@ -60,11 +61,10 @@ public struct EdgeClient: Sendable {
         req.setValue(contentType, forHTTPHeaderField: "Content-Type")
         req.httpBody = Data(body)
         let start = ContinuousClock.now
-        let (data, response) = try await send(req)
+        let (data, serverTiming) = try await send(req)
         let elapsed = ContinuousClock.now - start
         let summary = try decode(InferenceSummary.self, data)
-        return Answer(result: summary, serverTiming: Self.parseServerTiming(response.value(forHTTPHeaderField: "Server-Timing")),
-                      roundTrip: elapsed.seconds,
+        return Answer(result: summary, serverTiming: Self.parseServerTiming(serverTiming), roundTrip: elapsed.seconds,
                       requestBytes: body.count)
     }
 
@@ -75,21 +75,49 @@ public struct EdgeClient: Sendable {
         return req
     }
 
-    private func send(_ req: URLRequest) async throws(EdgeClientError) -> (Data, HTTPURLResponse) {
+    /// The body and `Server-Timing` header of a 2xx answer to `req`; any other status is ``EdgeClientError/server``.
+    private func send(_ req: URLRequest) async throws(EdgeClientError) -> (Data, serverTiming: String?) {
+        let (status, data, header) = try await exchange(req)
+        guard (200..<300).contains(status) else {
+            let body = try? InferenceSummary.jsonDecoder().decode(APIErrorBody.self, from: data)
+            throw .server(status: status, code: body?.error.code ?? "http_\(status)",
+                          message: body?.error.message ?? String(decoding: data.prefix(200), as: UTF8.self),
+                          retryAfter: header("Retry-After").flatMap { Int($0) })
+        }
+        return (data, header("Server-Timing"))
+    }
+
+    /// Status, body and a header lookup for `req`. On Linux an `http://` request goes over ``PlainHTTP`` on a thread of
+    /// its own (swift-corelibs-foundation's URLSession busy-waits for the answer: about a core for the whole wait);
+    /// `https://`, and every request on Apple platforms, over `URLSession`.
+    private func exchange(_ req: URLRequest) async throws(EdgeClientError) -> (Int, Data, (String) -> String?) {
+        let what = "\(req.httpMethod ?? "") \(req.url?.absoluteString ?? "")"
+        #if os(Linux)
+        if let url = req.url, url.scheme?.lowercased() == "http" {
+            let headers = (req.allHTTPHeaderFields ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            let (method, body, timeout) = (req.httpMethod ?? "GET", req.httpBody ?? Data(), req.timeoutInterval)
+            let result: Result<PlainHTTP.Response, PlainHTTP.Failure> = await withCheckedContinuation { done in
+                Thread.detachNewThread {
+                    done.resume(returning: Result { () throws(PlainHTTP.Failure) in
+                        try PlainHTTP.exchange(method, url, headers: headers, body: body, timeout: timeout)
+                    })
+                }
+            }
+            switch result {
+            case .success(let r): return (r.status, r.body, { r.header($0) })
+            case .failure(.transport(let m)): throw .transport("\(what): \(m)")
+            case .failure(.badResponse(let m)): throw .badResponse(m)
+            }
+        }
+        #endif
         let data: Data, response: URLResponse
         do {
             (data, response) = try await URLSession.shared.data(for: req)
         } catch {
-            throw .transport("\(req.httpMethod ?? "") \(req.url?.absoluteString ?? ""): \(error.localizedDescription)")
+            throw .transport("\(what): \(error.localizedDescription)")
         }
         guard let http = response as? HTTPURLResponse else { throw .badResponse("not an HTTP response") }
-        guard (200..<300).contains(http.statusCode) else {
-            let body = try? InferenceSummary.jsonDecoder().decode(APIErrorBody.self, from: data)
-            throw .server(status: http.statusCode, code: body?.error.code ?? "http_\(http.statusCode)",
-                          message: body?.error.message ?? String(decoding: data.prefix(200), as: UTF8.self),
-                          retryAfter: http.value(forHTTPHeaderField: "Retry-After").flatMap { Int($0) })
-        }
-        return (data, http)
+        return (http.statusCode, data, { http.value(forHTTPHeaderField: $0) })
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws(EdgeClientError) -> T {

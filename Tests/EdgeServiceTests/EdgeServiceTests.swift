@@ -167,6 +167,22 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
         let (ok, _, _) = try await running.request(EdgeAPI.inferPath, body: body, headers: ["Authorization": "Bearer s3cret"])
         #expect(ok == 200)
         #expect(try await running.request("/healthz", method: "GET").0 == 200)
+        // EdgeClient sends the token, and reports a refusal as the server's status and error code.
+        var client = running.client
+        let packet = try tinyPacket()
+        do throws(EdgeClientError) {
+            _ = try await client.infer(packet)
+            Issue.record("answered without the token")
+        } catch {
+            if case .server(let status, let code, _, _) = error {
+                #expect(status == 401 && code == "unauthorized")
+            } else {
+                Issue.record("\(error)")
+            }
+        }
+        client.token = "s3cret"
+        #expect(try await client.infer(packet).result.compressedBytes == packet.payload.count)
+        #expect(try await client.model().modelId.isEmpty == false)
     }
 
     @Test func moreClientsThanWorkersAndQueueGetSome503sAndNoWrongAnswer() async throws {
