@@ -152,7 +152,8 @@ enum PlainHTTP {
         if let result { throw result }
     }
 
-    /// Everything the server sends until it closes the connection (it does after answering `Connection: close`).
+    /// What the server sends until the answer is complete (its `Content-Length` or last chunk read) or the server
+    /// closes the connection (it should after answering `Connection: close`; one that keeps it open is not waited for).
     private static func readToClose(_ fd: Int32, deadline: ContinuousClock.Instant, limit: Int) throws(Failure) -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
@@ -162,6 +163,7 @@ enum PlainHTTP {
             if n > 0 {
                 out.append(contentsOf: chunk[0..<n])
                 if out.count > limit { throw .badResponse("the answer is longer than \(limit) bytes") }
+                if isComplete(out) { return out }
                 continue
             }
             if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {
@@ -173,6 +175,29 @@ enum PlainHTTP {
     }
 
     // MARK: Parsing
+
+    /// Whether `raw` holds a whole answer whose end does not depend on the connection closing: a header with a valid
+    /// `Content-Length` and that many bytes after it, or a chunked body up to its last chunk (or a body ``parse(_:maxBodyBytes:)``
+    /// will refuse anyway).
+    static func isComplete(_ raw: [UInt8]) -> Bool {
+        guard let end = raw.firstRange(of: [13, 10, 13, 10] as [UInt8]) else { return false }
+        let head = String(decoding: raw[..<end.lowerBound], as: UTF8.self).lowercased()
+        let fields = head.components(separatedBy: "\r\n").dropFirst()
+        func field(_ name: String) -> String? {
+            fields.first { $0.hasPrefix(name + ":") }.map { String($0.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces) }
+        }
+        if let coding = field("transfer-encoding"), coding.contains("chunked") {
+            do throws(Failure) {
+                _ = try dechunk(raw[end.upperBound...], maxBodyBytes: Int.max)
+                return true
+            } catch {
+                if case .badResponse(let message) = error, message.hasPrefix("truncated") { return false }
+                return true
+            }
+        }
+        if let length = field("content-length").flatMap({ Int($0) }) { return raw.count - end.upperBound >= length }
+        return false
+    }
 
     /// The status, header fields and body of a whole HTTP/1.1 answer (the connection closed after it).
     static func parse(_ raw: [UInt8], maxBodyBytes: Int = defaultMaxResponseBytes) throws(Failure) -> Response {
@@ -227,8 +252,8 @@ enum PlainHTTP {
             }
             at = lineEnd.upperBound
             if size == 0 { return body }
-            guard body.count + size <= maxBodyBytes else { throw .badResponse("the answer is longer than \(maxBodyBytes) bytes") }
-            guard bytes.endIndex - at >= size + 2 else { throw .badResponse("truncated chunked body") }
+            guard size <= maxBodyBytes - body.count else { throw .badResponse("the answer is longer than \(maxBodyBytes) bytes") }
+            guard bytes.endIndex - at - 2 >= size else { throw .badResponse("truncated chunked body") }
             body.append(contentsOf: bytes[at..<at + size])
             at += size
             guard bytes[at] == 13, bytes[at + 1] == 10 else { throw .badResponse("a chunk not followed by CRLF") }

@@ -36,6 +36,8 @@ import Glibc
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc",                // truncated chunk
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",      // chunk without CRLF
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFF\r\n",    // absurd chunk size
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7FFFFFFFFFFFFFFF\r\nab",   // Int.max: no overflow
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n7FFFFFFFFFFFFFFE\r\n",
     ])
     func damagedAnswersAreErrors(text: String) {
         #expect(throws: PlainHTTP.Failure.self) { try PlainHTTP.parse(Array(text.utf8)) }
@@ -122,6 +124,31 @@ import Glibc
         #expect(head.hasPrefix("POST /v1/infer?mask=png HTTP/1.1\r\n"))
         #expect(head.contains("Host: 127.0.0.1:\(server.port)\r\n") && head.contains("Content-Length: 3\r\n")
                 && head.contains("Connection: close") && head.contains("Content-Type: application/vnd.ladon.packet"))
+    }
+
+    @Test func completenessDoesNotWaitForTheClose() {
+        #expect(PlainHTTP.isComplete(bytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")))
+        #expect(!PlainHTTP.isComplete(bytes("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok")))
+        #expect(PlainHTTP.isComplete(bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")))
+        #expect(!PlainHTTP.isComplete(bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n")))
+        #expect(!PlainHTTP.isComplete(bytes("HTTP/1.1 200 OK\r\n\r\nuntil the close")))
+        #expect(!PlainHTTP.isComplete(bytes("HTTP/1.1 200 OK\r\nContent-Le")))
+        #expect(PlainHTTP.isComplete(bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7FFFFFFFFFFFFFFF\r\n")) == false)
+    }
+
+    /// A server that keeps the connection open after a whole answer: the exchange returns with it, not at the timeout.
+    @Test func answerIsReadWithoutWaitingForTheClose() throws {
+        let server = try Listener { fd in
+            _ = Self.readRequest(fd)
+            Self.send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            sleep(5)
+            close(fd)
+        }
+        let start = ContinuousClock.now
+        let answer = try PlainHTTP.exchange("GET", URL(string: "http://127.0.0.1:\(server.port)/")!, headers: [], body: Data(),
+                                            timeout: 4)
+        #expect(answer.status == 200 && answer.body == Data("ok".utf8))
+        #expect(ContinuousClock.now - start < .seconds(3))
     }
 
     /// A server that accepts and never answers: the exchange fails with a transport error once its timeout has passed,
