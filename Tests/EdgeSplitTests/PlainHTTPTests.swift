@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 @testable import EdgeSplit
+import LadonTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,6 +42,30 @@ import Glibc
     ])
     func damagedAnswersAreErrors(text: String) {
         #expect(throws: PlainHTTP.Failure.self) { try PlainHTTP.parse(Array(text.utf8)) }
+    }
+
+    /// Random damage to valid answers (bytes flipped, cut, repeated, hex digits and lengths swapped in) never traps:
+    /// each parses or throws, and whatever `isComplete` says, parsing does not crash either.
+    @Test func damagedAnswersNeverTrap() {
+        var rng = SplitMix64(seed: 0x4854_5450)
+        let valid = [bytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer-Timing: compute;dur=1\r\n\r\nhello"),
+                     bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n")]
+        let inserts = [bytes("FFFFFFFFFFFFFFFF"), bytes("7FFFFFFFFFFFFFFE"), bytes("-1"), bytes("\r\n"), bytes(":"), bytes("99999999999999999999"), [0, 0xFF]]
+        for round in 0..<3000 {
+            var b = valid[round % 2]
+            for _ in 0..<(1 + Int(rng.next() % 3)) {
+                guard !b.isEmpty else { break }
+                let at = Int(rng.next() % UInt64(b.count))
+                switch rng.next() % 4 {
+                case 0: b[at] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: b.removeSubrange(at...)
+                case 2: b.insert(contentsOf: inserts[Int(rng.next() % UInt64(inserts.count))], at: at)
+                default: b.insert(contentsOf: b[at...].prefix(8), at: at)
+                }
+            }
+            _ = PlainHTTP.isComplete(b)
+            _ = try? PlainHTTP.parse(b, maxBodyBytes: 1 << 20)
+        }
     }
 
     @Test func oversizedAnswersAreRefused() {
