@@ -46,6 +46,9 @@ enum PlainHTTP {
         guard url.scheme?.lowercased() == "http", let host = url.host, !host.isEmpty else {
             throw .transport("only http:// URLs with a host are sent over a plain socket: \(url.absoluteString)")
         }
+        for (name, value) in headers where (name + value).contains(where: { $0 == "\r" || $0 == "\n" }) || name.isEmpty {
+            throw .transport("header \(name.debugDescription) has a line break in it or no name")
+        }
         let port = url.port ?? 80
         let deadline = ContinuousClock.now + .milliseconds(Int64(max(0, timeout) * 1000))
         let fd = try connect(host: host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host, port: port,

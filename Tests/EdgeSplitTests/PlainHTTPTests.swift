@@ -198,6 +198,11 @@ import Glibc
         #expect(throws: PlainHTTP.Failure.self) {
             try PlainHTTP.exchange("GET", URL(string: "https://127.0.0.1:\(hangingUp.port)/")!, headers: [], body: Data(), timeout: 1)
         }
+        // A header value with a line break (a token file holding two lines) would inject fields: refused before sending.
+        #expect(throws: PlainHTTP.Failure.self) {
+            try PlainHTTP.exchange("GET", URL(string: "http://127.0.0.1:\(hangingUp.port)/")!,
+                                   headers: [("Authorization", "Bearer a\r\nX-Injected: 1")], body: Data(), timeout: 1)
+        }
     }
     #endif
 }
