@@ -99,7 +99,8 @@ struct Serve: AsyncParsableCommand {
         let service = try options.load { try EdgeService(modelPath: $0, configuration: finalConfig) }
         let host = self.host
         try await service.run { bound in
-            FileHandle.standardError.write(Data("ladon: serving \(path) on http://\(host):\(bound) (model \(service.model.modelId))\n".utf8))
+            let shown = host.contains(":") ? "[\(host)]" : host  // an IPv6 address goes in brackets in a URL
+            FileHandle.standardError.write(Data("ladon: serving \(path) on http://\(shown):\(bound) (model \(service.model.modelId))\n".utf8))
         }
     }
 }
