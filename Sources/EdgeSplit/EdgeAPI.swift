@@ -12,6 +12,12 @@ public enum EdgeAPI {
     public static let inferImagePath = "/v1/infer-image"
     /// ``ModelDescription`` of the loaded model.
     public static let modelPath = "/v1/model"
+
+    /// `host[:port]` as a URL or a `Host` field writes it: an IPv6 address in brackets.
+    package static func authority(host: String, port: Int?) -> String {
+        let name = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        return port.map { "\(name):\($0)" } ?? name
+    }
 }
 
 /// The body of every error answer: `{"error": {"code": "...", "message": "..."}}`.

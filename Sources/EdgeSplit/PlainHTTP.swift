@@ -54,22 +54,15 @@ enum PlainHTTP {
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         let fd = try connect(host: bare, port: port, deadline: deadline)
         defer { close(fd) }
-        var components = URLComponents(url: url, resolvingAgainstBaseURL: true)
-        let path = (components?.percentEncodedPath).flatMap { $0.isEmpty ? nil : $0 } ?? "/"
-        components?.percentEncodedPath = path
-        let target = path + (components?.percentEncodedQuery.map { "?" + $0 } ?? "")
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(hostField(bare, port: url.port))\r\n"
+        let components = URLComponents(url: url, resolvingAgainstBaseURL: true)
+        let path = components?.percentEncodedPath ?? ""
+        let target = (path.isEmpty ? "/" : path) + (components?.percentEncodedQuery.map { "?" + $0 } ?? "")
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(EdgeAPI.authority(host: bare, port: url.port))\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         try write(fd, Data(head.utf8) + body, deadline: deadline)
         let raw = try readToClose(fd, deadline: deadline, limit: maxResponseBytes + maxHeaderBytes)
         return try parse(raw, maxBodyBytes: maxResponseBytes)
-    }
-
-    /// The `Host` field: an IPv6 address in brackets, the port when the URL names one.
-    static func hostField(_ host: String, port: Int?) -> String {
-        let name = host.contains(":") ? "[\(host)]" : host
-        return port.map { "\(name):\($0)" } ?? name
     }
 
     // MARK: Socket

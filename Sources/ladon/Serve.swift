@@ -99,8 +99,8 @@ struct Serve: AsyncParsableCommand {
         let service = try options.load { try EdgeService(modelPath: $0, configuration: finalConfig) }
         let host = self.host
         try await service.run { bound in
-            let shown = host.contains(":") ? "[\(host)]" : host  // an IPv6 address goes in brackets in a URL
-            FileHandle.standardError.write(Data("ladon: serving \(path) on http://\(shown):\(bound) (model \(service.model.modelId))\n".utf8))
+            let authority = EdgeAPI.authority(host: host, port: bound)
+            FileHandle.standardError.write(Data("ladon: serving \(path) on http://\(authority) (model \(service.model.modelId))\n".utf8))
         }
     }
 }

@@ -69,12 +69,12 @@ import Glibc
     }
 
     @Test func hostFieldBracketsIPv6() {
-        #expect(PlainHTTP.hostField("edge.local", port: 8080) == "edge.local:8080")
-        #expect(PlainHTTP.hostField("::1", port: 8080) == "[::1]:8080")
-        #expect(PlainHTTP.hostField("127.0.0.1", port: nil) == "127.0.0.1")
+        #expect(EdgeAPI.authority(host: "edge.local", port: 8080) == "edge.local:8080")
+        #expect(EdgeAPI.authority(host: "::1", port: 8080) == "[::1]:8080")
+        #expect(EdgeAPI.authority(host: "127.0.0.1", port: nil) == "127.0.0.1")
         let url = URL(string: "http://[::1]:8080/v1/infer")!
         let host = url.host ?? ""
-        #expect(PlainHTTP.hostField(host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host, port: url.port) == "[::1]:8080")
+        #expect(EdgeAPI.authority(host: host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host, port: url.port) == "[::1]:8080")
     }
 
     @Test func oversizedAnswersAreRefused() {

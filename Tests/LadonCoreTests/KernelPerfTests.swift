@@ -116,8 +116,8 @@ struct KernelPerfTests {
                                              ("F(3,2) 256ch 103x103 p1", 3, 1, 256, 103)] {
             let r = 4 - m, out = size + 2 * padding - r + 1
             let tw = (out + m - 1) / m
-            // The chunk of tile rows conv2dWinograd takes (V and M of a chunk within 8 MB), channels in = out.
-            let rows = max(1, min(tw, (1 << 21) / (16 * 2 * c) / tw)), tiles = rows * tw
+            // The chunk of tile rows conv2dWinograd takes, channels in = out.
+            let rows = Kernels.winogradChunkRows(tileRows: tw, tilesPerRow: tw, inChannels: c, outChannels: c), tiles = rows * tw
             let geometry = WinogradGeometry(m: m, padding: padding, h: size, w: size, oh: out, ow: out, tw: tw)
             let x = Tensor.random([c, size, size], using: &rng)
             let xiStride = Kernels.winogradPlaneStride(c * tiles)

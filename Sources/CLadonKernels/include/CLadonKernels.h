@@ -113,7 +113,8 @@ static inline ptrdiff_t cladon_winograd_row_span(ptrdiff_t m, ptrdiff_t tw) { re
 /// The Winograd input transform `V = Bᵀ d B` of one channel `x` (`h x w`, padding `padding` on every side) for the
 /// tile rows `ty_begin ..< ty_end` of 4 x 4 input tiles every `m` (2 or 3) positions, `tw` tiles per row: tile `t`
 /// (counted from `ty_begin`'s first tile) of plane `xi` goes to `v[xi * xi_stride + t]`. `rows` is scratch for
-/// `5 * cladon_winograd_row_span(m, tw)` floats. Sixteen tiles per vector step; every level gives the same bits.
+/// `5 * cladon_winograd_row_span(m, tw)` floats. Sixteen tiles per vector step (eight in rows of 8 to 15); every level
+/// gives the same bits.
 /// `level` as for ``cladon_pack_im2col_panels_at_level``.
 void cladon_winograd_input_transform(int level, float *_Nonnull v, ptrdiff_t xi_stride, const float *_Nonnull x,
                                      ptrdiff_t h, ptrdiff_t w, ptrdiff_t m, ptrdiff_t padding, ptrdiff_t tw,
@@ -122,8 +123,8 @@ void cladon_winograd_input_transform(int level, float *_Nonnull v, ptrdiff_t xi_
 /// The Winograd output transform `Y = Aᵀ M A` of one output channel for the tile rows `ty_begin ..< ty_end` (`tw`
 /// tiles per row of m x m outputs, m = 2 or 3): tile `t`'s 16 values are `products[xi * xi_stride + t]` (`t` counted
 /// from `ty_begin`'s first tile); its outputs inside the `oh x ow` map `out` become `relu?(y + bias + residual)`
-/// (`residual` the same map, or NULL; ReLU `v > 0 ? v : 0`). Sixteen whole tiles per vector step; every level gives
-/// the same bits. `level` as for ``cladon_pack_im2col_panels_at_level``.
+/// (`residual` the same map, or NULL; ReLU `v > 0 ? v : 0`). Sixteen whole tiles per vector step with AVX-512, eight in
+/// the other builds; every level gives the same bits. `level` as for ``cladon_pack_im2col_panels_at_level``.
 void cladon_winograd_output_transform(int level, float *_Nonnull out, const float *_Nonnull products,
                                       ptrdiff_t xi_stride, ptrdiff_t m, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t tw,
                                       ptrdiff_t ty_begin, ptrdiff_t ty_end, float bias,

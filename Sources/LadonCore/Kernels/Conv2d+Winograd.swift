@@ -110,6 +110,13 @@ extension Kernels {
         return ((floats + 15) / 16 | 1) * 16
     }
 
+    /// Tile rows per chunk of ``conv2dWinograd(_:weights:padding:bias:activation:residual:threads:)``: as many as keep
+    /// the chunk's `V` and `M` (16 · (inC + outC) floats per tile) within 8 MB, at least one, at most `tileRows`.
+    static func winogradChunkRows(tileRows: Int, tilesPerRow: Int, inChannels: Int, outChannels: Int) -> Int {
+        let count = WinogradWeights.inputTile * WinogradWeights.inputTile
+        return max(1, min(tileRows, (1 << 21) / (count * (inChannels + outChannels)) / tilesPerRow))
+    }
+
     /// Experiments only: `LADON_WINOGRAD_PAD=0` packs the planes back to back (``winogradPlaneStride(_:)``).
     static let winogradPlanePadding = ProcessInfo.processInfo.environment["LADON_WINOGRAD_PAD"] != "0"
 
@@ -136,8 +143,7 @@ extension Kernels {
         let workers = resolvedThreads(threads)
         guard n > 0, oh > 0, ow > 0 else { return Tensor(shape: [n, cout, max(oh, 0), max(ow, 0)]) }
         let (th, tw) = (tileCount(oh, m), tileCount(ow, m))
-        // Tile rows per chunk: V and M of a chunk (16 · (inC + outC) floats per tile) within 8 MB, at least one row.
-        let chunkRows = max(1, min(th, (1 << 21) / (count * (cin + cout)) / tw))
+        let chunkRows = winogradChunkRows(tileRows: th, tilesPerRow: tw, inChannels: cin, outChannels: cout)
         let geometry = WinogradGeometry(m: m, padding: padding, h: h, w: w, oh: oh, ow: ow, tw: tw)
         return Tensor(shape: [n, cout, oh, ow], unsafeUninitialized: { out in
             x.withUnsafeBufferPointer { xp in
