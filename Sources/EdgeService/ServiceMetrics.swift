@@ -48,6 +48,11 @@ final class ServiceMetrics: Sendable {
         CoreMetrics.Counter(label: "ladon_refused_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 
+    /// How long the start-up warm-up took (``EdgeService/Configuration/warmupPasses``).
+    func warmup(seconds: Double) {
+        CoreMetrics.Gauge(label: "ladon_warmup_seconds", factory: factory).record(seconds)
+    }
+
     func queue(depth: Int, running jobs: Int) {
         queueDepth.record(depth)
         running.record(jobs)

@@ -61,13 +61,16 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("token-file"), help: "File holding a bearer token that /v1/* requests must send.")
     var tokenFile: String?
 
+    @Option(help: "Passes of a synthetic photo each worker runs before the port opens, so the first request is not slower (0 skips).")
+    var warmup = 1
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
-        guard workers >= 1, ioThreads >= 1, queue >= 0, maxBody >= 1024, maxImagePixels >= 1, maxPacketPixels >= 1, maxConnections >= 1 else {
-            throw ValidationError("--workers, --io-threads, --max-connections must be ≥ 1, --queue ≥ 0, --max-body ≥ 1024")
+        guard workers >= 1, ioThreads >= 1, queue >= 0, maxBody >= 1024, maxImagePixels >= 1, maxPacketPixels >= 1, maxConnections >= 1, warmup >= 0 else {
+            throw ValidationError("--workers, --io-threads, --max-connections must be ≥ 1, --queue and --warmup ≥ 0, --max-body ≥ 1024")
         }
         guard [readTimeout, idleTimeout, deadline, drainTimeout].allSatisfy({ $0 > 0 && $0 < 86_400 }) else {
             throw ValidationError("timeouts must be between 0 and 86400 seconds")
@@ -89,6 +92,7 @@ struct Serve: AsyncParsableCommand {
         config.drainTimeout = .milliseconds(Int64(drainTimeout * 1000))
         config.logLevel = Logger.Level(rawValue: logLevel)!
         config.token = try tokenFile.map(readToken)
+        config.warmupPasses = warmup
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = Logger.Level(rawValue: logLevel)!

@@ -112,6 +112,33 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
         await #expect(throws: (any Error).self) { _ = try await running.request("/healthz", method: "GET") }
     }
 
+    @Test func warmUpRunsEveryWorkerBeforeThePortOpensAndIsNotARequest() async throws {
+        // Called directly: every pass of every worker runs the synthetic photo through both halves without an error.
+        var config = EdgeService.Configuration(host: "127.0.0.1", port: 0)
+        config.workers = 2
+        config.warmupPasses = 2
+        config.logLevel = .warning
+        let service = try EdgeService(modelPath: TinyModel.path, configuration: config)
+        let report = await service.warmUp()
+        #expect(report.passes == 4 && report.failures == 0 && report.seconds > 0, "\(report)")
+        // The photo stand-in is what the device half accepts, and it is busy (not one flat colour).
+        let image = EdgeService.warmupImage(width: 640, height: 480)
+        #expect(image.count == 640 * 480 * 3 && Set(image).count > 200)
+        config.warmupPasses = 0
+        #expect(await (try EdgeService(modelPath: TinyModel.path, configuration: config)).warmUp() == .init())
+
+        // Through `run`: the warm-up's time is a gauge, and it counts as no request and no stage.
+        let running = try await RunningService.start { $0.warmupPasses = 1 }
+        defer { Task { await running.stop() } }
+        let metrics = String(decoding: try await running.request("/metrics", method: "GET").2, as: UTF8.self)
+        let gauge = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("ladon_warmup_seconds ") })
+        #expect((Double(gauge.split(separator: " ")[1]) ?? 0) > 0, "\(gauge)")
+        #expect(!metrics.contains("/v1/infer") && !metrics.contains("ladon_stage_duration_seconds"), "\(metrics)")
+        let cold = try await RunningService.start { $0.warmupPasses = 0 }
+        defer { Task { await cold.stop() } }
+        #expect(!String(decoding: try await cold.request("/metrics", method: "GET").2, as: UTF8.self).contains("ladon_warmup_seconds"))
+    }
+
     @Test func badRequestsGetTheRightStatusAndTheServerKeepsServing() async throws {
         let stamp = String(repeating: "5a", count: 32)
         let model = try TinyModel.copy(fingerprint: stamp)
