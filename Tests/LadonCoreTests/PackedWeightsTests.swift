@@ -40,6 +40,56 @@ import CLadonKernels
         }
     }
 
+    /// `packA` (C register transposes for a row-major `A`) writes exactly the plain loop's panels: odd row counts
+    /// and depths, offsets into a wider matrix, every MR in use and a few others, both storage orders.
+    @Test func packAMatchesReference() {
+        var rng = SplitMix64(seed: 43)
+        for mr in [4, 6, 8, 12, 16] {
+            for _ in 0..<10 {
+                let (mc, kc) = (rng.extent(1...40), rng.extent(1...90))
+                let (i0, k0) = (rng.extent(0...5), rng.extent(0...9))
+                for transposed in [false, true] {
+                    // Row-major [rows × lda], or [K × M] when transposed, with a margin past what is read.
+                    let rows = transposed ? k0 + kc : i0 + mc
+                    let lda = (transposed ? i0 + mc : k0 + kc) + rng.extent(0...3)
+                    let a = (0..<rows * lda).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let count = Kernels.roundUp(mc, mr) * kc
+                    var got = [Float](repeating: .nan, count: count), want = got
+                    a.withUnsafeBufferPointer { ap in
+                        got.withUnsafeMutableBufferPointer {
+                            Kernels.packA(ap.baseAddress!, lda: lda, transposed: transposed, i0: i0, mc: mc, k0: k0,
+                                          kc: kc, mr: mr, into: $0.baseAddress!)
+                        }
+                        want.withUnsafeMutableBufferPointer {
+                            Kernels.packAReference(ap.baseAddress!, lda: lda, transposed: transposed, i0: i0, mc: mc,
+                                                   k0: k0, kc: kc, mr: mr, into: $0.baseAddress!)
+                        }
+                    }
+                    #expect(got == want, "mr \(mr) mc \(mc) kc \(kc) i0 \(i0) k0 \(k0) lda \(lda) transposed \(transposed)")
+                }
+            }
+        }
+    }
+
+    /// Dilated convolutions are packed per tap; unpacking gives the weights back, with more (channel, tap) pairs
+    /// than one de-interleaving step takes and odd kernel shapes.
+    @Test func dilatedWeightsArePackedPerTapLosslessly() {
+        var rng = SplitMix64(seed: 44)
+        for (outC, inC, kh, kw) in [(13, 37, 3, 3), (70, 101, 3, 3), (5, 3, 3, 2), (1, 1, 2, 3)] {
+            let p = Conv2dParameters(inChannels: inC, outChannels: outC, kernelHeight: kh, kernelWidth: kw,
+                                     strideHeight: 1, strideWidth: 1, paddingHeight: 2, paddingWidth: 2,
+                                     dilationHeight: 2, dilationWidth: 2)
+            let w = Tensor.random(p.weightShape, using: &rng)
+            let packed = PackedConvWeights(w, p)
+            #expect(packed.full == nil && packed.perTap.count == kh * kw)
+            for (tap, matrix) in packed.perTap.enumerated() {
+                let values = matrix.unpacked()
+                #expect((0..<outC * inC).allSatisfy { values[$0] == w.scalars[$0 * kh * kw + tap] }, "tap \(tap)")
+            }
+            #expect(packed.unpacked().scalars == w.scalars, "\(outC)x\(inC)x\(kh)x\(kw)")
+        }
+    }
+
     /// `gemm(packed:)` equals the Double reference for each micro-kernel, split over 1–3 threads, with and
     /// without an epilogue, including depths that make several (uneven) depth blocks.
     @Test func packedGEMMMatchesReference() {
