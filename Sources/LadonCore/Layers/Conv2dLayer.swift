@@ -43,13 +43,16 @@ package struct Conv2d: Sendable {
     package init(weights scope: WeightScope, parameters: Conv2dParameters, hasBias: Bool,
                 batchNorm: WeightScope? = nil, epsilon: Float = 1e-5,
                 activation: Activation = .none) throws(LadonError) {
-        var w = try scope.tensor("weight", shape: parameters.weightShape)
-        var b: [Float]? = hasBias ? try scope.tensor("bias", shape: [parameters.outChannels]).scalars : nil
-        if let bn = batchNorm {
-            let norm = try BatchNorm2d(weights: bn, channels: parameters.outChannels, epsilon: epsilon)
-            (w, b) = norm.fold(weight: w, bias: b)
+        let loaded = try scope.tensor("weight", shape: parameters.weightShape)
+        let b: [Float]? = hasBias ? try scope.tensor("bias", shape: [parameters.outChannels]).scalars : nil
+        guard let bn = batchNorm else {
+            self.init(parameters: parameters, weight: loaded, bias: b, activation: activation)
+            return
         }
-        self.init(parameters: parameters, weight: w, bias: b, activation: activation)
+        let norm = try BatchNorm2d(weights: bn, channels: parameters.outChannels, epsilon: epsilon)
+        // The loaded copy is scaled where it lies (no second copy of the weights).
+        let (w, folded) = norm.fold(weight: consume loaded, bias: b)
+        self.init(parameters: parameters, weight: w, bias: folded, activation: activation)
     }
 
     /// `gdn(self(x))`, with the GDN applied to each tile of the output as the direct path finishes it (in cache)
@@ -111,15 +114,19 @@ package struct BatchNorm2d: Sendable {
     }
 
     /// Returns `(weight · scale[oc], bias · scale + shift)` for a convolution with `outC` leading dimension.
-    package func fold(weight: Tensor, bias: [Float]?) -> (Tensor, [Float]) {
+    /// A weight passed with `consume` and held nowhere else is scaled in place.
+    package func fold(weight: consuming Tensor, bias: [Float]?) -> (Tensor, [Float]) {
         let outC = weight.shape[0]
         precondition(outC == scale.count, "BatchNorm has \(scale.count) channels, conv has \(outC)")
         let per = weight.count / max(outC, 1)
-        var w = weight
+        var w = consume weight
         var b = [Float](repeating: 0, count: outC)
-        for oc in 0..<outC {
-            for i in 0..<per { w.scalars[oc * per + i] *= scale[oc] }
-            b[oc] = (bias?[oc] ?? 0) * scale[oc] + shift[oc]
+        w.scalars.withUnsafeMutableBufferPointer { values in
+            for oc in 0..<outC {
+                let s = scale[oc]
+                for i in oc * per..<(oc + 1) * per { values[i] *= s }
+                b[oc] = (bias?[oc] ?? 0) * s + shift[oc]
+            }
         }
         return (w, b)
     }
