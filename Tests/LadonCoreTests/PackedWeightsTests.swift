@@ -1,5 +1,6 @@
 // Prepacked weights (convolutions, linear layers, GDN) and the im2col matrix packed straight into GEMM panels,
 // against the plain reference kernels on odd shapes.
+import Foundation
 import Testing
 import LadonTestSupport
 @testable import LadonCore
@@ -87,6 +88,104 @@ import CLadonKernels
                 #expect((0..<outC * inC).allSatisfy { values[$0] == w.scalars[$0 * kh * kw + tap] }, "tap \(tap)")
             }
             #expect(packed.unpacked().scalars == w.scalars, "\(outC)x\(inC)x\(kh)x\(kw)")
+        }
+    }
+
+    /// Rows scaled where they lie in the panels equal rows scaled before packing, for every blocking and odd shapes
+    /// (several depth blocks, a partial last panel).
+    @Test func scalingPackedRowsEqualsScalingFirst() {
+        var rng = SplitMix64(seed: 45)
+        for blocking in Self.blockings {
+            for (m, k) in [(1, 1), (5, 7), (13, 257), (25, 600), (64, 1100)] {
+                let a = Tensor.random([m, k], using: &rng)
+                let scale = (0..<m).map { _ in Float.random(in: -2...2, using: &rng) }
+                var scaledFirst = a
+                for i in 0..<m * k { scaledFirst.scalars[i] *= scale[i / k] }
+                var packed = PackedMatrix(a, blocking: blocking)
+                packed.scaleRows(by: scale)
+                #expect(packed.unpacked() == scaledFirst.scalars, "\(blocking.kernel) \(m)x\(k)")
+            }
+        }
+    }
+
+    /// `Conv2d(weights:)` packs straight from a file's bytes with the BatchNorm's scale applied while packing; the
+    /// layer equals folding a loaded copy first, bit for bit: every algorithm's storage, with and without bias and
+    /// BatchNorm, read from a mapped file, from memory, from an unaligned F32 tensor and from F64.
+    @Test func convolutionsPackedFromTheFileEqualFoldingACopy() throws {
+        var rng = SplitMix64(seed: 46)
+        // Packed whole (pointwise, im2col), packed per tap (dilated), plain (grouped, direct).
+        let cases: [(Conv2dParameters, packed: Bool)] = [
+            (.init(inChannels: 37, outChannels: 29, kernelSize: 1), true),
+            (.init(inChannels: 13, outChannels: 53, kernelSize: 3, padding: 1), true),
+            (.init(inChannels: 11, outChannels: 57, kernelSize: 3, padding: 2, dilation: 2), true),
+            (.init(inChannels: 12, outChannels: 18, kernelSize: 3, padding: 1, groups: 3), false),
+            (.init(inChannels: 3, outChannels: 8, kernelSize: 5, stride: 2, padding: 2), false),
+        ]
+        for (n, (p, packed)) in cases.enumerated() {
+            let w = Tensor.random(p.weightShape, using: &rng)
+            let bias = Tensor.random([p.outChannels], using: &rng)
+            let stats = (0..<4).map { i in
+                Tensor(shape: [p.outChannels], scalars: (0..<p.outChannels).map { _ in
+                    i == 3 ? Float.random(in: 0.1...2, using: &rng) : Float.random(in: -1...1, using: &rng) })
+            }
+            for layout in ["f32", "unaligned", "f64"] {
+                var writer = SafeTensorsWriter()
+                if layout == "unaligned" { writer.add("pad", dtype: .u8, shape: [1], bytes: [7]) }
+                if layout == "f64" {
+                    writer.add("conv.weight", dtype: .f64, shape: w.shape,
+                               bytes: w.scalars.map { Double($0).bitPattern.littleEndian }.withUnsafeBytes { [UInt8]($0) })
+                } else {
+                    writer.add("conv.weight", w)
+                }
+                writer.add("conv.bias", bias)
+                for (i, key) in ["weight", "bias", "running_mean", "running_var"].enumerated() { writer.add("bn.\(key)", stats[i]) }
+                let data = writer.serialized()
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("ladon-conv-\(UUID().uuidString).safetensors").path
+                try data.write(to: URL(fileURLWithPath: path))
+                defer { try? FileManager.default.removeItem(atPath: path) }
+                for file in [try SafeTensorsFile(path: path), try SafeTensorsFile(data: data)] {
+                    let root = WeightScope(file: file)
+                    for (hasBias, withNorm) in [(false, false), (true, false), (false, true), (true, true)] {
+                        let layer = try Conv2d(weights: root.scope("conv"), parameters: p, hasBias: hasBias,
+                                               batchNorm: withNorm ? root.scope("bn") : nil, activation: .relu)
+                        var (weight, b) = (try root.tensor("conv.weight"), hasBias ? bias.scalars : nil)
+                        if withNorm {
+                            (weight, b) = try BatchNorm2d(weights: root.scope("bn"), channels: p.outChannels).fold(weight: weight, bias: b)
+                        }
+                        let expected = Conv2d(parameters: p, weight: weight, bias: b, activation: .relu)
+                        let label = "case \(n) \(layout) \(file.source) bias \(hasBias) bn \(withNorm)"
+                        #expect(layer.weight == expected.weight && layer.bias == expected.bias, "\(label)")
+                        #expect(Conv2d.keepsPacked(p) == packed, "\(label)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// A packed and a plain layer refuse a wrong weight shape, a missing bias and a missing BatchNorm tensor with the
+    /// same errors, checked in the same order (weight, bias, BatchNorm).
+    @Test func convolutionLoadErrorsAreTheSameForPackedAndPlainLayers() throws {
+        var rng = SplitMix64(seed: 47)
+        for p in [Conv2dParameters(inChannels: 13, outChannels: 53, kernelSize: 3, padding: 1),
+                  Conv2dParameters(inChannels: 3, outChannels: 8, kernelSize: 5, stride: 2, padding: 2)] {
+            var wrong = SafeTensorsWriter()
+            wrong.add("conv.weight", Tensor.random([p.outChannels, p.inChannels, 1, 1], using: &rng))
+            let scope = WeightScope(file: try SafeTensorsFile(data: wrong.serialized()))
+            // The weight's shape is reported before the missing bias.
+            #expect(throws: LadonError.shapeMismatch(name: "conv.weight", expected: p.weightShape,
+                                                     actual: [p.outChannels, p.inChannels, 1, 1])) {
+                _ = try Conv2d(weights: scope.scope("conv"), parameters: p, hasBias: true)
+            }
+            var partial = SafeTensorsWriter()
+            partial.add("conv.weight", Tensor.random(p.weightShape, using: &rng))
+            partial.add("bn.weight", Tensor.random([p.outChannels], using: &rng))
+            let partialScope = WeightScope(file: try SafeTensorsFile(data: partial.serialized()))
+            #expect(throws: LadonError.missingTensor(name: "conv.bias", file: "<memory>")) {
+                _ = try Conv2d(weights: partialScope.scope("conv"), parameters: p, hasBias: true, batchNorm: partialScope.scope("bn"))
+            }
+            #expect(throws: LadonError.missingTensor(name: "bn.bias", file: "<memory>")) {
+                _ = try Conv2d(weights: partialScope.scope("conv"), parameters: p, hasBias: false, batchNorm: partialScope.scope("bn"))
+            }
         }
     }
 

@@ -197,18 +197,29 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// Reads a matrix tensor (`shape`, rank 2) packed for the GEMM: an aligned F32 tensor is packed straight from
     /// the file's bytes, so a large layer (the box head's 51 MB) is not copied once more before packing.
     package func packedMatrix(_ name: String, shape expected: [Int]) throws(LadonError) -> PackedMatrix {
+        precondition(expected.count == 2, "packedMatrix: \(name) is not a matrix")
+        return try withFloats(name, shape: expected) { values in
+            PackedMatrix(values.baseAddress!, rows: expected[0], columns: expected[1], lda: expected[1])
+        }
+    }
+
+    /// Calls `body` with a non-empty tensor's values (row-major, `shape` checked) as `Float`: straight from the file's
+    /// bytes when they are aligned little-endian F32 (then dropped from this process, as after a copy), else from a
+    /// converted copy. For weights that are repacked at once (convolutions, linear layers), which need no copy of their own.
+    package func withFloats<R>(_ name: String, shape expected: [Int],
+                               _ body: (UnsafeBufferPointer<Float>) -> R) throws(LadonError) -> R {
         let e = try entry(name)
         guard e.shape == expected else { throw .shapeMismatch(name: name, expected: expected, actual: e.shape) }
-        precondition(expected.count == 2, "packedMatrix: \(name) is not a matrix")
-        let direct = e.dtype == .f32 && e.elementCount > 0 && Int(littleEndian: 1) == 1
-            ? withBytes(e) { raw -> PackedMatrix? in
+        precondition(e.elementCount > 0, "withFloats: \(name) is empty")
+        if e.dtype == .f32 && Int(littleEndian: 1) == 1 {
+            let direct = withBytes(e) { raw -> R? in
                 guard let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 else { return nil }
                 defer { releasePages(raw) }
-                return PackedMatrix(base.assumingMemoryBound(to: Float.self), rows: expected[0], columns: expected[1],
-                                    lda: expected[1])
-            } ?? nil
-            : nil
-        return direct ?? PackedMatrix(Tensor(shape: e.shape, scalars: floats(e)))
+                return body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: e.elementCount))
+            }
+            if let result = direct ?? nil { return result }
+        }
+        return floats(e).withUnsafeBufferPointer(body)
     }
 
     /// Reads an integer tensor (I8…I64, U8, BOOL) as `Int`. Floating tensors are an error.

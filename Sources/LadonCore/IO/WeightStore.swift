@@ -39,6 +39,12 @@ package struct WeightScope: Sendable {
         try file.packedMatrix(path(name), shape: shape)
     }
 
+    /// A tensor's values without a copy of their own where the file allows (see
+    /// ``SafeTensorsFile/withFloats(_:shape:_:)``).
+    package func withFloats<R>(_ name: String, shape: [Int], _ body: (UnsafeBufferPointer<Float>) -> R) throws(LadonError) -> R {
+        try file.withFloats(path(name), shape: shape, body)
+    }
+
     /// Reads an integer tensor.
     package func integers(_ name: String) throws(LadonError) -> (shape: [Int], values: [Int]) {
         try file.integerTensor(path(name))

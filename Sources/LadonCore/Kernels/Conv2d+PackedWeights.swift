@@ -36,41 +36,54 @@ package final class PackedConvWeights: @unchecked Sendable {
 
     /// Packs `weight` (`parameters.weightShape`, one group) for ``GEMMBlocking/preferred``.
     package init(_ weight: Tensor, _ parameters: Conv2dParameters) {
-        precondition(parameters.groups == 1, "PackedConvWeights: grouped convolutions keep plain weights")
         precondition(weight.shape == parameters.weightShape, "PackedConvWeights: \(weight.shape) != \(parameters.weightShape)")
         self.parameters = parameters
-        let p = parameters
+        (full, perTap) = weight.withUnsafeBufferPointer { Self.pack($0, parameters, outputScale: nil) }
+    }
+
+    /// Packs the `[outC, inC, kH, kW]` values at `weight` (one group), each output channel's multiplied by
+    /// `outputScale[oc]` when given (a BatchNorm folded in while packing: the same products as folding first).
+    package init(_ weight: UnsafeBufferPointer<Float>, _ parameters: Conv2dParameters, outputScale: [Float]? = nil) {
+        self.parameters = parameters
+        (full, perTap) = Self.pack(weight, parameters, outputScale: outputScale)
+    }
+
+    /// The packed matrices of ``init(_:_:outputScale:)``: all taps as one, or one per tap for a dilated convolution.
+    private static func pack(_ weight: UnsafeBufferPointer<Float>, _ p: Conv2dParameters,
+                             outputScale: [Float]?) -> (full: PackedMatrix?, perTap: [PackedMatrix]) {
+        precondition(p.groups == 1, "PackedConvWeights: grouped convolutions keep plain weights")
+        let taps = p.kernelHeight * p.kernelWidth, pairs = p.outChannels * p.inChannels
+        precondition(weight.count == pairs * taps, "PackedConvWeights: \(weight.count) values for \(p.weightShape)")
+        precondition(outputScale == nil || outputScale!.count == p.outChannels, "PackedConvWeights: scale count != outC")
+        guard let src = weight.baseAddress else { preconditionFailure("PackedConvWeights: no weights") }
         if (p.dilationHeight > 1 && p.kernelHeight > 1) || (p.dilationWidth > 1 && p.kernelWidth > 1) {
-            full = nil
-            // `[outC·inC, taps]` → `[taps, outC·inC]` in one pass over the weights (a gather per tap read all of
-            // them once per tap), then each tap's matrix packed.
-            let taps = p.kernelHeight * p.kernelWidth, pairs = p.outChannels * p.inChannels
+            // `[outC·inC, taps]` → `[taps, outC·inC]` one output channel at a time (its inC·taps values stay in L2;
+            // a gather per tap read all the weights once per tap), one tap's run after another (nine write streams
+            // at once would sit outC·inC floats apart, in the same L1 sets); then each tap's matrix packed.
             let split = [Float](unsafeUninitializedCapacity: taps * pairs) { buffer, count in
-                weight.withUnsafeBufferPointer { w in
-                    guard let src = w.baseAddress, let dst = buffer.baseAddress else { return }
-                    // 4096 pairs at a time (144 KB of weights, in L2), one tap's run after another: nine write
-                    // streams at once would sit 2 MB apart, in the same L1 sets.
-                    var j0 = 0
-                    while j0 < pairs {
-                        let j1 = min(j0 + 4096, pairs)
-                        for tap in 0..<taps {
-                            let out = dst + tap * pairs
+                guard let dst = buffer.baseAddress else { count = 0; return }
+                for oc in 0..<p.outChannels {
+                    let j0 = oc * p.inChannels, j1 = j0 + p.inChannels
+                    for tap in 0..<taps {
+                        let out = dst + tap * pairs
+                        if let s = outputScale?[oc] {
+                            for j in j0..<j1 { out[j] = src[j * taps + tap] * s }
+                        } else {
                             for j in j0..<j1 { out[j] = src[j * taps + tap] }
                         }
-                        j0 = j1
                     }
                 }
                 count = taps * pairs
             }
-            perTap = split.withUnsafeBufferPointer { s in
+            return (nil, split.withUnsafeBufferPointer { s in
                 (0..<taps).map { tap in
                     PackedMatrix(s.baseAddress! + tap * pairs, rows: p.outChannels, columns: p.inChannels, lda: p.inChannels)
                 }
-            }
-        } else {
-            full = PackedMatrix(weight)
-            perTap = []
+            })
         }
+        var matrix = PackedMatrix(src, rows: p.outChannels, columns: p.inChannels * taps, lda: p.inChannels * taps)
+        if let outputScale { matrix.scaleRows(by: outputScale) }
+        return (matrix, [])
     }
 
     /// The weights as `[outC, inC, kH, kW]`.

@@ -12,7 +12,7 @@ package struct PackedMatrix: Sendable {
     let mr: Int, kc: Int
     /// `M` rounded up to a multiple of `MR`.
     let paddedRows: Int
-    private let scalars: [Float]
+    private var scalars: [Float]
 
     /// Packs the row-major `a[rows×columns]` (leading dimension `lda`) for `blocking`.
     init(_ a: UnsafePointer<Float>, rows: Int, columns: Int, lda: Int, blocking: GEMMBlocking = .preferred) {
@@ -61,6 +61,28 @@ package struct PackedMatrix: Sendable {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 1) { one in
                 PackedMatrix(w.baseAddress ?? UnsafePointer(one.baseAddress!), rows: rows, columns: columns,
                              lda: max(columns, 1), blocking: blocking)
+            }
+        }
+    }
+
+    /// Multiplies row `i` by `scale[i]` where it lies in the panels: a BatchNorm folded into packed weights, the same
+    /// Float products as scaling the rows before packing.
+    mutating func scaleRows(by scale: [Float]) {
+        precondition(scale.count == rows, "scaleRows: \(scale.count) scales for \(rows) rows")
+        let (rows, columns, mr, kc, padded) = (rows, columns, mr, kc, paddedRows)
+        scalars.withUnsafeMutableBufferPointer { values in
+            guard let base = values.baseAddress else { return }
+            var k0 = 0
+            while k0 < columns {
+                let depth = min(kc, columns - k0)
+                for q in 0..<padded / mr {
+                    let panel = base + k0 * padded + q * mr * depth
+                    let valid = min(mr, rows - q * mr)
+                    for p in 0..<depth {
+                        for r in 0..<valid { panel[p * mr + r] *= scale[q * mr + r] }
+                    }
+                }
+                k0 += depth
             }
         }
     }

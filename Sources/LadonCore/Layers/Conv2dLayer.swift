@@ -27,32 +27,52 @@ package struct Conv2d: Sendable {
     package init(parameters: Conv2dParameters, weight: Tensor, bias: [Float]?, activation: Activation = .none) {
         precondition(weight.shape == parameters.weightShape, "weight \(weight.shape) != \(parameters.weightShape)")
         precondition(bias == nil || bias!.count == parameters.outChannels, "bias count != outChannels")
-        self.parameters = parameters
-        self.bias = bias
-        self.activation = activation
+        self.init(parameters: parameters, bias: bias, activation: activation,
+                  storage: Self.keepsPacked(parameters) ? .packed(PackedConvWeights(weight, parameters)) : .plain(weight))
+    }
+
+    /// Whether the layer's algorithm reads prepacked panels (pointwise and im2col, one group).
+    static func keepsPacked(_ parameters: Conv2dParameters) -> Bool {
         let algorithm = Kernels.conv2dAlgorithm(for: parameters)
-        if parameters.groups == 1 && (algorithm == .pointwise || algorithm == .im2col) {
-            storage = .packed(PackedConvWeights(weight, parameters))
-        } else {
-            storage = .plain(weight)
-        }
+        return parameters.groups == 1 && (algorithm == .pointwise || algorithm == .im2col)
     }
 
     /// Loads `weight` (and `bias` when `hasBias`) from `scope`, then folds the BatchNorm at `batchNorm`
-    /// (`weight`, `bias`, `running_mean`, `running_var`; eval mode, `eps`) into them.
+    /// (`weight`, `bias`, `running_mean`, `running_var`; eval mode, `eps`) into them. Packed layers are packed
+    /// straight from the file's bytes with the BatchNorm's scale applied on the way (no copy of the weights).
     package init(weights scope: WeightScope, parameters: Conv2dParameters, hasBias: Bool,
                 batchNorm: WeightScope? = nil, epsilon: Float = 1e-5,
                 activation: Activation = .none) throws(LadonError) {
-        let loaded = try scope.tensor("weight", shape: parameters.weightShape)
-        let b: [Float]? = hasBias ? try scope.tensor("bias", shape: [parameters.outChannels]).scalars : nil
-        guard let bn = batchNorm else {
-            self.init(parameters: parameters, weight: loaded, bias: b, activation: activation)
+        let p = parameters
+        guard Self.keepsPacked(p) else {
+            let loaded = try scope.tensor("weight", shape: p.weightShape)
+            let b: [Float]? = hasBias ? try scope.tensor("bias", shape: [p.outChannels]).scalars : nil
+            guard let bn = batchNorm else {
+                self.init(parameters: p, weight: loaded, bias: b, activation: activation)
+                return
+            }
+            let norm = try BatchNorm2d(weights: bn, channels: p.outChannels, epsilon: epsilon)
+            // The loaded copy is scaled where it lies (no second copy of the weights).
+            let (w, folded) = norm.fold(weight: consume loaded, bias: b)
+            self.init(parameters: p, weight: w, bias: folded, activation: activation)
             return
         }
-        let norm = try BatchNorm2d(weights: bn, channels: parameters.outChannels, epsilon: epsilon)
-        // The loaded copy is scaled where it lies (no second copy of the weights).
-        let (w, folded) = norm.fold(weight: consume loaded, bias: b)
-        self.init(parameters: parameters, weight: w, bias: folded, activation: activation)
+        // Checked in the order the plain path reads them: weight, bias, BatchNorm.
+        let entry = try scope.file.entry(scope.path("weight"))
+        guard entry.shape == p.weightShape else {
+            throw .shapeMismatch(name: scope.path("weight"), expected: p.weightShape, actual: entry.shape)
+        }
+        let b: [Float]? = hasBias ? try scope.tensor("bias", shape: [p.outChannels]).scalars : nil
+        let norm = try batchNorm.map { bn throws(LadonError) in try BatchNorm2d(weights: bn, channels: p.outChannels, epsilon: epsilon) }
+        let packed = try scope.withFloats("weight", shape: p.weightShape) { PackedConvWeights($0, p, outputScale: norm?.scale) }
+        self.init(parameters: p, bias: norm.map { $0.foldedBias(b) } ?? b, activation: activation, storage: .packed(packed))
+    }
+
+    private init(parameters: Conv2dParameters, bias: [Float]?, activation: Activation, storage: Storage) {
+        self.parameters = parameters
+        self.bias = bias
+        self.activation = activation
+        self.storage = storage
     }
 
     /// `gdn(self(x))`, with the GDN applied to each tile of the output as the direct path finishes it (in cache)
@@ -113,6 +133,11 @@ package struct BatchNorm2d: Sendable {
         self.shift = shift
     }
 
+    /// `bias · scale + shift` (a missing bias counts as zeros): the bias of the folded convolution.
+    package func foldedBias(_ bias: [Float]?) -> [Float] {
+        (0..<scale.count).map { oc in (bias?[oc] ?? 0) * scale[oc] + shift[oc] }
+    }
+
     /// Returns `(weight · scale[oc], bias · scale + shift)` for a convolution with `outC` leading dimension.
     /// A weight passed with `consume` and held nowhere else is scaled in place.
     package func fold(weight: consuming Tensor, bias: [Float]?) -> (Tensor, [Float]) {
@@ -120,14 +145,12 @@ package struct BatchNorm2d: Sendable {
         precondition(outC == scale.count, "BatchNorm has \(scale.count) channels, conv has \(outC)")
         let per = weight.count / max(outC, 1)
         var w = consume weight
-        var b = [Float](repeating: 0, count: outC)
         w.scalars.withUnsafeMutableBufferPointer { values in
             for oc in 0..<outC {
                 let s = scale[oc]
                 for i in oc * per..<(oc + 1) * per { values[i] *= s }
-                b[oc] = (bias?[oc] ?? 0) * s + shift[oc]
             }
         }
-        return (w, b)
+        return (w, foldedBias(bias))
     }
 }
