@@ -121,6 +121,39 @@ import LadonTestSupport
         #expect(scales == Array([Float(0.25), 0.125, 0.0625, 0.03125].prefix(s.head.config.roiLevels.count)))
     }
 
+    /// The pooled features are written without a zero fill first: every row is written, a box no level pools (NaN
+    /// area) gets zeros, and each row equals pooling that box alone into a zeroed buffer, on a heap left full of NaNs.
+    @Test func pooledRowsAreAllWrittenWithoutAZeroFill() {
+        var rng = SplitMix64(seed: 48)
+        let pooler = MultiScaleRoIAlign(levels: [0, 1, 2, 3])
+        let (channels, image) = (8, 64)
+        let fpn = [16, 8, 4, 2].map { Tensor.random([1, channels, $0, $0], using: &rng) }
+        var boxes = (0..<5).map { i -> Box in
+            let size = Float(4 << i)
+            return Box(x1: 1, y1: 2, x2: 1 + size, y2: 2 + size * 0.75)
+        }
+        boxes.insert(Box(x1: .nan, y1: 0, x2: 5, y2: 5), at: 2)
+        boxes.append(Box(x1: 30, y1: 30, x2: 30, y2: 30))  // zero area
+        let rowSize = channels * 49
+        for _ in 0..<3 {
+            // Leave freed NaNs where the pooled rows will likely be allocated.
+            do { let dirty = [Float](repeating: .nan, count: boxes.count * rowSize); _ = dirty.count }
+            let (features, levels) = pooler(fpn: fpn, boxes: boxes, imageHeight: image)
+            #expect(levels[2] == nil && features.scalars.allSatisfy(\.isFinite))
+            #expect(features.scalars[(2 * rowSize)..<(3 * rowSize)].allSatisfy { $0 == 0 })
+            let scales = pooler.spatialScales(featureHeights: fpn.map(\.h), imageHeight: image)
+            for (row, level) in levels.enumerated() {
+                guard let level else { continue }
+                var alone = [Float](repeating: 0, count: rowSize)
+                alone.withUnsafeMutableBufferPointer {
+                    Kernels.roiAlign(into: $0.baseAddress!, rows: [0], feature: fpn[level], boxes: [boxes[row]],
+                                     spatialScale: scales[level], outputSize: 7, samplingRatio: 2, aligned: false)
+                }
+                #expect(Array(features.scalars[(row * rowSize)..<((row + 1) * rowSize)]) == alone, "row \(row)")
+            }
+        }
+    }
+
     /// torchvision's `_setup_scales` (height only, unpadded H'), incl. flat images where it stops giving 1/4.
     @Test func poolerScalesAreInferredLikeTorchvision() throws {
         let f = try Fixtures.safetensors(Self.file)

@@ -63,17 +63,23 @@ package struct MultiScaleRoIAlign: Sendable, Equatable {
         let scale = spatialScales(featureHeights: maps.map(\.h), imageHeight: imageHeight)
         let (kMin, kMax) = Self.levelRange(scale)
         let assigned = boxes.map { level(of: $0, kMin: kMin, kMax: kMax) }
-        var out = Tensor(shape: [boxes.count, channels, outputSize, outputSize])
-        if boxes.isEmpty { return (out, assigned) }
-        out.withUnsafeMutableBufferPointer { op in
-            for (l, map) in maps.enumerated() where l < scale.count {
+        let pooledLevels = min(maps.count, scale.count)
+        // Not zero-filled first (50 MB for 1000 RoIs of 256 channels): `roiAlign` writes every value of its rows, and
+        // the rows no level pools are zeroed here.
+        let out = Tensor(shape: [boxes.count, channels, outputSize, outputSize], unsafeUninitialized: { op in
+            guard let base = op.baseAddress else { return }
+            let rowSize = channels * outputSize * outputSize
+            for (row, l) in assigned.enumerated() where (l ?? pooledLevels) >= pooledLevels {
+                (base + row * rowSize).initialize(repeating: 0, count: rowSize)
+            }
+            for (l, map) in maps.enumerated() where l < pooledLevels {
                 let rows = assigned.indices.filter { assigned[$0] == l }
                 if rows.isEmpty { continue }
-                Kernels.roiAlign(into: op.baseAddress!, rows: rows, feature: map, boxes: rows.map { boxes[$0] },
+                Kernels.roiAlign(into: base, rows: rows, feature: map, boxes: rows.map { boxes[$0] },
                                  spatialScale: scale[l], outputSize: outputSize, samplingRatio: samplingRatio,
                                  aligned: false)
             }
-        }
+        })
         return (out, assigned)
     }
 }
