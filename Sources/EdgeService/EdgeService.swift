@@ -21,7 +21,7 @@ import UnixSignals
 ///
 /// ```swift
 /// let service = try EdgeService(modelPath: "model.safetensors", configuration: .init(port: 8080))
-/// try await service.run()          // until SIGTERM/SIGINT, then drains in-flight requests
+/// try await service.run()          // warms up, serves until SIGTERM/SIGINT, then drains in-flight requests
 /// ```
 public final class EdgeService: Sendable {
     /// Everything `ladon serve` can set.
@@ -76,6 +76,8 @@ public final class EdgeService: Sendable {
     let logger: Logger
     let startedDraining = NIOLockedValueBox(false)
     let runningGroup = NIOLockedValueBox<ServiceGroup?>(nil)
+    /// `shutdown()` came before the server ran (during the warm-up): `run` returns instead of serving.
+    let shutdownBeforeServing = NIOLockedValueBox(false)
 
     /// Loads the whole model from `modelPath` (one loader, one validation) and prepares the workers.
     public convenience init(modelPath: String, configuration: Configuration, logger: Logger? = nil) throws(LadonError) {
@@ -108,8 +110,9 @@ public final class EdgeService: Sendable {
     /// The model this service runs (`GET /v1/model`).
     public var model: ModelDescription { description_ }
 
-    /// Serves until a graceful-shutdown signal (or the task's cancellation): then stops accepting, lets in-flight
-    /// requests finish within `drainTimeout`, and returns. `onBound` receives the bound port.
+    /// Warms the workers up (``Configuration/warmupPasses``), then serves until a graceful-shutdown signal (or the
+    /// task's cancellation): then stops accepting, lets in-flight requests finish within `drainTimeout`, and returns.
+    /// `onBound` receives the bound port once the server listens, after the warm-up.
     public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
                     onBound: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let config = configuration
@@ -134,7 +137,17 @@ public final class EdgeService: Sendable {
             gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
         groupConfig.maximumGracefulShutdownDuration = config.drainTimeout
         let group = ServiceGroup(configuration: groupConfig)
-        runningGroup.withLockedValue { $0 = group }
+        let stopEarly = runningGroup.withLockedValue { running -> Bool in
+            if shutdownBeforeServing.withLockedValue({ $0 }) { return true }
+            running = group
+            return false
+        }
+        if stopEarly {
+            queue.shutdown()
+            try await eventLoops.shutdownGracefully()
+            logger.notice("stopped before serving: shutdown was asked for during the warm-up")
+            return
+        }
         defer {
             runningGroup.withLockedValue { $0 = nil }
             queue.shutdown()
@@ -150,9 +163,14 @@ public final class EdgeService: Sendable {
     }
 
     /// Starts a graceful shutdown of a running service, as SIGTERM does: stop accepting, finish the requests in
-    /// flight, then `run` returns.
+    /// flight, then `run` returns. Asked for before the server listens (during the warm-up), `run` returns without
+    /// serving.
     public func shutdown() async {
-        await runningGroup.withLockedValue { $0 }?.triggerGracefulShutdown()
+        let group = runningGroup.withLockedValue { running -> ServiceGroup? in
+            if running == nil { shutdownBeforeServing.withLockedValue { $0 = true } }
+            return running
+        }
+        await group?.triggerGracefulShutdown()
     }
 }
 

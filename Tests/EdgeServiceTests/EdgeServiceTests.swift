@@ -137,6 +137,13 @@ func tinyPacket(model: String = TinyModel.path) throws -> LatentPacket {
         let cold = try await RunningService.start { $0.warmupPasses = 0 }
         defer { Task { await cold.stop() } }
         #expect(!String(decoding: try await cold.request("/metrics", method: "GET").2, as: UTF8.self).contains("ladon_warmup_seconds"))
+
+        // A shutdown asked for before the server listens (here: before `run`) ends `run` after the warm-up, unbound.
+        let early = try EdgeService(modelPath: TinyModel.path, configuration: config)
+        await early.shutdown()
+        let bound = PortBox()
+        try await early.run(gracefulShutdownSignals: []) { bound.set($0) }
+        #expect(bound.get() == nil)
     }
 
     @Test func badRequestsGetTheRightStatusAndTheServerKeepsServing() async throws {
