@@ -56,7 +56,7 @@ public final class EdgeService: Sendable {
         /// `Authorization: Bearer <token>` required on `/v1/*` when set.
         public var token: String?
         /// Passes of a synthetic photo through both halves that every worker runs before the port opens, so the first
-        /// real request does not pay for first-touch memory (about 25 % slower on the full-size model). 0 skips them.
+        /// real request does not pay for first-touch memory (50–70 ms more on the full-size model). 0 skips them.
         public var warmupPasses = 1
         public var logLevel: Logger.Level = .info
 
@@ -215,7 +215,7 @@ extension EdgeService {
                     return (try? outcome.get().0) ?? WarmupReport()
                 }
             }
-            return await group.reduce(into: WarmupReport()) { 
+            return await group.reduce(into: WarmupReport()) {
                 $0.passes += $1.passes
                 $0.failures += $1.failures
                 $0.firstError = $0.firstError ?? $1.firstError

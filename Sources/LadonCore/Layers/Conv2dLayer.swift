@@ -44,28 +44,25 @@ package struct Conv2d: Sendable {
                 batchNorm: WeightScope? = nil, epsilon: Float = 1e-5,
                 activation: Activation = .none) throws(LadonError) {
         let p = parameters
-        guard Self.keepsPacked(p) else {
-            let loaded = try scope.tensor("weight", shape: p.weightShape)
-            let b: [Float]? = hasBias ? try scope.tensor("bias", shape: [p.outChannels]).scalars : nil
-            guard let bn = batchNorm else {
-                self.init(parameters: p, weight: loaded, bias: b, activation: activation)
-                return
-            }
-            let norm = try BatchNorm2d(weights: bn, channels: p.outChannels, epsilon: epsilon)
-            // The loaded copy is scaled where it lies (no second copy of the weights).
-            let (w, folded) = norm.fold(weight: consume loaded, bias: b)
-            self.init(parameters: p, weight: w, bias: folded, activation: activation)
-            return
-        }
-        // Checked in the order the plain path reads them: weight, bias, BatchNorm.
+        // Read and checked in this order, whatever the layer keeps: weight, bias, BatchNorm.
         let entry = try scope.file.entry(scope.path("weight"))
         guard entry.shape == p.weightShape else {
             throw .shapeMismatch(name: scope.path("weight"), expected: p.weightShape, actual: entry.shape)
         }
         let b: [Float]? = hasBias ? try scope.tensor("bias", shape: [p.outChannels]).scalars : nil
         let norm = try batchNorm.map { bn throws(LadonError) in try BatchNorm2d(weights: bn, channels: p.outChannels, epsilon: epsilon) }
-        let packed = try scope.withFloats("weight", shape: p.weightShape) { PackedConvWeights($0, p, outputScale: norm?.scale) }
-        self.init(parameters: p, bias: norm.map { $0.foldedBias(b) } ?? b, activation: activation, storage: .packed(packed))
+        let storage: Storage
+        if Self.keepsPacked(p) {
+            storage = .packed(try scope.withFloats("weight", shape: p.weightShape) {
+                PackedConvWeights($0, p, outputScale: norm?.scale)
+            })
+        } else {
+            var w = try scope.tensor("weight", shape: p.weightShape)
+            // The loaded copy is scaled where it lies (no second copy of the weights).
+            if let norm { w = norm.scaled(consume w) }
+            storage = .plain(w)
+        }
+        self.init(parameters: p, bias: norm.map { $0.foldedBias(b) } ?? b, activation: activation, storage: storage)
     }
 
     private init(parameters: Conv2dParameters, bias: [Float]?, activation: Activation, storage: Storage) {
@@ -141,6 +138,12 @@ package struct BatchNorm2d: Sendable {
     /// Returns `(weight · scale[oc], bias · scale + shift)` for a convolution with `outC` leading dimension.
     /// A weight passed with `consume` and held nowhere else is scaled in place.
     package func fold(weight: consuming Tensor, bias: [Float]?) -> (Tensor, [Float]) {
+        (scaled(consume weight), foldedBias(bias))
+    }
+
+    /// `weight · scale[oc]` for a convolution with `outC` leading dimension; scaled in place when passed with `consume`
+    /// and held nowhere else.
+    package func scaled(_ weight: consuming Tensor) -> Tensor {
         let outC = weight.shape[0]
         precondition(outC == scale.count, "BatchNorm has \(scale.count) channels, conv has \(outC)")
         let per = weight.count / max(outC, 1)
@@ -151,6 +154,6 @@ package struct BatchNorm2d: Sendable {
                 for i in oc * per..<(oc + 1) * per { values[i] *= s }
             }
         }
-        return (w, foldedBias(bias))
+        return w
     }
 }

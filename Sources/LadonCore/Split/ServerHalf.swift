@@ -45,8 +45,8 @@ public struct ServerHalf: Sendable {
             throw .weights(file: f.file.source, .bottleneckChannelMismatch(tables: entropyBottleneck.channels, config: config.bottleneckChannels))
         }
         // The decoder, body and classifier on one thread, the segmentation and detection heads on another (when the
-        // kernels may use two): at full size about 100 and 140 MB of weights to read, fold and pack, 0.13 and 0.15–0.19 s
-        // one after the other on the Zen 4 machine. Each side's first error is kept; the first side's is thrown first.
+        // kernels may use two): at full size about 100 and 140 MB of weights to read and pack, about as long as each
+        // other. Each side's first error is kept; the first side's is thrown first.
         let bodyOut = config.stageChannels[2]
         let (trunk, heads) = WorkSplit.both({ () -> Result<(LadonDecoder, ResNetBody, ClassificationHead?), LadonError> in
             Result { () throws(LadonError) in
