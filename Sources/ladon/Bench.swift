@@ -10,7 +10,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time every stage on this machine and model latency against bandwidth: local computing, full offloading, split computing.",
         discussion: """
-            Each image runs --warmup untimed and --runs timed passes of every stage. The latency model (README, \
+            Each image runs --warmup untimed and --runs timed passes of every stage (--timing isolated: each stage \
+            --warmup then --runs times on its own before the next). The latency model (README, \
             "Latency against bandwidth") uses the stage medians: transfer = 8 x bytes / rate; device stages are \
             multiplied by --device-slowdown; offloading and split add --rtt once.
             """)
@@ -47,6 +48,15 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Timed passes per image.")
     var runs = 10
+
+    @Option(help: "pipeline: whole passes, each stage with the caches the stage before it left, as `ladon infer` and the service run them; isolated: each stage rerun on its own before the next (warm caches), as single-stage benchmarks such as ONNX Runtime's time a model part.",
+            transform: { text in
+                guard let timing = StageTiming(rawValue: text) else {
+                    throw ValidationError("--timing must be one of \(StageTiming.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return timing
+            })
+    var timing: StageTiming = .pipeline
 
     @Option(name: .customLong("device-power"), help: "Device power in watts while computing (with --radio-power: report a modelled device energy, E = P x t).")
     var devicePower: Double?
@@ -96,14 +106,14 @@ struct Bench: ParsableCommand {
                 throw CLIError("\(path): \(error)", status: .inputFailed)
             }
         }
-        let benchmark = StageBenchmark(warmupRuns: warmup, timedRuns: runs, jpegQuality: jpegQuality)
+        let benchmark = StageBenchmark(warmupRuns: warmup, timedRuns: runs, jpegQuality: jpegQuality, timing: timing)
         let measurement = try benchmark.measure(model: model, images: decoded) { LatentPacket($0).serialized().count }
         let latency = LatencyModel(profile: measurement.profile, tasks: task, deviceSlowdown: deviceSlowdown,
                                    roundTrip: rtt / 1000, responseBytes: Double(responseBytes))
         let power = devicePower.flatMap { d in radioPower.map { PowerModel(deviceWatts: d, radioWatts: $0) } }
         let context = BenchReport.Context(modelPath: modelPath, fingerprint: model.fingerprint, threads: Kernels.threadCount,
                                           jpegQuality: jpegQuality, warmupRuns: warmup, timedRuns: runs,
-                                          gemmKernel: Kernels.gemmKernelName)
+                                          gemmKernel: Kernels.gemmKernelName, timing: timing)
         let report = BenchReport(context: context, measurement: measurement, model: latency, rates: rateList, power: power)
         if let plot {
             do { try report.chart().render().write(toFile: plot, atomically: true, encoding: .utf8) } catch {

@@ -142,4 +142,27 @@ import Testing
         let badRate = try LadonCLI.run(["bench", "--rates", "5MB/s", "--model", Self.model, LadonCLI.fixture("Scripts/data/chelsea_small.png")])
         #expect(badRate.status == 64)
     }
+
+    /// `--timing isolated` reruns each stage on its own: every stage has --runs samples per image, on the same bytes
+    /// as whole passes produce.
+    @Test func benchTimesEachStageOnItsOwnWhenIsolated() throws {
+        let image = LadonCLI.fixture("Scripts/data/chelsea_small.png")
+        func bench(_ timing: String) throws -> [String: Any] {
+            let r = try LadonCLI.run(["bench", "--json", "--timing", timing, "--runs", "3", "--warmup", "1",
+                                      "--model", Self.model, image, image])
+            #expect(r.status == 0, "\(r.stderr)")
+            return try Self.json(r.stdout)
+        }
+        let isolated = try bench("isolated"), pipeline = try bench("pipeline")
+        #expect((isolated["settings"] as? [String: Any])?["timing"] as? String == "isolated")
+        #expect((pipeline["settings"] as? [String: Any])?["timing"] as? String == "pipeline")
+        let stages = try #require(isolated["stages"] as? [[String: Any]])
+        #expect(stages.count == 10)
+        for stage in stages { #expect(stage["samples"] as? Int == 6, "\(stage)") }
+        #expect(isolated["bytes"] as? [String: Double] == pipeline["bytes"] as? [String: Double])
+        let text = try LadonCLI.run(["bench", "--timing", "isolated", "--runs", "1", "--warmup", "0", "--model", Self.model, image])
+        #expect(text.status == 0 && text.stdout.contains("timed runs of each stage on its own (warm caches)"))
+        let bad = try LadonCLI.run(["bench", "--timing", "hot", "--model", Self.model, image])
+        #expect(bad.status == 64 && bad.stderr.contains("--timing must be one of pipeline, isolated"))
+    }
 }

@@ -37,6 +37,17 @@ import Testing
         #expect(Self.model.fastest(at: try Self.rate(1e3)) == .local)
     }
 
+    /// Pipeline timing runs whole passes (the first `warmupRuns` untimed); isolated timing runs one pass in which every
+    /// stage runs its warm-up and timed runs before the next stage.
+    @Test func stageTimingPlansThePassesAndReruns() {
+        let pipeline = StageBenchmark(warmupRuns: 2, timedRuns: 5).runPlan
+        #expect(pipeline.passes == 7 && pipeline.untimedPasses == 2)
+        #expect(pipeline.reruns.warmup == 0 && pipeline.reruns.timed == 1)
+        let isolated = StageBenchmark(warmupRuns: 2, timedRuns: 5, timing: .isolated).runPlan
+        #expect(isolated.passes == 1 && isolated.untimedPasses == 0)
+        #expect(isolated.reruns.warmup == 2 && isolated.reruns.timed == 5)
+    }
+
     @Test func crossoversAreTheRatesWhereLatenciesMeet() throws {
         // split < offloading ⟺ 0.736 + 8000/r < 0.453 + 400000/r ⟺ r < 392000 / 0.283
         guard case .below(let vsOffloading) = Self.model.crossover(.split, beats: .offloading) else {

@@ -13,10 +13,13 @@ public struct BenchReport: Sendable {
         public var timedRuns: Int
         /// The GEMM kernel path that ran (`Kernels.gemmKernelName`, e.g. `avx2-6x16`), so figures say which it was.
         public var gemmKernel: String?
+        /// Whole passes or each stage on its own (``StageTiming``).
+        public var timing: StageTiming
 
         public init(modelPath: String, fingerprint: String?, threads: Int, jpegQuality: Int, warmupRuns: Int, timedRuns: Int,
-                    gemmKernel: String? = nil) {
+                    gemmKernel: String? = nil, timing: StageTiming = .pipeline) {
             self.gemmKernel = gemmKernel
+            self.timing = timing
             self.modelPath = modelPath
             self.fingerprint = fingerprint
             self.threads = threads
@@ -65,7 +68,9 @@ public struct BenchReport: Sendable {
         let c = context, p = model.profile
         let imageCount = measurement.images.count
         var out = "ladon bench: \((c.modelPath as NSString).lastPathComponent), \(imageCount) image\(imageCount == 1 ? "" : "s"), "
-            + "\(c.warmupRuns) warm-up + \(c.timedRuns) timed runs each, \(c.threads) thread\(c.threads == 1 ? "" : "s")"
+            + "\(c.warmupRuns) warm-up + \(c.timedRuns) timed runs "
+            + (c.timing == .isolated ? "of each stage on its own (warm caches)" : "each")
+            + ", \(c.threads) thread\(c.threads == 1 ? "" : "s")"
             + (c.gemmKernel.map { ", GEMM kernel \($0)" } ?? "") + "\n\n"
         out += pad("Stage (this machine)", 30) + lpad("median ms", 11) + lpad("p90 ms", 11) + "\n"
         for stage in BenchStage.allCases {
@@ -121,6 +126,8 @@ public struct BenchReport: Sendable {
             public var timedRuns: Int
             public var threads: Int
             public var gemmKernel: String?
+            /// `pipeline` or `isolated` (``StageTiming``).
+            public var timing: String
         }
         public struct Stage: Sendable, Encodable {
             public var name: String, side: String
@@ -191,7 +198,8 @@ public struct BenchReport: Sendable {
             model: .init(path: c.modelPath, fingerprint: c.fingerprint),
             settings: .init(tasks: model.tasks.rawValue, deviceSlowdown: model.deviceSlowdown, rttMs: 1000 * model.roundTrip,
                             responseBytes: model.responseBytes, jpegQuality: c.jpegQuality, warmupRuns: c.warmupRuns,
-                            timedRuns: c.timedRuns, threads: c.threads, gemmKernel: c.gemmKernel),
+                            timedRuns: c.timedRuns, threads: c.threads, gemmKernel: c.gemmKernel,
+                            timing: c.timing.rawValue),
             images: measurement.images,
             bytes: .init(compressed: sizeMedian(\.compressedBytes), packet: p.packetBytes, jpeg: p.jpegBytes,
                          response: model.responseBytes),

@@ -36,23 +36,37 @@ public enum BenchStage: String, Sendable, Codable, CaseIterable {
     }
 }
 
-/// Measures the stages of a model on images: `warmupRuns` untimed passes, then `timedRuns` timed passes per image.
-/// Each pass runs every stage once, in pipeline order, on the real intermediate values (the server decodes the
-/// device's real bytes), with wall-clock time per stage.
+/// How ``StageBenchmark`` repeats the stages.
+public enum StageTiming: String, Sendable, Codable, CaseIterable {
+    /// Whole passes, every stage once per pass in pipeline order, as `ladon infer` and the edge service run them:
+    /// each stage starts with the caches the stage before it left (a small head reads its weights from memory).
+    case pipeline
+    /// Each stage rerun on its own input (its warm-up runs, then its timed runs) before the next stage starts: warm
+    /// caches, the way single-stage benchmarks time a model part (ONNX Runtime's perf test, the ONNX Runtime column of
+    /// `Scripts/bench/compare_ort.py`). A like-for-like comparison with those, not what a deployment sees.
+    case isolated
+}
+
+/// Measures the stages of a model on images, on the real intermediate values (the server decodes the device's real
+/// bytes), with wall-clock time per stage: per image `warmupRuns` untimed and `timedRuns` timed runs of every stage,
+/// as whole passes or stage by stage (``StageTiming``).
 public struct StageBenchmark: Sendable {
     public var warmupRuns: Int
     public var timedRuns: Int
     /// Quality (1…100) of the JPEG sent in full offloading.
     public var jpegQuality: Int
+    public var timing: StageTiming
 
     /// 95: a JPEG close enough to the camera's image that offloading costs no accuracy, the condition under which
     /// the three scenarios give the same answers and only their latency differs.
     public static let defaultJPEGQuality = 95
 
-    public init(warmupRuns: Int = 2, timedRuns: Int = 10, jpegQuality: Int = StageBenchmark.defaultJPEGQuality) {
+    public init(warmupRuns: Int = 2, timedRuns: Int = 10, jpegQuality: Int = StageBenchmark.defaultJPEGQuality,
+                timing: StageTiming = .pipeline) {
         self.warmupRuns = warmupRuns
         self.timedRuns = timedRuns
         self.jpegQuality = jpegQuality
+        self.timing = timing
     }
 
     /// What one image sends.
@@ -92,12 +106,13 @@ public struct StageBenchmark: Sendable {
         precondition(!images.isEmpty && timedRuns >= 1 && warmupRuns >= 0)
         var samples: [BenchStage: [Double]] = [:]
         var sizes: [ImageSizes] = []
+        let plan = runPlan
         for (file, image) in images {
             var last: (compressed: Int, packet: Int, jpeg: Int) = (0, 0, 0)
-            for run in 0..<(warmupRuns + timedRuns) {
+            for run in 0..<plan.passes {
                 var stopwatch = Stopwatch()
-                last = try pass(model: model, image: image, stopwatch: &stopwatch, packetBytes: packetBytes)
-                guard run >= warmupRuns else { continue }
+                last = try pass(model: model, image: image, reruns: plan.reruns, stopwatch: &stopwatch, packetBytes: packetBytes)
+                guard run >= plan.untimedPasses else { continue }
                 for (stage, seconds) in stopwatch.laps {
                     samples[BenchStage(rawValue: stage)!, default: []].append(seconds)
                 }
@@ -108,11 +123,25 @@ public struct StageBenchmark: Sendable {
         return Measurement(stages: samples.mapValues { TimingSummary($0) }, images: sizes)
     }
 
-    /// One pass over every stage; returns the sizes it produced.
-    private func pass(model: LadonModel, image: RGBImage, stopwatch: inout Stopwatch,
+    /// How many passes over the stages run per image, how many of them first untimed, and how often each pass runs
+    /// each stage untimed and then timed. Pipeline: whole passes, each stage once per pass. Isolated: one pass that
+    /// reruns each stage in place.
+    package var runPlan: (passes: Int, untimedPasses: Int, reruns: (warmup: Int, timed: Int)) {
+        switch timing {
+        case .pipeline: (warmupRuns + timedRuns, warmupRuns, (warmup: 0, timed: 1))
+        case .isolated: (1, 0, (warmup: warmupRuns, timed: timedRuns))
+        }
+    }
+
+    /// One pass over every stage, each run `reruns.warmup` times untimed and then `reruns.timed` times timed before
+    /// the next stage takes its result; returns the sizes it produced.
+    private func pass(model: LadonModel, image: RGBImage, reruns: (warmup: Int, timed: Int), stopwatch: inout Stopwatch,
                       packetBytes: (EncodedImage) -> Int) throws -> (compressed: Int, packet: Int, jpeg: Int) {
         func time<T>(_ stage: BenchStage, _ body: () throws -> T) throws -> T {
-            try stopwatch.time(stage.rawValue, body)
+            for _ in 0..<reruns.warmup { _ = try body() }
+            var value = try stopwatch.time(stage.rawValue, body)
+            for _ in 1..<max(1, reruns.timed) { value = try stopwatch.time(stage.rawValue, body) }
+            return value
         }
         let device = model.device, server = model.server
         let input = try time(.preprocess) {
