@@ -58,11 +58,11 @@ fi
 CHECKPOINTS=(--model "$DIR/model.safetensors" --classification "$DIR/classification.pt"
              --detection "$DIR/detection.pt" --segmentation "$DIR/segmentation.pt")
 
-section "stages against ONNX Runtime (compare_ort.py --pipeline, $ORT_RUNS runs)"
+section "stages against ONNX Runtime (compare_ort.py --pipeline --isolated, $ORT_RUNS runs)"
 rm -f "$OUT"/compare_ort_*.txt
 for ((k = 1; k <= ORT_RUNS; k++)); do
     "$PY" Scripts/bench/compare_ort.py "${CHECKPOINTS[@]}" --rounds "$ROUNDS" --runs "$RUNS" --threads 2 \
-        --ladon "$LADON" --pipeline > "$OUT/compare_ort_$k.txt" 2>&1
+        --ladon "$LADON" --pipeline --isolated > "$OUT/compare_ort_$k.txt" 2>&1
     echo "run $k: $(grep -m1 'host probe' "$OUT/compare_ort_$k.txt" || echo 'no probe line; see the file')"
 done
 python3 Scripts/bench/summarize_compare_ort.py "$OUT"/compare_ort_*.txt

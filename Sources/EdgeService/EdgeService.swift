@@ -137,29 +137,24 @@ public final class EdgeService: Sendable {
             gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
         groupConfig.maximumGracefulShutdownDuration = config.drainTimeout
         let group = ServiceGroup(configuration: groupConfig)
-        let stopEarly = runningGroup.withLockedValue { running -> Bool in
-            if shutdownBeforeServing.withLockedValue({ $0 }) { return true }
+        // Registered under the lock `shutdown()` takes, so a shutdown asked for during the warm-up is never lost.
+        let serving = runningGroup.withLockedValue { running -> Bool in
+            if shutdownBeforeServing.withLockedValue({ $0 }) { return false }
             running = group
-            return false
-        }
-        if stopEarly {
-            queue.shutdown()
-            try await eventLoops.shutdownGracefully()
-            logger.notice("stopped before serving: shutdown was asked for during the warm-up")
-            return
+            return true
         }
         defer {
             runningGroup.withLockedValue { $0 = nil }
             queue.shutdown()
         }
         do {
-            try await group.run()
+            if serving { try await group.run() }
         } catch {
             try? await eventLoops.shutdownGracefully()
             throw error
         }
         try await eventLoops.shutdownGracefully()
-        logger.notice("stopped")
+        logger.notice(serving ? "stopped" : "stopped before serving: shutdown was asked for during the warm-up")
     }
 
     /// Starts a graceful shutdown of a running service, as SIGTERM does: stop accepting, finish the requests in
