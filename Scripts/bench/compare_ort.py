@@ -216,12 +216,16 @@ BENCH_STAGES = {"preprocess": "preprocess", "encoder": "encoder", "entropyEncode
                 "segmentationHead": "segmentation", "detectionHead": "detection"}
 
 
+KERNELS = set()  # the GEMM kernel paths `ladon bench` named (only --isolated runs it)
+
+
 def swift_isolated_block(args, threads):
     """Swift's stages timed as ORT's are here: `ladon bench --timing isolated` reruns each stage on its own (one
     warm-up, then --runs timed runs) before the next, so its caches are warm. One median per stage and round."""
     cmd = [args.ladon, "bench", "--json", "--timing", "isolated", "--warmup", "1", "--runs", str(args.runs),
            "--model", args.model, "--threads", str(threads), args.image]
     report = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    KERNELS.add(report["settings"].get("gemmKernel") or "unnamed")
     ms = {BENCH_STAGES[s["name"]]: s["medianMs"] for s in report["stages"] if s["name"] in BENCH_STAGES}
     out = {f"{stage}, isolated": [value] for stage, value in ms.items() if stage != "preprocess"}
     out["device half, isolated"] = [ms["preprocess"] + ms["encoder"] + ms["entropy encode"]]
@@ -301,7 +305,8 @@ def main():
     print(f"\nimage {os.path.basename(args.image)}: padded {tuple(x.shape[-2:])}, latent {tuple(y.shape[1:])}, "
           f"{len(strings[0])} bytes; load average {load:.1f}; medians of {args.rounds} rounds x {args.runs} runs (ms)")
     print(f"host probe, 1 thread (before / after): matmul {probe_before[0]:.0f} / {probe_after[0]:.0f} GFLOP/s, "
-          f"64 MB copy {probe_before[1]:.1f} / {probe_after[1]:.1f} GB/s\n")
+          f"64 MB copy {probe_before[1]:.1f} / {probe_after[1]:.1f} GB/s")
+    print(f"Swift GEMM kernel path: {', '.join(sorted(KERNELS)) if KERNELS else 'not named (add --isolated)'}\n")
     stages = ["encoder", "encoder, device loop", "entropy encode", "entropy decode", "server body", "classification",
               "segmentation", "detection"]
     if args.isolated:

@@ -6,6 +6,16 @@ import LadonCore
 import LadonEval
 import LadonImage
 
+/// An option's parser for a string-valued enum: a value that names no case is refused with every case listed.
+private func oneOf<Value: RawRepresentable & CaseIterable & Sendable>(_ option: String) -> @Sendable (String) throws -> Value
+where Value.RawValue == String {
+    let names = Value.allCases.map(\.rawValue).joined(separator: ", ")
+    return { text in
+        guard let value = Value(rawValue: text) else { throw ValidationError("\(option) must be one of \(names)") }
+        return value
+    }
+}
+
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time every stage on this machine and model latency against bandwidth: local computing, full offloading, split computing.",
@@ -23,12 +33,7 @@ struct Bench: ParsableCommand {
     var rates = "37.5kbps,250kbps,1Mbps,5Mbps,50Mbps"
 
     @Option(help: "Heads that count in the latency: all, classification, detection or segmentation (default: all).",
-            transform: { text in
-                guard let tasks = BenchTasks(rawValue: text) else {
-                    throw ValidationError("--task must be one of \(BenchTasks.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                return tasks
-            })
+            transform: oneOf("--task"))
     var task: BenchTasks = .all
 
     @Option(name: .customLong("device-slowdown"), help: "How many times slower the device is than this machine (device stages are multiplied by it).")
@@ -50,12 +55,7 @@ struct Bench: ParsableCommand {
     var runs = 10
 
     @Option(help: "pipeline: whole passes, each stage with the caches the stage before it left, as `ladon infer` and the service run them; isolated: each stage rerun on its own before the next (warm caches), as single-stage benchmarks such as ONNX Runtime's time a model part.",
-            transform: { text in
-                guard let timing = StageTiming(rawValue: text) else {
-                    throw ValidationError("--timing must be one of \(StageTiming.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                return timing
-            })
+            transform: oneOf("--timing"))
     var timing: StageTiming = .pipeline
 
     @Option(name: .customLong("device-power"), help: "Device power in watts while computing (with --radio-power: report a modelled device energy, E = P x t).")

@@ -164,5 +164,7 @@ import Testing
         #expect(text.status == 0 && text.stdout.contains("timed runs of each stage on its own (warm caches)"))
         let bad = try LadonCLI.run(["bench", "--timing", "hot", "--model", Self.model, image])
         #expect(bad.status == 64 && bad.stderr.contains("--timing must be one of pipeline, isolated"))
+        let badTask = try LadonCLI.run(["bench", "--task", "depth", "--model", Self.model, image])
+        #expect(badTask.status == 64 && badTask.stderr.contains("--task must be one of all, classification, detection, segmentation"))
     }
 }
