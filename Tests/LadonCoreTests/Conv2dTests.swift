@@ -236,6 +236,75 @@ private func checkConv(_ c: ConvCase, _ algorithm: Conv2dAlgorithm, threads: Int
         #endif
     }
 
+    /// The AVX2 tiles' driver gives the bits of the plain 6×16 tile run on every tile and 6-channel block, both where
+    /// the taps come in runs of five at one pattern of offsets (the encoder's 5-wide kernel rows, which take the
+    /// run-of-five kernel) and where one tap breaks the pattern (the plain kernel): plain, edge and tail-pair tiles,
+    /// 13 channels (a last block of one), with and without `+ C` and an epilogue. Runs wherever the CPU has AVX2.
+    @Test func directAVX2TilesInRunsOfFiveAgree() throws {
+        #if LADON_FMA && arch(x86_64) && (os(Linux) || os(macOS))
+        try #require(CPUFeatures.avx2FMA)
+        var rng = SplitMix64(seed: 0x5F1E)
+        let runs = 9, taps = 45, channels = 13, blocks = 3, plane = 64, span = 400
+        let pattern = [0, 171, 1, 172, 2]  // stride 2: phase planes 171 floats apart
+        let patterned = (0..<runs).flatMap { _ in
+            let base = Int.random(in: 0..<(span - 200), using: &rng)
+            return pattern.map { base + $0 }
+        }
+        var broken = patterned
+        broken[7] += 3
+        let source = (0..<span + 80).map { _ in Float.random(in: -1...1, using: &rng) }
+        let weights = (0..<blocks * taps * 6).map { _ in Float.random(in: -1...1, using: &rng) }
+        let c0 = (0..<channels * plane).map { _ in Float.random(in: -1...1, using: &rng) }
+        let bias = (0..<channels).map { _ in Float.random(in: -1...1, using: &rng) }
+        let residual = (0..<channels * plane).map { _ in Float.random(in: -1...1, using: &rng) }
+        // (low, high) source offsets, (c_low, c_high), (low_cols, high_cols): plain, edge, tail pair.
+        let layout = [(0, 8, 0, 8, 8, 8), (16, 24, 16, 24, 8, 3), (40, 61, 30, 50, 5, 5)]
+        source.withUnsafeBufferPointer { x in
+            weights.withUnsafeBufferPointer { w in
+                bias.withUnsafeBufferPointer { b in
+                    residual.withUnsafeBufferPointer { r in
+                        let tiles = layout.map { CLadonDirectTile(low: x.baseAddress! + $0.0, high: x.baseAddress! + $0.1,
+                                                                  c_low: $0.2, c_high: $0.3, low_cols: $0.4, high_cols: $0.5) }
+                        for offsets in [patterned, broken] {
+                            for (loadC, withEpilogue) in [(false, false), (true, false), (true, true)] {
+                                var epilogue = CLadonEpilogue(bias: b.baseAddress!, residual: r.baseAddress!, ldr: plane,
+                                                              relu: true, gdn: 0)
+                                var driver = c0, plain = c0
+                                var tile = [Float](repeating: 0, count: 96)
+                                withUnsafePointer(to: &epilogue) { e in
+                                    cladon_conv_direct_tiles_avx2(taps, offsets, tiles, tiles.count, w.baseAddress!,
+                                                                  taps * 6, channels, &driver, plane, loadC,
+                                                                  withEpilogue ? e : nil, nil, nil, false, nil, &tile)
+                                }
+                                for d in tiles {
+                                    for block in 0..<blocks {
+                                        let channel = block * 6
+                                        var moved = CLadonEpilogue(bias: b.baseAddress! + channel,
+                                                                   residual: r.baseAddress! + channel * plane + d.c_low,
+                                                                   ldr: plane, relu: true, gdn: 0)
+                                        plain.withUnsafeMutableBufferPointer { c in
+                                            withUnsafePointer(to: &moved) { e in
+                                                cladon_conv_direct_6x16_avx2(
+                                                    taps, offsets, d.low, d.high, w.baseAddress! + block * taps * 6,
+                                                    c.baseAddress! + channel * plane + d.c_low,
+                                                    c.baseAddress! + channel * plane + d.c_high, plane,
+                                                    min(6, channels - channel), d.low_cols, d.high_cols, loadC,
+                                                    withEpilogue ? e : nil, &tile)
+                                            }
+                                        }
+                                    }
+                                }
+                                #expect(zip(driver, plain).allSatisfy { $0.bitPattern == $1.bitPattern },
+                                        "runs of five \(offsets == patterned) loadC \(loadC) epilogue \(withEpilogue)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #endif
+    }
+
     /// The C AVX-512 6×32 direct tile kernel gives the bits of ``Kernels/directMicroKernel`` run on each of its two
     /// 16-column halves (an FMA build): plain, edge, two-row tail and lone tail tiles, with and without `+ C` and an
     /// epilogue. Runs where the CPU has AVX-512, or in the emulated check build (`Scripts/check/emulated-avx512.sh`).

@@ -225,7 +225,9 @@ void cladon_gemm_block_6x16_avx2(ptrdiff_t kc, const float *_Nonnull a, ptrdiff_
 /// `cladon_pack_abs_panels`, the 6x16 block loop and `cladon_gdn_scale` on the whole map (the scale done by the block
 /// loop's epilogue, `CLadonEpilogue.gdn`): `gdn_gamma` packed as the GEMM's 6-row panels in one depth block
 /// (`channels` ≤ its `KC`), `gdn_beta`, `gdn_inverse`, and `gdn_scratch` of `channels · 16` floats (the |x| panel).
-/// NULL `gdn_gamma`: no GDN, and the other three are not read. AVX2 + FMA only.
+/// NULL `gdn_gamma`: no GDN, and the other three are not read. Where the taps come in runs of five at one pattern of
+/// offsets (a 5-wide kernel row: the encoder's 5×5 convolutions), a kernel that reads one offset per run gives the same
+/// bits. AVX2 + FMA only.
 void cladon_conv_direct_tiles_avx2(ptrdiff_t taps, const ptrdiff_t *_Nonnull offsets,
                                    const CLadonDirectTile *_Nonnull tiles, ptrdiff_t tile_count,
                                    const float *_Nonnull weights, ptrdiff_t block_stride, ptrdiff_t channels,
