@@ -521,6 +521,28 @@ void cladon_gemm_block_6x16_avx2(ptrdiff_t kc, const float *a, ptrdiff_t mc, con
 
 // MARK: AVX2 + FMA direct convolution
 
+/// One tap of the 6×16 direct tile: the 8 input columns at `L` and at `H`, the six rows' FMAs, the weights on.
+#define CLADON_DIRECT_TAP256(L, H)                                            \
+    {                                                                         \
+        __m256 b0 = _mm256_loadu_ps(L), b1 = _mm256_loadu_ps(H);              \
+        CLADON_ROW256(0) CLADON_ROW256(1) CLADON_ROW256(2)                    \
+        CLADON_ROW256(3) CLADON_ROW256(4) CLADON_ROW256(5)                    \
+        a += 6;                                                               \
+    }
+/// The 6×16 direct tile's store: one 16-column tile in C, stored like the GEMM kernel's; otherwise two 8-column halves
+/// through `tile` (the high half's residual lies where its output does, `c_high − c_low` further on).
+#define CLADON_DIRECT_STORE256                                                                 \
+    {                                                                                          \
+        bool full = rows == 6 && low_cols == 8 && high_cols == 8 && c_high == c_low + 8;       \
+        CLADON_STORE_6X16(full, c_low)                                                         \
+        if (!full) {                                                                           \
+            CLadonEpilogue storage;                                                            \
+            copy_edge_tile(tile, 16, c_low, ldc, rows, low_cols, load_c, epilogue);            \
+            copy_edge_tile(tile + 8, 16, c_high, ldc, rows, high_cols, load_c,                 \
+                           epilogue_at(epilogue, 0, c_high - c_low, &storage));                \
+        }                                                                                      \
+    }
+
 __attribute__((target("avx2,fma")))
 void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, const float *low, const float *high,
                                   const float *weights, float *c_low, float *c_high, ptrdiff_t ldc, ptrdiff_t rows,
@@ -539,28 +561,10 @@ void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, cons
         CLADON_DIRECT_PREFETCH_C_ROW(t)
         __builtin_prefetch(low + ahead);
         __builtin_prefetch(high + ahead + 7);
-        __m256 b0 = _mm256_loadu_ps(low + o), b1 = _mm256_loadu_ps(high + o);
-        CLADON_ROW256(0) CLADON_ROW256(1) CLADON_ROW256(2)
-        CLADON_ROW256(3) CLADON_ROW256(4) CLADON_ROW256(5)
-        a += 6;
+        CLADON_DIRECT_TAP256(low + o, high + o)
     }
-    for (; t < taps; t++) {
-        ptrdiff_t o = offsets[t];
-        __m256 b0 = _mm256_loadu_ps(low + o), b1 = _mm256_loadu_ps(high + o);
-        CLADON_ROW256(0) CLADON_ROW256(1) CLADON_ROW256(2)
-        CLADON_ROW256(3) CLADON_ROW256(4) CLADON_ROW256(5)
-        a += 6;
-    }
-    // One 16-column tile in C: stored like the GEMM kernel's. Otherwise two 8-column halves through `tile`.
-    bool full = rows == 6 && low_cols == 8 && high_cols == 8 && c_high == c_low + 8;
-    CLADON_STORE_6X16(full, c_low)
-    if (!full) {
-        // The high half's residual lies where its output does, `c_high − c_low` further on.
-        CLadonEpilogue storage;
-        copy_edge_tile(tile, 16, c_low, ldc, rows, low_cols, load_c, epilogue);
-        copy_edge_tile(tile + 8, 16, c_high, ldc, rows, high_cols, load_c,
-                       epilogue_at(epilogue, 0, c_high - c_low, &storage));
-    }
+    for (; t < taps; t++) CLADON_DIRECT_TAP256(low + offsets[t], high + offsets[t])
+    CLADON_DIRECT_STORE256
 }
 
 /// Whether the taps come in runs of five at one pattern of offsets, `offsets[t + k] − offsets[t] == pattern[k]` for
@@ -599,13 +603,6 @@ static void conv_direct_6x16_runs5_avx2(ptrdiff_t taps, const ptrdiff_t *offsets
         if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);
     }
     const float *a = weights;
-#define CLADON_TAP256(OFFSET)                                                 \
-    {                                                                         \
-        __m256 b0 = _mm256_loadu_ps(l + (OFFSET)), b1 = _mm256_loadu_ps(h + (OFFSET)); \
-        CLADON_ROW256(0) CLADON_ROW256(1) CLADON_ROW256(2)                    \
-        CLADON_ROW256(3) CLADON_ROW256(4) CLADON_ROW256(5)                    \
-        a += 6;                                                               \
-    }
     for (ptrdiff_t r = 0; r < runs; r++) {
         const float *l = low + offsets[5 * r], *h = high + offsets[5 * r];
         CLADON_DIRECT_PREFETCH_C_ROW(r)
@@ -616,17 +613,10 @@ static void conv_direct_6x16_runs5_avx2(ptrdiff_t taps, const ptrdiff_t *offsets
             __builtin_prefetch(high + o + p3 + 7);
             __builtin_prefetch(high + o + p4 + 7);
         }
-        CLADON_TAP256(0) CLADON_TAP256(p1) CLADON_TAP256(p2) CLADON_TAP256(p3) CLADON_TAP256(p4)
+        CLADON_DIRECT_TAP256(l, h) CLADON_DIRECT_TAP256(l + p1, h + p1) CLADON_DIRECT_TAP256(l + p2, h + p2)
+        CLADON_DIRECT_TAP256(l + p3, h + p3) CLADON_DIRECT_TAP256(l + p4, h + p4)
     }
-#undef CLADON_TAP256
-    bool full = rows == 6 && low_cols == 8 && high_cols == 8 && c_high == c_low + 8;
-    CLADON_STORE_6X16(full, c_low)
-    if (!full) {
-        CLadonEpilogue storage;
-        copy_edge_tile(tile, 16, c_low, ldc, rows, low_cols, load_c, epilogue);
-        copy_edge_tile(tile + 8, 16, c_high, ldc, rows, high_cols, load_c,
-                       epilogue_at(epilogue, 0, c_high - c_low, &storage));
-    }
+    CLADON_DIRECT_STORE256
 }
 
 /// The AVX2 tile for one depth block: taps in runs of five on ``conv_direct_6x16_runs5_avx2`` (`runs_of_five` and
