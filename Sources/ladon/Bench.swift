@@ -6,16 +6,6 @@ import LadonCore
 import LadonEval
 import LadonImage
 
-/// An option's parser for a string-valued enum: a value that names no case is refused with every case listed.
-private func oneOf<Value: RawRepresentable & CaseIterable & Sendable>(_ option: String) -> @Sendable (String) throws -> Value
-where Value.RawValue == String {
-    let names = Value.allCases.map(\.rawValue).joined(separator: ", ")
-    return { text in
-        guard let value = Value(rawValue: text) else { throw ValidationError("\(option) must be one of \(names)") }
-        return value
-    }
-}
-
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time every stage on this machine and model latency against bandwidth: local computing, full offloading, split computing.",
@@ -54,7 +44,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed passes per image.")
     var runs = 10
 
-    @Option(help: "pipeline: whole passes, each stage with the caches the stage before it left, as `ladon infer` and the service run them; isolated: each stage rerun on its own before the next (warm caches), as single-stage benchmarks such as ONNX Runtime's time a model part.",
+    @Option(help: "pipeline: whole passes, each stage with the caches the stage before it left, as `ladon infer` and the service run them; isolated: each stage rerun on its own before the next (warm caches), as single-stage benchmarks such as ONNX Runtime's time a model part (default: pipeline).",
             transform: oneOf("--timing"))
     var timing: StageTiming = .pipeline
 

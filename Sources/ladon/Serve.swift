@@ -64,11 +64,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Passes of a synthetic photo each worker runs before the port opens, so the first request is not slower (0 skips).")
     var warmup = 1
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel = "info"
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: info).",
+            transform: oneOf("--log-level"))
+    var logLevel: Logger.Level = .info
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
         guard workers >= 1, ioThreads >= 1, queue >= 0, maxBody >= 1024, maxImagePixels >= 1, maxPacketPixels >= 1, maxConnections >= 1, warmup >= 0 else {
             throw ValidationError("--workers, --io-threads, --max-connections must be ≥ 1, --queue and --warmup ≥ 0, --max-body ≥ 1024")
         }
@@ -90,12 +90,12 @@ struct Serve: AsyncParsableCommand {
         config.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         config.deadline = .milliseconds(Int64(deadline * 1000))
         config.drainTimeout = .milliseconds(Int64(drainTimeout * 1000))
-        config.logLevel = Logger.Level(rawValue: logLevel)!
+        config.logLevel = logLevel
         config.token = try tokenFile.map(readToken)
         config.warmupPasses = warmup
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: logLevel)!
+            handler.logLevel = logLevel
             return handler
         }
         let finalConfig = config

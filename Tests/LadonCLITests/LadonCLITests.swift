@@ -151,6 +151,9 @@ struct LadonCLI {
         // Not a weights file: 3. A usage error: 64. A server nobody listens on: 4. A failed conversion: 2.
         #expect(try LadonCLI.run(["info", LadonCLI.fixture(Self.image)]).status == 3)
         #expect(try LadonCLI.run(["infer", "--top-k", "0", "--model", model, LadonCLI.fixture(Self.image)]).status == 64)
+        let level = try LadonCLI.run(["serve", "--log-level", "loud", "--model", model])
+        #expect(level.status == 64 && level.stderr.contains("--log-level must be one of trace, debug, info, notice, warning, error, critical"),
+                "\(level.stderr)")
         let send = try LadonCLI.run(["send", "--server", "http://127.0.0.1:9", "--model", model, LadonCLI.fixture(Self.image)])
         #expect(send.status == 4, "\(send.stdout) \(send.stderr)")
         #expect(send.stdout.contains(#""code":"transport""#))
