@@ -93,20 +93,21 @@ static inline void prefetch_c_tile(const float *c, ptrdiff_t ldc, ptrdiff_t rows
         for (; p < kc; p++) STEP                                                               \
     }
 
-/// The direct tiles' version (two column halves at `c_low`, `c_high`): `c_rows_spread` taps ask for one C row each
-/// (``CLADON_DIRECT_PREFETCH_C_ROW``), `rows` of them when the tap loop with its 32-tap look-ahead is that long;
-/// otherwise the whole tile is asked for now. Against asking for all of it at once, alternated in one process (15 rounds
+/// The direct tiles' version (two column halves at `c_low`, `c_high`): `c_rows_spread` steps of the tap loop ask for
+/// one C row each (``CLADON_DIRECT_PREFETCH_C_ROW``), `rows` of them when the loop's `STEPS` steps, less its look-ahead
+/// of `AHEAD` steps, are that many; otherwise the whole tile is asked for now. A step is a tap (look-ahead 32), or a
+/// run of five taps in the AVX2 run-of-five tile (look-ahead 6). Against asking for all of it at once, alternated in one process (15 rounds
 /// of 8 timings): AVX-512 tiles on the Intel VM `encoder.0` + GDN 0.974–0.977 of the time on two threads and 0.982 on
 /// one, `encoder.2` + GDN 0.999–1.002, the whole encoder 0.986–0.998 (twenty-second session; on Zen 4 the encoder in
 /// `ladon infer` 0.98–0.99); AVX2 tiles (`avx2-6x16` forced on Zen 4) the whole encoder 0.991–0.995 on one thread and
 /// 0.981–0.992 on two (twenty-third session).
-#define CLADON_DIRECT_PREFETCH_C                                                               \
-    ptrdiff_t c_rows_spread = taps - 32 >= rows ? rows : 0;                                    \
+#define CLADON_DIRECT_PREFETCH_C(STEPS, AHEAD)                                                 \
+    ptrdiff_t c_rows_spread = (STEPS) - (AHEAD) >= rows ? rows : 0;                            \
     if (!c_rows_spread) {                                                                      \
         prefetch_c_tile(c_low, ldc, rows, low_cols);                                           \
         if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);                      \
     }
-/// Tap `t`'s share of ``CLADON_DIRECT_PREFETCH_C``.
+/// Step `t`'s share of ``CLADON_DIRECT_PREFETCH_C``.
 #define CLADON_DIRECT_PREFETCH_C_ROW(t)                                                        \
     if ((t) < c_rows_spread) {                                                                 \
         prefetch_c_row(c_low + (t) * ldc, low_cols);                                           \
@@ -352,7 +353,7 @@ void cladon_conv_direct_6x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, co
                                     ptrdiff_t low_cols, ptrdiff_t high_cols, bool load_c,
                                     const CLadonEpilogue *epilogue, float *tile) {
     CLADON_ROWS6(CLADON_ACC512_32)
-    CLADON_DIRECT_PREFETCH_C
+    CLADON_DIRECT_PREFETCH_C(taps, 32)
     const float *a = weights;
     CLADON_DIRECT_TAPS512(CLADON_ROWS6(CLADON_ROW512_32), a += 6;)
     CLADON_DIRECT_STORE512(CLADON_ROWS6, 6)
@@ -370,7 +371,7 @@ static void conv_direct_12x32_avx512(ptrdiff_t taps, const ptrdiff_t *offsets, c
                                      const CLadonEpilogue *epilogue, float *tile) {
     const ptrdiff_t rows = 12;
     CLADON_ROWS12(CLADON_ACC512_32)
-    CLADON_DIRECT_PREFETCH_C
+    CLADON_DIRECT_PREFETCH_C(taps, 32)
     const float *a0 = weights, *a1 = weights + block_stride;
     // Row i's weight of the current tap: compile-time row index, so each is one broadcast.
 #define CLADON_ROW_PAIR(i)                                                    \
@@ -550,7 +551,7 @@ void cladon_conv_direct_6x16_avx2(ptrdiff_t taps, const ptrdiff_t *offsets, cons
                                   const CLadonEpilogue *epilogue, float *tile) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    CLADON_DIRECT_PREFETCH_C
+    CLADON_DIRECT_PREFETCH_C(taps, 32)
     const float *a = weights;
     // The taps' input lines lie in many planes, in an order the hardware prefetchers do not follow: ask for those of
     // the tap 32 ahead (about 200 cycles; measured 79 % -> 85 % of the FMA peak on encoder.2, one thread).
@@ -596,12 +597,7 @@ static void conv_direct_6x16_runs5_avx2(ptrdiff_t taps, const ptrdiff_t *offsets
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     const ptrdiff_t runs = taps / 5, p1 = pattern[1], p2 = pattern[2], p3 = pattern[3], p4 = pattern[4];
     enum { ahead = 6 };  // runs: 30 taps, about the plain tile's 32
-    // The C rows are asked for one per run over the first `rows` runs, as the plain tile spreads them over its taps.
-    ptrdiff_t c_rows_spread = runs - ahead >= rows ? rows : 0;
-    if (!c_rows_spread) {
-        prefetch_c_tile(c_low, ldc, rows, low_cols);
-        if (high_cols > 0) prefetch_c_tile(c_high, ldc, rows, high_cols);
-    }
+    CLADON_DIRECT_PREFETCH_C(runs, ahead)  // one C row per run over the first `rows` runs
     const float *a = weights;
     for (ptrdiff_t r = 0; r < runs; r++) {
         const float *l = low + offsets[5 * r], *h = high + offsets[5 * r];
